@@ -1,0 +1,1 @@
+"""Asyncio SIP stack: messages, SDP, transports, transactions, dialogs, registrar."""
