@@ -1,0 +1,293 @@
+"""UDP and TCP transports, the outbound allow-list and per-source rate limiting.
+
+Where it sits: the bottom of the stack. Transports move bytes only. Inbound, each
+datagram (UDP) or framed message (TCP) is handed to a ``Receiver`` callback (the engine),
+which parses it. Outbound, every send goes through :class:`AllowList`: a destination
+outside it is dropped and counted as ``dropped_by_allow_list`` (security rule: no packet
+may leave the configured networks). TLS would be another :class:`Transport` subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sip_media.sip.stats import Stats
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+Receiver = Callable[[bytes, Address, "Transport"], None]
+
+MAX_MESSAGE_SIZE = 65535
+
+
+class AllowList:
+    """Outbound destinations the stack may talk to: CIDRs and literal host names."""
+
+    __slots__ = ("_cache", "_hosts", "_networks")
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._hosts: set[str] = set()
+        self._cache: dict[str, bool] = {}
+        for entry in entries:
+            try:
+                self._networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                self._hosts.add(entry.strip().lower())
+
+    def permits(self, host: str) -> bool:
+        cached = self._cache.get(host)
+        if cached is not None:
+            return cached
+        allowed = self._check(host)
+        if len(self._cache) < 4096:
+            self._cache[host] = allowed
+        return allowed
+
+    def _check(self, host: str) -> bool:
+        if host.lower() in self._hosts:
+            return True
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return any(ip in net for net in self._networks)
+
+
+class RateLimiter:
+    """New server transactions per source IP per second (fixed one-second window)."""
+
+    __slots__ = ("_counts", "_limit", "_window")
+
+    def __init__(self, per_second: int) -> None:
+        self._limit = per_second
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def allow(self, source_ip: str, now: float | None = None) -> bool:
+        if self._limit <= 0:
+            return True
+        window = int(time.monotonic() if now is None else now)
+        if window != self._window:
+            self._window = window
+            self._counts.clear()
+        count = self._counts.get(source_ip, 0) + 1
+        self._counts[source_ip] = count
+        return count <= self._limit
+
+
+class Transport:
+    """Base class: a bound local address that can send bytes to a peer."""
+
+    name = "UDP"
+    reliable = False
+
+    def __init__(self, local: Address, allow: AllowList, stats: Stats) -> None:
+        self.local = local
+        self.allow = allow
+        self.stats = stats
+
+    def permitted(self, dest: Address) -> bool:
+        if self.allow.permits(dest[0]):
+            return True
+        self.stats.bump("dropped_by_allow_list")
+        log.warning("dropped %s message to %s:%d: outside allowed_destinations", self.name, *dest)
+        return False
+
+    def send(self, data: bytes, dest: Address) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpTransport) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
+        self.owner.on_datagram(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error: %s", exc)
+
+
+class UdpTransport(Transport):
+    name = "UDP"
+    reliable = False
+
+    def __init__(self, local: Address, allow: AllowList, stats: Stats, receiver: Receiver) -> None:
+        super().__init__(local, allow, stats)
+        self.receiver = receiver
+        self._dgram: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        dgram, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=self.local
+        )
+        self._dgram = dgram
+        sock = dgram.get_extra_info("sockname")
+        self.local = (str(sock[0]), int(sock[1]))
+
+    def on_datagram(self, data: bytes, source: Address) -> None:
+        if not data.strip(b"\r\n"):
+            return  # keep-alive (RFC 5626 CRLF)
+        self.stats.trace_message("recv", self.name, source, data)
+        self.receiver(data, source, self)
+
+    def send(self, data: bytes, dest: Address) -> bool:
+        if self._dgram is None or not self.permitted(dest):
+            return False
+        self.stats.trace_message("send", self.name, dest, data)
+        self._dgram.sendto(data, dest)
+        return True
+
+    def close(self) -> None:
+        if self._dgram is not None:
+            self._dgram.close()
+            self._dgram = None
+
+
+class TcpFramer:
+    """Splits a SIP byte stream into messages by the blank line and Content-Length."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf.extend(data)
+        out: list[bytes] = []
+        while True:
+            while self._buf[:2] == b"\r\n":
+                del self._buf[:2]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > MAX_MESSAGE_SIZE:
+                    raise ValueError("header section too large")
+                return out
+            length = _content_length(bytes(self._buf[:end]))
+            total = end + 4 + length
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            try:
+                return max(0, int(value.strip()))
+            except ValueError as exc:
+                raise ValueError("bad Content-Length") from exc
+    return 0
+
+
+class _TcpConnection(asyncio.Protocol):
+    def __init__(self, owner: TcpTransport) -> None:
+        self.owner = owner
+        self.framer = TcpFramer()
+        self.stream: asyncio.Transport | None = None
+        self.peer: Address = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.stream = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1]))
+        self.owner.connections[self.peer] = self
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except ValueError as exc:
+            log.warning("closing TCP connection from %s:%d: %s", *self.peer, exc)
+            self.owner.stats.bump("errors")
+            if self.stream is not None:
+                self.stream.close()
+            return
+        for message in messages:
+            self.owner.stats.trace_message("recv", "TCP", self.peer, message)
+            self.owner.receiver(message, self.peer, self.owner)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.owner.connections.get(self.peer) is self:
+            del self.owner.connections[self.peer]
+
+
+@dataclass
+class _Pending:
+    chunks: list[bytes]
+
+
+class TcpTransport(Transport):
+    name = "TCP"
+    reliable = True
+
+    def __init__(self, local: Address, allow: AllowList, stats: Stats, receiver: Receiver) -> None:
+        super().__init__(local, allow, stats)
+        self.receiver = receiver
+        self.connections: dict[Address, _TcpConnection] = {}
+        self._pending: dict[Address, _Pending] = {}
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _TcpConnection(self), self.local[0], self.local[1]
+        )
+        sock = self._server.sockets[0].getsockname()
+        self.local = (str(sock[0]), int(sock[1]))
+
+    def send(self, data: bytes, dest: Address) -> bool:
+        if not self.permitted(dest):
+            return False
+        self.stats.trace_message("send", self.name, dest, data)
+        conn = self.connections.get(dest)
+        if conn is not None and conn.stream is not None and not conn.stream.is_closing():
+            conn.stream.write(data)
+            return True
+        pending = self._pending.get(dest)
+        if pending is not None:
+            pending.chunks.append(data)
+            return True
+        self._pending[dest] = _Pending([data])
+        asyncio.get_running_loop().create_task(self._connect(dest))
+        return True
+
+    async def _connect(self, dest: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await loop.create_connection(
+                lambda: _TcpConnection(self), dest[0], dest[1], local_addr=(self.local[0], 0)
+            )
+        except OSError as exc:
+            log.warning("TCP connect to %s:%d failed: %s", *dest, exc)
+            self.stats.bump("send_errors")
+            self._pending.pop(dest, None)
+            return
+        pending = self._pending.pop(dest, _Pending([]))
+        self.connections[dest] = proto
+        if proto.stream is not None:
+            for chunk in pending.chunks:
+                proto.stream.write(chunk)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for conn in list(self.connections.values()):
+            if conn.stream is not None:
+                conn.stream.close()
+        self.connections.clear()
