@@ -264,6 +264,8 @@ class ServerTransaction(_Transaction):
         self.last_status = 0
         self.on_ack_timeout: Callable[[], None] | None = None
         self.acked = False
+        self.transport: Any = None  # set by the engine: where responses go
+        self.source: tuple[str, int] | None = None
         self._interval = timers.t1
         stats.bump("transactions_server")
 

@@ -1,0 +1,291 @@
+"""The adapter seam: execute Effects on the SIP engine, report Observations back.
+
+Where it sits: the only door between the call-control service and ``sip_media``. The
+service calls ``await adapter.execute(effect)`` (results where the effect has one, e.g.
+OPTIONS status and RTT) and consumes ``adapter.observations()`` (or ``subscribe``).
+Internally it maps engine notifications (``sip.notifications``) to the typed
+observations in ``adapter_types``. With ``no_media=True`` it answers and offers a valid
+SDP pointing at the discard port, for benchmarks and interop tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable
+from urllib.parse import quote
+
+from sip_media.adapter_types import *  # noqa: F403  (re-export the vocabulary)
+from sip_media.adapter_types import (
+    Answer,
+    Answered,
+    Binding,
+    Dial,
+    DtmfInfo,
+    Effect,
+    EffectResult,
+    Ended,
+    Hangup,
+    IncomingCall,
+    MessageReceived,
+    NotifyReceived,
+    Observation,
+    OptionsResult,
+    Provisional,
+    ReferReceived,
+    RegistrationChanged,
+    Reinvite,
+    Reinvited,
+    Reject,
+    ReplyRefer,
+    Ring,
+    SendInfo,
+    SendMessage,
+    SendNotify,
+    SendOptions,
+    SendRefer,
+)
+from sip_media.nomedia import answer_sdp, offer_sdp
+from sip_media.sip import indialog
+from sip_media.sip import notifications as n
+from sip_media.sip.agent import Invitation
+from sip_media.sip.engine import Engine, EngineConfig
+from sip_media.sip.errors import SipError
+from sip_media.sip.msgview import MsgView
+from sip_media.sip.outbound import request_out_of_dialog
+
+log = logging.getLogger(__name__)
+
+ObservationCallback = Callable[[Observation], None]
+
+
+class SipAdapter:
+    """Effects in, observations out, over one :class:`Engine`."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        no_media: bool = False,
+        auto_answer: bool = False,
+        bindings: Iterable[Binding] = (),
+    ) -> None:
+        self.engine = Engine(config)
+        self.no_media = no_media
+        self.auto_answer = auto_answer
+        self._initial_bindings = tuple(bindings)
+        self._callbacks: list[ObservationCallback] = []
+        self._queues: list[asyncio.Queue[Observation]] = []
+        self.engine.center.subscribe(self._on_notification)
+        self.engine.on_new_session = self._on_new_session
+        if no_media:
+            self.engine.answer_sdp = lambda inv, offer: answer_sdp(offer, inv.local_sdp)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.engine.start()
+        self.engine.registrar.restore(self._initial_bindings)
+
+    async def stop(self) -> None:
+        for inv in list(self.engine.sessions.values()):
+            inv.hangup()
+        await self.engine.stop()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.engine.stats.snapshot()
+
+    def local_address(self, transport: str = "UDP") -> tuple[str, int]:
+        return self.engine.local_address(transport)
+
+    # ------------------------------------------------------------------ observations
+    def subscribe(self, callback: ObservationCallback) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    async def observations(self) -> AsyncIterator[Observation]:
+        queue: asyncio.Queue[Observation] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    def _emit(self, obs: Observation) -> None:
+        for queue in self._queues:
+            queue.put_nowait(obs)
+        for callback in list(self._callbacks):
+            try:
+                callback(obs)
+            except Exception:
+                log.exception("observation callback failed on %r", obs)
+
+    def _on_new_session(self, inv: Invitation, msg: MsgView) -> None:
+        if self.auto_answer:
+            inv.answer(answer_sdp(msg.body or None, None))
+            return
+        self._emit(
+            IncomingCall(
+                inv.leg_id,
+                request_uri=msg.ruri,
+                from_=msg.from_,
+                to=msg.to,
+                headers=tuple((name, value) for name, value in msg.headers),
+                sdp=msg.body or None,
+                source=msg.source or ("", 0),
+                user=getattr(inv, "user", None),
+            )
+        )
+
+    def _on_notification(self, note: n.Notification) -> None:
+        leg = note.session_id
+        match note:
+            case n.SessionGotRingIndication(status=status, sdp=sdp):
+                self._emit(Provisional(leg, status, sdp))
+            case n.SessionGotProvisionalResponse(status=status, sdp=sdp):
+                self._emit(Provisional(leg, status, sdp))
+            case n.SessionDidStart(sdp=sdp):
+                self._emit(Answered(leg, sdp))
+            case n.SessionDidEnd(cause=cause, status=status, by=by):
+                self._emit(Ended(leg, cause, status, by))
+            case n.SessionDidFail(status=status, reason=reason, by=by):
+                self._emit(Ended(leg, reason, status, by))
+            case n.SessionGotReinvite(sdp=sdp, hold=hold):
+                self._emit(Reinvited(leg, sdp, hold))
+            case n.SessionGotInfo(digit=digit, duration_ms=duration, content_type=ctype, body=body):
+                if digit is not None:
+                    self._emit(DtmfInfo(leg, digit, duration))
+                else:
+                    self._emit(MessageReceived(leg, ctype, body))
+            case n.SessionGotMessage(content_type=ctype, body=body, from_header=from_):
+                self._emit(MessageReceived(leg, ctype, body, from_))
+            case n.SessionGotNotify(
+                event=event, content_type=ctype, body=body, subscription_state=ss
+            ):
+                self._emit(NotifyReceived(leg, event, ctype, body, ss))
+            case n.SessionGotRefer(refer_to=to, referred_by=by, replaces=rep, refer_id=rid):
+                self._emit(ReferReceived(leg, rid, to, by, rep))
+            case n.RegistrationDidChange(bindings=bindings):
+                typed = tuple(b for b in bindings if isinstance(b, Binding))
+                self._emit(RegistrationChanged("", aor=leg, bindings=typed))
+            case _:
+                pass
+
+    # ------------------------------------------------------------------ effects
+    async def execute(self, effect: Effect) -> EffectResult | None:
+        try:
+            match effect:
+                case Dial():
+                    return self._dial(effect)
+                case SendOptions(target=target) if target is not None:
+                    return await self._out_of_dialog("OPTIONS", effect.leg_id, target)
+                case SendMessage(target=target) if target is not None:
+                    return await self._out_of_dialog(
+                        "MESSAGE", effect.leg_id, target, effect.body, effect.content_type
+                    )
+                case _:
+                    pass
+            inv = self.engine.sessions.get(effect.leg_id)
+            if inv is None:
+                return EffectResult(effect.leg_id, 481, "No such leg")
+            match effect:
+                case Ring(status=status, sdp=sdp):
+                    inv.ring(status, sdp)
+                case Answer(sdp=sdp):
+                    if sdp is None and self.no_media:
+                        sdp = answer_sdp(inv.remote_sdp, None)
+                    inv.answer(sdp)
+                case Reject(code=code, reason=reason):
+                    inv.reject(code, reason)
+                case Hangup():
+                    inv.hangup()
+                case Reinvite(sdp=sdp):
+                    status, _ = await inv.reinvite(sdp)
+                    return EffectResult(effect.leg_id, status)
+                case SendMessage(body=body, content_type=ctype):
+                    return await self._in_dialog(inv, "MESSAGE", (), body, ctype)
+                case SendNotify(event=event, body=body, content_type=ctype, subscription_state=ss):
+                    extra = (("Event", event), ("Subscription-State", ss))
+                    return await self._in_dialog(inv, "NOTIFY", extra, body, ctype)
+                case SendInfo(body=body, content_type=ctype):
+                    return await self._in_dialog(inv, "INFO", (), body, ctype)
+                case SendOptions():
+                    return await self._in_dialog(inv, "OPTIONS", (), b"", None)
+                case SendRefer(refer_to=refer_to, replaces_leg=replaces_leg):
+                    return await self._refer(inv, refer_to, replaces_leg)
+                case ReplyRefer(refer_id=rid, status=status, reason=reason, final=final):
+                    indialog.send_refer_notify(
+                        self.engine,
+                        inv,
+                        rid,
+                        status,
+                        reason or self.engine.reason(status),
+                        final=final,
+                    )
+                case _:
+                    return EffectResult(effect.leg_id, 501, f"Unsupported {type(effect).__name__}")
+        except SipError as exc:
+            return EffectResult(effect.leg_id, exc.status, exc.reason)
+        return None
+
+    def _dial(self, effect: Dial) -> EffectResult:
+        route = self.engine.resolve(effect.target)
+        host, _ = self.engine.local_address(route.transport)
+        from_uri = (
+            effect.from_uri or f"sip:{route.from_user or 'anonymous'}@{route.from_domain or host}"
+        )
+        display = f'"{effect.caller_id}" ' if effect.caller_id else ""
+        from_header = f"{display}<{from_uri}>"
+        leg_id = effect.leg_id or "out-" + secrets.token_hex(6)
+        inv = Invitation(self.engine, leg_id, "outgoing")
+        sdp = effect.sdp_offer
+        if sdp is None and self.no_media:
+            sdp = offer_sdp(host)
+        inv.dial(route, from_header, effect.extra_headers, sdp, effect.timeout)
+        return EffectResult(leg_id, 0, "dialing")
+
+    async def _in_dialog(
+        self,
+        inv: Invitation,
+        method: str,
+        extra: tuple[tuple[str, str], ...],
+        body: bytes,
+        ctype: str | None,
+    ) -> EffectResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, _ = await indialog.send_and_wait(
+            self.engine, inv, method, extra=extra, body=body, content_type=ctype
+        )
+        rtt = loop.time() - started
+        if method == "OPTIONS":
+            self._emit(OptionsResult(inv.leg_id, status, rtt))
+        return EffectResult(inv.leg_id, status, rtt=rtt)
+
+    async def _out_of_dialog(
+        self, method: str, leg_id: str, target: str, body: bytes = b"", ctype: str | None = None
+    ) -> EffectResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        route = self.engine.resolve(target)
+        status, _ = await request_out_of_dialog(self.engine, method, route, body, ctype)
+        rtt = loop.time() - started
+        if method == "OPTIONS":
+            self._emit(OptionsResult(leg_id, status, rtt))
+        return EffectResult(leg_id, status, rtt=rtt)
+
+    async def _refer(
+        self, inv: Invitation, refer_to: str, replaces_leg: str | None
+    ) -> EffectResult:
+        target = refer_to
+        if replaces_leg is not None:
+            other = self.engine.sessions.get(replaces_leg)
+            if other is None or other.dialog is None:
+                return EffectResult(inv.leg_id, 481, "No such leg to replace")
+            target = f"{refer_to}?Replaces={quote(other.replaces_value(), safe='')}"
+        extra = (("Refer-To", f"<{target}>"),)
+        host, port = self.engine.local_address()
+        extra += (("Referred-By", f"<sip:{host}:{port}>"),)
+        return await self._in_dialog(inv, "REFER", extra, b"", None)

@@ -1,0 +1,215 @@
+"""Effects in, observations out: the typed vocabulary of the adapter seam.
+
+Where it sits: the boundary between the call-control service (which plans Effects from
+durable events) and ``sip_media`` (which executes them and reports Observations). Only
+plain frozen dataclasses live here so the service can import, persist and match on them
+without pulling in the SIP stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Headers = tuple[tuple[str, str], ...]
+
+
+# --------------------------------------------------------------------------- effects
+@dataclass(frozen=True, slots=True)
+class Effect:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dial(Effect):
+    """Place an outbound INVITE. ``target``: ``sip:user@local``, ``sip:num@trunk`` or a URI."""
+
+    target: str
+    from_uri: str | None = None
+    caller_id: str | None = None
+    extra_headers: Headers = ()
+    sdp_offer: bytes | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ring(Effect):
+    status: int = 180
+    sdp: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Effect):
+    sdp: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject(Effect):
+    code: int = 486
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup(Effect):
+    """CANCEL before an answer (UAC), 487 (UAS, unanswered) or BYE once connected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reinvite(Effect):
+    sdp: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage(Effect):
+    """In-dialog MESSAGE when ``leg_id`` names a leg; out-of-dialog to ``target`` otherwise."""
+
+    body: bytes = b""
+    content_type: str = "text/plain"
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendNotify(Effect):
+    event: str = "talk"
+    body: bytes = b""
+    content_type: str = "text/plain"
+    subscription_state: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions(Effect):
+    """In-dialog OPTIONS for a leg, or out-of-dialog to ``target`` (leg_id may be "")."""
+
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendInfo(Effect):
+    body: bytes = b""
+    content_type: str = "application/dtmf-relay"
+
+    @classmethod
+    def dtmf(cls, leg_id: str, digit: str, duration_ms: int = 160) -> SendInfo:
+        body = f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+        return cls(leg_id, body, "application/dtmf-relay")
+
+
+@dataclass(frozen=True, slots=True)
+class SendRefer(Effect):
+    refer_to: str
+    replaces_leg: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRefer(Effect):
+    """Report progress of a received REFER: NOTIFY message/sipfrag with ``status``."""
+
+    refer_id: str
+    status: int = 200
+    reason: str | None = None
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EffectResult:
+    leg_id: str
+    status: int
+    reason: str = ""
+    rtt: float | None = None
+
+
+# ---------------------------------------------------------------------- observations
+@dataclass(frozen=True, slots=True)
+class Observation:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall(Observation):
+    request_uri: str
+    from_: str
+    to: str
+    headers: Headers
+    sdp: bytes | None
+    source: tuple[str, int]
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provisional(Observation):
+    status: int
+    sdp: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Observation):
+    sdp: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ended(Observation):
+    cause: str
+    sip_status: int
+    by: str  # "local" | "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class Reinvited(Observation):
+    sdp: bytes | None
+    hold: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfInfo(Observation):
+    digit: str
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived(Observation):
+    content_type: str
+    body: bytes
+    from_: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyReceived(Observation):
+    event: str
+    content_type: str
+    body: bytes
+    subscription_state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferReceived(Observation):
+    refer_id: str
+    refer_to: str
+    referred_by: str | None = None
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One registrar binding as the service persists it."""
+
+    aor: str
+    contact: str
+    expires_at: float
+    source: tuple[str, int] = ("", 0)
+    transport: str = "UDP"
+    call_id: str = ""
+    cseq: int = 0
+    extra: Headers = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationChanged(Observation):
+    """``leg_id`` is ``""``; ``aor`` with its full current bindings (empty: unregistered)."""
+
+    aor: str = ""
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsResult(Observation):
+    status: int
+    rtt: float | None = None

@@ -1,0 +1,498 @@
+"""The B2BUA leg: one INVITE session (sipsimple's ``Invitation``) on either side.
+
+Where it sits: the transaction user above ``transaction``/``dialog``, below the adapter.
+State machine ``outgoing|incoming -> early -> connecting -> connected -> disconnecting
+-> disconnected`` with a re-INVITE sub-state; every change goes through
+:meth:`Invitation.transition`. Happenings are posted as notifications; in-dialog
+requests other than INVITE/BYE (INFO, MESSAGE, NOTIFY, REFER, OPTIONS) are handled by
+``sip_media.sip.indialog``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import TYPE_CHECKING
+
+from sip_media.sip import notifications as n
+from sip_media.sip.dialog import Dialog, DialogState, build_request, new_branch, via_header
+from sip_media.sip.msgview import MsgView, param
+from sip_media.sip.transaction import ServerTransaction, TxState
+
+if TYPE_CHECKING:
+    from sip_media.sip.engine import Engine, Route
+
+log = logging.getLogger(__name__)
+
+
+class SessionState(enum.Enum):
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
+    EARLY = "early"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+
+
+class ReinviteState(enum.Enum):
+    IDLE = "idle"
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+CAUSES = {486: "busy", 600: "busy", 603: "declined", 408: "no-answer", 480: "unavailable"}
+
+
+def strip_tag(header: str) -> str:
+    i = header.lower().find(";tag=")
+    if i < 0:
+        return header
+    j = header.find(";", i + 5)
+    return header[:i] + (header[j:] if j >= 0 else "")
+
+
+def is_hold(sdp: bytes | None) -> bool:
+    if not sdp:
+        return False
+    return b"a=sendonly" in sdp or b"a=inactive" in sdp or b"c=IN IP4 0.0.0.0" in sdp
+
+
+class Invitation:
+    """An INVITE dialog usage; ``direction`` is ``outgoing`` (UAC) or ``incoming`` (UAS)."""
+
+    def __init__(self, engine: Engine, leg_id: str, direction: str) -> None:
+        self.engine = engine
+        self.leg_id = leg_id
+        self.direction = direction
+        self.state = SessionState.OUTGOING if direction == "outgoing" else SessionState.INCOMING
+        self.reinvite_state = ReinviteState.IDLE
+        self.dialog: Dialog | None = None
+        self.local_sdp: bytes | None = None
+        self.remote_sdp: bytes | None = None
+        self.invite_tx: ServerTransaction | None = None  # UAS: the initial INVITE
+        self.reinvite_tx: ServerTransaction | None = None
+        self.request: MsgView | None = None
+        self.route: Route | None = None
+        self.refers: dict[str, tuple[str, int]] = {}
+        # UAC bookkeeping
+        self._invite_parts: dict[str, str] = {}
+        self._invite_cseq = 1
+        self._ack: bytes | None = None
+        self._provisional = False
+        self._cancel_wanted = False
+        self._end_cause: str | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+        self._reinvite_future: asyncio.Future[tuple[int, bytes | None]] | None = None
+        self._auth_tried = False
+
+    # ------------------------------------------------------------------ state machine
+    def transition(self, new: SessionState) -> None:
+        old = self.state
+        if old is new:
+            return
+        self.state = new
+        log.debug("session %s: %s -> %s", self.leg_id, old.value, new.value)
+        self.engine.notify(n.SessionDidChangeState(self.leg_id, old.value, new.value))
+        if new is SessionState.DISCONNECTED:
+            if self._timeout is not None:
+                self._timeout.cancel()
+            if self.dialog is not None:
+                self.dialog.transition(DialogState.TERMINATED)
+            self.engine.forget(self)
+
+    def _end(self, cause: str, status: int, by: str) -> None:
+        if self.state is SessionState.DISCONNECTED:
+            return
+        was_connected = self.state in (
+            SessionState.CONNECTING,
+            SessionState.CONNECTED,
+            SessionState.DISCONNECTING,
+        )
+        self.transition(SessionState.DISCONNECTED)
+        if was_connected or cause in ("cancelled", "no-answer", "replaced"):
+            self.engine.notify(n.SessionDidEnd(self.leg_id, cause, status, by))
+        else:
+            self.engine.notify(n.SessionDidFail(self.leg_id, status, cause, by))
+
+    # ------------------------------------------------------------------ UAC
+    def dial(
+        self,
+        route: Route,
+        from_header: str,
+        extra: tuple[tuple[str, str], ...],
+        sdp: bytes | None,
+        timeout: float,
+    ) -> None:
+        engine = self.engine
+        self.route = route
+        self.local_sdp = sdp
+        transport = engine.transport_for(route.transport)
+        host, port = transport.local
+        local_tag = self._local_tag = engine.new_tag()
+        call_id = engine.new_call_id()
+        user = route.from_user or "sip_media"
+        contact = f"<sip:{user}@{host}:{port}{engine.transport_param(transport)}>"
+        to = f"<{route.request_uri}>"
+        self.dialog = Dialog(
+            call_id=call_id,
+            local_tag=local_tag,
+            remote_tag="",
+            local_uri=from_header,
+            remote_uri=to,
+            remote_target=route.request_uri,
+            local_contact=contact,
+            local_seq=0,
+        )
+        engine.register_early(self)
+        self._send_invite(extra)
+        if timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._timeout = loop.call_later(timeout, self._no_answer)
+
+    def _send_invite(self, extra: tuple[tuple[str, str], ...]) -> None:
+        assert self.dialog is not None and self.route is not None
+        engine = self.engine
+        transport = engine.transport_for(self.route.transport)
+        branch = new_branch()
+        via = via_header(transport.name, *transport.local, branch)
+        cseq = self.dialog.next_cseq()
+        self._invite_cseq = cseq
+        self._invite_parts = {"via": via, "branch": branch, "to": self.dialog.remote_uri}
+        self._extra = extra
+        data = self.dialog.request(
+            "INVITE", via, cseq, extra=extra, body=self.local_sdp or b"", content_type=None
+        )
+        engine.send_request(
+            data,
+            self.route.address,
+            transport,
+            (branch, "INVITE"),
+            invite=True,
+            on_response=self._on_invite_response,
+            on_timeout=lambda: self._end("timeout", 408, "local"),
+            ack_factory=self._non2xx_ack,
+        )
+
+    def _non2xx_ack(self, response: MsgView) -> bytes:
+        assert self.dialog is not None
+        return build_request(
+            "ACK",
+            self.dialog.remote_target if not self.dialog.remote_tag else self._initial_target(),
+            via=self._invite_parts["via"],
+            from_=self.dialog.from_header(),
+            to=response.to,
+            call_id=self.dialog.call_id,
+            cseq=self._invite_cseq,
+        )
+
+    def _initial_target(self) -> str:
+        return self.route.request_uri if self.route is not None else ""
+
+    def _cancel(self) -> None:
+        assert self.dialog is not None and self.route is not None
+        transport = self.engine.transport_for(self.route.transport)
+        data = build_request(
+            "CANCEL",
+            self.route.request_uri,
+            via=self._invite_parts["via"],
+            from_=self.dialog.from_header(),
+            to=self._invite_parts["to"],
+            call_id=self.dialog.call_id,
+            cseq=self._invite_cseq,
+        )
+        self.engine.send_request(
+            data,
+            self.route.address,
+            transport,
+            (self._invite_parts["branch"], "CANCEL"),
+            invite=False,
+            on_response=lambda status, msg: None,
+            on_timeout=lambda: self._end(self._end_cause or "cancelled", 487, "local"),
+        )
+
+    def _no_answer(self) -> None:
+        if self.state in (SessionState.OUTGOING, SessionState.EARLY):
+            self._end_cause = "no-answer"
+            self.hangup()
+
+    def _on_invite_response(self, status: int, msg: MsgView) -> None:
+        dialog = self.dialog
+        assert dialog is not None
+        if self.state is SessionState.DISCONNECTED and status >= 300:
+            return
+        if status < 200:
+            self._provisional = True
+            if self._cancel_wanted:
+                self._cancel_wanted = False
+                self._cancel()
+                return
+            if msg.to_tag and not dialog.remote_tag:
+                self._establish(msg)
+            if self.state is SessionState.OUTGOING and status > 100:
+                self.transition(SessionState.EARLY)
+            if status > 100:
+                sdp = msg.body or None
+                if sdp:
+                    self.remote_sdp = sdp
+                if status in (180, 183):
+                    self.engine.notify(n.SessionGotRingIndication(self.leg_id, status, sdp))
+                else:
+                    self.engine.notify(
+                        n.SessionGotProvisionalResponse(self.leg_id, status, msg.reason, sdp)
+                    )
+            return
+        if status < 300:
+            self._on_invite_2xx(msg)
+            return
+        if status in (401, 407) and self._retry_with_auth(msg):
+            return
+        if self._timeout is not None:
+            self._timeout.cancel()
+        cause = self._end_cause or (
+            "cancelled" if status == 487 else CAUSES.get(status, "rejected")
+        )
+        self._end(cause, status, "local" if self._end_cause or status == 487 else "remote")
+
+    def _retry_with_auth(self, msg: MsgView) -> bool:
+        route = self.route
+        if self._auth_tried or route is None or not route.username:
+            return False
+        header = self.engine.client_auth(msg, "INVITE", route)
+        if header is None:
+            return False
+        self._auth_tried = True
+        name = "Authorization" if msg.status == 401 else "Proxy-Authorization"
+        self._send_invite((*self._extra, (name, header)))
+        return True
+
+    def _establish(self, msg: MsgView) -> None:
+        dialog = self.dialog
+        assert dialog is not None
+        dialog.remote_tag = msg.to_tag
+        dialog.route_set = list(reversed(msg.header_list("record-route")))
+        dialog.refresh_target(msg.header("contact"))
+        self.engine.register_dialog(self)
+
+    def _on_invite_2xx(self, msg: MsgView) -> None:
+        dialog = self.dialog
+        assert dialog is not None
+        if self.state in (SessionState.CONNECTED, SessionState.DISCONNECTING) or (
+            self.state is SessionState.DISCONNECTED and self._ack is not None
+        ):
+            if self._ack is not None:  # retransmitted 2xx: re-ACK (§13.2.2.4)
+                tname = self.route.transport if self.route else None
+                self.engine.send_raw(self._ack, dialog.next_hop(), tname)
+            return
+        if dialog.remote_tag != msg.to_tag:
+            if dialog.remote_tag:
+                self.engine.unregister_dialog(self)
+            self._establish(msg)
+        dialog.transition(DialogState.CONFIRMED)
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self.transition(SessionState.CONNECTING)
+        transport = self.engine.transport_for(self.route.transport if self.route else None)
+        via = via_header(transport.name, *transport.local, new_branch())
+        self._ack = dialog.request("ACK", via, self._invite_cseq)
+        self.engine.send_raw(self._ack, dialog.next_hop(), transport.name)
+        if msg.body:
+            self.remote_sdp = msg.body
+        if self.state is SessionState.DISCONNECTED:
+            return
+        self.transition(SessionState.CONNECTED)
+        self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or None))
+        if self._cancel_wanted or self._end_cause:
+            self.hangup()  # CANCEL crossed the 2xx: end with BYE
+
+    # ------------------------------------------------------------------ UAS
+    def accept_request(self, msg: MsgView, tx: ServerTransaction) -> None:
+        """Initial INVITE: build the UAS dialog (§12.1.1)."""
+        self.request = msg
+        self.invite_tx = tx
+        tx.on_ack_timeout = self._ack_timeout
+        transport = self.engine.transport_of(tx)
+        host, port = transport.local
+        self.dialog = Dialog(
+            call_id=msg.call_id,
+            local_tag=self.engine.new_tag(),
+            remote_tag=msg.from_tag,
+            local_uri=strip_tag(msg.to),
+            remote_uri=strip_tag(msg.from_),
+            remote_target=msg.ruri,
+            local_contact=f"<sip:{host}:{port}{self.engine.transport_param(transport)}>",
+            local_seq=0,
+            remote_seq=msg.cseq,
+            route_set=msg.header_list("record-route"),
+        )
+        self.dialog.refresh_target(msg.header("contact"))
+        self.remote_sdp = msg.body or None
+        self.engine.register_dialog(self)
+
+    def _respond_invite(self, status: int, reason: str, sdp: bytes | None = None) -> None:
+        assert self.request is not None and self.invite_tx is not None and self.dialog
+        data = self.engine.response_bytes(
+            self.request,
+            status,
+            reason,
+            to_tag=self.dialog.local_tag,
+            contact=self.dialog.local_contact if status < 300 else None,
+            body=sdp or b"",
+        )
+        self.invite_tx.respond(status, data)
+
+    def ring(self, status: int = 180, sdp: bytes | None = None) -> None:
+        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+            return
+        self.transition(SessionState.EARLY)
+        if self.dialog is not None:
+            self.dialog.transition(DialogState.EARLY)
+        self._respond_invite(status, "Ringing" if status == 180 else "Session Progress", sdp)
+
+    def answer(self, sdp: bytes | None) -> None:
+        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+            return
+        self.local_sdp = sdp
+        assert self.dialog is not None
+        self.dialog.transition(DialogState.CONFIRMED)
+        self.transition(SessionState.CONNECTING)
+        self._respond_invite(200, "OK", sdp)
+
+    def reject(self, code: int, reason: str | None = None) -> None:
+        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+            return
+        self._respond_invite(code, reason or self.engine.reason(code))
+        self._end(CAUSES.get(code, "rejected"), code, "local")
+
+    def on_ack(self, msg: MsgView) -> None:
+        if self.invite_tx is not None and self.invite_tx.state is TxState.ACCEPTED:
+            self.invite_tx.ack_2xx()
+        if self.reinvite_tx is not None and msg.cseq == self.reinvite_tx.request.cseq:
+            self.reinvite_tx.ack_2xx()
+            self.reinvite_tx = None
+        if self.state is SessionState.CONNECTING:
+            self.transition(SessionState.CONNECTED)
+            self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or self.remote_sdp))
+
+    def _ack_timeout(self) -> None:
+        if self.state in (SessionState.CONNECTING, SessionState.CONNECTED):
+            log.warning("session %s: no ACK for 2xx, sending BYE", self.leg_id)
+            self._end_cause = "no-ack"
+            self.hangup()
+
+    def on_cancel(self) -> bool:
+        """CANCEL matched our INVITE transaction: answer 487 if still unanswered."""
+        if self.state in (SessionState.INCOMING, SessionState.EARLY):
+            self._respond_invite(487, "Request Terminated")
+            self._end("cancelled", 487, "remote")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ both
+    def hangup(self) -> None:
+        state = self.state
+        if state is SessionState.DISCONNECTED:
+            return
+        if self.direction == "incoming" and state in (SessionState.INCOMING, SessionState.EARLY):
+            self._respond_invite(480, "Temporarily Unavailable")
+            self._end(self._end_cause or "cancelled", 480, "local")
+            return
+        if state in (SessionState.OUTGOING, SessionState.EARLY):
+            self._end_cause = self._end_cause or "cancelled"
+            if self._provisional:
+                self._cancel()
+            else:
+                self._cancel_wanted = True  # §9.1: CANCEL only after a provisional
+            return
+        if state is SessionState.DISCONNECTING:
+            return
+        self.transition(SessionState.DISCONNECTING)
+        cause = self._end_cause or "normal"
+        self.engine.send_in_dialog(
+            self,
+            "BYE",
+            on_done=lambda status, msg: self._end(cause, 200, "local"),
+        )
+
+    def reinvite(self, sdp: bytes | None) -> asyncio.Future[tuple[int, bytes | None]]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[int, bytes | None]] = loop.create_future()
+        if (
+            self.state is not SessionState.CONNECTED
+            or self.reinvite_state is not ReinviteState.IDLE
+        ):
+            fut.set_result((491, None))
+            return fut
+        self.reinvite_state = ReinviteState.SENT
+        self._reinvite_future = fut
+        if sdp is not None:
+            self.local_sdp = sdp
+        self.engine.send_in_dialog(
+            self, "INVITE", body=self.local_sdp or b"", on_done=self._on_reinvite_done
+        )
+        return fut
+
+    def _on_reinvite_done(self, status: int, msg: MsgView | None) -> None:
+        self.reinvite_state = ReinviteState.IDLE
+        sdp = msg.body if msg is not None and msg.body else None
+        if 200 <= status < 300 and msg is not None and self.dialog is not None:
+            self.dialog.refresh_target(msg.header("contact"))
+            if sdp:
+                self.remote_sdp = sdp
+        fut = self._reinvite_future
+        self._reinvite_future = None
+        if fut is not None and not fut.done():
+            fut.set_result((status, sdp))
+        self.engine.notify(n.SessionReinviteResult(self.leg_id, status, sdp))
+        if status in (408, 481):
+            self._end("failed", status, "remote")
+
+    def on_reinvite(self, msg: MsgView, tx: ServerTransaction) -> None:
+        """Remote re-INVITE (§14.2): glare -> 491, overlapping -> 500, else answer."""
+        if self.reinvite_state is ReinviteState.SENT:
+            self.engine.respond(msg, tx, 491, "Request Pending")
+            return
+        if (
+            self.reinvite_state is ReinviteState.RECEIVED
+            or self.state is not SessionState.CONNECTED
+        ):
+            self.engine.respond(
+                msg, tx, 500, "Server Internal Error", extra=(("Retry-After", "1"),)
+            )
+            return
+        assert self.dialog is not None
+        self.dialog.refresh_target(msg.header("contact"))
+        offer = msg.body or None
+        hold = is_hold(offer)
+        if offer:
+            self.remote_sdp = offer
+        answer = self.engine.answer_sdp(self, offer)
+        self.reinvite_tx = tx
+        self.engine.respond(
+            msg, tx, 200, "OK", contact=self.dialog.local_contact, body=answer or b""
+        )
+        self.engine.notify(n.SessionGotReinvite(self.leg_id, offer, hold))
+
+    def on_bye(self, msg: MsgView, tx: ServerTransaction) -> None:
+        self.engine.respond(msg, tx, 200, "OK")
+        if self.invite_tx is not None and self.state is SessionState.CONNECTING:
+            self.invite_tx.ack_2xx()
+        self._end("normal", 200, "remote")
+
+    def replaces_value(self) -> str:
+        """``Replaces`` value naming this dialog for the remote peer (RFC 3891)."""
+        assert self.dialog is not None
+        d = self.dialog
+        return f"{d.call_id};to-tag={d.remote_tag};from-tag={d.local_tag}"
+
+    def matches_replaces(self, value: str) -> bool:
+        d = self.dialog
+        if d is None:
+            return False
+        call_id = value.split(";", 1)[0].strip()
+        return (
+            call_id == d.call_id
+            and param(value, "to-tag") == d.local_tag
+            and param(value, "from-tag") == d.remote_tag
+        )

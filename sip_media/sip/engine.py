@@ -1,0 +1,494 @@
+"""The SIP engine: owns transports, the transaction table and the live sessions.
+
+Where it sits: the hub of ``sip_media.sip``. Transports hand it bytes; it parses them
+(``message`` via ``msgview``), matches transactions (§17.1.3/§17.2.3), applies the
+per-source limit, answers malformed requests with 400, and dispatches to the transaction
+users: ``agent.Invitation`` for INVITE dialogs, ``indialog`` for the other in-dialog
+methods, ``registrar`` for REGISTER. Outbound, it builds Vias and sends through
+transactions; everything it sends passes the transport's allow-list.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sip_media.sip import indialog
+from sip_media.sip import notifications as n
+from sip_media.sip.agent import Invitation
+from sip_media.sip.dialog import build_response, new_call_id, new_tag
+from sip_media.sip.errors import SipError, SipParseError
+from sip_media.sip.message import REASON_PHRASES, Request, validate_request
+from sip_media.sip.msgview import MsgView
+from sip_media.sip.routing import Route, Router, TrunkConfig
+from sip_media.sip.stats import Stats
+from sip_media.sip.timers import LoopScheduler, Scheduler, TimerConfig
+from sip_media.sip.transaction import (
+    ClientTransaction,
+    ServerTransaction,
+    TransactionTable,
+    TxState,
+)
+from sip_media.sip.transport import (
+    Address,
+    AllowList,
+    RateLimiter,
+    TcpTransport,
+    Transport,
+    UdpTransport,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Engine", "EngineConfig", "Route", "TrunkConfig"]
+
+
+@dataclass
+class EngineConfig:
+    udp: list[Address] = field(default_factory=lambda: [("127.0.0.1", 5060)])
+    tcp: list[Address] = field(default_factory=list)
+    allowed_destinations: tuple[str, ...] = ("127.0.0.0/8",)
+    timers: TimerConfig = field(default_factory=TimerConfig)
+    trace: bool = False
+    max_transactions_per_source: int = 2000  # per second; 0 disables the limit
+    domains: tuple[str, ...] = ("local",)
+    realm: str = "sip_media"
+    users: dict[str, str] = field(default_factory=dict)  # username -> password
+    static_contacts: dict[str, str] = field(default_factory=dict)  # user -> contact URI
+    trunks: dict[str, TrunkConfig] = field(default_factory=dict)
+    authenticate_invites: bool = True  # digest-challenge INVITEs whose From is a local user
+    max_contacts_per_aor: int = 10
+    max_registrations_per_source: int = 100
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, scheduler: Scheduler | None = None) -> None:
+        self.config = config
+        self.stats = Stats(trace=config.trace)
+        self.allow = AllowList(config.allowed_destinations)
+        self.limiter = RateLimiter(config.max_transactions_per_source)
+        self.table = TransactionTable()
+        self.transports: list[Transport] = []
+        self.sessions: dict[str, Invitation] = {}
+        self.dialogs: dict[tuple[str, str, str], Invitation] = {}
+        self.early: dict[tuple[str, str], Invitation] = {}
+        self.by_invite_tx: dict[tuple[str, ...], Invitation] = {}
+        self.center = n.NotificationCenter()
+        self.router = Router(self)
+        self._scheduler = scheduler
+        self.registrar: Any = None
+        self.auth: Any = None
+        self.answer_sdp: Callable[[Invitation, bytes | None], bytes | None] = lambda inv, offer: (
+            inv.local_sdp
+        )
+        self.on_new_session: Callable[[Invitation, MsgView], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            self._scheduler = LoopScheduler()
+        return self._scheduler
+
+    async def start(self) -> None:
+        from sip_media.sip.registrar import Registrar
+
+        self.registrar = Registrar(self)
+        for addr in self.config.udp:
+            udp = UdpTransport(addr, self.allow, self.stats, self._receive)
+            await udp.start()
+            self.transports.append(udp)
+        for addr in self.config.tcp:
+            tcp = TcpTransport(addr, self.allow, self.stats, self._receive)
+            await tcp.start()
+            self.transports.append(tcp)
+        _ = self.scheduler
+
+    async def stop(self) -> None:
+        for transport in self.transports:
+            transport.close()
+        self.transports.clear()
+
+    def local_address(self, name: str = "UDP") -> Address:
+        return self.transport_for(name).local
+
+    def transport_for(self, name: str | None) -> Transport:
+        wanted = (name or "UDP").upper()
+        for transport in self.transports:
+            if transport.name == wanted:
+                return transport
+        return self.transports[0]
+
+    @staticmethod
+    def transport_param(transport: Transport) -> str:
+        return "" if transport.name == "UDP" else f";transport={transport.name.lower()}"
+
+    def transport_of(self, tx: ServerTransaction) -> Transport:
+        transport: Transport = tx.transport
+        return transport
+
+    def new_tag(self) -> str:
+        return new_tag()
+
+    def new_call_id(self) -> str:
+        return new_call_id(self.transports[0].local[0])
+
+    @staticmethod
+    def reason(status: int) -> str:
+        return REASON_PHRASES.get(status, "Unknown")
+
+    def notify(self, notification: n.Notification) -> None:
+        self.center.post(notification)
+
+    # ------------------------------------------------------------------ session table
+    def register_early(self, inv: Invitation) -> None:
+        assert inv.dialog is not None
+        self.sessions[inv.leg_id] = inv
+        self.early[(inv.dialog.call_id, inv.dialog.local_tag)] = inv
+
+    def register_dialog(self, inv: Invitation) -> None:
+        assert inv.dialog is not None
+        self.sessions[inv.leg_id] = inv
+        self.dialogs[inv.dialog.key] = inv
+
+    def unregister_dialog(self, inv: Invitation) -> None:
+        if inv.dialog is not None and self.dialogs.get(inv.dialog.key) is inv:
+            del self.dialogs[inv.dialog.key]
+
+    def forget(self, inv: Invitation) -> None:
+        """A session is over: drop it from every table (transactions finish on their own)."""
+        if self.sessions.get(inv.leg_id) is inv:
+            del self.sessions[inv.leg_id]
+        self.unregister_dialog(inv)
+        if inv.dialog is not None:
+            self.early.pop((inv.dialog.call_id, inv.dialog.local_tag), None)
+        if inv.invite_tx is not None:
+            self.by_invite_tx.pop(inv.invite_tx.key, None)
+
+    # ------------------------------------------------------------------ sending
+    def send_raw(self, data: bytes, dest: Address, transport: str | None) -> None:
+        self.stats.bump("messages_out")
+        self.transport_for(transport).send(data, dest)
+
+    def send_request(
+        self,
+        data: bytes,
+        dest: Address,
+        transport: Transport,
+        key: tuple[str, ...],
+        *,
+        invite: bool,
+        on_response: Callable[[int, Any], None],
+        on_timeout: Callable[[], None],
+        ack_factory: Callable[[Any], bytes] | None = None,
+    ) -> ClientTransaction:
+        def send(payload: bytes) -> bool:
+            self.stats.bump("messages_out")
+            return transport.send(payload, dest)
+
+        tx = ClientTransaction(
+            key,
+            invite,
+            data,
+            send,
+            transport.reliable,
+            self.scheduler,
+            self.config.timers,
+            self.stats,
+            on_response=on_response,
+            on_timeout=on_timeout,
+            ack_factory=ack_factory,
+        )
+        self.table.add_client(tx)
+        tx.start()
+        return tx
+
+    def send_in_dialog(
+        self,
+        inv: Invitation,
+        method: str,
+        *,
+        extra: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+        on_done: Callable[[int, MsgView | None], None] | None = None,
+    ) -> None:
+        """Send ``method`` inside the session's dialog; ``on_done(status, msg)`` on final."""
+        dialog = inv.dialog
+        assert dialog is not None
+        transport = self.transport_for(inv.route.transport if inv.route else None)
+        if inv.invite_tx is not None:
+            transport = self.transport_of(inv.invite_tx)
+        from sip_media.sip.dialog import new_branch, via_header
+
+        branch = new_branch()
+        via = via_header(transport.name, *transport.local, branch)
+        data = dialog.request(method, via, extra=extra, body=body, content_type=content_type)
+        dest = dialog.next_hop()
+        if inv.direction == "incoming" and dialog.remote_addr is not None and not dialog.route_set:
+            dest = dialog.remote_addr if not self.allow.permits(dest[0]) else dest
+
+        def on_response(status: int, msg: MsgView) -> None:
+            if status >= 200 and on_done is not None:
+                on_done(status, msg)
+
+        self.send_request(
+            data,
+            dest,
+            transport,
+            (branch, method),
+            invite=method == "INVITE",
+            on_response=on_response,
+            on_timeout=lambda: on_done(408, None) if on_done is not None else None,
+        )
+
+    def response_bytes(
+        self,
+        msg: MsgView,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        contact: str | None = None,
+        extra: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> bytes:
+        vias = list(msg.vias)
+        vias[0] = self._stamp_via(vias[0], msg)
+        rr = (
+            msg.header_list("record-route") if 100 < status < 300 and msg.method == "INVITE" else []
+        )
+        return build_response(
+            status,
+            reason or self.reason(status),
+            vias=vias,
+            from_=msg.from_,
+            to=msg.to,
+            call_id=msg.call_id,
+            cseq=f"{msg.cseq} {msg.cseq_method}",
+            to_tag=to_tag if status > 100 else None,
+            contact=contact,
+            record_routes=rr,
+            extra=extra,
+            body=body,
+            content_type=content_type,
+        )
+
+    def _stamp_via(self, via: str, msg: MsgView) -> str:
+        source = msg.source
+        if source is None:
+            return via
+        host, port = source
+        if ";rport" in via and ";rport=" not in via:
+            via = via.replace(";rport", f";rport={port}", 1)
+        return f"{via};received={host}"
+
+    def respond(
+        self,
+        msg: MsgView,
+        tx: ServerTransaction,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        contact: str | None = None,
+        extra: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        tx.respond(
+            status,
+            self.response_bytes(
+                msg,
+                status,
+                reason,
+                to_tag=to_tag or (self.new_tag() if not msg.to_tag and status > 100 else None),
+                contact=contact,
+                extra=extra,
+                body=body,
+                content_type=content_type,
+            ),
+        )
+
+    # ------------------------------------------------------------------ receiving
+    def _receive(self, data: bytes, source: Address, transport: Transport) -> None:
+        self.stats.bump("messages_in")
+        try:
+            msg = MsgView.parse(data)
+        except SipParseError as exc:
+            self._malformed(data, source, transport, exc)
+            return
+        try:
+            if msg.is_request:
+                self.stats.bump("requests_in")
+                self._on_request(msg, source, transport)
+            else:
+                self.stats.bump("responses_in")
+                self._on_response(msg)
+        except SipError as exc:
+            log.warning("error handling message from %s:%d: %s", *source, exc)
+            self.stats.bump("errors")
+        except Exception:
+            log.exception("unexpected error handling message from %s:%d", *source)
+            self.stats.bump("errors")
+
+    def _malformed(
+        self, data: bytes, source: Address, transport: Transport, exc: SipParseError
+    ) -> None:
+        if data.startswith(b"SIP/"):
+            self.stats.bump("malformed_responses")
+            log.info("dropped malformed response from %s:%d: %s", *source, exc.reason)
+            return
+        self.stats.bump("malformed_requests")
+        log.info("malformed request from %s:%d: %s", *source, exc.reason)
+        if data.startswith(b"ACK "):
+            return
+        response = indialog.bad_request_bytes(data, source, exc)
+        if response is not None:
+            self.stats.bump("messages_out")
+            transport.send(response, source)
+
+    def _new_server_tx(
+        self, msg: MsgView, source: Address, transport: Transport
+    ) -> ServerTransaction:
+        def send(payload: bytes) -> bool:
+            self.stats.bump("messages_out")
+            return transport.send(payload, source)
+
+        tx = ServerTransaction(
+            msg.tx_key(),
+            msg.method == "INVITE",
+            send,
+            transport.reliable,
+            self.scheduler,
+            self.config.timers,
+            self.stats,
+            request=msg,
+        )
+        tx.transport = transport
+        tx.source = source
+        self.table.add_server(tx)
+        return tx
+
+    def _on_request(self, msg: MsgView, source: Address, transport: Transport) -> None:
+        msg.source = source
+        self._dispatch_request(msg, source, transport)
+
+    def _dispatch_request(self, msg: MsgView, source: Address, transport: Transport) -> None:
+        method = msg.method
+        if method == "ACK":
+            self._on_ack(msg)
+            return
+        existing = self.table.server.get(msg.tx_key())
+        if existing is not None:
+            existing.receive_retransmission()
+            return
+        if not self.limiter.allow(source[0]):
+            self.stats.bump("rate_limited")
+            tx = self._new_server_tx(msg, source, transport)
+            self.respond(msg, tx, 503, "Service Unavailable", extra=(("Retry-After", "5"),))
+            return
+        tx = self._new_server_tx(msg, source, transport)
+        if method == "INVITE":
+            tx.respond(100, self.response_bytes(msg, 100, "Trying"))
+        assert isinstance(msg.message, Request)
+        rejection = validate_request(msg.message)
+        if rejection is not None:
+            self.respond(msg, tx, rejection.status, rejection.reason, extra=rejection.headers)
+            return
+        if method == "CANCEL":
+            self._on_cancel(msg, tx)
+            return
+        if msg.to_tag:
+            inv = self.dialogs.get((msg.call_id, msg.to_tag, msg.from_tag))
+            if inv is None:
+                self.respond(msg, tx, 481, "Call/Transaction Does Not Exist")
+                return
+            if not inv.dialog or not inv.dialog.accept_remote_cseq(msg.cseq, method):
+                self.respond(msg, tx, 500, "CSeq Out of Order")
+                return
+            indialog.handle(self, inv, msg, tx)
+            return
+        if method == "INVITE":
+            self._on_new_invite(msg, tx, source)
+        elif method == "REGISTER":
+            self.registrar.handle(msg, tx, source, transport)
+        elif method == "OPTIONS":
+            self.respond(msg, tx, 200, "OK", extra=(("Accept", "application/sdp"),))
+        elif method == "MESSAGE":
+            indialog.out_of_dialog_message(self, msg, tx)
+        elif method == "BYE":
+            self.respond(msg, tx, 481, "Call/Transaction Does Not Exist")
+        else:
+            self.respond(
+                msg,
+                tx,
+                405,
+                "Method Not Allowed",
+                extra=(("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REGISTER"),),
+            )
+
+    def _on_ack(self, msg: MsgView) -> None:
+        tx = self.table.server.get(msg.tx_key())
+        if tx is not None and tx.state in (TxState.COMPLETED, TxState.CONFIRMED):
+            tx.receive_ack()
+            return
+        inv = self.dialogs.get((msg.call_id, msg.to_tag, msg.from_tag))
+        if inv is not None:
+            inv.on_ack(msg)
+
+    def _on_cancel(self, msg: MsgView, tx: ServerTransaction) -> None:
+        invite_key = (msg.branch, msg.sent_by, "INVITE")
+        inv = self.by_invite_tx.get(invite_key)
+        invite_tx = self.table.server.get(invite_key)
+        if inv is None and invite_tx is None:
+            self.respond(msg, tx, 481, "Call/Transaction Does Not Exist")
+            return
+        self.respond(msg, tx, 200, "OK")
+        if inv is not None:
+            inv.on_cancel()
+
+    def _on_new_invite(self, msg: MsgView, tx: ServerTransaction, source: Address) -> None:
+        if self.auth is not None and not self.auth.check_invite(msg, tx):
+            return
+        leg_id = "in-" + secrets.token_hex(6)
+        inv = Invitation(self, leg_id, "incoming")
+        inv.accept_request(msg, tx)
+        assert inv.dialog is not None
+        inv.dialog.remote_addr = source
+        self.by_invite_tx[tx.key] = inv
+        replaces = msg.header("replaces")
+        if replaces is not None:
+            target = next((s for s in self.dialogs.values() if s.matches_replaces(replaces)), None)
+            if target is None:
+                inv.reject(481, "Call/Transaction Does Not Exist")
+                return
+            inv.replaces = target.leg_id  # type: ignore[attr-defined]
+        if self.on_new_session is not None:
+            self.on_new_session(inv, msg)
+
+    def _on_response(self, msg: MsgView) -> None:
+        tx = self.table.client.get(msg.client_key())
+        if tx is not None:
+            tx.receive_response(msg.status, msg)
+            return
+        if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
+            inv = self.dialogs.get((msg.call_id, msg.from_tag, msg.to_tag))
+            if inv is not None:
+                inv._on_invite_response(msg.status, msg)
+                return
+        self.stats.bump("unmatched_responses")
+        log.debug("unmatched response %d %s", msg.status, msg.cseq_method)
+
+    # ------------------------------------------------------------------ helpers for TUs
+    def resolve(self, target: str) -> Route:
+        return self.router.resolve(target)
+
+    def client_auth(self, msg: MsgView, method: str, route: Route) -> str | None:
+        from sip_media.sip.registrar import client_authorization
+
+        return client_authorization(msg, method, route)
