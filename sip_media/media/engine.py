@@ -1,0 +1,351 @@
+"""The media engine core: one 20 ms tick for all legs (receive, mix, send).
+
+Where it sits: the heart of ``sip_media.media``.  Effects arrive through
+:meth:`MediaEngine.apply` (see :mod:`.control`), packets are drained from every leg's
+socket at the start of each :meth:`MediaEngine.tick`, and observations accumulate for
+the runner (:mod:`.service` in process, :mod:`.worker` in worker processes) to collect
+with :meth:`MediaEngine.drain_observations`.  The core is synchronous and single-
+threaded; it never sleeps — the runner owns the clock.
+
+Per tick: drain sockets -> RFC 4733 starts interrupt prompts -> pull one frame per leg
+from its jitter buffer -> same-codec pairs with nothing else attached forward payload
+without decoding -> other legs are decoded together, in-band DTMF detected, mixed by the
+matrix (:mod:`.mixer`), recorded, encoded together and sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from . import api, g711
+from .config import AllowList, MediaConfig
+from .dtmf import DtmfEnd, DtmfSignal, DtmfStart, InbandDetector, detect_frames
+from .leg import FRAME, Leg, PortPool
+from .mixer import MixPlan, Node, Topology, build_edges, compile_plan, decode_rows, encode_rows, mix
+from .recorder import Recorder
+from .sources import SoundCache, SourceStream
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_TICKS: Final = 50
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class Playback:
+    """A running source feeding one leg."""
+
+    playback_id: str
+    leg_id: str
+    stream: SourceStream
+    interrupt_on_dtmf: bool
+    report: bool  # internal sources (hold music, beeps, in-band DTMF) are not reported
+    done: bool = False
+
+
+class MediaEngine:
+    """All legs, sources, sinks and the mixing matrix of one process."""
+
+    def __init__(self, config: MediaConfig, port_range: tuple[int, int] | None = None) -> None:
+        self.config = config
+        lo, hi = port_range or (config.port_min, config.port_max)
+        self.ports = PortPool(config.bind_ip, lo, hi)
+        self.allow = AllowList(config.allowed_destinations)
+        self.sounds = SoundCache(config.sounds_dir)
+        self.legs: dict[str, Leg] = {}
+        self.playbacks: dict[str, Playback] = {}
+        self.recorders: dict[str, Recorder] = {}
+        self.topology = Topology(
+            listen_gain=config.listen_gain,
+            whisper_gain=config.whisper_gain,
+            barge_gain=config.barge_gain,
+        )
+        self._by_fd: dict[int, tuple[Leg, bool]] = {}
+        self._poll = select.epoll()
+        self._observations: list[api.Observation] = []
+        self._dirty = True
+        self._ticks = 0
+        self._plan: MixPlan | None = None
+        self._pass: list[tuple[Leg, Leg]] = []
+        self._mixed: list[Leg] = []
+        self._mixed_pos: dict[str, int] = {}
+        self._sources: list[Playback] = []
+        self._decode_off = np.zeros(0, dtype=np.uint16)
+        self._encode_off = np.zeros(0, dtype=np.uint32)
+        self._inband_rows = np.zeros(0, dtype=np.int64)
+        self._signatures: dict[str, frozenset[Node]] = {}
+        self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0}
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def emit(self, obs: api.Observation) -> None:
+        """Queue an observation for the runner."""
+        self._observations.append(obs)
+
+    def drain_observations(self) -> list[api.Observation]:
+        """Return and clear the observations gathered since the last call."""
+        out, self._observations = self._observations, []
+        return out
+
+    def mark_dirty(self) -> None:
+        """The topology changed: recompile the plan before the next mix."""
+        self._dirty = True
+
+    def register(self, leg: Leg) -> None:
+        """Start polling a new leg's sockets."""
+        self.legs[leg.leg_id] = leg
+        for sock, is_rtp in ((leg.sock, True), (leg.rtcp_sock, False)):
+            self._by_fd[sock.fileno()] = (leg, is_rtp)
+            self._poll.register(sock.fileno(), select.EPOLLIN)
+        self._dirty = True
+
+    def unregister(self, leg: Leg) -> None:
+        """Stop polling a leg and close its sockets."""
+        for sock in (leg.sock, leg.rtcp_sock):
+            fd = sock.fileno()
+            self._by_fd.pop(fd, None)
+            try:
+                self._poll.unregister(fd)
+            except (OSError, ValueError):
+                log.debug("fd %s was not registered", fd)
+        leg.close()
+        self.legs.pop(leg.leg_id, None)
+        self._dirty = True
+
+    def finish_playback(self, pb: Playback, interrupted: bool, digit: str | None) -> None:
+        """End a playback and report it (once)."""
+        if pb.done:
+            return
+        pb.done = True
+        self.playbacks.pop(pb.playback_id, None)
+        self.topology.sources.pop(pb.playback_id, None)
+        self._dirty = True
+        if pb.report:
+            self.emit(api.PlaybackFinished(pb.playback_id, pb.leg_id, interrupted, digit))
+
+    def finish_recording(self, rec: Recorder) -> None:
+        """Finalise a recording and report it."""
+        self.recorders.pop(rec.recording_id, None)
+        self._dirty = True
+        try:
+            duration = rec.close()
+        except OSError as exc:
+            self.emit(api.RecordingFailed(rec.recording_id, str(rec.path), str(exc)))
+            return
+        self.emit(api.RecordingFinished(rec.recording_id, str(rec.path), round(duration, 3)))
+
+    def close(self) -> None:
+        """Finalise everything and release all sockets."""
+        for rec in list(self.recorders.values()):
+            self.finish_recording(rec)
+        for leg in list(self.legs.values()):
+            self.unregister(leg)
+        self._poll.close()
+
+    # ----------------------------------------------------------------------- receive
+
+    def _receive(self, now: float) -> None:
+        poll = self._poll.poll
+        by_fd = self._by_fd
+        for _ in range(64):
+            ready = poll(0)
+            if not ready:
+                return
+            for fd, _mask in ready:
+                entry = by_fd.get(fd)
+                if entry is None:
+                    continue
+                leg, is_rtp = entry
+                sock = leg.sock if is_rtp else leg.rtcp_sock
+                try:
+                    data, addr = sock.recvfrom(2048)
+                except OSError:
+                    continue
+                if not is_rtp:
+                    leg.receive_rtcp(data, addr, now)
+                    continue
+                result = leg.receive(data, addr, now)
+                if result is True:
+                    self.emit(api.MediaStarted(leg.leg_id, addr[0], addr[1]))
+                elif result:
+                    self._dtmf(leg, result, "rfc4733")
+
+    def _dtmf(self, leg: Leg, signals: list[DtmfSignal], method: str) -> None:
+        for sig in signals:
+            if isinstance(sig, DtmfStart):
+                for pb in list(self.playbacks.values()):
+                    if pb.leg_id == leg.leg_id and pb.interrupt_on_dtmf:
+                        self.finish_playback(pb, True, sig.digit)
+            elif isinstance(sig, DtmfEnd):
+                self.emit(api.DtmfReceived(leg.leg_id, sig.digit, sig.duration_ms, method))
+
+    # ------------------------------------------------------------------------ compile
+
+    def _compile(self) -> None:
+        topo = self.topology
+        edges = build_edges(topo)
+        degree: dict[str, int] = {}
+        for dst, src, _gain in edges:
+            for node in (dst, src):
+                if node[0] == "leg":
+                    degree[node[1]] = degree.get(node[1], 0) + 1
+        busy = {leg for rec in self.recorders.values() for leg in rec.legs}
+        passthrough: list[tuple[Leg, Leg]] = []
+        paired: set[str] = set()
+        for pair in topo.bridges:
+            a, b = (self.legs.get(x) for x in sorted(pair))
+            if a is None or b is None or a.pt != b.pt:
+                continue
+            if degree.get(a.leg_id) != 2 or degree.get(b.leg_id) != 2:
+                continue
+            if a.leg_id in busy or b.leg_id in busy or a.needs_inband or b.needs_inband:
+                continue
+            passthrough.append((a, b))
+            paired.update((a.leg_id, b.leg_id))
+        mixed = [leg for leg in self.legs.values() if leg.leg_id not in paired]
+        sources = [pb for pb in self.playbacks.values() if not pb.done]
+        leg_rows = {leg.leg_id: i for i, leg in enumerate(mixed)}
+        src_rows = {pb.playback_id: i for i, pb in enumerate(sources)}
+        self._plan = compile_plan(edges, leg_rows, src_rows)
+        self._pass, self._mixed, self._sources = passthrough, mixed, sources
+        self._mixed_pos = leg_rows
+        alaw = np.array([leg.pt == g711.PCMA for leg in mixed], dtype=bool)
+        self._decode_off = (alaw * 256).astype(np.uint16)
+        self._encode_off = (alaw * 65536).astype(np.uint32)
+        self._inband_rows = np.array(
+            [i for i, leg in enumerate(mixed) if leg.needs_inband], dtype=np.int64
+        )
+        inputs: dict[str, set[Node]] = {}
+        for dst, src, _gain in edges:
+            if dst[0] == "leg":
+                inputs.setdefault(dst[1], set()).add(src)
+        signatures: dict[str, frozenset[Node]] = {}
+        for leg in self.legs.values():
+            sig = frozenset(inputs.get(leg.leg_id, ()))
+            if self._signatures.get(leg.leg_id) != sig:
+                leg.marker_next = True
+            signatures[leg.leg_id] = sig
+        self._signatures = signatures
+        self._dirty = False
+
+    # --------------------------------------------------------------------------- tick
+
+    def tick(self, now: float | None = None) -> None:
+        """Run one 20 ms media cycle for every leg."""
+        now = time.monotonic() if now is None else now
+        self._ticks += 1
+        self.stats["ticks"] += 1
+        self._receive(now)
+        if self._dirty:
+            self._compile()
+        for a, b in self._pass:
+            fa = a.jb.pull()
+            fb = b.jb.pull()
+            b.send_audio(fa if fa is not None else b.silence)
+            a.send_audio(fb if fb is not None else a.silence)
+        if self._mixed:
+            self._tick_mixed()
+        if self._ticks % HOUSEKEEPING_TICKS == 0:
+            self._housekeeping(now)
+
+    def _tick_mixed(self) -> None:
+        mixed = self._mixed
+        frames = b"".join([f if (f := leg.jb.pull()) is not None else leg.silence for leg in mixed])
+        codes = np.frombuffer(frames, dtype=np.uint8).reshape(len(mixed), FRAME)
+        inbound = decode_rows(codes, self._decode_off)
+        if self._inband_rows.size:
+            self._inband(inbound)
+        # A digit may have interrupted a prompt just now: its row reads as silence from
+        # this tick on (``done``), the plan is recompiled on the next tick.
+        sources = self._read_sources()
+        plan = self._plan
+        assert plan is not None
+        outbound = mix(plan, inbound, sources) if plan.out_edges.dst.size else None
+        if self.recorders:
+            self._record(inbound, outbound)
+        if outbound is None:
+            for leg in mixed:
+                leg.send_audio(leg.silence)
+            return
+        encoded = encode_rows(outbound, self._encode_off).tobytes()
+        for i, leg in enumerate(mixed):
+            leg.send_audio(encoded[i * FRAME : (i + 1) * FRAME])
+
+    def _read_sources(self) -> F32:
+        rows = np.zeros((len(self._sources), FRAME), dtype=np.float32)
+        for i, pb in enumerate(self._sources):
+            if pb.done:
+                continue
+            frame = pb.stream.read()
+            if frame is None:
+                self.finish_playback(pb, False, None)
+            else:
+                rows[i] = frame
+        return rows
+
+    def _inband(self, inbound: F32) -> None:
+        detected = detect_frames(inbound[self._inband_rows])
+        for row, digit in zip(self._inband_rows.tolist(), detected.tolist(), strict=True):
+            leg = self._mixed[row]
+            if leg.inband is None:
+                if digit < 0:
+                    continue
+                leg.inband = InbandDetector()
+            signals = leg.inband.feed(digit)
+            if signals:
+                self._dtmf(leg, signals, "inband")
+
+    def _record(self, inbound: F32, outbound: F32 | None) -> None:
+        silence = np.zeros(FRAME, dtype=np.float32)
+        pos = self._mixed_pos
+        for rec in list(self.recorders.values()):
+            rows = [pos.get(leg) for leg in rec.legs]
+            if any(r is None for r in rows):
+                continue
+            ins = [inbound[r] for r in rows if r is not None]
+            if len(rows) == 1:
+                r0 = rows[0]
+                assert r0 is not None
+                channels = [ins[0], outbound[r0] if outbound is not None else silence]
+            else:
+                channels = ins
+            try:
+                full = rec.write(channels)
+            except OSError as exc:
+                self.recorders.pop(rec.recording_id, None)
+                self.emit(api.RecordingFailed(rec.recording_id, str(rec.path), str(exc)))
+                continue
+            if full:
+                self.finish_recording(rec)
+
+    def _housekeeping(self, now: float) -> None:
+        wall = time.time()
+        timeout = self.config.rtp_timeout_s
+        for leg in list(self.legs.values()):
+            signals = leg.dtmf_rx.poll(now)
+            if signals:
+                self._dtmf(leg, signals, "rfc4733")
+            if leg.inband is not None and leg.leg_id not in self._mixed_pos:
+                leg.inband = None
+            if now >= leg.next_rtcp:
+                leg.rtcp_report(now, wall)
+            if (
+                timeout > 0
+                and not leg.timeout_reported
+                and leg.direction in ("sendrecv", "recvonly")
+                and now - leg.last_rx > timeout
+            ):
+                leg.timeout_reported = True
+                self.emit(api.RtpTimeout(leg.leg_id, round(now - leg.last_rx, 1)))
+
+    def apply(self, effect: api.Effect, now: float | None = None) -> api.Result:
+        """Apply one effect (see :mod:`.control`); raises typed ``MediaError``s."""
+        from .control import apply_effect
+
+        return apply_effect(self, effect, time.monotonic() if now is None else now)

@@ -1,0 +1,305 @@
+"""A leg: one RTP endpoint (UDP socket pair) with its inbound and outbound stream state.
+
+Where it sits: the engine owns one :class:`Leg` per call party.  Inbound, the engine
+hands each datagram to :meth:`Leg.receive` (validation, symmetric-RTP latching,
+RFC 3550 statistics, jitter buffer, RFC 4733 events); outbound, it calls
+:meth:`Leg.send_audio` once per tick with an encoded frame, and the leg writes the
+header from its own SSRC / sequence / timestamp so the stream stays continuous whatever
+source feeds it (marker bit on a source change).  Nothing is ever sent to an address
+outside the allow-list.  :class:`PortPool` hands out even RTP ports with RTCP on +1.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+from typing import Final
+
+from . import g711
+from .config import AllowList
+from .dtmf import DtmfSignal, EventReceiver, EventSender, InbandDetector
+from .errors import PortsExhaustedError, UnsupportedCodecError
+from .jitter import JitterBuffer
+from .rtp import RTP_HEADER, ReportBlock, build_rr, build_sr, parse_rtcp, parse_rtp
+
+_FAST: Final = struct.Struct("!xBHII")
+FRAME: Final = 160
+COMFORT_NOISE_PT: Final = 13
+SENDING: Final = ("sendrecv", "sendonly")
+RECEIVING: Final = ("sendrecv", "recvonly")
+Addr = tuple[str, int]
+
+
+class PortPool:
+    """Even RTP ports from a range; RTCP uses the odd port above."""
+
+    def __init__(self, bind_ip: str, port_min: int, port_max: int) -> None:
+        self.bind_ip = bind_ip
+        start = port_min + (port_min & 1)
+        self._free = list(range(start, port_max, 2))
+        self._next = 0
+
+    def open(self) -> tuple[socket.socket, socket.socket, int]:
+        """Bind a fresh RTP/RTCP socket pair on the next free even port."""
+        for _ in range(len(self._free)):
+            port = self._free[self._next]
+            self._next = (self._next + 1) % len(self._free)
+            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((self.bind_ip, port))
+                rtcp.bind((self.bind_ip, port + 1))
+            except OSError:
+                rtp.close()
+                rtcp.close()
+                continue
+            rtp.setblocking(False)
+            rtcp.setblocking(False)
+            return rtp, rtcp, port
+        raise PortsExhaustedError("no free RTP port pair in the configured range")
+
+
+class Leg:
+    """State of one RTP endpoint; see the module docstring."""
+
+    def __init__(
+        self,
+        leg_id: str,
+        rtp_sock: socket.socket,
+        rtcp_sock: socket.socket,
+        local_port: int,
+        allow: AllowList,
+        payload_type: int,
+        telephone_event_pt: int | None,
+        direction: str,
+        now: float,
+        inband: bool,
+        jitter_max_frames: int = 6,
+    ) -> None:
+        self.leg_id = leg_id
+        self.sock = rtp_sock
+        self.rtcp_sock = rtcp_sock
+        self.local_port = local_port
+        self._allow = allow
+        self.pt = -1
+        self.silence = b""
+        self.te_pt = telephone_event_pt
+        self.direction = direction
+        self.inband_enabled = inband
+        self.jb = JitterBuffer(0xFF, jitter_max_frames)
+        self._jb_max = jitter_max_frames
+        self.set_codec(payload_type)
+        self.dtmf_rx = EventReceiver()
+        self.dtmf_tx = EventSender()
+        self.inband: InbandDetector | None = None
+        self.signalled: Addr | None = None
+        self.latched: Addr | None = None
+        self.dest: Addr | None = None
+        self.rtcp_dest: Addr | None = None
+        self.rtcp_latched = False
+        self.can_send = False
+        self.dest_allowed = False
+        self.ssrc = random.getrandbits(32)
+        self.tx_seq = random.getrandbits(16)
+        self.tx_ts = random.getrandbits(32)
+        self.marker_next = True
+        # RFC 3550 receive statistics
+        self.remote_ssrc: int | None = None
+        self.base_seq = self.max_seq = self.cycles = 0
+        self.received = self.expected_prior = self.received_prior = 0
+        self.jitter = 0.0
+        self._transit: float | None = None
+        self.last_sr: tuple[int, float] | None = None
+        # counters
+        self.rx_packets = self.rx_bytes = self.rx_bad = self.rx_foreign = 0
+        self.rx_other_pt = self.tx_packets = self.tx_bytes = self.tx_blocked = 0
+        self.rtcp_rx = self.rtcp_bad = self.rtcp_tx = 0
+        self.last_rx = now
+        self.timeout_reported = False
+        self.next_rtcp = now + random.uniform(1.0, 5.0)
+        self._update_send()
+
+    # ------------------------------------------------------------------ configuration
+
+    def set_codec(self, payload_type: int) -> None:
+        """Switch the negotiated G.711 law (PCMU=0 / PCMA=8)."""
+        if payload_type not in g711.SUPPORTED_PAYLOAD_TYPES:
+            raise UnsupportedCodecError(f"payload type {payload_type} is not PCMU/PCMA")
+        if payload_type != self.pt:
+            self.pt = payload_type
+            self.silence = bytes([g711.SILENCE_BYTE[payload_type]]) * FRAME
+            self.jb = JitterBuffer(g711.SILENCE_BYTE[payload_type], self._jb_max)
+
+    def set_remote(self, ip: str | None, port: int | None) -> None:
+        """New signalled remote (SDP); symmetric RTP latches again on the next packet."""
+        if ip is not None and port:
+            self.signalled = (ip, port)
+            self.dest = self.signalled
+            self.rtcp_dest = (ip, port + 1)
+        self.latched = None
+        self.rtcp_latched = False
+        self._update_send()
+
+    def set_direction(self, direction: str) -> None:
+        """Our media direction as put in the SDP answer (hold is sendonly/inactive)."""
+        self.direction = direction
+        self._update_send()
+
+    def _update_send(self) -> None:
+        self.can_send = self.direction in SENDING and self.dest is not None
+        self.dest_allowed = self.dest is not None and self._allow.permits(self.dest[0])
+
+    @property
+    def needs_inband(self) -> bool:
+        """True when DTMF must be detected in the audio (no telephone-event)."""
+        return self.inband_enabled and self.te_pt is None
+
+    # ------------------------------------------------------------------------ inbound
+
+    def receive(self, data: bytes, addr: Addr, now: float) -> list[DtmfSignal] | bool:
+        """Handle one RTP datagram.
+
+        Returns DTMF signals for telephone-events, True when this packet latched the
+        remote (media started), else False.  Bad packets are counted, never raised.
+        """
+        latched = self.latched
+        if latched is not None and addr != latched:
+            self.rx_foreign += 1
+            return False
+        if len(data) >= 12 and data[0] == 0x80:
+            b1, seq, ts, ssrc = _FAST.unpack_from(data)
+            payload = data[12:]
+        else:
+            pkt = parse_rtp(data)
+            if pkt is None:
+                self.rx_bad += 1
+                return False
+            b1, seq, ts, ssrc, payload = (
+                pkt.payload_type,
+                pkt.sequence,
+                pkt.timestamp,
+                pkt.ssrc,
+                pkt.payload,
+            )
+        pt = b1 & 0x7F
+        first = latched is None
+        if first:
+            self.latched = addr
+            self.dest = addr
+            self._update_send()
+        self.rx_packets += 1
+        self.rx_bytes += len(data)
+        self.last_rx = now
+        self.timeout_reported = False
+        if pt == self.pt:
+            self._stats(seq, ts, ssrc, now)
+            if payload:
+                self.jb.push(ts, payload)
+        elif pt == self.te_pt:
+            return self.dtmf_rx.feed(ts, payload, now)
+        elif pt != COMFORT_NOISE_PT:
+            self.rx_other_pt += 1
+        return first
+
+    def _stats(self, seq: int, ts: int, ssrc: int, now: float) -> None:
+        if ssrc != self.remote_ssrc:
+            self.remote_ssrc = ssrc
+            self.base_seq = self.max_seq = seq
+            self.cycles = self.received = self.expected_prior = self.received_prior = 0
+            self._transit = None
+            self.jitter = 0.0
+            self.jb.reset()
+        self.received += 1
+        delta = (seq - self.max_seq) & 0xFFFF
+        if 0 < delta < 0x8000:
+            if seq < self.max_seq:
+                self.cycles += 0x10000
+            self.max_seq = seq
+        transit = now * 8000.0 - ts
+        if self._transit is not None:
+            d = abs(transit - self._transit)
+            if d < 8000 * 60:
+                self.jitter += (d - self.jitter) / 16.0
+        self._transit = transit
+
+    def receive_rtcp(self, data: bytes, addr: Addr, now: float) -> None:
+        """Handle an RTCP datagram (latch its source, remember the last SR)."""
+        report = parse_rtcp(data)
+        if report is None:
+            self.rtcp_bad += 1
+            return
+        self.rtcp_rx += 1
+        if not self.rtcp_latched:
+            self.rtcp_dest = addr
+            self.rtcp_latched = True
+        if report.ntp_middle:
+            self.last_sr = (report.ntp_middle, now)
+
+    # ----------------------------------------------------------------------- outbound
+
+    def send_audio(self, payload: bytes) -> None:
+        """Send this tick's encoded frame (or a pending telephone-event instead)."""
+        ts = self.tx_ts
+        self.tx_ts = (ts + FRAME) & 0xFFFFFFFF
+        if not self.can_send:
+            return
+        if not self.dest_allowed:
+            self.tx_blocked += 1
+            return
+        pt = self.pt
+        marker = self.marker_next
+        if self.dtmf_tx.busy and self.te_pt is not None:
+            event = self.dtmf_tx.next_packet(ts)
+            if event is not None:
+                marker, ts, payload = event
+                pt = self.te_pt
+        self.marker_next = False
+        seq = self.tx_seq
+        self.tx_seq = (seq + 1) & 0xFFFF
+        packet = RTP_HEADER.pack(0x80, (0x80 | pt) if marker else pt, seq, ts, self.ssrc) + payload
+        try:
+            self.sock.sendto(packet, self.dest)  # type: ignore[arg-type]
+        except OSError:
+            self.tx_blocked += 1
+            return
+        self.tx_packets += 1
+        self.tx_bytes += len(payload)
+
+    def rtcp_report(self, now: float, wall: float) -> None:
+        """Send an SR (if we sent since the last one) or an RR, with one report block."""
+        self.next_rtcp = now + 5.0
+        dest = self.rtcp_dest
+        if dest is None or not self._allow.permits(dest[0]):
+            return
+        blocks: tuple[ReportBlock, ...] = ()
+        if self.remote_ssrc is not None:
+            ext_max = self.cycles + self.max_seq
+            expected = ext_max - self.base_seq + 1
+            lost = max(0, expected - self.received)
+            exp_int = expected - self.expected_prior
+            rec_int = self.received - self.received_prior
+            self.expected_prior, self.received_prior = expected, self.received
+            lost_int = exp_int - rec_int
+            fraction = (lost_int << 8) // exp_int if exp_int > 0 and lost_int > 0 else 0
+            lsr = dlsr = 0
+            if self.last_sr is not None:
+                lsr = self.last_sr[0]
+                dlsr = int((now - self.last_sr[1]) * 65536)
+            blocks = (
+                ReportBlock(self.remote_ssrc, fraction, lost, ext_max, int(self.jitter), lsr, dlsr),
+            )
+        if self.tx_packets:
+            packet = build_sr(self.ssrc, wall, self.tx_ts, self.tx_packets, self.tx_bytes, blocks)
+        else:
+            packet = build_rr(self.ssrc, blocks)
+        try:
+            self.rtcp_sock.sendto(packet, dest)
+            self.rtcp_tx += 1
+        except OSError:
+            self.tx_blocked += 1
+
+    def close(self) -> None:
+        """Close both sockets."""
+        self.sock.close()
+        self.rtcp_sock.close()

@@ -1,0 +1,218 @@
+"""The mixing matrix: who hears whom, compiled into numpy index arrays once per change.
+
+Where it sits: the engine keeps a :class:`Topology` (bridges, early media, holds,
+playbacks, supervisions, conferences) and, whenever it changes, calls
+:func:`build_edges` to turn it into weighted edges ``(destination, source, gain)``.
+Bridges, hold, listen/whisper/barge and conferences are all just edge sets:
+
+* bridge a-b: a->b, b->a;  early media a=>b: a->b;
+* hold: the held leg leaves every leg/bus edge and hears its hold source;
+* listen: agent->sup, customer->sup; whisper adds sup->agent; barge adds sup->both;
+* conference: member->bus (unmuted), bus->member and member->member with gain -1
+  (N-1 mixes from one sum per conference).
+
+Every tick, :func:`mix` applies the compiled edges to all frames at once
+(``np.add.reduceat`` over edges sorted by destination): buses first, then outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from . import g711
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+Node = tuple[str, str]  # ("leg", id) | ("src", playback_id) | ("bus", conference_id)
+
+# One table for both laws: index = code + 256 * is_alaw (decode) and
+# uint16(sample) + 65536 * is_alaw (encode).
+DECODE_BOTH = np.concatenate([g711.ULAW_DECODE, g711.ALAW_DECODE]).astype(np.float32)
+ENCODE_BOTH = np.concatenate([g711.ULAW_ENCODE, g711.ALAW_ENCODE])
+
+
+@dataclass
+class Topology:
+    """Who is attached to whom (mutable; owned by the engine)."""
+
+    bridges: set[frozenset[str]] = field(default_factory=set)
+    early: set[tuple[str, str]] = field(default_factory=set)  # (from_leg, to_leg)
+    held: dict[str, str] = field(default_factory=dict)  # leg -> hold playback id
+    sources: dict[str, str] = field(default_factory=dict)  # playback id -> leg
+    supervisions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    conferences: dict[str, dict[str, bool]] = field(default_factory=dict)  # id -> muted
+    listen_gain: float = 1.0
+    whisper_gain: float = 1.0
+    barge_gain: float = 1.0
+
+    def forget_leg(self, leg: str) -> None:
+        """Remove every attachment of a leg (sources are removed by the engine)."""
+        self.bridges = {b for b in self.bridges if leg not in b}
+        self.early = {e for e in self.early if leg not in e}
+        self.held.pop(leg, None)
+        self.supervisions = {
+            s: v for s, v in self.supervisions.items() if s != leg and leg not in v[:2]
+        }
+        for conf in list(self.conferences):
+            self.conferences[conf].pop(leg, None)
+            if not self.conferences[conf]:
+                del self.conferences[conf]
+
+
+def build_edges(topo: Topology) -> list[tuple[Node, Node, float]]:
+    """All weighted edges (destination, source, gain) of a topology."""
+    edges: list[tuple[Node, Node, float]] = []
+    held = topo.held
+
+    def link(dst: str, src: str, gain: float) -> None:
+        if dst not in held and src not in held:
+            edges.append((("leg", dst), ("leg", src), gain))
+
+    for pair in topo.bridges:
+        a, b = sorted(pair)
+        link(a, b, 1.0)
+        link(b, a, 1.0)
+    for src, dst in topo.early:
+        if frozenset((src, dst)) not in topo.bridges:
+            link(dst, src, 1.0)
+    for sup, (agent, customer, mode) in topo.supervisions.items():
+        link(sup, agent, topo.listen_gain)
+        link(sup, customer, topo.listen_gain)
+        if mode == "whisper":
+            link(agent, sup, topo.whisper_gain)
+        elif mode == "barge":
+            link(agent, sup, topo.barge_gain)
+            link(customer, sup, topo.barge_gain)
+    for conf, members in topo.conferences.items():
+        bus: Node = ("bus", conf)
+        for leg, muted in members.items():
+            if leg in held:
+                continue
+            edges.append((("leg", leg), bus, 1.0))
+            if not muted:
+                edges.append((bus, ("leg", leg), 1.0))
+                edges.append((("leg", leg), ("leg", leg), -1.0))
+    for pid, leg in topo.sources.items():
+        edges.append((("leg", leg), ("src", pid), 1.0))
+    return edges
+
+
+@dataclass(frozen=True)
+class EdgeSet:
+    """Edges of one mixing stage, sorted by destination row."""
+
+    dst: I64
+    src: I64
+    gain: F32
+    starts: I64
+
+    @classmethod
+    def from_lists(cls, dst: list[int], src: list[int], gain: list[float]) -> EdgeSet:
+        """Sort by destination and precompute segment starts for ``reduceat``."""
+        d = np.asarray(dst, dtype=np.int64)
+        order = np.argsort(d, kind="stable")
+        d = d[order]
+        s = np.asarray(src, dtype=np.int64)[order]
+        g = np.asarray(gain, dtype=np.float32)[order]
+        starts = (
+            np.flatnonzero(np.concatenate([[True], d[1:] != d[:-1]]))
+            if d.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        return cls(d, s, g, starts.astype(np.int64))
+
+
+def apply_edges(nodes: F32, edges: EdgeSet, n_out: int) -> F32:
+    """``out[d] = sum(gain * nodes[s])`` over the edges, vectorised."""
+    out = np.zeros((n_out, nodes.shape[1]), dtype=np.float32)
+    if edges.dst.size:
+        weighted = nodes[edges.src] * edges.gain[:, None]
+        out[edges.dst[edges.starts]] = np.add.reduceat(weighted, edges.starts, axis=0)
+    return out
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    """Index form of a topology for the current set of mixed legs and sources.
+
+    Node rows for the output stage: ``[legs (n_legs) | sources (n_src) | buses]``.
+    """
+
+    n_legs: int
+    n_sources: int
+    n_buses: int
+    bus_edges: EdgeSet
+    out_edges: EdgeSet
+
+
+def compile_plan(
+    edges: list[tuple[Node, Node, float]],
+    leg_rows: dict[str, int],
+    source_rows: dict[str, int],
+) -> MixPlan:
+    """Map node names to rows; edges touching unknown legs/sources are ignored."""
+    buses = sorted({n[1] for e in edges for n in e[:2] if n[0] == "bus"})
+    n_legs, n_src = len(leg_rows), len(source_rows)
+    bus_rows = {b: n_legs + n_src + i for i, b in enumerate(buses)}
+
+    def row(node: Node) -> int | None:
+        kind, name = node
+        if kind == "leg":
+            return leg_rows.get(name)
+        if kind == "src":
+            r = source_rows.get(name)
+            return None if r is None else n_legs + r
+        return bus_rows[name]
+
+    bd: list[int] = []
+    bs: list[int] = []
+    bg: list[float] = []
+    od: list[int] = []
+    os_: list[int] = []
+    og: list[float] = []
+    for dst, src, gain in edges:
+        s = row(src)
+        if s is None:
+            continue
+        if dst[0] == "bus":
+            bd.append(bus_rows[dst[1]] - n_legs - n_src)
+            bs.append(s)
+            bg.append(gain)
+        else:
+            d = leg_rows.get(dst[1])
+            if d is not None:
+                od.append(d)
+                os_.append(s)
+                og.append(gain)
+    return MixPlan(
+        n_legs,
+        n_src,
+        len(buses),
+        EdgeSet.from_lists(bd, bs, bg),
+        EdgeSet.from_lists(od, os_, og),
+    )
+
+
+def mix(plan: MixPlan, legs: F32, sources: F32) -> F32:
+    """Compute every mixed leg's outbound frame from inbound frames and sources."""
+    nodes = np.concatenate([legs, sources]) if plan.n_sources else legs
+    if plan.n_buses:
+        buses = apply_edges(nodes, plan.bus_edges, plan.n_buses)
+        nodes = np.concatenate([nodes, buses])
+    return apply_edges(nodes, plan.out_edges, plan.n_legs)
+
+
+def decode_rows(codes: npt.NDArray[np.uint8], alaw: npt.NDArray[np.uint16]) -> F32:
+    """Decode a ``(n, 160)`` block of G.711 codes; ``alaw`` is 256 for A-law rows else 0."""
+    result: F32 = DECODE_BOTH[codes.astype(np.uint16) + alaw[:, None]]
+    return result
+
+
+def encode_rows(pcm: F32, alaw: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+    """Clip, round and encode a ``(n, 160)`` block; ``alaw`` is 65536 for A-law rows."""
+    lin = np.clip(pcm, -32768, 32767).astype(np.int16).view(np.uint16)
+    result: npt.NDArray[np.uint8] = ENCODE_BOTH[lin.astype(np.uint32) + alaw[:, None]]
+    return result

@@ -1,0 +1,148 @@
+"""Running the engine: the asyncio in-process runner and the common service surface.
+
+Where it sits: the SIP adapter (and tests, benchmarks) start media with
+:func:`start_media`, then ``await service.execute(effect)`` and receive observations
+through :class:`ObservationHub` (a callback, a queue-like ``wait_for``, a history).
+``workers = 0`` runs :class:`InProcessMedia` — the engine ticks inside the caller's
+event loop; ``workers = N`` runs :class:`~.worker.WorkerMedia` — N processes, each with
+its own engine and clock, talking over pipes with the same effect / observation objects.
+
+The clock follows an absolute schedule (``start + k * 20 ms``): no drift, and when the
+loop was late it runs the missed ticks back to back (up to ``max_catchup_ticks``; older
+ones are skipped and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from . import api
+from .assets import ensure_assets
+from .config import MediaConfig
+from .engine import MediaEngine
+
+TICK: Final = 0.020
+ObservationCallback = Callable[[api.Observation], None]
+
+
+class ObservationHub:
+    """Fan-out of observations: optional callback, bounded history, async waiters."""
+
+    def __init__(self, callback: ObservationCallback | None = None, keep: int = 10000) -> None:
+        self.callback = callback
+        self.history: deque[api.Observation] = deque(maxlen=keep)
+        self._changed = asyncio.Event()
+
+    def publish(self, observations: list[api.Observation]) -> None:
+        """Deliver a batch of observations."""
+        if not observations:
+            return
+        for obs in observations:
+            self.history.append(obs)
+            if self.callback is not None:
+                self.callback(obs)
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[api.Observation], bool]) -> api.Observation:
+        """Return the first observation in the history matching ``predicate``.
+
+        Waits for one to arrive; callers bound the wait with ``asyncio.timeout``.
+        """
+        while True:
+            for obs in self.history:
+                if predicate(obs):
+                    return obs
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class MediaService(Protocol):
+    """What the adapter drives, whichever runner is behind it."""
+
+    observations: ObservationHub
+
+    async def execute(self, effect: api.Effect) -> api.Result:
+        """Apply an effect; raises a typed ``MediaError`` on failure."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the clock, finalise recordings, close sockets."""
+        ...
+
+
+def run_clock_step(engine: MediaEngine, next_tick: float, max_catchup: int) -> float:
+    """Run every tick that is due at the current time; return the next deadline."""
+    now = time.monotonic()
+    ran = 0
+    while now >= next_tick:
+        if ran >= max_catchup:
+            missed = int((now - next_tick) / TICK) + 1
+            engine.stats["skipped_ticks"] += missed
+            next_tick += missed * TICK
+            break
+        engine.tick(now)
+        next_tick += TICK
+        ran += 1
+    if ran > 1:
+        engine.stats["late_ticks"] += ran - 1
+    return next_tick
+
+
+class InProcessMedia:
+    """The engine ticking inside the current asyncio event loop."""
+
+    def __init__(self, config: MediaConfig, callback: ObservationCallback | None = None) -> None:
+        self.config = config
+        self.engine = MediaEngine(config)
+        self.observations = ObservationHub(callback)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Create the built-in sounds and start the 20 ms clock."""
+        ensure_assets(self.config.sounds_dir)
+        self._task = asyncio.create_task(self._clock(), name="media-clock")
+
+    async def _clock(self) -> None:
+        next_tick = time.monotonic()
+        catchup = self.config.max_catchup_ticks
+        while True:
+            next_tick = run_clock_step(self.engine, next_tick, catchup)
+            self.observations.publish(self.engine.drain_observations())
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    async def execute(self, effect: api.Effect) -> api.Result:
+        """Apply an effect synchronously between two ticks."""
+        try:
+            return self.engine.apply(effect)
+        finally:
+            self.observations.publish(self.engine.drain_observations())
+
+    async def close(self) -> None:
+        """Stop ticking and release everything."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.engine.close()
+        self.observations.publish(self.engine.drain_observations())
+
+
+async def start_media(
+    config: MediaConfig, callback: ObservationCallback | None = None
+) -> MediaService:
+    """Start the media engine in process (``workers = 0``) or in worker processes."""
+    service: InProcessMedia
+    if config.workers > 0:
+        from .worker import WorkerMedia
+
+        workers = WorkerMedia(config, callback)
+        await workers.start()
+        return workers
+    service = InProcessMedia(config, callback)
+    await service.start()
+    return service

@@ -1,0 +1,217 @@
+"""Worker-process mode: engines in their own processes, so media never waits on the GIL.
+
+Where it sits: :func:`~.service.start_media` with ``workers = N`` creates
+:class:`WorkerMedia`, which spawns N processes running :func:`worker_main`.  Each worker
+owns an engine with its own slice of the port range and its own absolute 20 ms clock,
+and exchanges the very same frozen effect / result / observation dataclasses over a
+pipe.  Legs are placed by ``CreateLeg.group`` (or leg id): legs that will be mixed
+together (both legs of a call, a supervisor) must share a group; effects spanning
+workers are refused with :class:`~.errors.InvalidEffectError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import time
+import zlib
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import api
+from .assets import ensure_assets
+from .config import MediaConfig
+from .engine import MediaEngine
+from .errors import ERRORS_BY_CODE, InvalidEffectError, MediaError, UnknownIdError, WorkerError
+from .service import ObservationCallback, ObservationHub, run_clock_step
+
+
+def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, int]) -> None:
+    """Body of one worker process: apply effects between ticks until told to stop."""
+    engine = MediaEngine(config, port_range)
+    next_tick = time.monotonic()
+    running = True
+    while running:
+        if conn.poll(max(0.0, next_tick - time.monotonic())):
+            try:
+                msg = conn.recv()
+            except EOFError:
+                break
+            if msg is None:
+                running = False
+            else:
+                req_id, effect = msg
+                try:
+                    conn.send(("result", req_id, engine.apply(effect)))
+                except MediaError as exc:
+                    conn.send(("error", req_id, exc.code, str(exc)))
+        else:
+            next_tick = run_clock_step(engine, next_tick, config.max_catchup_ticks)
+        observations = engine.drain_observations()
+        if observations:
+            conn.send(("obs", observations))
+    engine.close()
+    conn.send(("obs", engine.drain_observations()))
+    conn.send(("stats", dict(engine.stats)))
+    conn.close()
+
+
+def _legs_of(effect: api.Effect) -> tuple[str, ...]:
+    match effect:
+        case api.Connect(leg_a=a, leg_b=b) | api.Disconnect(leg_a=a, leg_b=b):
+            return (a, b)
+        case api.PassThroughEarlyMedia(from_leg=a, to_leg=b):
+            return (a, b)
+        case api.Supervise(supervisor_leg=s, agent_leg=a, customer_leg=c):
+            return (s, a, c)
+        case api.Record(legs=legs):
+            return legs
+        case api.StopSupervise(supervisor_leg=s):
+            return (s,)
+        case (
+            api.UpdateLeg(leg_id=leg)
+            | api.DestroyLeg(leg_id=leg)
+            | api.Hold(leg_id=leg)
+            | api.Unhold(leg_id=leg)
+            | api.Play(leg_id=leg)
+            | api.SendDtmf(leg_id=leg)
+            | api.ConferenceAdd(leg_id=leg)
+            | api.ConferenceRemove(leg_id=leg)
+            | api.ConferenceMute(leg_id=leg)
+        ):
+            return (leg,)
+    return ()
+
+
+class WorkerMedia:
+    """Client side of the worker pool (runs in the service's event loop)."""
+
+    def __init__(self, config: MediaConfig, callback: ObservationCallback | None = None) -> None:
+        self.config = config
+        self.observations = ObservationHub(callback)
+        self._conns: list[Connection] = []
+        self._procs: list[Any] = []
+        self._pending: dict[int, asyncio.Future[api.Result]] = {}
+        self._ids = itertools.count()
+        self._leg_worker: dict[str, int] = {}
+        self._id_worker: dict[str, int] = {}  # playbacks, recordings, conferences
+        self.worker_stats: list[dict[str, int]] = []
+
+    async def start(self) -> None:
+        """Spawn the workers, each with a disjoint slice of the port range."""
+        ensure_assets(self.config.sounds_dir)
+        ctx = multiprocessing.get_context("spawn")
+        n = self.config.workers
+        span = (self.config.port_max - self.config.port_min) // n
+        loop = asyncio.get_running_loop()
+        for i in range(n):
+            lo = self.config.port_min + i * span
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=worker_main,
+                args=(child, self.config, (lo, lo + span - 1)),
+                name=f"media-worker-{i}",
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+            loop.add_reader(parent.fileno(), self._on_readable, i)
+
+    def _on_readable(self, index: int) -> None:
+        conn = self._conns[index]
+        try:
+            while conn.poll(0):
+                self._dispatch(conn.recv())
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(WorkerError(f"media worker {index} exited"))
+
+    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "obs":
+            for obs in msg[1]:
+                if isinstance(obs, api.PlaybackFinished):
+                    self._id_worker.pop(obs.playback_id, None)
+                elif isinstance(obs, api.RecordingFinished | api.RecordingFailed):
+                    self._id_worker.pop(obs.recording_id, None)
+            self.observations.publish(msg[1])
+        elif kind == "stats":
+            self.worker_stats.append(msg[1])
+        else:
+            fut = self._pending.pop(msg[1], None)
+            if fut is None or fut.done():
+                return
+            if kind == "result":
+                fut.set_result(msg[2])
+            else:
+                fut.set_exception(ERRORS_BY_CODE.get(msg[2], MediaError)(msg[3]))
+
+    def _route(self, effect: api.Effect) -> int:
+        if isinstance(effect, api.CreateLeg):
+            key = (effect.group or effect.leg_id).encode()
+            return zlib.crc32(key) % len(self._conns)
+        if isinstance(effect, api.StopPlay):
+            return self._known(effect.playback_id)
+        if isinstance(effect, api.PauseRecord | api.ResumeRecord | api.StopRecord):
+            return self._known(effect.recording_id)
+        workers = {self._leg_worker.get(leg, -1) for leg in _legs_of(effect)}
+        if isinstance(effect, api.ConferenceAdd):
+            conf_worker = self._id_worker.get("conf:" + effect.conference_id)
+            if conf_worker is not None:
+                workers.add(conf_worker)
+        if len(workers) != 1:
+            raise InvalidEffectError("legs of this effect live in different media workers")
+        worker = next(iter(workers))
+        if worker < 0:
+            return 0  # unknown leg: let a worker answer with UnknownLegError
+        return worker
+
+    def _known(self, key: str) -> int:
+        worker = self._id_worker.get(key)
+        if worker is None:
+            raise UnknownIdError(f"unknown id {key!r}")
+        return worker
+
+    async def execute(self, effect: api.Effect) -> api.Result:
+        """Send an effect to the worker owning its legs and await the answer."""
+        worker = self._route(effect)
+        req_id = next(self._ids)
+        fut: asyncio.Future[api.Result] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        self._conns[worker].send((req_id, effect))
+        result = await fut
+        match result:
+            case api.LegCreated(leg_id=leg):
+                self._leg_worker[leg] = worker
+            case api.PlaybackStarted(playback_id=pid):
+                self._id_worker[pid] = worker
+            case api.RecordingStarted(recording_id=rid):
+                self._id_worker[rid] = worker
+        if isinstance(effect, api.DestroyLeg):
+            self._leg_worker.pop(effect.leg_id, None)
+        elif isinstance(effect, api.ConferenceAdd):
+            self._id_worker["conf:" + effect.conference_id] = worker
+        return result
+
+    async def close(self) -> None:
+        """Stop every worker (recordings are finalised) and wait for them."""
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        deadline = time.monotonic() + 5.0
+        for proc in self._procs:
+            await asyncio.to_thread(proc.join, max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+        loop = asyncio.get_running_loop()
+        for i, conn in enumerate(self._conns):
+            with contextlib.suppress(OSError, ValueError):
+                loop.remove_reader(conn.fileno())
+            self._on_readable(i)
+            conn.close()
