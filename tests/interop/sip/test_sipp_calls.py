@@ -1,0 +1,167 @@
+"""Basic call flows between the engine and SIPp on loopback (both directions)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sip_media.adapter import (
+    Answer,
+    Answered,
+    Dial,
+    Ended,
+    Hangup,
+    IncomingCall,
+    Provisional,
+    Reinvited,
+    Ring,
+    SipAdapter,
+)
+
+from .conftest import Observer, Peers, free_port, wait_until
+
+pytestmark = pytest.mark.interop
+
+
+def remote(adapter: SipAdapter) -> str:
+    host, port = adapter.local_address()
+    return f"{host}:{port}"
+
+
+async def answer_incoming(adapter: SipAdapter, observer: Observer, ring: bool = True) -> str:
+    call = await observer.wait(IncomingCall)
+    assert call.sdp is not None and b"m=audio" in call.sdp
+    if ring:
+        await adapter.execute(Ring(call.leg_id))
+    await adapter.execute(Answer(call.leg_id))
+    return call.leg_id
+
+
+async def test_sipp_uac_basic_call_bye_from_sipp(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    proc = await peers.sipp("uac_basic", remote(adapter), "-s", "alice", "-d", "100")
+    leg = await answer_incoming(adapter, observer)
+    await observer.wait(Answered, leg)
+    ended = await observer.wait(Ended, leg)
+    assert (ended.cause, ended.sip_status, ended.by) == ("normal", 200, "remote")
+    result = await peers.finish(proc)
+    assert result.rc == 0, result.stderr
+    assert adapter.stats["errors"] == 0
+
+
+async def test_engine_uac_to_sipp_uas_bye_from_engine(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_basic", None, port=port)
+    await adapter.execute(Dial("leg-1", f"sip:bob@127.0.0.1:{port}", caller_id="Alice"))
+    ringing = await observer.wait(Provisional, "leg-1")
+    assert ringing.status == 180
+    answered = await observer.wait(Answered, "leg-1")
+    assert answered.sdp is not None and b"m=audio" in answered.sdp
+    await adapter.execute(Hangup("leg-1"))
+    ended = await observer.wait(Ended, "leg-1")
+    assert (ended.cause, ended.by) == ("normal", "local")
+    result = await peers.finish(proc)
+    assert result.rc == 0, result.stderr
+
+
+async def test_engine_uac_bye_from_sipp_uas(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_bye", None, port=port)
+    await adapter.execute(Dial("leg-2", f"sip:bob@127.0.0.1:{port}"))
+    await observer.wait(Answered, "leg-2")
+    ended = await observer.wait(Ended, "leg-2")
+    assert (ended.cause, ended.by) == ("normal", "remote")
+    assert (await peers.finish(proc)).rc == 0
+
+
+async def test_sipp_uac_waits_for_bye_from_engine(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    proc = await peers.sipp("uac_wait_bye", remote(adapter), "-s", "alice")
+    leg = await answer_incoming(adapter, observer, ring=False)
+    await observer.wait(Answered, leg)
+    await adapter.execute(Hangup(leg))
+    ended = await observer.wait(Ended, leg)
+    assert (ended.cause, ended.by) == ("normal", "local")
+    assert (await peers.finish(proc)).rc == 0
+
+
+async def test_sipp_cancels_before_answer(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    proc = await peers.sipp("uac_cancel", remote(adapter), "-s", "alice")
+    call = await observer.wait(IncomingCall)
+    await adapter.execute(Ring(call.leg_id))
+    ended = await observer.wait(Ended, call.leg_id)
+    assert (ended.cause, ended.sip_status, ended.by) == ("cancelled", 487, "remote")
+    assert (await peers.finish(proc)).rc == 0
+
+
+async def test_engine_uac_gets_486_busy(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_busy", None, port=port)
+    await adapter.execute(Dial("leg-3", f"sip:bob@127.0.0.1:{port}"))
+    ended = await observer.wait(Ended, "leg-3")
+    assert (ended.cause, ended.sip_status, ended.by) == ("busy", 486, "remote")
+    assert (await peers.finish(proc)).rc == 0  # SIPp got its ACK
+
+
+async def test_engine_uac_no_answer_times_out_with_cancel(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_noanswer", None, port=port)
+    await adapter.execute(Dial("leg-4", f"sip:bob@127.0.0.1:{port}", timeout=1.0))
+    await observer.wait(Provisional, "leg-4")
+    ended = await observer.wait(Ended, "leg-4")
+    assert (ended.cause, ended.sip_status, ended.by) == ("no-answer", 487, "local")
+    assert (await peers.finish(proc)).rc == 0
+
+
+async def test_sipp_puts_engine_on_hold(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    proc = await peers.sipp("uac_hold", remote(adapter), "-s", "alice")
+    leg = await answer_incoming(adapter, observer)
+    reinvited = await observer.wait(Reinvited, leg)
+    assert reinvited.hold and reinvited.sdp is not None and b"a=sendonly" in reinvited.sdp
+    ended = await observer.wait(Ended, leg)
+    assert ended.by == "remote"
+    assert (await peers.finish(proc)).rc == 0
+
+
+async def test_retransmitted_invite_is_absorbed(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    proc = await peers.sipp("uac_dup_invite", remote(adapter), "-s", "alice")
+    call = await observer.wait(IncomingCall)
+    await wait_until(lambda: adapter.stats["retransmissions_absorbed"] >= 1, "duplicate INVITE")
+    result_task = asyncio.ensure_future(peers.finish(proc))
+    await adapter.execute(Answer(call.leg_id))
+    await observer.wait(Ended, call.leg_id)
+    assert (await result_task).rc == 0
+    assert sum(isinstance(o, IncomingCall) for o in observer.seen) == 1
+
+
+async def test_lossy_network_calls_complete(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    """SIPp drops 10% of messages both ways; retransmissions must save every call."""
+    adapter.auto_answer = True
+    proc = await peers.sipp(
+        "uac_basic", remote(adapter), "-s", "alice", "-d", "50", "-lost", "10",
+        "-r", "20", "-l", "20",
+        calls=20,
+    )  # fmt: skip
+    result = await peers.finish(proc, limit=60)
+    assert result.rc == 0, result.stderr[-2000:]
+    stats = adapter.stats
+    assert stats["retransmissions"] + stats["retransmissions_absorbed"] > 0
