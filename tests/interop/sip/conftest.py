@@ -98,7 +98,7 @@ class Peers:
             proc.kill()
             out, err = await proc.communicate()
             raise AssertionError(
-                f"peer did not finish in {timeout}s: {err.decode()[-2000:]}"
+                f"peer did not finish in {limit}s: {err.decode()[-2000:]}"
             ) from None
         return PeerResult(
             proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
