@@ -1,0 +1,1 @@
+"""The WebSocket edge: auth at upgrade, per-connection limits, ordered outboxes."""

@@ -7,11 +7,12 @@ Everything that happens in the service passes through here before anything react
 from rwi.store.errors import ConcurrencyError, DuplicateEventError, StoreClosedError, StoreError
 from rwi.store.events import ANY, NO_STREAM, NewEvent, StoredEvent
 from rwi.store.reader import EventReader
-from rwi.store.writer import GroupCommitWriter
+from rwi.store.writer import AppendPart, GroupCommitWriter
 
 __all__ = [
     "ANY",
     "NO_STREAM",
+    "AppendPart",
     "ConcurrencyError",
     "DuplicateEventError",
     "EventReader",

@@ -56,12 +56,23 @@ SELECT upd.last_seq, pg_notify($8, upd.last_seq::text) FROM upd
 """
 
 
-@dataclass
-class _Pending:
+@dataclass(frozen=True)
+class AppendPart:
+    """One stream's share of an atomic append."""
+
     stream_id: str
     events: Sequence[NewEvent]
-    expected_version: int | None
+    expected_version: int | None = ANY
+
+
+@dataclass
+class _Pending:
+    parts: Sequence[AppendPart]
     future: asyncio.Future[list[int]]
+
+    @property
+    def events(self) -> list[NewEvent]:
+        return [e for part in self.parts for e in part.events]
 
 
 @dataclass
@@ -119,12 +130,16 @@ class GroupCommitWriter:
         for a new stream) or ``ANY``. Re-appending the same event ids returns the seqs
         they were stored with and writes nothing.
         """
+        return await self.append_atomic([AppendPart(stream_id, events, expected_version)])
+
+    async def append_atomic(self, parts: Sequence[AppendPart]) -> list[int]:
+        """Append to several streams all or nothing; seqs in the order of the parts."""
         if self._closing or self._task is None:
             raise StoreClosedError("the event store writer is not running")
-        if not events:
+        if not any(part.events for part in parts):
             return []
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(stream_id, events, expected_version, future))
+        self._queue.append(_Pending(parts, future))
         self._wake.set()
         return await future
 
@@ -202,30 +217,31 @@ class GroupCommitWriter:
         in_stream: dict[str, int] = {}
         seen: set[uuid.UUID] = set()
         for pending in batch:
-            before = in_stream.get(pending.stream_id, 0)
-            r_stream.append(pending.stream_id)
-            r_expected.append(pending.expected_version)
-            r_offset.append(before)
             offsets = []
-            for event in pending.events:
-                if event.event_id in seen:
-                    return None
-                seen.add(event.event_id)
-                before += 1
-                offsets.append(len(plan.rows))
-                e_stream.append(pending.stream_id)
-                e_index.append(before)
-                plan.rows.append(
-                    (
-                        event.event_id,
-                        pending.stream_id,
-                        before,
-                        event.type,
-                        _dumps(event.data),
-                        _dumps(event.meta),
+            for part in pending.parts:
+                before = in_stream.get(part.stream_id, 0)
+                r_stream.append(part.stream_id)
+                r_expected.append(part.expected_version)
+                r_offset.append(before)
+                for event in part.events:
+                    if event.event_id in seen:
+                        return None
+                    seen.add(event.event_id)
+                    before += 1
+                    offsets.append(len(plan.rows))
+                    e_stream.append(part.stream_id)
+                    e_index.append(before)
+                    plan.rows.append(
+                        (
+                            event.event_id,
+                            part.stream_id,
+                            before,
+                            event.type,
+                            _dumps(event.data),
+                            _dumps(event.meta),
+                        )
                     )
-                )
-            in_stream[pending.stream_id] = before
+                in_stream[part.stream_id] = before
             plan.new_rows.append((pending, offsets))
         ids, _, _, types, datas, metas = zip(*plan.rows, strict=True)
         last_seq = await conn.fetchval(
@@ -252,7 +268,7 @@ class GroupCommitWriter:
         """Request by request: conflicts and duplicates fail alone, the rest commits."""
         await conn.execute(_LOCK_HEAD)
         try:
-            streams = list({p.stream_id for p in batch})
+            streams = list({part.stream_id for p in batch for part in p.parts})
             ids = [e.event_id for p in batch for e in p.events]
             versions: dict[str, int] = {}
             stored: dict[uuid.UUID, int] = {}
@@ -291,41 +307,50 @@ class GroupCommitWriter:
             if all(known):
                 if all(i in stored for i in event_ids):
                     plan.done.append((pending, [stored[i] for i in event_ids]))
-                else:
+                    continue
+                if all(i in in_batch for i in event_ids):
                     # A retry racing its original inside one batch: resolve after insert.
                     seq_of_offset.append((pending, [in_batch[i] for i in event_ids]))
-                continue
+                    continue
             if any(known) or len(set(event_ids)) != len(event_ids):
                 plan.failed.append(
                     (pending, DuplicateEventError("some event ids of this append already exist"))
                 )
                 continue
-            current = versions.get(pending.stream_id, 0)
-            if pending.expected_version is not ANY and pending.expected_version != current:
-                plan.failed.append(
-                    (
-                        pending,
-                        ConcurrencyError(pending.stream_id, pending.expected_version, current),
-                    )
-                )
+            error = _version_error(pending, versions)
+            if error is not None:
+                plan.failed.append((pending, error))
                 continue
             offsets = []
-            for event in pending.events:
-                current += 1
-                offset = len(plan.rows)
-                in_batch[event.event_id] = offset
-                offsets.append(offset)
-                plan.rows.append(
-                    (
-                        event.event_id,
-                        pending.stream_id,
-                        current,
-                        event.type,
-                        _dumps(event.data),
-                        _dumps(event.meta),
+            for part in pending.parts:
+                current = versions.get(part.stream_id, 0)
+                for event in part.events:
+                    current += 1
+                    offset = len(plan.rows)
+                    in_batch[event.event_id] = offset
+                    offsets.append(offset)
+                    plan.rows.append(
+                        (
+                            event.event_id,
+                            part.stream_id,
+                            current,
+                            event.type,
+                            _dumps(event.data),
+                            _dumps(event.meta),
+                        )
                     )
-                )
-            versions[pending.stream_id] = current
+                versions[part.stream_id] = current
             plan.new_rows.append((pending, offsets))
         plan.new_rows.extend(seq_of_offset)
         return plan
+
+
+def _version_error(pending: _Pending, versions: dict[str, int]) -> ConcurrencyError | None:
+    """The first part whose expected version is off, given earlier parts of this append."""
+    seen: dict[str, int] = {}
+    for part in pending.parts:
+        current = seen.get(part.stream_id, versions.get(part.stream_id, 0))
+        if part.expected_version is not ANY and part.expected_version != current:
+            return ConcurrencyError(part.stream_id, part.expected_version, current)
+        seen[part.stream_id] = current + len(part.events)
+    return None

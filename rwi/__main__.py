@@ -1,0 +1,7 @@
+"""``python -m rwi`` is the ``rwi`` command."""
+
+import sys
+
+from rwi.cli import main
+
+sys.exit(main())

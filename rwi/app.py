@@ -1,0 +1,45 @@
+"""The Starlette application: ``/rwi/v1`` WebSocket, ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from rwi.gateway.endpoint import rwi_endpoint
+from rwi.runtime import Runtime
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    ok, checks = await runtime.ready()
+    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.service = await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            WebSocketRoute("/rwi/v1", rwi_endpoint),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

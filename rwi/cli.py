@@ -1,0 +1,139 @@
+"""``rwi``: the command line. ``serve`` runs the service, ``migrate`` only the schema.
+
+Tooling commands that read the log (replay, rebuild, report, ...) are added here as
+their modules land; each is a thin shell over a module that tests call directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from rwi.config import Config, load_config
+from rwi.errors import ConfigError
+from rwi.store.database import migrate, redact
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if getattr(args, "database_url", None):
+        config = replace(config, database=replace(config.database, url=args.database_url))
+    if getattr(args, "listen", None):
+        host, _, port = args.listen.rpartition(":")
+        config = replace(
+            config, rwi=replace(config.rwi, listen_host=host or "127.0.0.1", listen_port=int(port))
+        )
+    return config
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rwi.app import create_app
+    from rwi.gateway.endpoint import WS_MAX_SIZE
+    from rwi.runtime import Runtime
+
+    config = _config(args)
+    runtime = Runtime(config)
+    for directory in (config.storage.sounds_dir, config.storage.recordings_dir):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    url = runtime.start_database()
+    where = (
+        f"embedded PostgreSQL in {config.storage.data_dir / 'pg'}"
+        if runtime.embedded is not None
+        else redact(url)
+    )
+    _say(f"rwi: database: {where}")
+    app = create_app(runtime)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.rwi.listen_host,
+            port=config.rwi.listen_port,
+            ws="websockets-sansio",
+            ws_max_size=WS_MAX_SIZE,
+            lifespan="on",
+            log_level=config.log.level.lower(),
+            access_log=False,
+        )
+    )
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            for sock in server.servers[0].sockets if server.servers else []:
+                host, port = sock.getsockname()[:2]
+                _say(f"rwi: listening on ws://{host}:{port}/rwi/v1 (health: /healthz, /readyz)")
+        await task
+
+    try:
+        asyncio.run(run())
+    finally:
+        if runtime.embedded is not None:
+            runtime.embedded.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from rwi.runtime import Runtime
+
+    config = _config(args)
+    runtime = Runtime(config)
+    url = runtime.start_database()
+    try:
+        revision = asyncio.run(migrate(url))
+    finally:
+        if runtime.embedded is not None:
+            runtime.embedded.stop()
+    _say(f"rwi: database {redact(url)} is at revision {revision}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rwi", description=__doc__)
+    parser.add_argument("--config", help="TOML config file (default: $RWI_CONFIG or ./rwi.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--database-url", help="PostgreSQL URL (default: embedded PostgreSQL)")
+    serve.add_argument("--listen", help="host:port for the RWI WebSocket")
+    serve.set_defaults(func=cmd_serve)
+    mig = sub.add_parser("migrate", help="apply database migrations and exit")
+    mig.add_argument("--database-url", help="PostgreSQL URL (default: embedded PostgreSQL)")
+    mig.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"rwi: configuration error: {exc}\n")
+        return 2
+    logging.basicConfig(
+        level=config.log.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"rwi: configuration error: {exc}\n")
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``decide``: a command or an observation, against the state, becomes events (pure).
+
+Rejections raise ``RwiError``; the caller records them in the log like any outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rwi.domain.model import (
+    Command,
+    Decision,
+    Emit,
+    Observation,
+    State,
+    call_stream,
+    session_stream,
+)
+from rwi.errors import RwiError
+
+Handler = Callable[[State, Command, str], Decision]
+
+
+def _subscribe(state: State, command: Command, ts: str) -> Decision:
+    session = state.sessions[command.connection_id]
+    contexts = sorted(set(command.params["contexts"]))
+    event = Emit(
+        session_stream(command.connection_id),
+        "session.subscribed",
+        {"connection_id": command.connection_id, "contexts": contexts},
+    )
+    return Decision((event,), {"contexts": sorted(session.contexts | set(contexts))})
+
+
+def _unsubscribe(state: State, command: Command, ts: str) -> Decision:
+    session = state.sessions[command.connection_id]
+    contexts = sorted(set(command.params["contexts"]))
+    event = Emit(
+        session_stream(command.connection_id),
+        "session.unsubscribed",
+        {"connection_id": command.connection_id, "contexts": contexts},
+    )
+    return Decision((event,), {"contexts": sorted(session.contexts - set(contexts))})
+
+
+def _list_calls(state: State, command: Command, ts: str) -> Decision:
+    mine = [
+        call.summary()
+        for call in state.calls.values()
+        if call.owner == command.connection_id or command.connection_id in call.attached
+    ]
+    mine.sort(key=lambda c: (c["created_at"], c["call_id"]))
+    return Decision((), {"calls": mine})
+
+
+def _resume(state: State, command: Command, ts: str) -> Decision:
+    # The replay itself is I/O (reading the log) and is done by the service after the
+    # command is durable; deciding only fixes the starting point.
+    return Decision((), {"since_seq": command.params.get("since_seq", 0)})
+
+
+HANDLERS: dict[str, Handler] = {
+    "session.subscribe": _subscribe,
+    "session.unsubscribe": _unsubscribe,
+    "session.list_calls": _list_calls,
+    "session.resume": _resume,
+}
+
+#: Actions this build executes; the rest of the contract answers ``unknown_action``.
+BUILT = frozenset(HANDLERS)
+
+
+def decide(state: State, command: Command, now: datetime) -> Decision:
+    if command.connection_id not in state.sessions:
+        raise RwiError("internal_error", f"connection {command.connection_id} has no session")
+    handler = HANDLERS.get(command.action)
+    if handler is None:
+        raise RwiError("unknown_action", f"action {command.action!r} is not available")
+    return handler(state, command, iso(now))
+
+
+def observe(state: State, observation: Observation, now: datetime) -> tuple[Emit, ...]:
+    """Decide what an outside happening means for the calls."""
+    data = observation.data
+    match observation.type:
+        case "sip.call.offered":
+            call_id = data["call_id"]
+            if call_id in state.calls:
+                return ()
+            return (
+                Emit(
+                    call_stream(call_id),
+                    "call.incoming",
+                    {
+                        "call_id": call_id,
+                        "context": data["context"],
+                        "caller": data.get("caller", ""),
+                        "callee": data.get("callee", ""),
+                        "direction": "inbound",
+                        "headers": data.get("headers", {}),
+                    },
+                ),
+            )
+        case "sip.call.ended":
+            call_id = data["call_id"]
+            call = state.calls.get(call_id)
+            if call is None:
+                return ()
+            return (
+                Emit(
+                    call_stream(call_id),
+                    "call.hangup",
+                    {
+                        "call_id": call_id,
+                        "reason": data.get("reason", "caller"),
+                        "sip_status": data.get("sip_status"),
+                        "hangup_by": data.get("hangup_by", "remote"),
+                        "duration_secs": 0,
+                    },
+                ),
+            )
+        case _:
+            return ()
+
+
+def iso(now: datetime) -> str:
+    """The wire's timestamp form: UTC, milliseconds, ``Z``."""
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

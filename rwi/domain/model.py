@@ -1,0 +1,141 @@
+"""Domain values: the live state, and what goes into and comes out of ``decide``.
+
+``State`` is mutable on purpose: ``evolve`` folds millions of events on a rebuild and
+copying the whole state per event would make that quadratic. Only ``evolve`` mutates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: Streams: every event belongs to exactly one.
+SERVICE_STREAM = "service"
+
+
+def session_stream(connection_id: str) -> str:
+    return f"session:{connection_id}"
+
+
+def call_stream(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
+class EventLike(Protocol):
+    """What ``evolve`` reads: a stored event, or one decided but not yet stored."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def meta(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An event decided by ``decide``, before it has a ``seq``."""
+
+    stream_id: str
+    type: str
+    data: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A validated RWI request, with who sent it."""
+
+    action: str
+    action_id: str
+    params: dict[str, Any]
+    connection_id: str
+    token: str
+    scopes: frozenset[str]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Something that happened outside the domain: SIP, media, a timer firing."""
+
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The events a command causes and the reply data it gets on success."""
+
+    events: tuple[Emit, ...] = ()
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class SessionState:
+    connection_id: str
+    token: str
+    contexts: set[str] = field(default_factory=set)
+
+
+@dataclass
+class CallState:
+    call_id: str
+    direction: str
+    state: str
+    caller: str = ""
+    callee: str = ""
+    context: str | None = None
+    owner: str | None = None
+    bridged_with: str | None = None
+    created_at: str = ""
+    answered_at: str | None = None
+    attached: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "state": self.state,
+            "direction": self.direction,
+            "caller": self.caller,
+            "callee": self.callee,
+            "context": self.context,
+            "bridged_with": self.bridged_with,
+            "created_at": self.created_at,
+            "answered_at": self.answered_at,
+        }
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A command's outcome kept for ``meta.idempotency_key`` retries."""
+
+    params_hash: str
+    outcome: dict[str, Any]
+    ts: str
+
+
+@dataclass
+class State:
+    sessions: dict[str, SessionState] = field(default_factory=dict)
+    calls: dict[str, CallState] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
+    instance: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain, comparable picture of the state (replay checks and tooling)."""
+        return {
+            "instance": self.instance,
+            "sessions": {
+                cid: {"token": s.token, "contexts": sorted(s.contexts)}
+                for cid, s in sorted(self.sessions.items())
+            },
+            "calls": {
+                cid: {**c.summary(), "owner": c.owner, "attached": dict(sorted(c.attached.items()))}
+                for cid, c in sorted(self.calls.items())
+            },
+            "idempotency": {
+                f"{token}/{key}": {"params_hash": r.params_hash, "outcome": r.outcome}
+                for (token, key), r in sorted(self.idempotency.items())
+            },
+        }

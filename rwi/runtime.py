@@ -1,0 +1,87 @@
+"""Start and stop the service's parts in order: database, migrations, store, service.
+
+Shared by ``rwi serve`` (through the app's lifespan) and by the tests, so both run the
+same start-up and the same clean shutdown (no acknowledged event is lost: the writer
+drains its queue before the database is stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from rwi.config import Config
+from rwi.service import Service
+from rwi.store import EventReader, GroupCommitWriter
+from rwi.store.database import (
+    EmbeddedPostgres,
+    asyncpg_dsn,
+    create_pool,
+    migrate,
+    migrations_current,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    database_url: str = ""
+    embedded: EmbeddedPostgres | None = None
+    pool: asyncpg.Pool | None = None
+    writer: GroupCommitWriter | None = None
+    service: Service | None = None
+    revision: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def embedded_mode(self) -> bool:
+        return not self.config.database.url
+
+    def start_database(self) -> str:
+        """The database URL to use, starting the embedded PostgreSQL if none is set."""
+        if self.database_url:
+            return self.database_url
+        if self.config.database.url:
+            self.database_url = self.config.database.url
+        else:
+            self.embedded = EmbeddedPostgres(self.config.storage.data_dir / "pg")
+            self.database_url = self.embedded.start()
+        return self.database_url
+
+    async def start(self) -> Service:
+        url = self.start_database()
+        self.revision = await migrate(url)
+        self.pool = await create_pool(url, self.config.database.pool_size)
+        dsn = asyncpg_dsn(url)
+        self.writer = GroupCommitWriter(dsn)
+        await self.writer.start()
+        self.service = Service(self.config, self.writer, EventReader(self.pool, dsn))
+        await self.service.start()
+        return self.service
+
+    async def ready(self) -> tuple[bool, dict[str, object]]:
+        checks: dict[str, object] = {}
+        if self.pool is None:
+            return False, {"database": "not started"}
+        try:
+            await self.pool.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except (OSError, asyncpg.PostgresError) as exc:
+            return False, {"database": f"unreachable: {exc}"}
+        current = await migrations_current(self.pool, self.database_url)
+        checks["migrations"] = "current" if current else "pending"
+        return current, checks
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+        if self.writer is not None:
+            await self.writer.close()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
