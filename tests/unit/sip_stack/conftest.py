@@ -100,5 +100,8 @@ def invite(
     )
 
 
-SDP = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\na=sendrecv\n"
+SDP = (
+    "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
+    "m=audio 4000 RTP/AVP 0\na=sendrecv\n"
+)
 HOLD_SDP = SDP.replace("a=sendrecv", "a=sendonly")

@@ -109,7 +109,7 @@ def test_in_dialog_request_for_unknown_dialog_gets_481(h: Harness) -> None:
 
 
 def test_remote_hold_reinvite_is_answered_recvonly(h: Harness) -> None:
-    inv, tag = answered_call(h)
+    _inv, tag = answered_call(h)
     h.engine.answer_sdp = lambda inv, offer: SDP.replace("sendrecv", "recvonly").encode()
     h.inject(invite(branch="z9hG4bKre", cseq=2, to_tag=tag, sdp=HOLD_SDP))
     sent = h.take()
@@ -152,7 +152,7 @@ def test_info_dtmf_relay(h: Harness) -> None:
 
 
 async def test_refer_gets_202_and_sipfrag_notify(h: Harness) -> None:
-    inv, tag = answered_call(h)
+    _inv, tag = answered_call(h)
     h.inject(
         invite(method="REFER", branch="z9hG4bKr", cseq=2, to_tag=tag,
                extra="Refer-To: <sip:carol@127.0.0.1?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>\n")
