@@ -274,7 +274,8 @@ class GroupCommitWriter:
             stored: dict[uuid.UUID, int] = {}
             for row in await conn.fetch(_CHECKS, streams, ids):
                 if row["event_id"] is None:
-                    versions[row["stream_id"]] = row["n"]
+                    if row["n"] is not None:  # NULL: the stream has no events yet
+                        versions[row["stream_id"]] = row["n"]
                 else:
                     stored[row["event_id"]] = row["n"]
             plan = self._plan(batch, versions, stored)

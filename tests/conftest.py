@@ -1,0 +1,36 @@
+"""Fixtures for every suite: real PostgreSQL databases, created fresh per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import embedded_server, fresh_database, server_url
+
+
+@pytest.fixture(scope="session")
+def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with embedded_server(tmp_path_factory.mktemp("pg") / "data") as url:
+        yield url
+
+
+@pytest.fixture
+def db_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server named by RWI_TEST_DATABASE_URL."""
+    with fresh_database(server_url()) as url:
+        yield url
+
+
+@pytest.fixture(params=["server", "embedded"])
+def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database on the server by URL, and on the embedded PostgreSQL."""
+    base = server_url() if request.param == "server" else request.getfixturevalue("embedded_pg")
+    with fresh_database(base) as url:
+        yield url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
