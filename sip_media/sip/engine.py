@@ -21,7 +21,7 @@ from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
 from sip_media.sip.dialog import build_response, new_call_id, new_tag
 from sip_media.sip.errors import SipError, SipParseError
-from sip_media.sip.message import REASON_PHRASES, Request, validate_request
+from sip_media.sip.message import REASON_PHRASES, Message, Request, validate_request
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.routing import Route, Router, TrunkConfig
 from sip_media.sip.stats import Stats
@@ -102,7 +102,7 @@ class Engine:
             await udp.start()
             self.transports.append(udp)
         for addr in self.config.tcp:
-            tcp = TcpTransport(addr, self.allow, self.stats, self._receive)
+            tcp = TcpTransport(addr, self.allow, self.stats, self._receive_framed)
             await tcp.start()
             self.transports.append(tcp)
         _ = self.scheduler
@@ -322,6 +322,25 @@ class Engine:
         except SipParseError as exc:
             self._malformed(data, source, transport, exc)
             return
+        self._process(msg, source, transport)
+
+    def _receive_framed(
+        self, item: Message | SipParseError, source: Address, transport: Transport
+    ) -> None:
+        """Stream transports hand over parsed messages (or the framer's parse error)."""
+        self.stats.bump("messages_in")
+        if isinstance(item, SipParseError):
+            self.stats.bump("malformed_requests")
+            log.info("malformed message on TCP from %s:%d: %s", *source, item.reason)
+            return
+        try:
+            msg = MsgView(item)
+        except SipParseError as exc:
+            self._malformed(item.serialize(), source, transport, exc)
+            return
+        self._process(msg, source, transport)
+
+    def _process(self, msg: MsgView, source: Address, transport: Transport) -> None:
         try:
             if msg.is_request:
                 self.stats.bump("requests_in")

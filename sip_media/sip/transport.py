@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sip_media.sip.errors import SipParseError
+from sip_media.sip.message import Message, StreamFramer
 from sip_media.sip.stats import Stats
 
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 Receiver = Callable[[bytes, Address, "Transport"], None]
+FramedReceiver = Callable[[Message | SipParseError, Address, "Transport"], None]
 
 MAX_MESSAGE_SIZE = 65535
 
@@ -156,48 +159,10 @@ class UdpTransport(Transport):
             self._dgram = None
 
 
-class TcpFramer:
-    """Splits a SIP byte stream into messages by the blank line and Content-Length."""
-
-    __slots__ = ("_buf",)
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf.extend(data)
-        out: list[bytes] = []
-        while True:
-            while self._buf[:2] == b"\r\n":
-                del self._buf[:2]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > MAX_MESSAGE_SIZE:
-                    raise ValueError("header section too large")
-                return out
-            length = _content_length(bytes(self._buf[:end]))
-            total = end + 4 + length
-            if len(self._buf) < total:
-                return out
-            out.append(bytes(self._buf[:total]))
-            del self._buf[:total]
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"content-length", b"l"):
-            try:
-                return max(0, int(value.strip()))
-            except ValueError as exc:
-                raise ValueError("bad Content-Length") from exc
-    return 0
-
-
 class _TcpConnection(asyncio.Protocol):
     def __init__(self, owner: TcpTransport) -> None:
         self.owner = owner
-        self.framer = TcpFramer()
+        self.framer = StreamFramer()
         self.stream: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
 
@@ -209,17 +174,13 @@ class _TcpConnection(asyncio.Protocol):
         self.owner.connections[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
-        try:
-            messages = self.framer.feed(data)
-        except ValueError as exc:
-            log.warning("closing TCP connection from %s:%d: %s", *self.peer, exc)
-            self.owner.stats.bump("errors")
-            if self.stream is not None:
-                self.stream.close()
-            return
-        for message in messages:
-            self.owner.stats.trace_message("recv", "TCP", self.peer, message)
-            self.owner.receiver(message, self.peer, self.owner)
+        if self.owner.stats.trace:
+            self.owner.stats.trace_message("recv", "TCP", self.peer, data)
+        for item in self.framer.feed(data):
+            self.owner.framed_receiver(item, self.peer, self.owner)
+        if self.framer.closed and self.stream is not None:
+            log.warning("closing TCP connection from %s:%d: framing lost", *self.peer)
+            self.stream.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.owner.connections.get(self.peer) is self:
@@ -232,12 +193,18 @@ class _Pending:
 
 
 class TcpTransport(Transport):
+    """SIP over TCP (RFC 3261 §18): ``message.StreamFramer`` cuts the stream; parsed
+    messages (or per-message parse errors) go to ``framed_receiver``. Responses and
+    requests to a peer reuse its open connection; otherwise one is opened."""
+
     name = "TCP"
     reliable = True
 
-    def __init__(self, local: Address, allow: AllowList, stats: Stats, receiver: Receiver) -> None:
+    def __init__(
+        self, local: Address, allow: AllowList, stats: Stats, framed_receiver: FramedReceiver
+    ) -> None:
         super().__init__(local, allow, stats)
-        self.receiver = receiver
+        self.framed_receiver = framed_receiver
         self.connections: dict[Address, _TcpConnection] = {}
         self._pending: dict[Address, _Pending] = {}
         self._server: asyncio.Server | None = None

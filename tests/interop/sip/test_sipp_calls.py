@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -19,7 +20,7 @@ from sip_media.adapter import (
     SipAdapter,
 )
 
-from .conftest import Observer, Peers, free_port, wait_until
+from .conftest import Observer, Peers, engine_config, free_port, wait_until
 
 pytestmark = pytest.mark.interop
 
@@ -165,3 +166,23 @@ async def test_lossy_network_calls_complete(
     assert result.rc == 0, result.stderr[-2000:]
     stats = adapter.stats
     assert stats["retransmissions"] + stats["retransmissions_absorbed"] > 0
+
+
+async def test_sipp_uac_basic_call_over_tcp(peers: Peers) -> None:
+    tcp_port = free_port(socket.SOCK_STREAM)
+    adapter = SipAdapter(engine_config(tcp=[("127.0.0.1", tcp_port)]), no_media=True)
+    await adapter.start()
+    try:
+        observer = Observer(adapter)
+        proc = await peers.sipp(
+            "uac_basic", f"127.0.0.1:{tcp_port}", "-s", "alice", "-t", "t1", "-d", "50"
+        )
+        leg = await answer_incoming(adapter, observer)
+        await observer.wait(Answered, leg)
+        ended = await observer.wait(Ended, leg)
+        assert ended.by == "remote"
+        result = await peers.finish(proc)
+        assert result.rc == 0, result.stderr
+        assert adapter.stats["retransmissions"] == 0  # reliable transport: no timer G
+    finally:
+        await adapter.stop()
