@@ -75,6 +75,7 @@ def _create_leg(engine: MediaEngine, e: api.CreateLeg, now: float) -> api.LegCre
             now,
             engine.config.inband_dtmf,
             engine.config.jitter_max_frames,
+            engine.config.rtcp_interval_s,
         )
     except Exception:
         rtp.close()

@@ -33,7 +33,7 @@ from .recorder import Recorder
 from .sources import SoundCache, SourceStream
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_TICKS: Final = 50
+HOUSEKEEPING_TICKS: Final = 10
 F32 = npt.NDArray[np.float32]
 
 
@@ -147,6 +147,10 @@ class MediaEngine:
         for leg in list(self.legs.values()):
             self.unregister(leg)
         self._poll.close()
+
+    def passthrough_pairs(self) -> list[tuple[str, str]]:
+        """Bridged leg pairs currently forwarded without decoding (for tests/metrics)."""
+        return [(a.leg_id, b.leg_id) for a, b in self._pass]
 
     # ----------------------------------------------------------------------- receive
 

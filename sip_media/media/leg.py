@@ -76,6 +76,7 @@ class Leg:
         now: float,
         inband: bool,
         jitter_max_frames: int = 6,
+        rtcp_interval: float = 5.0,
     ) -> None:
         self.leg_id = leg_id
         self.sock = rtp_sock
@@ -117,7 +118,8 @@ class Leg:
         self.rtcp_rx = self.rtcp_bad = self.rtcp_tx = 0
         self.last_rx = now
         self.timeout_reported = False
-        self.next_rtcp = now + random.uniform(1.0, 5.0)
+        self.rtcp_interval = rtcp_interval
+        self.next_rtcp = now + random.uniform(0.2, 1.0) * rtcp_interval
         self._update_send()
 
     # ------------------------------------------------------------------ configuration
@@ -186,8 +188,9 @@ class Leg:
         first = latched is None
         if first:
             self.latched = addr
-            self.dest = addr
-            self._update_send()
+            if addr[1]:  # a source port of 0 cannot be answered: keep the SDP address
+                self.dest = addr
+                self._update_send()
         self.rx_packets += 1
         self.rx_bytes += len(data)
         self.last_rx = now
@@ -268,7 +271,7 @@ class Leg:
 
     def rtcp_report(self, now: float, wall: float) -> None:
         """Send an SR (if we sent since the last one) or an RR, with one report block."""
-        self.next_rtcp = now + 5.0
+        self.next_rtcp = now + self.rtcp_interval * random.uniform(0.8, 1.2)
         dest = self.rtcp_dest
         if dest is None or not self._allow.permits(dest[0]):
             return
