@@ -135,7 +135,8 @@ class SipAdapter:
                 headers=tuple((name, value) for name, value in msg.headers),
                 sdp=msg.body or None,
                 source=msg.source or ("", 0),
-                user=getattr(inv, "user", None),
+                user=inv.user,
+                replaces=inv.replaces,
             )
         )
 

@@ -131,7 +131,8 @@ class IncomingCall(Observation):
     headers: Headers
     sdp: bytes | None
     source: tuple[str, int]
-    user: str | None = None
+    user: str | None = None  # digest-authenticated local user, if any
+    replaces: str | None = None  # leg_id this call replaces (RFC 3891 attended transfer)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sip_media.sip import notifications as n
 from sip_media.sip.dialog import Dialog, DialogState, build_request, new_branch, via_header
-from sip_media.sip.msgview import MsgView, param
+from sip_media.sip.msgview import MsgView
 from sip_media.sip.transaction import ServerTransaction, TxState
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class Invitation:
         self.request: MsgView | None = None
         self.route: Route | None = None
         self.refers: dict[str, tuple[str, int]] = {}
+        self.user: str | None = None  # digest-authenticated local user (UAS)
+        self.replaces: str | None = None  # leg_id named by an incoming Replaces
         # UAC bookkeeping
         self._invite_parts: dict[str, str] = {}
         self._invite_cseq = 1
@@ -485,14 +487,3 @@ class Invitation:
         assert self.dialog is not None
         d = self.dialog
         return f"{d.call_id};to-tag={d.remote_tag};from-tag={d.local_tag}"
-
-    def matches_replaces(self, value: str) -> bool:
-        d = self.dialog
-        if d is None:
-            return False
-        call_id = value.split(";", 1)[0].strip()
-        return (
-            call_id == d.call_id
-            and param(value, "to-tag") == d.local_tag
-            and param(value, "from-tag") == d.remote_tag
-        )

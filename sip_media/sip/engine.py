@@ -21,6 +21,7 @@ from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
 from sip_media.sip.dialog import build_response, new_call_id, new_tag
 from sip_media.sip.errors import SipError, SipParseError
+from sip_media.sip.headers import Replaces
 from sip_media.sip.message import REASON_PHRASES, Message, Request, validate_request
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.routing import Route, Router, TrunkConfig
@@ -482,11 +483,19 @@ class Engine:
         self.by_invite_tx[tx.key] = inv
         replaces = msg.header("replaces")
         if replaces is not None:
-            target = next((s for s in self.dialogs.values() if s.matches_replaces(replaces)), None)
-            if target is None:
+            try:
+                rep = Replaces.parse(replaces)
+            except SipParseError as exc:
+                inv.reject(400, exc.reason)
+                return
+            target = self.dialogs.get((rep.call_id, rep.to_tag, rep.from_tag))
+            if target is None or target is inv:
                 inv.reject(481, "Call/Transaction Does Not Exist")
                 return
-            inv.replaces = target.leg_id  # type: ignore[attr-defined]
+            if rep.early_only and target.state.value in ("connecting", "connected"):
+                inv.reject(486, "Busy Here")  # RFC 3891 §3: early-only vs confirmed dialog
+                return
+            inv.replaces = target.leg_id
         if self.on_new_session is not None:
             self.on_new_session(inv, msg)
 

@@ -254,3 +254,24 @@ async def test_uac_rejected_acks_and_fails(h: Harness, code: int) -> None:
     [fail] = h.of(n.SessionDidFail)
     assert fail.status == code and fail.by == "remote"  # type: ignore[attr-defined]
     assert inv.state is SessionState.DISCONNECTED
+
+
+def test_invite_with_replaces_names_the_replaced_leg(h: Harness) -> None:
+    inv, tag = answered_call(h)
+    h.sessions.clear()
+    h.inject(
+        invite(branch="z9hG4bKrep", call_id="call-2", sdp=SDP,
+               extra=f"Replaces: call-1;to-tag={tag};from-tag=ft1\n")
+    )  # fmt: skip
+    new = only_session(h)
+    assert new.replaces == inv.leg_id
+    assert [m.status for m in h.take()] == [100]
+
+
+def test_invite_with_unknown_replaces_gets_481(h: Harness) -> None:
+    h.inject(
+        invite(branch="z9hG4bKrep", call_id="call-2", sdp=SDP,
+               extra="Replaces: nope;to-tag=a;from-tag=b\n")
+    )  # fmt: skip
+    assert [m.status for m in h.take()] == [100, 481]
+    assert h.sessions == []
