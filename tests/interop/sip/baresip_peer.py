@@ -1,0 +1,167 @@
+"""A baresip process on loopback driven through its ctrl_tcp module (netstring JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import struct
+import wave
+from pathlib import Path
+from typing import Any
+
+MODULES = "/usr/lib/baresip/modules"
+
+
+def write_tone(path: Path, seconds: int = 120, freq: float = 440.0) -> None:
+    """A long 8 kHz mono tone: aufile hangs up when its file ends."""
+    rate = 8000
+    period = [int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(rate)]
+    second = struct.pack(f"<{rate}h", *period)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        for _ in range(seconds):
+            w.writeframes(second)
+
+
+class Baresip:
+    def __init__(self, home: Path, sip_port: int, ctrl_port: int, account: str) -> None:
+        self.home = home
+        self.sip_port = sip_port
+        self.ctrl_port = ctrl_port
+        self.account = account
+        self.proc: asyncio.subprocess.Process | None = None
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._token = 0
+
+    def write_config(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        tone = self.home / "tone.wav"
+        write_tone(tone)
+        (self.home / "config").write_text(
+            "\n".join(
+                [
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{self.sip_port}",
+                    "net_interface 127.0.0.1",
+                    "sip_trans_def udp",
+                    f"audio_source aufile,{tone}",
+                    "audio_player aubridge,nil",
+                    "audio_alert aubridge,nil",
+                    "rtp_ports 20000-40000",
+                    f"module_path {MODULES}",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module aubridge.so",
+                    "module_app account.so",
+                    "module_app menu.so",
+                    "module_app ctrl_tcp.so",
+                    f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+                    "",
+                ]
+            )
+        )
+        (self.home / "accounts").write_text(self.account + "\n")
+        (self.home / "contacts").write_text("")
+
+    async def start(self) -> None:
+        exe = shutil.which("baresip")
+        assert exe, "baresip is not installed (apt-get install baresip)"
+        self.write_config()
+        self.proc = await asyncio.create_subprocess_exec(
+            exe,
+            "-f",
+            str(self.home),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=(self.home / "stdout.log").open("wb"),
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            try:
+                self._reader, self._writer = await asyncio.open_connection(
+                    "127.0.0.1", self.ctrl_port
+                )
+                break
+            except OSError:
+                if loop.time() > deadline or self.proc.returncode is not None:
+                    raise AssertionError(f"baresip ctrl_tcp not up: {self.log()[-2000:]}") from None
+                await asyncio.sleep(0.05)
+        self._pump = asyncio.ensure_future(self._read_loop())
+
+    def log(self) -> str:
+        path = self.home / "stdout.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        reader = self._reader
+        while True:
+            try:
+                length = await reader.readuntil(b":")
+                payload = await reader.readexactly(int(length[:-1]))
+                await reader.readexactly(1)  # trailing ','
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+                return
+            message = json.loads(payload)
+            if message.get("response"):
+                fut = self._responses.pop(str(message.get("token")), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(message)
+            else:
+                self.events.append(message)
+                self._changed.set()
+
+    async def command(self, command: str, params: str = "") -> dict[str, Any]:
+        assert self._writer is not None
+        self._token += 1
+        token = str(self._token)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._responses[token] = fut
+        body = json.dumps({"command": command, "params": params, "token": token}).encode()
+        self._writer.write(str(len(body)).encode() + b":" + body + b",")
+        await self._writer.drain()
+        return await asyncio.wait_for(fut, 10)
+
+    async def wait_event(self, kind: str, limit: float = 10) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            index = 0
+            while True:
+                for event in self.events[index:]:
+                    if event.get("type") == kind:
+                        return event
+                index = len(self.events)
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(find(), limit)
+        except TimeoutError:
+            raise AssertionError(
+                f"baresip: no {kind}; events {self.events}; log {self.log()[-3000:]}"
+            ) from None
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 3)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
