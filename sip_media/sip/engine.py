@@ -24,6 +24,7 @@ from sip_media.sip.errors import SipError, SipParseError
 from sip_media.sip.headers import Replaces
 from sip_media.sip.message import REASON_PHRASES, Message, Request, validate_request
 from sip_media.sip.msgview import MsgView
+from sip_media.sip.registrar import Registrar, client_authorization
 from sip_media.sip.routing import Route, Router, TrunkConfig
 from sip_media.sip.stats import Stats
 from sip_media.sip.timers import LoopScheduler, Scheduler, TimerConfig
@@ -80,8 +81,7 @@ class Engine:
         self.center = n.NotificationCenter()
         self.router = Router(self)
         self._scheduler = scheduler
-        self.registrar: Any = None
-        self.auth: Any = None
+        self.registrar = Registrar(self)
         self.answer_sdp: Callable[[Invitation, bytes | None], bytes | None] = lambda inv, offer: (
             inv.local_sdp
         )
@@ -95,9 +95,6 @@ class Engine:
         return self._scheduler
 
     async def start(self) -> None:
-        from sip_media.sip.registrar import Registrar
-
-        self.registrar = Registrar(self)
         for addr in self.config.udp:
             udp = UdpTransport(addr, self.allow, self.stats, self._receive)
             await udp.start()
@@ -473,11 +470,13 @@ class Engine:
             inv.on_cancel()
 
     def _on_new_invite(self, msg: MsgView, tx: ServerTransaction, source: Address) -> None:
-        if self.auth is not None and not self.auth.check_invite(msg, tx):
+        allowed, user = self.registrar.authorize_invite(msg, tx)
+        if not allowed:
             return
         leg_id = "in-" + secrets.token_hex(6)
         inv = Invitation(self, leg_id, "incoming")
         inv.accept_request(msg, tx)
+        inv.user = user
         assert inv.dialog is not None
         inv.dialog.remote_addr = source
         self.by_invite_tx[tx.key] = inv
@@ -517,6 +516,4 @@ class Engine:
         return self.router.resolve(target)
 
     def client_auth(self, msg: MsgView, method: str, route: Route) -> str | None:
-        from sip_media.sip.registrar import client_authorization
-
         return client_authorization(msg, method, route)

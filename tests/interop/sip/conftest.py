@@ -125,6 +125,24 @@ class Observer:
         self.seen.append(obs)
         self._changed.set()
 
+    async def wait_for(
+        self, match: Callable[[Observation], bool], limit: float = 10
+    ) -> Observation:
+        async def find() -> Observation:
+            index = 0
+            while True:
+                for obs in self.seen[index:]:
+                    if match(obs):
+                        return obs
+                index = len(self.seen)
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(find(), limit)
+        except TimeoutError:
+            raise AssertionError(f"no matching observation; saw {self.seen}") from None
+
     async def wait(self, kind: type[ObsT], leg_id: str | None = None, limit: float = 10) -> ObsT:
         async def find() -> ObsT:
             index = 0

@@ -15,6 +15,7 @@ from sip_media.adapter import (
     Hangup,
     IncomingCall,
     Provisional,
+    RegistrationChanged,
     Reinvited,
     Ring,
     SipAdapter,
@@ -184,5 +185,34 @@ async def test_sipp_uac_basic_call_over_tcp(peers: Peers) -> None:
         result = await peers.finish(proc)
         assert result.rc == 0, result.stderr
         assert adapter.stats["retransmissions"] == 0  # reliable transport: no timer G
+    finally:
+        await adapter.stop()
+
+
+async def test_sipp_register_with_digest_auth(peers: Peers) -> None:
+    adapter = SipAdapter(engine_config(users={"alice": "s3cret"}), no_media=True)
+    await adapter.start()
+    try:
+        observer = Observer(adapter)
+        host, port = adapter.local_address()
+        proc = await peers.sipp(
+            "uac_register", f"{host}:{port}", "-s", "alice", "-au", "alice", "-ap", "s3cret"
+        )
+        registered = await observer.wait(RegistrationChanged)
+        assert registered.aor == "sip:alice@local"
+        [binding] = registered.bindings
+        assert binding.contact.startswith("sip:alice@127.0.0.1:")
+        unregistered = await observer.wait_for(
+            lambda o: isinstance(o, RegistrationChanged) and not o.bindings
+        )
+        assert unregistered.aor == "sip:alice@local"
+        result = await peers.finish(proc)
+        assert result.rc == 0, result.stderr[-3000:]
+
+        bad = await peers.sipp(
+            "uac_register_badpass", f"{host}:{port}", "-s", "alice", "-au", "alice", "-ap", "wrong"
+        )
+        assert (await peers.finish(bad)).rc == 0
+        assert adapter.engine.registrar.current("alice") == []
     finally:
         await adapter.stop()
