@@ -117,6 +117,7 @@ class RtpPeer:
     samples_sent: int = 0
     _task: asyncio.Task[None] | None = None
     _event: tuple[str, int, int] | None = None  # digit, total samples, start ts
+    _pcm: np.ndarray | None = None  # samples to send before going back to the tone
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -153,6 +154,10 @@ class RtpPeer:
         """Send one RFC 4733 event in the stream: updates every 20 ms, end sent 3 times."""
         self._event = (digit, duration_ms * 8, self.ts)
 
+    def send_pcm(self, pcm: np.ndarray) -> None:
+        """Send these samples (in 20 ms frames) instead of the tone, then resume."""
+        self._pcm = pcm.astype(np.int16)
+
     async def _send_loop(self) -> None:
         start = time.monotonic()
         k = 0
@@ -174,14 +179,17 @@ class RtpPeer:
             if end:
                 self._event = None
         else:
-            pcm = (
-                tone_pcm(self.freq, 160, self.samples_sent)
-                if self.freq
-                else np.zeros(160, np.int16)
-            )
-            self.send_raw(
-                self._packet(self.pt, False, self.ts, g711.encode(self.pt, pcm).tobytes())
-            )
+            if self._pcm is not None:
+                pcm = np.zeros(160, np.int16)
+                chunk = self._pcm[:160]
+                pcm[: chunk.size] = chunk
+                self._pcm = self._pcm[160:] if self._pcm.size > 160 else None
+            elif self.freq:
+                pcm = tone_pcm(self.freq, 160, self.samples_sent)
+            else:
+                pcm = np.zeros(160, np.int16)
+            payload = g711.encode(self.pt, pcm).tobytes()
+            self.send_raw(self._packet(self.pt, False, self.ts, payload))
         self.ts = (self.ts + 160) & 0xFFFFFFFF
         self.samples_sent += 160
 

@@ -1,0 +1,147 @@
+"""Engine rules on real sockets: allow-list, hostile packets, latching, continuity,
+RTCP, RTP timeout, typed errors.  Peers are the test's own UDP sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sip_media.media import api, rtp
+from sip_media.media.errors import (
+    DuplicateIdError,
+    InvalidEffectError,
+    PortsExhaustedError,
+    UnknownIdError,
+    UnknownLegError,
+    UnsafePathError,
+    UnsupportedCodecError,
+)
+from sip_media.media.service import InProcessMedia
+
+pytestmark = pytest.mark.interop
+
+
+async def test_outbound_allow_list_drops_and_counts(media: Any) -> None:
+    await media.execute(api.CreateLeg("x", "192.0.2.10", 4000, 0))
+    await media.execute(api.CreateLeg("y", "255.255.255.255", 4000, 0))
+    await asyncio.sleep(0.3)
+    for leg_id in ("x", "y"):
+        leg = media.engine.legs[leg_id]
+        assert leg.tx_packets == 0 and leg.tx_blocked >= 5
+
+
+async def test_hostile_packets_are_counted_and_never_crash(media: Any, peers: Any) -> None:
+    peer = peers(pt=0, freq=1000.0)
+    created = await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
+    target = ("127.0.0.1", created.local_port)
+    peer.start(target)
+    await asyncio.sleep(0.1)
+    garbage = [b"", b"\x80", b"\x40" + bytes(20), bytes([0xBF]) + bytes(11), b"\xa0" + bytes(11)]
+    garbage += [bytes([0x90, 0]) + bytes(10) + b"\x00\x01\xff\xff", b"\xff" * 3000]
+    for data in garbage:
+        peer.send_raw(data)
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.sendto(rtp.build_rtp(0, False, 1, 1, 1, b"\x00" * 160), target)
+    stranger.sendto(b"\x80" * 50, ("127.0.0.1", created.local_port + 1))  # bad RTCP
+    stranger.close()
+    await asyncio.sleep(0.2)
+    leg = media.engine.legs["a"]
+    assert leg.rx_bad >= 5 and leg.rx_foreign == 1 and leg.rtcp_bad == 1
+    assert leg.rx_packets > 5  # the real stream still flows
+    assert media.engine.stats["ticks"] > 10
+
+
+async def test_ssrc_seq_ts_continuity_and_marker_on_source_change(
+    media: Any, media_config: Any, peers: Any
+) -> None:
+    peer = peers(pt=0)
+    await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
+    await asyncio.sleep(0.2)
+    await media.execute(api.Play("a", api.ToneSource("ringback", region="us")))
+    await asyncio.sleep(0.2)
+    await media.execute(api.Hold("a"))
+    await asyncio.sleep(0.2)
+    packets = [rtp.parse_rtp(d) for _, d in peer.received]
+    assert all(p is not None for p in packets)
+    parsed = [p for p in packets if p is not None]
+    assert len({p.ssrc for p in parsed}) == 1
+    for prev, cur in itertools.pairwise(parsed):
+        assert (cur.sequence - prev.sequence) & 0xFFFF == 1
+        assert (cur.timestamp - prev.timestamp) & 0xFFFFFFFF == 160
+    markers = [i for i, p in enumerate(parsed) if p.marker]
+    assert len(markers) == 3  # first packet, ringback started, hold music started
+
+
+async def test_rtcp_reports_and_rtp_timeout(tmp_path: Path, media_config: Any, peers: Any) -> None:
+    config = dataclasses.replace(media_config, rtcp_interval_s=0.3, rtp_timeout_s=0.6)
+    service = InProcessMedia(config)
+    await service.start()
+    try:
+        peer = peers(pt=0, freq=440.0)
+        rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtcp_sock.bind(("127.0.0.1", peer.port + 1))
+        rtcp_sock.setblocking(False)
+        created = await service.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
+        peer.start(("127.0.0.1", created.local_port))
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(5):
+            report = rtp.parse_rtcp(await loop.sock_recv(rtcp_sock, 2048))
+        rtcp_sock.close()
+        assert report is not None and report.packet_type == rtp.RTCP_SR
+        assert report.ssrc == service.engine.legs["a"].ssrc
+        peer.close()  # the far end goes silent
+        async with asyncio.timeout(5):
+            timeout = await service.observations.wait_for(lambda o: isinstance(o, api.RtpTimeout))
+        assert timeout.leg_id == "a"
+        blocks = report.blocks
+        assert not blocks or blocks[0].ssrc == peer.ssrc
+    finally:
+        await service.close()
+
+
+async def test_typed_errors(media: Any, media_config: Any) -> None:
+    await media.execute(api.CreateLeg("a"))
+    with pytest.raises(DuplicateIdError):
+        await media.execute(api.CreateLeg("a"))
+    with pytest.raises(UnsupportedCodecError):
+        await media.execute(api.CreateLeg("g729", payload_type=18))
+    with pytest.raises(UnknownLegError):
+        await media.execute(api.Connect("a", "nope"))
+    with pytest.raises(InvalidEffectError):
+        await media.execute(api.Connect("a", "a"))
+    with pytest.raises(UnknownIdError):
+        await media.execute(api.StopPlay("nope"))
+    with pytest.raises(UnsafePathError):
+        await media.execute(api.Play("a", api.FileSource("../../etc/passwd")))
+    with pytest.raises(UnsafePathError):
+        await media.execute(api.Record(("a",), "/tmp/x.wav"))
+    with pytest.raises(InvalidEffectError):
+        await media.execute(api.SendDtmf("a", "12x"))
+    # the port range holds 49 pairs; "a" took one
+    for i in range(48):
+        await media.execute(api.CreateLeg(f"leg{i}"))
+    with pytest.raises(PortsExhaustedError):
+        await media.execute(api.CreateLeg("one-too-many"))
+    await media.execute(api.DestroyLeg("leg0"))
+    await media.execute(api.CreateLeg("again"))
+
+
+async def test_destroy_leg_finishes_its_playbacks_and_recordings(
+    media: Any, wait: Any, audio: Any
+) -> None:
+    await media.execute(api.CreateLeg("a"))
+    play = await media.execute(api.Play("a", api.ToneSource("beep"), loop=True))
+    rec = await media.execute(api.Record(("a",), "gone.wav"))
+    await asyncio.sleep(0.1)
+    await media.execute(api.DestroyLeg("a"))
+    done = await wait(media, lambda o: isinstance(o, api.PlaybackFinished))
+    assert done.playback_id == play.playback_id and done.interrupted
+    finished = await wait(media, lambda o: isinstance(o, api.RecordingFinished))
+    assert finished.recording_id == rec.recording_id
+    assert audio.read_wav(Path(finished.path)).shape[0] > 0
