@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
+import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,7 +58,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     _say(f"rwi: database: {where}")
     app = create_app(runtime)
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises the signal after its graceful shutdown, so a clean stop
+            # would exit with -15; a service stopped on purpose should exit 0.
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    _say(f"rwi: listening on ws://{host}:{port}/rwi/v1 (health: /healthz, /readyz)")
+
+    server = Server(
         uvicorn.Config(
             app,
             host=config.rwi.listen_host,
@@ -67,18 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     )
 
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started and not task.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            for sock in server.servers[0].sockets if server.servers else []:
-                host, port = sock.getsockname()[:2]
-                _say(f"rwi: listening on ws://{host}:{port}/rwi/v1 (health: /healthz, /readyz)")
-        await task
-
     try:
-        asyncio.run(run())
+        asyncio.run(server.serve())
     finally:
         if runtime.embedded is not None:
             runtime.embedded.stop()

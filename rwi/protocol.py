@@ -20,6 +20,7 @@ from rwi.errors import RwiError, invalid_params
 VERSION = "1.0"
 
 Check = Callable[[str, Any], Any]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --- parameter checks: each returns the (normalised) value or raises invalid_params ------
@@ -33,6 +34,8 @@ def string(*, empty: bool = False, max_len: int = 1024) -> Check:
             raise invalid_params(f"params.{name} must not be empty")
         if len(value) > max_len:
             raise invalid_params(f"params.{name} is longer than {max_len} characters")
+        if "\x00" in value or _SURROGATE.search(value):
+            raise invalid_params(f"params.{name} must not contain NUL or invalid characters")
         return value
 
     return check
@@ -422,6 +425,14 @@ class Request:
     meta: dict[str, Any]
 
 
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def safe_text(value: str) -> bool:
+    """No control characters, no lone surrogates: safe to echo, log and store."""
+    return not _UNSAFE_TEXT.search(value)
+
+
 def new_action_id() -> str:
     return f"srv-{uuid.uuid4().hex[:16]}"
 
@@ -439,6 +450,8 @@ def parse_frame(text: str) -> Request:
         action_id = new_action_id()
     elif not isinstance(action_id, str) or not 0 < len(action_id) <= 256:
         raise RwiError("invalid_request", "action_id must be a string of 1 to 256 characters")
+    elif not safe_text(action_id):
+        raise RwiError("invalid_request", "action_id must not contain control characters")
     action = value.get("action")
     if action is None:
         raise RwiError("invalid_request", "action is required")
@@ -469,22 +482,29 @@ def action_id_of(text: str) -> str | None:
     except (ValueError, RecursionError):
         return None
     if isinstance(value, dict) and isinstance(value.get("action_id"), str):
-        action_id: str = value["action_id"][:256]
-        return action_id
+        action_id: str = value["action_id"]
+        if 0 < len(action_id) <= 256 and safe_text(action_id):
+            return action_id
     return None
 
 
-def resolve(action: str, built: frozenset[str]) -> ActionSpec:
-    """The spec of ``action`` (or its alias); unknown_action if unknown or not built."""
+def resolve(action: str) -> ActionSpec:
+    """The spec of ``action`` or of its PascalCase alias; unknown_action otherwise."""
     name = action if action in SPECS else ALIASES.get(action)
     if name is None:
         raise RwiError("unknown_action", f"action {action[:100]!r} is not an RWI action")
-    if name not in built:
+    return SPECS[name]
+
+
+def authorise(spec: ActionSpec, scopes: frozenset[str], built: frozenset[str]) -> None:
+    """Scope first (a caller without it learns nothing more), then whether it is built."""
+    if spec.scope not in scopes:
+        raise RwiError("forbidden", f"scope required: {spec.scope}")
+    if spec.name not in built:
         raise RwiError(
             "unknown_action",
-            f"action {name!r} is not available in this version of the service yet",
+            f"action {spec.name!r} is not available in this version of the service yet",
         )
-    return SPECS[name]
 
 
 def success(action_id: str, data: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ rebuilds the state from the log before deciding anything else.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -29,12 +30,32 @@ from rwi.domain.model import SERVICE_STREAM, session_stream
 from rwi.errors import RwiError
 from rwi.gateway.outbox import Outbox
 from rwi.gateway.ratelimit import TokenBucket
-from rwi.store import AppendPart, EventReader, GroupCommitWriter, NewEvent, StoredEvent, StoreError
+from rwi.store import (
+    AppendPart,
+    EventReader,
+    GroupCommitWriter,
+    NewEvent,
+    StoredEvent,
+    StoreError,
+    UnstorableEventError,
+)
+from rwi.store.writer import encode_json
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 MAX_RECORDED_FRAME = 4096
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string's NUL and lone surrogates escaped (``\\x00``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def utcnow() -> datetime:
@@ -178,10 +199,9 @@ class Service:
                 raise refused
             request = protocol.parse_frame(text)
             action_id, action, raw_params = request.action_id, request.action, request.params
-            spec = protocol.resolve(request.action, BUILT)
+            spec = protocol.resolve(request.action)
             action = spec.name
-            if spec.scope not in connection.token.scopes:
-                raise RwiError("forbidden", f"scope required: {spec.scope}")
+            protocol.authorise(spec, connection.token.scopes, BUILT)
             params = spec.validate(request.params)
             key = request.meta.get("idempotency_key")
             stored = self._idempotent_reply(connection, key, request.params)
@@ -279,6 +299,15 @@ class Service:
         if key is not None:
             data["idempotency_key"] = key
             data["params_hash"] = params_hash(raw_params)
+        try:
+            encode_json(data)
+        except UnstorableEventError:
+            # jsonb cannot hold NUL or lone surrogates: keep the frame exactly, as
+            # base64, and the readable fields with those characters escaped.
+            data = storable(data)
+            data["frame_b64"] = base64.b64encode(
+                text.encode("utf-8", "surrogatepass")[:MAX_RECORDED_FRAME]
+            ).decode()
         return Emit(session_stream(connection.connection_id), "rwi.command", data)
 
     @staticmethod

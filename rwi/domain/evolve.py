@@ -38,7 +38,9 @@ def evolve(state: State, event: EventLike) -> State:
                 session.contexts.difference_update(data["contexts"])
         case "rwi.command":
             key = data.get("idempotency_key")
-            if key is not None and "replayed_from" not in data:
+            # The first execution under a key is the one retries get back; later records
+            # under it (retries, conflicts) never replace it.
+            if key is not None and (data["token"], key) not in state.idempotency:
                 state.idempotency[(data["token"], key)] = StoredReply(
                     params_hash=data["params_hash"],
                     outcome=data["outcome"],

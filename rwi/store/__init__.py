@@ -4,7 +4,13 @@ Everything that happens in the service passes through here before anything react
 ``append`` returns only once the events are committed, with their global ``seq``.
 """
 
-from rwi.store.errors import ConcurrencyError, DuplicateEventError, StoreClosedError, StoreError
+from rwi.store.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    StoreClosedError,
+    StoreError,
+    UnstorableEventError,
+)
 from rwi.store.events import ANY, NO_STREAM, NewEvent, StoredEvent
 from rwi.store.reader import EventReader
 from rwi.store.writer import AppendPart, GroupCommitWriter
@@ -21,4 +27,5 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoredEvent",
+    "UnstorableEventError",
 ]

@@ -23,3 +23,7 @@ class DuplicateEventError(StoreError):
 
 class StoreClosedError(StoreError):
     """The writer was closed before the append could be committed."""
+
+
+class UnstorableEventError(StoreError):
+    """Event data PostgreSQL's jsonb cannot hold (NUL characters, lone surrogates)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,12 +26,20 @@ from typing import Any
 
 import asyncpg
 
-from rwi.store.errors import ConcurrencyError, DuplicateEventError, StoreClosedError, StoreError
+from rwi.store.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    StoreClosedError,
+    StoreError,
+    UnstorableEventError,
+)
 from rwi.store.events import ANY, NewEvent
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "rwi_events"
+#: ``\u0000`` in JSON text that is not itself an escaped backslash followed by "u0000"
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 _LOCK_HEAD = "BEGIN; SELECT 1 FROM event_head WHERE id = 1 FOR UPDATE"
 _FAST = "SELECT rwi_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -69,6 +78,8 @@ class AppendPart:
 class _Pending:
     parts: Sequence[AppendPart]
     future: asyncio.Future[list[int]]
+    #: event id -> (data, meta) as JSON text, encoded once when the append is queued
+    encoded: dict[uuid.UUID, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def events(self) -> list[NewEvent]:
@@ -86,8 +97,16 @@ class _Plan:
     failed: list[tuple[_Pending, StoreError]] = field(default_factory=list)
 
 
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+def encode_json(value: dict[str, Any]) -> str:
+    """JSON text for a jsonb column, or ``UnstorableEventError`` if jsonb cannot hold it."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise UnstorableEventError(f"event data is not storable JSON: {exc}") from None
+    if _NUL_ESCAPE.search(text):
+        raise UnstorableEventError("event data contains a NUL character, which jsonb cannot hold")
+    return text
 
 
 class GroupCommitWriter:
@@ -138,8 +157,15 @@ class GroupCommitWriter:
             raise StoreClosedError("the event store writer is not running")
         if not any(part.events for part in parts):
             return []
+        # Encoded here, in the caller's context, so bad data fails its own append and
+        # never the writer's batch.
+        encoded = {
+            e.event_id: (encode_json(e.data), encode_json(e.meta))
+            for part in parts
+            for e in part.events
+        }
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(parts, future))
+        self._queue.append(_Pending(parts, future, encoded))
         self._wake.set()
         return await future
 
@@ -167,10 +193,10 @@ class GroupCommitWriter:
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         try:
             plan = await self._write(batch)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # the writer must outlive any one batch
             # The commit's outcome is unknown: callers retry with the same event ids,
             # which is safe because appends are idempotent.
-            log.error("event store batch of %d appends failed: %s", len(batch), exc)
+            log.error("event store batch of %d appends failed: %r", len(batch), exc)
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(StoreError(f"append failed: {exc}"))
@@ -237,8 +263,7 @@ class GroupCommitWriter:
                             part.stream_id,
                             before,
                             event.type,
-                            _dumps(event.data),
-                            _dumps(event.meta),
+                            *pending.encoded[event.event_id],
                         )
                     )
                 in_stream[part.stream_id] = before
@@ -336,8 +361,7 @@ class GroupCommitWriter:
                             part.stream_id,
                             current,
                             event.type,
-                            _dumps(event.data),
-                            _dumps(event.meta),
+                            *pending.encoded[event.event_id],
                         )
                     )
                 versions[part.stream_id] = current

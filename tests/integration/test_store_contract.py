@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import uuid
 
@@ -22,6 +21,7 @@ from rwi.store import (
     EventReader,
     GroupCommitWriter,
     NewEvent,
+    UnstorableEventError,
 )
 from rwi.store.database import asyncpg_dsn, create_pool, migrate
 
@@ -163,21 +163,23 @@ asyncio.run(main())
 
 async def test_crash_mid_batch_loses_nothing_acknowledged(db_url: str) -> None:
     await migrate(db_url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_WRITER, asyncpg_dsn(db_url)],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CRASHING_WRITER,
+        asyncpg_dsn(db_url),
+        stdout=asyncio.subprocess.PIPE,
         cwd=os.getcwd(),
     )
     assert proc.stdout is not None
     acked: list[str] = []
-    for line in proc.stdout:
-        acked.append(line.strip())
-        if len(acked) >= 3000:
-            break
+    while len(acked) < 3000:
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line, "writer process ended early"
+        acked.append(line.decode().strip())
     proc.send_signal(signal.SIGKILL)  # mid-stream: batches are in flight
-    proc.wait(10)
-    acked.extend(line.strip() for line in proc.stdout if line.strip())
+    rest, _ = await asyncio.wait_for(proc.communicate(), 10)
+    acked.extend(line for line in rest.decode().split("\n") if line.strip())
     conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         stored = {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM events")}
@@ -192,7 +194,7 @@ async def test_crash_mid_batch_loses_nothing_acknowledged(db_url: str) -> None:
 
 
 async def test_follower_without_notifications_still_gets_everything(db_url: str) -> None:
-    writer, reader, pool = await _store(db_url)
+    writer, _reader, pool = await _store(db_url)
     # a reader pointed at a DSN that cannot LISTEN still polls correctly
     blind = EventReader(pool, "postgresql://nobody@127.0.0.1:1/none")
     got: list[int] = []
@@ -208,5 +210,22 @@ async def test_follower_without_notifications_still_gets_everything(db_url: str)
         await writer.append("p", [NewEvent("e", {"i": i}, event_id=uuid.uuid4())])
     await asyncio.wait_for(task, 10)
     assert got == list(range(1, 21))
+    await writer.close()
+    await pool.close()
+
+
+async def test_unstorable_data_fails_its_own_append_and_the_writer_keeps_going(db_url: str) -> None:
+    writer, reader, pool = await _store(db_url)
+    ok = writer.append("s", [NewEvent("fine", {"text": "back\\u0000slash is fine"})])
+    with pytest.raises(UnstorableEventError):
+        await writer.append("s", [NewEvent("bad", {"text": "nul \x00 here"})])
+    with pytest.raises(UnstorableEventError):
+        await writer.append("s", [NewEvent("bad", {"text": "\ud800"})])
+    assert await ok == [1]
+    assert await writer.append("s", [NewEvent("after", {})]) == [2]
+    assert [e.data for e in await reader.read_stream("s")] == [
+        {"text": "back\\u0000slash is fine"},
+        {},
+    ]
     await writer.close()
     await pool.close()

@@ -1,0 +1,84 @@
+"""Configuration: defaults, env overrides, and errors that name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rwi.config import load_config, parse_config
+from rwi.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_the_shipped_example_config_loads() -> None:
+    config = load_config(ROOT / "rwi.example.toml", env={})
+    assert config.rwi.listen_port == 8080
+    assert {t.name for t in config.rwi.tokens} == {"contact-centre-app", "supervisor-desk"}
+    support = config.rwi.context("support")
+    assert support.no_answer_action == "transfer"
+    assert support.no_answer_transfer_target == "sip:1001@local"
+    assert config.rwi.context("unknown").no_answer_action == "hangup"
+    assert config.database.url == ""
+    assert config.sip["allowed_destinations"] == ["127.0.0.0/8"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "rwi.toml"
+    path.write_text('[rwi]\nlisten = "127.0.0.1:9000"\n[database]\nurl = "postgresql://a/b"\n')
+    config = load_config(
+        path, env={"RWI_LISTEN": "0.0.0.0:9100", "RWI_DATABASE_URL": "postgresql://c/d"}
+    )
+    assert (config.rwi.listen_host, config.rwi.listen_port) == ("0.0.0.0", 9100)
+    assert config.database.url == "postgresql://c/d"
+    assert load_config(path, env={"RWI_CONFIG": "ignored"}).rwi.listen_port == 9000
+    assert load_config(env={"RWI_CONFIG": str(path)}).rwi.listen_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[rwi]\nlisten = 8080\n", "rwi.listen must be a string"),
+        ('[rwi]\nlisten = "nohost"\n', "rwi.listen must be host:port"),
+        ("[rwi]\nmax_connections = 0\n", "rwi.max_connections must be >= 1"),
+        ("[rwi]\nmax_conections = 5\n", "rwi.max_conections is not a known setting"),
+        ("[rwi]\norphan_hold_secs = true\n", "rwi.orphan_hold_secs must be"),
+        ("[databse]\nurl = ''\n", "<top>.databse is not a known setting"),
+        ('[database]\nurl = "mysql://x"\n', "database.url must be a postgresql:// URL"),
+        (
+            '[[rwi.tokens]]\ntoken = "t"\nscopes = ["call.controll"]\n',
+            "unknown scope 'call.controll'",
+        ),
+        ('[[rwi.tokens]]\ntoken = ""\n', "rwi.tokens[0].token must not be empty"),
+        ('[[rwi.tokens]]\ntoken = "t"\ncolour = 1\n', "rwi.tokens[0].colour is not a known"),
+        (
+            '[[rwi.contexts]]\nname = "s"\nno_answer_action = "explode"\n',
+            "rwi.contexts[0].no_answer_action must be one of",
+        ),
+        (
+            '[[rwi.contexts]]\nname = "s"\nno_answer_action = "transfer"\n',
+            "no_answer_transfer_target is required",
+        ),
+        ('[log]\nlevel = "LOUD"\n', "log.level must be"),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_settings_fail_naming_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_duplicate_tokens_are_refused() -> None:
+    raw = {"rwi": {"tokens": [{"token": "x"}, {"token": "x"}]}}
+    with pytest.raises(ConfigError, match="same token twice"):
+        parse_config(raw, "f.toml")
