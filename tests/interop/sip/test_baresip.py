@@ -15,12 +15,13 @@ from sip_media.adapter import (
     Ended,
     Hangup,
     IncomingCall,
+    RegistrationChanged,
     Ring,
     SipAdapter,
 )
 
 from .baresip_peer import Baresip
-from .conftest import Observer, free_port
+from .conftest import Observer, engine_config, free_port
 
 pytestmark = pytest.mark.interop
 
@@ -69,3 +70,53 @@ async def test_baresip_calls_engine_and_hangs_up(
     await phone.command("hangup")
     ended = await observer.wait(Ended, call.leg_id)
     assert (ended.cause, ended.by) == ("normal", "remote")
+
+
+async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Path) -> None:
+    """bob and carol register with digest auth; bob calls carol via the B2BUA."""
+    users = {"bob": "bobpw", "carol": "carolpw"}
+    adapter = SipAdapter(engine_config(users=users), no_media=True)
+    await adapter.start()
+    observer = Observer(adapter)
+    host, port = adapter.local_address()
+    phones: list[Baresip] = []
+    try:
+        for name, password in users.items():
+            sip_port = free_port()
+            phone = Baresip(
+                tmp_path / name,
+                sip_port,
+                free_port(socket.SOCK_STREAM),
+                f"<sip:{name}@{host}:{port}>;auth_pass={password};regint=600;"
+                "answermode=auto;audio_codecs=PCMU/8000/1",
+            )
+            phones.append(phone)
+            await phone.start()
+            aor = f"sip:{name}@local"
+            await observer.wait_for(
+                lambda o, aor=aor: isinstance(o, RegistrationChanged) and o.aor == aor
+            )
+        bob, carol = phones
+        assert adapter.engine.resolve("sip:carol@local").address[1] == carol.sip_port
+
+        await bob.command("dial", f"sip:carol@{host}:{port}")
+        incoming = await observer.wait(IncomingCall)
+        assert incoming.user == "bob"  # passed the 407 digest challenge
+        await adapter.execute(Ring(incoming.leg_id))
+        await adapter.execute(Dial("to-carol", "sip:carol@local", caller_id="bob"))
+        await observer.wait(Answered, "to-carol")
+        await adapter.execute(Answer(incoming.leg_id))
+        await observer.wait(Answered, incoming.leg_id)
+        await bob.wait_event("CALL_ESTABLISHED")
+        await carol.wait_event("CALL_ESTABLISHED")
+
+        await bob.command("hangup")
+        ended = await observer.wait(Ended, incoming.leg_id)
+        assert ended.by == "remote"
+        await adapter.execute(Hangup("to-carol"))
+        await observer.wait(Ended, "to-carol")
+        await carol.wait_event("CALL_CLOSED")
+    finally:
+        for phone in phones:
+            await phone.stop()
+        await adapter.stop()
