@@ -20,6 +20,7 @@ from sip_media.adapter import (
     Ring,
     SipAdapter,
 )
+from sip_media.sip.routing import TrunkConfig
 
 from .conftest import Observer, Peers, engine_config, free_port, wait_until
 
@@ -214,5 +215,24 @@ async def test_sipp_register_with_digest_auth(peers: Peers) -> None:
         )
         assert (await peers.finish(bad)).rc == 0
         assert adapter.engine.registrar.current("alice") == []
+    finally:
+        await adapter.stop()
+
+
+async def test_engine_answers_trunk_digest_challenge(peers: Peers) -> None:
+    port = free_port()
+    trunk = TrunkConfig("itsp", ("127.0.0.1", port), "trunkuser", "trunkpw", from_user="+15550100")
+    adapter = SipAdapter(engine_config(trunks={"itsp": trunk}), no_media=True)
+    await adapter.start()
+    try:
+        observer = Observer(adapter)
+        proc = await peers.sipp("uas_auth", None, port=port)
+        await adapter.execute(Dial("trunk-1", "sip:5551234@itsp"))
+        await observer.wait(Answered, "trunk-1")
+        await adapter.execute(Hangup("trunk-1"))
+        ended = await observer.wait(Ended, "trunk-1")
+        assert ended.cause == "normal"
+        result = await peers.finish(proc)
+        assert result.rc == 0, result.stderr[-3000:]
     finally:
         await adapter.stop()
