@@ -175,6 +175,7 @@ class Invitation:
             on_response=self._on_invite_response,
             on_timeout=lambda: self._end("timeout", 408, "local"),
             ack_factory=self._non2xx_ack,
+            on_transport_error=lambda: self._end("unreachable", 503, "local"),
         )
 
     def _non2xx_ack(self, response: MsgView) -> bytes:

@@ -22,7 +22,13 @@ from sip_media.sip.agent import Invitation
 from sip_media.sip.dialog import build_response, new_call_id, new_tag
 from sip_media.sip.errors import SipError, SipParseError
 from sip_media.sip.headers import Replaces
-from sip_media.sip.message import REASON_PHRASES, Message, Request, validate_request
+from sip_media.sip.message import (
+    REASON_PHRASES,
+    Message,
+    Request,
+    UasPolicy,
+    validate_request,
+)
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.registrar import Registrar, client_authorization
 from sip_media.sip.routing import Route, Router, TrunkConfig
@@ -46,6 +52,28 @@ from sip_media.sip.transport import (
 log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "EngineConfig", "Route", "TrunkConfig"]
+
+SESSION_POLICY = UasPolicy(content_types=frozenset({"application/sdp"}))
+# MESSAGE / NOTIFY / INFO bodies are passed through to the service, so accept the usual ones.
+CONTENT_POLICY = UasPolicy(
+    content_types=frozenset(
+        {
+            "application/sdp",
+            "text/plain",
+            "text/html",
+            "application/json",
+            "application/xml",
+            "application/dtmf-relay",
+            "application/dtmf",
+            "message/sipfrag",
+            "message/cpim",
+            "application/simple-message-summary",
+            "application/pidf+xml",
+            "application/im-iscomposing+xml",
+            "application/vnd.etsi.sci+xml",
+        }
+    )
+)
 
 
 @dataclass
@@ -182,6 +210,7 @@ class Engine:
         on_response: Callable[[int, Any], None],
         on_timeout: Callable[[], None],
         ack_factory: Callable[[Any], bytes] | None = None,
+        on_transport_error: Callable[[], None] | None = None,
     ) -> ClientTransaction:
         def send(payload: bytes) -> bool:
             self.stats.bump("messages_out")
@@ -199,6 +228,7 @@ class Engine:
             on_response=on_response,
             on_timeout=on_timeout,
             ack_factory=ack_factory,
+            on_transport_error=on_transport_error,
         )
         self.table.add_client(tx)
         tx.start()
@@ -241,6 +271,7 @@ class Engine:
             invite=method == "INVITE",
             on_response=on_response,
             on_timeout=lambda: on_done(408, None) if on_done is not None else None,
+            on_transport_error=lambda: on_done(503, None) if on_done is not None else None,
         )
 
     def response_bytes(
@@ -413,7 +444,8 @@ class Engine:
         if method == "INVITE":
             tx.respond(100, self.response_bytes(msg, 100, "Trying"))
         assert isinstance(msg.message, Request)
-        rejection = validate_request(msg.message)
+        policy = SESSION_POLICY if method in ("INVITE", "UPDATE", "PRACK") else CONTENT_POLICY
+        rejection = validate_request(msg.message, policy)
         if rejection is not None:
             self.respond(msg, tx, rejection.status, rejection.reason, extra=rejection.headers)
             return

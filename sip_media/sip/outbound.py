@@ -49,6 +49,10 @@ async def request_out_of_dialog(
             if not fut.done():
                 fut.set_result((408, None))
 
+        def on_error(fut: asyncio.Future[tuple[int, MsgView | None]] = fut) -> None:
+            if not fut.done():
+                fut.set_result((503, None))
+
         branch = new_branch()
         data = build_request(
             method,
@@ -73,6 +77,7 @@ async def request_out_of_dialog(
             invite=False,
             on_response=on_response,
             on_timeout=on_timeout,
+            on_transport_error=on_error,
         )
         status, msg = await fut
         if status in (401, 407) and msg is not None and route.username and _attempt == 0:

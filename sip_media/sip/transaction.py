@@ -104,6 +104,7 @@ class ClientTransaction(_Transaction):
         on_response: Callable[[int, Any], None],
         on_timeout: Callable[[], None],
         ack_factory: Callable[[Any], bytes] | None = None,
+        on_transport_error: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             key,
@@ -115,6 +116,7 @@ class ClientTransaction(_Transaction):
             stats,
             TxState.CALLING if invite else TxState.TRYING,
         )
+        self.on_transport_error = on_transport_error
         self.request = request
         self.on_response = on_response
         self.on_timeout = on_timeout
@@ -124,7 +126,12 @@ class ClientTransaction(_Transaction):
 
     def start(self) -> None:
         self.stats.bump("transactions_client")
-        self._send(self.request)
+        if not self._send(self.request):
+            # §17.1.4: a transport failure (incl. the allow-list refusing) ends it now.
+            self.stats.bump("send_errors")
+            self.terminate()
+            (self.on_transport_error or self.on_timeout)()
+            return
         if self.invite:
             if not self.reliable:
                 self.start_timer("timer_a", self._interval, self.timer_a)
