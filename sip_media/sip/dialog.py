@@ -183,7 +183,7 @@ def build_request(
     if body:
         lines.append(f"Content-Type: {content_type or 'application/sdp'}")
     lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
 
 
 def build_response(
@@ -221,4 +221,4 @@ def build_response(
     if body:
         lines.append(f"Content-Type: {content_type or 'application/sdp'}")
     lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body

@@ -90,6 +90,7 @@ class EngineConfig:
     static_contacts: dict[str, str] = field(default_factory=dict)  # user -> contact URI
     trunks: dict[str, TrunkConfig] = field(default_factory=dict)
     authenticate_invites: bool = True  # digest-challenge INVITEs whose From is a local user
+    local_hosts: tuple[str, ...] = ()  # extra names this UAS answers for (besides bound IPs)
     max_contacts_per_aor: int = 10
     max_registrations_per_source: int = 100
 
@@ -501,7 +502,17 @@ class Engine:
         if inv is not None:
             inv.on_cancel()
 
+    def is_local_host(self, host: str) -> bool:
+        host = host.lower().strip("[]")
+        if host in self.config.domains or host in self.config.local_hosts:
+            return True
+        return host == "localhost" or any(t.local[0] == host for t in self.transports)
+
     def _on_new_invite(self, msg: MsgView, tx: ServerTransaction, source: Address) -> None:
+        assert isinstance(msg.message, Request)
+        if not self.is_local_host(msg.message.uri.host):
+            self.respond(msg, tx, 403, "Relaying Denied")  # security rule: no open relay
+            return
         allowed, user = self.registrar.authorize_invite(msg, tx)
         if not allowed:
             return

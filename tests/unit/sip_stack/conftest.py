@@ -42,9 +42,6 @@ class Harness:
         self.engine = Engine(
             EngineConfig(udp=[], timers=TimerConfig(t1=0.5, t2=4.0, t4=5.0)), self.clock
         )
-        from sip_media.sip.registrar import Registrar
-
-        self.engine.registrar = Registrar(self.engine)
         self.wire = RecordingTransport(self.engine.allow, self.engine.stats)
         self.engine.transports.append(self.wire)
         self.notes: list[n.Notification] = []

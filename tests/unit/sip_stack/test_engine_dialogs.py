@@ -275,3 +275,20 @@ def test_invite_with_unknown_replaces_gets_481(h: Harness) -> None:
     )  # fmt: skip
     assert [m.status for m in h.take()] == [100, 481]
     assert h.sessions == []
+
+
+def test_invite_for_a_foreign_host_is_refused_no_open_relay(h: Harness) -> None:
+    h.inject(invite(sdp=SDP).replace("INVITE sip:alice@127.0.0.1:5060", "INVITE sip:x@192.0.2.9"))
+    assert [m.status for m in h.take()] == [100, 403]
+    assert h.sessions == []
+
+
+async def test_dial_to_a_forbidden_destination_fails_without_sending(h: Harness) -> None:
+    inv = Invitation(h.engine, "leg-x", "outgoing")
+    route = Route(request_uri="sip:bob@192.0.2.1", address=("192.0.2.1", 5060))
+    inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
+    assert h.wire.sent == []
+    assert inv.state is SessionState.DISCONNECTED
+    [fail] = h.of(n.SessionDidFail)
+    assert (fail.status, fail.reason) == (503, "unreachable")  # type: ignore[attr-defined]
+    assert h.engine.stats.counters["dropped_by_allow_list"] == 1
