@@ -93,6 +93,7 @@ def _update_leg(engine: MediaEngine, e: api.UpdateLeg, now: float) -> None:
     if e.telephone_event_pt is not None:
         leg.te_pt = e.telephone_event_pt
     if e.remote_ip is not None or e.remote_port is not None:
+        engine.unlatch(leg)
         leg.set_remote(e.remote_ip or (leg.signalled or ("", 0))[0], e.remote_port)
     if e.direction is not None:
         leg.set_direction(e.direction)

@@ -113,7 +113,7 @@ class EventReceiver:
 class EventSender:
     """RFC 4733 send side: one packet per tick, end packet sent three times."""
 
-    __slots__ = ("_elapsed", "_end_sent", "_event_ts", "_gap", "_queue")
+    __slots__ = ("_elapsed", "_end_sent", "_event_ts", "_gap", "_queue", "busy")
 
     GAP_TICKS: Final = 4  # audio frames between two digits
 
@@ -123,11 +123,7 @@ class EventSender:
         self._elapsed = 0
         self._end_sent = 0
         self._gap = 0
-
-    @property
-    def busy(self) -> bool:
-        """True while digits are queued or being sent."""
-        return bool(self._queue) or self._event_ts is not None
+        self.busy = False  # True while digits are queued or being sent (or gap)
 
     def queue(self, digits: str, duration_ms: int) -> None:
         """Queue digits; each lasts ``duration_ms`` (rounded up to whole frames)."""
@@ -135,6 +131,7 @@ class EventSender:
         for d in digits:
             digit_frequencies(d)  # validates
             self._queue.append((d.upper(), min(samples, 0xFFFF)))
+        self.busy = True
 
     def next_packet(self, audio_timestamp: int) -> tuple[bool, int, bytes] | None:
         """Return (marker, timestamp, payload) for this tick, or ``None`` for audio."""
@@ -143,6 +140,7 @@ class EventSender:
                 self._gap -= 1
                 return None
             if not self._queue:
+                self.busy = False
                 return None
             self._event_ts = audio_timestamp
             self._elapsed = 0

@@ -80,7 +80,7 @@ class MediaEngine:
         self._encode_off = np.zeros(0, dtype=np.uint32)
         self._inband_rows = np.zeros(0, dtype=np.int64)
         self._signatures: dict[str, frozenset[Node]] = {}
-        self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0}
+        self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -117,6 +117,19 @@ class MediaEngine:
         leg.close()
         self.legs.pop(leg.leg_id, None)
         self._dirty = True
+
+    def unlatch(self, leg: Leg) -> None:
+        """Replace a connected RTP socket so the leg can latch onto a new source."""
+        if not leg.connected:
+            return
+        fd = leg.sock.fileno()
+        self._by_fd.pop(fd, None)
+        self._poll.unregister(fd)
+        leg.sock.close()
+        leg.sock = self.ports.rebind(leg.local_port)
+        leg.connected = False
+        self._by_fd[leg.sock.fileno()] = (leg, True)
+        self._poll.register(leg.sock.fileno(), select.EPOLLIN)
 
     def finish_playback(self, pb: Playback, interrupted: bool, digit: str | None) -> None:
         """End a playback and report it (once)."""
@@ -166,6 +179,15 @@ class MediaEngine:
                 if entry is None:
                     continue
                 leg, is_rtp = entry
+                if is_rtp and leg.connected:  # latched: the kernel filters the source
+                    try:
+                        data = leg.sock.recv(2048)
+                    except OSError:
+                        continue
+                    signals = leg.on_packet(data, now)
+                    if signals:
+                        self._dtmf(leg, signals, "rfc4733")  # type: ignore[arg-type]
+                    continue
                 sock = leg.sock if is_rtp else leg.rtcp_sock
                 try:
                     data, addr = sock.recvfrom(2048)
@@ -242,6 +264,7 @@ class MediaEngine:
 
     def tick(self, now: float | None = None) -> None:
         """Run one 20 ms media cycle for every leg."""
+        started = time.perf_counter_ns()
         now = time.monotonic() if now is None else now
         self._ticks += 1
         self.stats["ticks"] += 1
@@ -257,6 +280,7 @@ class MediaEngine:
             self._tick_mixed()
         if self._ticks % HOUSEKEEPING_TICKS == 0:
             self._housekeeping(now)
+        self.stats["tick_ns"] += time.perf_counter_ns() - started
 
     def _tick_mixed(self) -> None:
         mixed = self._mixed

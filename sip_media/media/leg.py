@@ -40,6 +40,13 @@ class PortPool:
         self._free = list(range(start, port_max, 2))
         self._next = 0
 
+    def rebind(self, port: int) -> socket.socket:
+        """A fresh, unconnected RTP socket on a port this pool handed out before."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((self.bind_ip, port))
+        sock.setblocking(False)
+        return sock
+
     def open(self) -> tuple[socket.socket, socket.socket, int]:
         """Bind a fresh RTP/RTCP socket pair on the next free even port."""
         for _ in range(len(self._free)):
@@ -101,6 +108,7 @@ class Leg:
         self.rtcp_latched = False
         self.can_send = False
         self.dest_allowed = False
+        self.connected = False
         self.ssrc = random.getrandbits(32)
         self.tx_seq = random.getrandbits(16)
         self.tx_ts = random.getrandbits(32)
@@ -110,7 +118,7 @@ class Leg:
         self.base_seq = self.max_seq = self.cycles = 0
         self.received = self.expected_prior = self.received_prior = 0
         self.jitter = 0.0
-        self._transit: float | None = None
+        self._transit = 1e18
         self.last_sr: tuple[int, float] | None = None
         # counters
         self.rx_packets = self.rx_bytes = self.rx_bad = self.rx_foreign = 0
@@ -134,7 +142,10 @@ class Leg:
             self.jb = JitterBuffer(g711.SILENCE_BYTE[payload_type], self._jb_max)
 
     def set_remote(self, ip: str | None, port: int | None) -> None:
-        """New signalled remote (SDP); symmetric RTP latches again on the next packet."""
+        """New signalled remote (SDP); symmetric RTP latches again on the next packet.
+
+        A connected socket must be replaced first (:meth:`PortPool.rebind`).
+        """
         if ip is not None and port:
             self.signalled = (ip, port)
             self.dest = self.signalled
@@ -160,15 +171,34 @@ class Leg:
     # ------------------------------------------------------------------------ inbound
 
     def receive(self, data: bytes, addr: Addr, now: float) -> list[DtmfSignal] | bool:
-        """Handle one RTP datagram.
+        """Handle one RTP datagram from the (not yet connected) socket.
 
         Returns DTMF signals for telephone-events, True when this packet latched the
         remote (media started), else False.  Bad packets are counted, never raised.
+        Latching connects the socket to the source, so from then on the kernel drops
+        other sources and the engine calls :meth:`on_packet` directly.
         """
         latched = self.latched
         if latched is not None and addr != latched:
             self.rx_foreign += 1
             return False
+        signals = self.on_packet(data, now)
+        if latched is not None or self.rx_packets == 0:
+            return signals
+        self.latched = addr
+        if addr[1]:  # a source port of 0 cannot be answered: keep the SDP address
+            self.dest = addr
+            self._update_send()
+            if self.dest_allowed:
+                try:
+                    self.sock.connect(addr)
+                    self.connected = True
+                except OSError:
+                    self.connected = False
+        return True
+
+    def on_packet(self, data: bytes, now: float) -> list[DtmfSignal] | bool:
+        """Validate and dispatch one datagram from the latched source (the hot path)."""
         if len(data) >= 12 and data[0] == 0x80:
             b1, seq, ts, ssrc = _FAST.unpack_from(data)
             payload = data[12:]
@@ -184,47 +214,41 @@ class Leg:
                 pkt.ssrc,
                 pkt.payload,
             )
-        pt = b1 & 0x7F
-        first = latched is None
-        if first:
-            self.latched = addr
-            if addr[1]:  # a source port of 0 cannot be answered: keep the SDP address
-                self.dest = addr
-                self._update_send()
         self.rx_packets += 1
         self.rx_bytes += len(data)
         self.last_rx = now
-        self.timeout_reported = False
+        pt = b1 & 0x7F
         if pt == self.pt:
-            self._stats(seq, ts, ssrc, now)
+            # RFC 3550 A.1 / A.8 statistics, inlined: this runs for every packet.
+            if ssrc != self.remote_ssrc:
+                self._new_source(seq, ssrc)
+            self.received += 1
+            if 0 < ((seq - self.max_seq) & 0xFFFF) < 0x8000:
+                if seq < self.max_seq:
+                    self.cycles += 0x10000
+                self.max_seq = seq
+            transit = now * 8000.0 - ts
+            d = transit - self._transit
+            if d < 0:
+                d = -d
+            if d < 480000.0:
+                self.jitter += (d - self.jitter) * 0.0625
+            self._transit = transit
             if payload:
                 self.jb.push(ts, payload)
         elif pt == self.te_pt:
             return self.dtmf_rx.feed(ts, payload, now)
         elif pt != COMFORT_NOISE_PT:
             self.rx_other_pt += 1
-        return first
+        return False
 
-    def _stats(self, seq: int, ts: int, ssrc: int, now: float) -> None:
-        if ssrc != self.remote_ssrc:
-            self.remote_ssrc = ssrc
-            self.base_seq = self.max_seq = seq
-            self.cycles = self.received = self.expected_prior = self.received_prior = 0
-            self._transit = None
-            self.jitter = 0.0
-            self.jb.reset()
-        self.received += 1
-        delta = (seq - self.max_seq) & 0xFFFF
-        if 0 < delta < 0x8000:
-            if seq < self.max_seq:
-                self.cycles += 0x10000
-            self.max_seq = seq
-        transit = now * 8000.0 - ts
-        if self._transit is not None:
-            d = abs(transit - self._transit)
-            if d < 8000 * 60:
-                self.jitter += (d - self.jitter) / 16.0
-        self._transit = transit
+    def _new_source(self, seq: int, ssrc: int) -> None:
+        self.remote_ssrc = ssrc
+        self.base_seq = self.max_seq = (seq - 1) & 0xFFFF
+        self.cycles = self.received = self.expected_prior = self.received_prior = 0
+        self._transit = 1e18  # first difference is ignored (> 60 s)
+        self.jitter = 0.0
+        self.jb.reset()
 
     def receive_rtcp(self, data: bytes, addr: Addr, now: float) -> None:
         """Handle an RTCP datagram (latch its source, remember the last SR)."""
@@ -262,7 +286,10 @@ class Leg:
         self.tx_seq = (seq + 1) & 0xFFFF
         packet = RTP_HEADER.pack(0x80, (0x80 | pt) if marker else pt, seq, ts, self.ssrc) + payload
         try:
-            self.sock.sendto(packet, self.dest)  # type: ignore[arg-type]
+            if self.connected:
+                self.sock.send(packet)
+            else:
+                self.sock.sendto(packet, self.dest)  # type: ignore[arg-type]
         except OSError:
             self.tx_blocked += 1
             return
@@ -278,7 +305,7 @@ class Leg:
         blocks: tuple[ReportBlock, ...] = ()
         if self.remote_ssrc is not None:
             ext_max = self.cycles + self.max_seq
-            expected = ext_max - self.base_seq + 1
+            expected = ext_max - self.base_seq
             lost = max(0, expected - self.received)
             exp_int = expected - self.expected_prior
             rec_int = self.received - self.received_prior

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Media engine benchmark: N bridged calls (2N legs) of 20 ms G.711 on loopback.
+
+A separate load-generator process (its own GIL) plays the phones: it sends one RTP
+packet per leg every 20 ms, each payload stamped with (leg, sequence, send time), and
+receives what the engine forwards from the other leg of the call.  The engine runs
+in this process (``--workers 0``, the in-process runner) or in worker processes.
+
+Reported (one JSON line): calls, legs, loss_pct (stamped packets sent in the measured
+window that never came out of the other leg), jitter_p99_ms (p99 of the RFC 3550
+transit-time difference between consecutive packets of a stream, i.e. the jitter the
+engine adds), delay_var_p99_ms (p99 of transit minus the stream's minimum transit),
+cpu_pct of the engine process(es) (100 = one core), kb_per_leg (engine RSS growth per
+leg), plus the engine's late/skipped tick counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import multiprocessing
+import os
+import select
+import socket
+import struct
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sip_media.media import api  # noqa: E402
+from sip_media.media.config import MediaConfig  # noqa: E402
+from sip_media.media.service import InProcessMedia, start_media  # noqa: E402
+
+STAMP = struct.Struct("!IIQ")  # leg index, sequence, send time (ns, monotonic)
+RTP = struct.Struct("!BBHII")
+
+
+def _big_buffers(sock: socket.socket) -> None:
+    for opt, force in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):  # *BUFFORCE
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, 8 * 1024 * 1024)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, opt, 8 * 1024 * 1024)
+
+
+def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float) -> None:
+    """Phones: send a stamped frame per leg every 20 ms, collect what comes back."""
+    socks = []
+    for _ in range(n_socks):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.setblocking(False)
+        _big_buffers(s)
+        socks.append(s)
+    conn.send([s.getsockname()[1] for s in socks])
+    leg_ports: list[int] = conn.recv()
+    n = len(leg_ports)
+    targets = [("127.0.0.1", p) for p in leg_ports]
+    senders = [socks[i % n_socks].sendto for i in range(n)]
+    filler = b"\xff" * (160 - STAMP.size)
+    seq = 0
+    stamps = bytearray()
+    times = array.array("q")
+    sent_window = [0, 0]  # first and last sequence sent inside the measured window
+    start = time.monotonic() + 0.05
+    t_measure, t_end = start + warmup, start + warmup + measure
+    t_stop = t_end + 0.5
+    next_send = start
+    fds = [s.fileno() for s in socks]
+    recvs = [s.recv for s in socks]
+    monotonic_ns = time.monotonic_ns
+    while True:
+        now = time.monotonic()
+        if now >= t_stop:
+            break
+        if now >= next_send and now < t_end:
+            stamp_ns = monotonic_ns()
+            ts = (seq * 160) & 0xFFFFFFFF
+            if now >= t_measure and sent_window[0] == 0:
+                sent_window[0] = seq
+            if now >= t_measure:
+                sent_window[1] = seq
+            for i in range(n):
+                senders[i](
+                    RTP.pack(0x80, 0, seq & 0xFFFF, ts, i) + STAMP.pack(i, seq, stamp_ns) + filler,
+                    targets[i],
+                )
+            seq += 1
+            next_send += 0.02
+            continue
+        ready, _, _ = select.select(fds, [], [], max(0.0, min(next_send, t_stop) - now))
+        recording = time.monotonic() >= t_measure
+        for fd in ready:
+            recv = recvs[fds.index(fd)]
+            while True:
+                try:
+                    data = recv(2048)
+                except BlockingIOError:
+                    break
+                if recording and len(data) == 172:
+                    stamps += data[12:28]
+                    times.append(monotonic_ns())
+    conn.send((bytes(stamps), times.tobytes(), sent_window, n))
+
+
+def analyse(stamps: bytes, times: bytes, window: list[int], n: int) -> dict[str, float]:
+    rec = np.frombuffer(stamps, dtype=np.dtype([("leg", ">u4"), ("seq", ">u4"), ("t", ">u8")]))
+    t_recv = np.frombuffer(times, dtype=np.int64)
+    valid = rec["leg"] < n  # silence/concealment frames carry no stamp
+    leg, seq = rec["leg"][valid].astype(np.int64), rec["seq"][valid].astype(np.int64)
+    transit = (t_recv[valid] - rec["t"][valid].astype(np.int64)) / 1e6
+    first, last = window
+    last -= 10  # packets sent in the last 200 ms may still be in flight
+    in_window = (seq >= first) & (seq <= last)
+    keys = np.unique(leg[in_window] * (1 << 32) + seq[in_window])
+    expected = n * (last - first + 1)
+    loss_pct = 100.0 * (expected - keys.size) / expected
+    order = np.lexsort((seq, leg))
+    leg, seq, transit = leg[order], seq[order], transit[order]
+    first_copy = np.concatenate([[True], (leg[1:] != leg[:-1]) | (seq[1:] != seq[:-1])])
+    leg, seq, transit = leg[first_copy], seq[first_copy], transit[first_copy]
+    same = (leg[1:] == leg[:-1]) & (seq[1:] == seq[:-1] + 1)
+    d = np.abs(np.diff(transit))[same]
+    mins = np.full(n, np.inf)
+    np.minimum.at(mins, leg, transit)
+    return {
+        "loss_pct": round(float(loss_pct), 4),
+        "jitter_p99_ms": round(float(np.percentile(d, 99)), 3) if d.size else -1.0,
+        "delay_var_p99_ms": round(float(np.percentile(transit - mins[leg], 99)), 3),
+        "transit_p50_ms": round(float(np.percentile(transit, 50)), 3),
+    }
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_media_"))
+    config = MediaConfig(
+        sounds_dir=tmp / "sounds",
+        recordings_dir=tmp / "rec",
+        port_min=args.port_min,
+        port_max=args.port_min + 4 * args.calls * 2 + 100,
+        workers=args.workers,
+        rtp_timeout_s=0,
+    )
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    gen = ctx.Process(target=load_generator, args=(child, args.sockets, args.warmup, args.measure))
+    gen.start()
+    gen_ports: list[int] = parent.recv()
+    service = await start_media(config)
+    pids = [os.getpid()]
+    if not isinstance(service, InProcessMedia):
+        pids = [p.pid for p in service._procs]  # noqa: SLF001
+    rss_before = sum(_proc_rss_kb(p) for p in pids)
+    leg_ports = []
+    for i in range(2 * args.calls):
+        created = await service.execute(
+            api.CreateLeg(f"l{i}", "127.0.0.1", gen_ports[i % args.sockets], 0, group=f"c{i // 2}")
+        )
+        assert isinstance(created, api.LegCreated)
+        leg_ports.append(created.local_port)
+    for c in range(args.calls):
+        await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
+    parent.send(leg_ports)
+    await asyncio.sleep(0.05 + args.warmup)
+    cpu0, t0 = sum(_proc_cpu(p) for p in pids), time.monotonic()
+    await asyncio.sleep(args.measure)
+    cpu1, t1 = sum(_proc_cpu(p) for p in pids), time.monotonic()
+    rss_after = sum(_proc_rss_kb(p) for p in pids)
+    loop = asyncio.get_running_loop()
+    stamps, times, window, n = await loop.run_in_executor(None, parent.recv)
+    stats: dict[str, int] = {}
+    if isinstance(service, InProcessMedia):
+        stats = dict(service.engine.stats)
+    await service.close()
+    gen.join(5)
+    result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
+    result.update(analyse(stamps, times, window, n))
+    result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
+    result["kb_per_leg"] = round((rss_after - rss_before) / (2 * args.calls), 1)
+    result["workers"] = args.workers
+    result["pps_each_way"] = 2 * args.calls * 50
+    for key in ("late_ticks", "skipped_ticks", "ticks"):
+        if key in stats:
+            result[key] = stats[key]
+    if stats.get("ticks"):
+        result["tick_ms_avg"] = round(stats["tick_ns"] / stats["ticks"] / 1e6, 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--measure", type=float, default=10.0)
+    parser.add_argument("--sockets", type=int, default=16)
+    parser.add_argument("--port-min", type=int, default=30000)
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
