@@ -87,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=config.rwi.listen_port,
             ws="websockets-sansio",
             ws_max_size=WS_MAX_SIZE,
+            ws_per_message_deflate=False,
             lifespan="on",
             log_level=config.log.level.lower(),
             access_log=False,

@@ -75,6 +75,7 @@ async def running_service(config: Config) -> AsyncIterator[Running]:
             port=config.rwi.listen_port,
             ws="websockets-sansio",
             ws_max_size=WS_MAX_SIZE,
+            ws_per_message_deflate=False,
             lifespan="on",
             log_level="warning",
         )
