@@ -44,10 +44,26 @@ class SipParseError(SipError):
 
 
 class AuthError(SipError):
-    """Digest authentication failed or could not be attempted (401/407/403 semantics)."""
+    """Digest authentication failed or could not be attempted (401/407/403 semantics).
+
+    ``headers`` carries the fresh challenge(s) to send with the 401/407, and ``stale``
+    says the credentials were right but the nonce expired (RFC 7616 §3.3 ``stale=true``).
+    """
 
     status = 403
     reason = "Forbidden"
+
+    def __init__(
+        self,
+        reason: str | None = None,
+        *,
+        status: int | None = None,
+        stale: bool = False,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(reason, status=status)
+        self.stale = stale
+        self.headers = headers
 
 
 class RegistrarError(SipError):

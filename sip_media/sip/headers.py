@@ -363,7 +363,7 @@ def parse_name_addrs(values: Sequence[str]) -> tuple[NameAddr, ...]:
 
 # -- Authentication (RFC 3261 §20.7/§20.27/§20.44, RFC 7616) ---------------------------
 
-_UNQUOTED_AUTH = frozenset({"algorithm", "nc", "stale", "userhash", "charset"})
+UNQUOTED_AUTH_PARAMS = frozenset({"algorithm", "nc", "stale", "userhash", "charset"})
 
 
 @dataclass(frozen=True)
@@ -394,9 +394,20 @@ class AuthHeader:
         return cls(scheme=scheme, params=params, raw=rest)
 
     @classmethod
-    def build(cls, scheme: str, items: Iterable[tuple[str, str]]) -> AuthHeader:
+    def build(
+        cls,
+        scheme: str,
+        items: Iterable[tuple[str, str]],
+        *,
+        unquoted: frozenset[str] = UNQUOTED_AUTH_PARAMS,
+    ) -> AuthHeader:
+        """Render params, quoting all but the token-valued ones named in ``unquoted``.
+
+        Credentials send ``qop=auth`` bare while challenges quote it (RFC 7616 §3.3/§3.4):
+        pass ``UNQUOTED_AUTH_PARAMS | {"qop"}`` when building credentials.
+        """
         params = tuple(items)
-        return cls(scheme=scheme, params=params, raw=_render_auth_params(params))
+        return cls(scheme=scheme, params=params, raw=_render_auth_params(params, unquoted))
 
     def param(self, name: str) -> str | None:
         low = name.lower()
@@ -430,10 +441,10 @@ def _parse_auth_params(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _render_auth_params(params: Sequence[tuple[str, str]]) -> str:
+def _render_auth_params(params: Sequence[tuple[str, str]], unquoted: frozenset[str]) -> str:
     parts = []
     for name, value in params:
-        if name.lower() in _UNQUOTED_AUTH and is_token(value):
+        if name.lower() in unquoted and is_token(value):
             parts.append(f"{name}={value}")
         else:
             escaped = value.replace("\\", "\\\\").replace('"', '\\"')
