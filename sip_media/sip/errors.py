@@ -16,11 +16,19 @@ class SipError(Exception):
     status: int = 500
     reason: str = "Server Internal Error"
 
-    def __init__(self, reason: str | None = None, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: str | None = None,
+        *,
+        status: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if status is not None:
             self.status = status
         if reason is not None:
             self.reason = reason
+        # Extra header fields the refusal must carry (Min-Expires on 423, a challenge...).
+        self.headers = headers
         super().__init__(f"{self.status} {self.reason}")
 
 
@@ -61,13 +69,12 @@ class AuthError(SipError):
         stale: bool = False,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        super().__init__(reason, status=status)
+        super().__init__(reason, status=status, headers=headers)
         self.stale = stale
-        self.headers = headers
 
 
 class RegistrarError(SipError):
-    """A REGISTER cannot be applied to the bindings (400, 423, 500, 403...)."""
+    """A REGISTER cannot be applied to the bindings (400, 403, 423 + Min-Expires, 500)."""
 
     status = 400
     reason = "Bad Request"
