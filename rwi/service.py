@@ -26,7 +26,7 @@ from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
-from rwi.domain.model import SERVICE_STREAM, session_stream
+from rwi.domain.model import SERVICE_STREAM, Policy, session_stream
 from rwi.errors import RwiError
 from rwi.gateway.outbox import Outbox
 from rwi.gateway.ratelimit import TokenBucket
@@ -100,7 +100,11 @@ class Service:
         self.writer = writer
         self.reader = reader
         self.clock = clock
-        self.state = State()
+        self.policy = Policy(
+            max_calls_per_connection=config.rwi.max_calls_per_connection,
+            orphan_hold_secs=config.rwi.orphan_hold_secs,
+        )
+        self.state = State(policy=self.policy)
         self.connections: dict[str, Connection] = {}
         self.instance = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,7 +128,7 @@ class Service:
 
     async def rebuild(self) -> None:
         """Live state from the log, through the same ``evolve`` as live."""
-        state = State()
+        state = State(policy=self.policy)
         count = 0
         async for event in self.reader.read_all(0):
             evolve(state, event)
@@ -229,6 +233,7 @@ class Service:
                     token=connection.token.name,
                     scopes=connection.token.scopes,
                     idempotency_key=key,
+                    nonce=uuid.uuid4().hex[:12],
                 )
                 decision = decide(self.state, command, now)
                 emits = decision.events
@@ -363,9 +368,7 @@ class Service:
         prepared = _Prepared(parts=[], emits=[])
         for emit in emits:
             emit = Emit(emit.stream_id, emit.type, emit.data, {**meta, **emit.meta})
-            call_id = emit.data.get("call_id")
-            call = self.state.calls.get(call_id) if isinstance(call_id, str) else None
-            prepared.targets.append(recipients(self.state, emit, call))
+            prepared.targets.append(recipients(self.state, emit))
             evolve(self.state, emit)
             prepared.emits.append(emit)
             event = NewEvent(type=emit.type, data=emit.data, meta=emit.meta)

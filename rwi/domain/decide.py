@@ -8,15 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from rwi.domain import calls
 from rwi.domain.model import (
     Command,
     Decision,
     Emit,
     Observation,
     State,
-    call_stream,
     session_stream,
 )
+from rwi.domain.observations import RULES
 from rwi.errors import RwiError
 
 Handler = Callable[[State, Command, str], Decision]
@@ -60,15 +61,17 @@ def _resume(state: State, command: Command, ts: str) -> Decision:
     return Decision((), {"since_seq": command.params.get("since_seq", 0)})
 
 
-HANDLERS: dict[str, Handler] = {
+SESSION_HANDLERS: dict[str, Handler] = {
     "session.subscribe": _subscribe,
     "session.unsubscribe": _unsubscribe,
     "session.list_calls": _list_calls,
     "session.resume": _resume,
 }
+HANDLERS: dict[str, Handler] = {**SESSION_HANDLERS, **calls.HANDLERS}
 
-#: Actions this build executes; the rest of the contract answers ``unknown_action``.
-BUILT = frozenset(HANDLERS)
+#: Actions this build executes over RWI; the rest of the contract answers
+#: ``unknown_action``. Call commands join once their effects reach SIP and media.
+BUILT = frozenset(SESSION_HANDLERS)
 
 
 def decide(state: State, command: Command, now: datetime) -> Decision:
@@ -82,46 +85,8 @@ def decide(state: State, command: Command, now: datetime) -> Decision:
 
 def observe(state: State, observation: Observation, now: datetime) -> tuple[Emit, ...]:
     """Decide what an outside happening means for the calls."""
-    data = observation.data
-    match observation.type:
-        case "sip.call.offered":
-            call_id = data["call_id"]
-            if call_id in state.calls:
-                return ()
-            return (
-                Emit(
-                    call_stream(call_id),
-                    "call.incoming",
-                    {
-                        "call_id": call_id,
-                        "context": data["context"],
-                        "caller": data.get("caller", ""),
-                        "callee": data.get("callee", ""),
-                        "direction": "inbound",
-                        "headers": data.get("headers", {}),
-                    },
-                ),
-            )
-        case "sip.call.ended":
-            call_id = data["call_id"]
-            call = state.calls.get(call_id)
-            if call is None:
-                return ()
-            return (
-                Emit(
-                    call_stream(call_id),
-                    "call.hangup",
-                    {
-                        "call_id": call_id,
-                        "reason": data.get("reason", "caller"),
-                        "sip_status": data.get("sip_status"),
-                        "hangup_by": data.get("hangup_by", "remote"),
-                        "duration_secs": 0,
-                    },
-                ),
-            )
-        case _:
-            return ()
+    rule = RULES.get(observation.type)
+    return rule(state, observation, iso(now)) if rule is not None else ()
 
 
 def iso(now: datetime) -> str:

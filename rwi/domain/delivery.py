@@ -7,23 +7,55 @@ from __future__ import annotations
 
 from rwi.domain.model import CallState, EventLike, State
 
-#: Event types that are RWI events pushed to clients; the rest of the log is internal.
-PUSHED_PREFIXES = (
-    "call.",
-    "media.",
-    "record.",
-    "queue.",
-    "supervisor.",
-    "sip.message.received",
-    "sip.notify.received",
-    "conference.",
+#: The RWI events clients receive; every other event type in the log is internal.
+PUSHED = frozenset(
+    {
+        "call.incoming",
+        "call.ringing",
+        "call.early_media",
+        "call.answered",
+        "call.busy",
+        "call.no_answer",
+        "call.hangup",
+        "call.bridged",
+        "call.unbridged",
+        "call.dtmf",
+        "call.transferred",
+        "call.transfer.accepted",
+        "call.transfer.failed",
+        "media.play.started",
+        "media.play.finished",
+        "media.hold.started",
+        "media.hold.stopped",
+        "media.ringback.passthrough.started",
+        "media.ringback.passthrough.stopped",
+        "record.started",
+        "record.paused",
+        "record.resumed",
+        "record.stopped",
+        "record.failed",
+        "queue.joined",
+        "queue.position_changed",
+        "queue.hold",
+        "queue.unhold",
+        "queue.agent_offered",
+        "queue.agent_connected",
+        "queue.wait_timeout",
+        "queue.left",
+        "supervisor.listen.started",
+        "supervisor.whisper.started",
+        "supervisor.barge.started",
+        "supervisor.mode.stopped",
+        "sip.message.received",
+        "sip.notify.received",
+    }
 )
 #: What a subscriber that did not win the claim still gets (contract §4).
 LOSER_EVENTS = frozenset({"call.answered", "call.hangup"})
 
 
 def is_pushed(event_type: str) -> bool:
-    return event_type.startswith(PUSHED_PREFIXES)
+    return event_type in PUSHED
 
 
 def _subscribers(state: State, context: str | None) -> set[str]:
@@ -32,27 +64,32 @@ def _subscribers(state: State, context: str | None) -> set[str]:
     return {cid for cid, s in state.sessions.items() if context in s.contexts}
 
 
-def recipients(state: State, event: EventLike, call: CallState | None) -> set[str]:
-    """Connections entitled to ``event``; ``call`` is the call it concerns, as it was
-    before the event (a hangup removes the call from the state)."""
-    if not is_pushed(event.type):
-        return set()
-    if event.type == "call.incoming":
-        return _subscribers(state, event.data.get("context"))
-    if call is None:
-        return set()
+def _for_call(state: State, event_type: str, call: CallState) -> set[str]:
     out: set[str] = set(call.attached)
     if call.owner is not None:
         out.add(call.owner)
-        if event.type in LOSER_EVENTS and call.direction == "inbound":
-            out |= _subscribers(state, call.context)
-    elif call.direction == "inbound" and event.type in LOSER_EVENTS:
+    if call.direction == "inbound" and event_type in LOSER_EVENTS:
         out |= _subscribers(state, call.context)
     return out
 
 
-def entitled(state: State, connection_id: str, event: EventLike, call: CallState | None) -> bool:
-    return connection_id in recipients(state, event, call)
+def recipients(state: State, event: EventLike) -> set[str]:
+    """Connections entitled to ``event``, from the state just before it is applied."""
+    if event.type not in PUSHED:
+        return set()
+    if event.type == "call.incoming":
+        return _subscribers(state, event.data.get("context"))
+    out: set[str] = set()
+    for key in ("call_id", "leg_a", "leg_b"):
+        call_id = event.data.get(key)
+        call = state.calls.get(call_id) if isinstance(call_id, str) else None
+        if call is not None:
+            out |= _for_call(state, event.type, call)
+    return out
+
+
+def entitled(state: State, connection_id: str, event: EventLike) -> bool:
+    return connection_id in recipients(state, event)
 
 
 class ResumeFilter:
@@ -82,7 +119,7 @@ class ResumeFilter:
         if event.type == "call.incoming":
             self.context_of[call_id] = event.data.get("context")
             return event.data.get("context") in self.contexts or call_id in self.mine
-        if call_id in self.mine:
+        if call_id in self.mine or event.data.get("leg_b") in self.mine:
             return True
         context = self.context_of.get(call_id)
         return event.type in LOSER_EVENTS and context is not None and context in self.contexts

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rwi.domain.model import CallState, EventLike, SessionState, State, StoredReply
 
 
 def evolve(state: State, event: EventLike) -> State:
     """Apply one event. Unknown types are ignored so old code can read newer logs."""
     data = event.data
+    ts = event.meta.get("ts", "")
     match event.type:
         case "service.started":
             # Connections never survive a restart: their sessions are gone, their calls
@@ -15,6 +18,8 @@ def evolve(state: State, event: EventLike) -> State:
             state.instance = data["instance"]
             state.sessions.clear()
             for call in state.calls.values():
+                if call.owner is not None:
+                    call.orphaned_at = ts
                 call.owner = None
                 call.attached.clear()
         case "session.opened":
@@ -27,6 +32,7 @@ def evolve(state: State, event: EventLike) -> State:
             for call in state.calls.values():
                 if call.owner == connection_id:
                     call.owner = None
+                    call.orphaned_at = ts
                 call.attached.pop(connection_id, None)
         case "session.subscribed":
             session = state.sessions.get(data["connection_id"])
@@ -54,10 +60,85 @@ def evolve(state: State, event: EventLike) -> State:
                 caller=data.get("caller", ""),
                 callee=data.get("callee", ""),
                 context=data.get("context"),
-                created_at=event.meta.get("ts", ""),
+                created_at=ts,
             )
+        case "call.originated":
+            state.calls[data["call_id"]] = CallState(
+                call_id=data["call_id"],
+                direction="outbound",
+                state="dialing",
+                caller=data.get("caller_id") or "",
+                callee=data["destination"],
+                context=data.get("context"),
+                owner=data["owner"],
+                created_at=ts,
+                destination=data["destination"],
+            )
+        case "call.claimed":
+            _call(state, data).owner = data["connection_id"]
+        case "call.ringing":
+            call = _call(state, data)
+            call.state = "ringing" if call.direction == "inbound" else "early"
+        case "call.early_media":
+            _call(state, data).state = "early"
+        case "call.answered":
+            call = _call(state, data)
+            call.state = "answered"
+            call.answered_at = ts
+        case "call.bridged":
+            a, b = state.calls[data["leg_a"]], state.calls[data["leg_b"]]
+            a.state = b.state = "bridged"
+            a.bridged_with, b.bridged_with = b.call_id, a.call_id
+            a.playback_id = b.playback_id = None
+        case "call.unbridged":
+            for leg in (data.get("leg_a"), data.get("leg_b")):
+                unbridged = state.calls.get(leg) if leg else None
+                if unbridged is not None:
+                    unbridged.bridged_with = None
+                    if unbridged.state == "bridged":
+                        unbridged.state = "answered"
+                    elif unbridged.held_from == "bridged":
+                        unbridged.held_from = "answered"
         case "call.hangup":
-            state.calls.pop(data["call_id"], None)
+            gone = state.calls.pop(data["call_id"], None)
+            peer = state.calls.get(gone.bridged_with) if gone and gone.bridged_with else None
+            if peer is not None and peer.bridged_with == data["call_id"]:
+                peer.bridged_with = None
+                if peer.state == "bridged":
+                    peer.state = "answered"
+        case "media.hold.started":
+            call = _call(state, data)
+            call.held_from = call.state
+            call.state = "held"
+            call.playback_id = None
+        case "media.hold.stopped":
+            call = _call(state, data)
+            call.state = call.held_from or "answered"
+            call.held_from = None
+        case "media.play.started":
+            _call(state, data).playback_id = data["playback_id"]
+        case "media.play.finished":
+            playing = state.calls.get(data["call_id"])
+            if playing is not None and playing.playback_id == data["playback_id"]:
+                playing.playback_id = None
+        case "call.attached":
+            call = _call(state, data)
+            if data["mode"] == "control":
+                call.owner = data["connection_id"]
+                call.orphaned_at = None
+                call.attached.pop(data["connection_id"], None)
+            else:
+                call.attached[data["connection_id"]] = data["mode"]
+        case "call.detached":
+            call = _call(state, data)
+            if call.owner == data["connection_id"]:
+                call.owner = None
+                call.orphaned_at = ts
+            call.attached.pop(data["connection_id"], None)
         case _:
             pass
     return state
+
+
+def _call(state: State, data: dict[str, Any]) -> CallState:
+    return state.calls[data["call_id"]]

@@ -44,7 +44,11 @@ class Emit:
 
 @dataclass(frozen=True)
 class Command:
-    """A validated RWI request, with who sent it."""
+    """A validated RWI request, with who sent it.
+
+    ``nonce`` is fresh randomness chosen by the service for this command, so ids the
+    decision creates (playback ids, consultation suffixes) are inputs, not side effects.
+    """
 
     action: str
     action_id: str
@@ -53,6 +57,7 @@ class Command:
     token: str
     scopes: frozenset[str]
     idempotency_key: str | None = None
+    nonce: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,12 @@ class CallState:
     created_at: str = ""
     answered_at: str | None = None
     attached: dict[str, str] = field(default_factory=dict)
+    #: state to return to on unhold ("answered" or "bridged")
+    held_from: str | None = None
+    playback_id: str | None = None
+    #: when the owner went away (orphan window), as the decision's ISO time
+    orphaned_at: str | None = None
+    destination: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -115,8 +126,17 @@ class StoredReply:
     ts: str
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Configured limits ``decide`` applies; not part of the folded state."""
+
+    max_calls_per_connection: int = 200
+    orphan_hold_secs: float = 30.0
+
+
 @dataclass
 class State:
+    policy: Policy = field(default_factory=Policy)
     sessions: dict[str, SessionState] = field(default_factory=dict)
     calls: dict[str, CallState] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
@@ -131,7 +151,15 @@ class State:
                 for cid, s in sorted(self.sessions.items())
             },
             "calls": {
-                cid: {**c.summary(), "owner": c.owner, "attached": dict(sorted(c.attached.items()))}
+                cid: {
+                    **c.summary(),
+                    "owner": c.owner,
+                    "attached": dict(sorted(c.attached.items())),
+                    "held_from": c.held_from,
+                    "playback_id": c.playback_id,
+                    "orphaned_at": c.orphaned_at,
+                    "destination": c.destination,
+                }
                 for cid, c in sorted(self.calls.items())
             },
             "idempotency": {

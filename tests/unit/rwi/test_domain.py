@@ -67,7 +67,7 @@ def test_offered_call_goes_to_subscribers_of_its_context_only() -> None:
         state, Observation("sip.call.offered", {"call_id": "k", "context": "sales"}), NOW
     )
     assert [e.type for e in events] == ["call.incoming"]
-    assert recipients(state, events[0], None) == {"a", "b"}
+    assert recipients(state, events[0]) == {"a", "b"}
     apply(state, events)
     assert state.calls["k"].state == "offered"
     # offered twice (a SIP retransmission observed twice) decides nothing new
@@ -77,7 +77,7 @@ def test_offered_call_goes_to_subscribers_of_its_context_only() -> None:
     )
     hangup = observe(state, Observation("sip.call.ended", {"call_id": "k"}), NOW)
     # subscribers that never claimed it still learn that it is gone
-    assert recipients(state, hangup[0], state.calls["k"]) == {"a", "b"}
+    assert recipients(state, hangup[0]) == {"a", "b"}
 
 
 def test_restart_drops_sessions_and_ownership() -> None:

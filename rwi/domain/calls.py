@@ -1,0 +1,375 @@
+"""Call commands: the call state machine of the contract (§6), ownership and claims (§4).
+
+Pure: each handler reads the state and returns the events a command causes, or raises
+``RwiError``. What those events make happen on SIP and media is planned from the events
+afterwards (``rwi.effects``), once they are durable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rwi.domain.model import CallState, Command, Decision, Emit, State, call_stream
+from rwi.errors import RwiError
+
+Handler = Callable[[State, Command, str], Decision]
+
+REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
+ANSWERABLE = ("offered", "ringing")
+LIVE_MEDIA = ("answered", "bridged", "held")
+_DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")
+
+
+def seconds_between(start: str | None, end: str) -> float:
+    """Whole-millisecond seconds between two of the wire's ISO timestamps (0 if unknown)."""
+    if not start:
+        return 0.0
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    delta = datetime.strptime(end, fmt) - datetime.strptime(start, fmt)
+    return round(max(delta.total_seconds(), 0.0), 3)
+
+
+def not_found(call_id: str) -> RwiError:
+    return RwiError("call_not_found", f"call {call_id!r} is not an active call")
+
+
+def get_call(state: State, call_id: str) -> CallState:
+    call = state.calls.get(call_id)
+    if call is None:
+        raise not_found(call_id)
+    return call
+
+
+def owned(state: State, command: Command, call_id: str) -> CallState:
+    """The call, if this connection controls it."""
+    call = get_call(state, call_id)
+    if call.owner == command.connection_id:
+        return call
+    if call.owner is not None:
+        raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
+    if call.orphaned_at is not None:
+        raise RwiError(
+            "invalid_state",
+            f"call {call_id!r} has lost its owner: take it with session.attach_call first",
+        )
+    raise RwiError(
+        "invalid_state",
+        f"call {call_id!r} is not claimed yet: claim it with call.answer, call.reject or call.ring",
+    )
+
+
+def claim(
+    state: State, command: Command, call_id: str, action: str
+) -> tuple[CallState, list[Emit]]:
+    """First answer/reject/ring on an offered call claims it (claims are serialised)."""
+    call = get_call(state, call_id)
+    if call.owner == command.connection_id:
+        return call, []
+    if call.owner is not None:
+        raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
+    if call.direction != "inbound" or call.state not in ANSWERABLE:
+        return owned(state, command, call_id), []
+    session = state.sessions.get(command.connection_id)
+    if session is None or call.context not in session.contexts:
+        # Not offered to this connection: it is not to know the call exists.
+        raise not_found(call_id)
+    event = Emit(
+        call_stream(call_id),
+        "call.claimed",
+        {"call_id": call_id, "connection_id": command.connection_id, "action": action},
+    )
+    return call, [event]
+
+
+def require_state(call: CallState, action: str, *allowed: str) -> None:
+    if call.state not in allowed:
+        raise RwiError(
+            "invalid_state",
+            f"call {call.call_id!r} is {call.state}; {action} needs {' or '.join(allowed)}",
+        )
+
+
+def hangup_events(
+    state: State, call: CallState, ts: str, reason: str, sip_status: int | None, by: str
+) -> list[Emit]:
+    """call.hangup for ``call``, and call.unbridged for the peer it leaves behind."""
+    events = []
+    if call.bridged_with is not None and call.bridged_with in state.calls:
+        peer = call.bridged_with
+        events.append(
+            Emit(
+                call_stream(peer),
+                "call.unbridged",
+                {"call_id": peer, "leg_a": call.call_id, "leg_b": peer, "reason": "hangup"},
+            )
+        )
+    events.append(
+        Emit(
+            call_stream(call.call_id),
+            "call.hangup",
+            {
+                "call_id": call.call_id,
+                "reason": reason,
+                "sip_status": sip_status,
+                "hangup_by": by,
+                "duration_secs": seconds_between(call.answered_at, ts),
+            },
+        )
+    )
+    return events
+
+
+def stop_playback(call: CallState, reason: str) -> list[Emit]:
+    if call.playback_id is None:
+        return []
+    return [
+        Emit(
+            call_stream(call.call_id),
+            "media.play.finished",
+            {
+                "call_id": call.call_id,
+                "playback_id": call.playback_id,
+                "interrupted": True,
+                "reason": reason,
+            },
+        )
+    ]
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def originate(state: State, command: Command, ts: str) -> Decision:
+    params = command.params
+    call_id = params["call_id"]
+    if call_id in state.calls:
+        raise RwiError("call_exists", f"call {call_id!r} is already active")
+    if not _DESTINATION.match(params["destination"]):
+        raise RwiError("invalid_params", "params.destination must be a sip:, sips: or tel: URI")
+    mine = sum(1 for c in state.calls.values() if c.owner == command.connection_id)
+    if mine >= state.policy.max_calls_per_connection:
+        raise RwiError(
+            "rate_limited",
+            f"max_calls_per_connection ({state.policy.max_calls_per_connection}) reached",
+        )
+    for key in ("hold_music_target", "ringback_target"):
+        if key in params:
+            owned(state, command, params[key])
+    data: dict[str, Any] = {
+        "call_id": call_id,
+        "owner": command.connection_id,
+        "token": command.token,
+        "destination": params["destination"],
+        "caller_id": params.get("caller_id"),
+        "timeout_secs": params.get("timeout_secs", 60),
+        "context": params.get("context"),
+        "extra_headers": params.get("extra_headers", {}),
+        "ringback": params.get("ringback", "local"),
+    }
+    for key in ("hold_music", "hold_music_target", "ringback_target"):
+        if key in params:
+            data[key] = params[key]
+    return Decision((Emit(call_stream(call_id), "call.originated", data),), {"call_id": call_id})
+
+
+def answer(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call, events = claim(state, command, call_id, "call.answer")
+    require_state(call, "call.answer", *ANSWERABLE)
+    events.append(Emit(call_stream(call_id), "call.answered", {"call_id": call_id}))
+    return Decision(tuple(events), {"call_id": call_id})
+
+
+def reject(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call, events = claim(state, command, call_id, "call.reject")
+    require_state(call, "call.reject", *ANSWERABLE)
+    reason = command.params.get("reason", "decline")
+    events += hangup_events(state, call, ts, "rejected", REJECT_CODES[reason], "rwi")
+    return Decision(tuple(events), {"call_id": call_id, "sip_status": REJECT_CODES[reason]})
+
+
+def ring(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call, events = claim(state, command, call_id, "call.ring")
+    require_state(call, "call.ring", "offered")
+    events.append(Emit(call_stream(call_id), "call.ringing", {"call_id": call_id}))
+    return Decision(tuple(events), {"call_id": call_id})
+
+
+def hangup(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    answered = call.answered_at is not None
+    code = command.params.get("code")
+    if code is None and not answered:
+        code = 487 if call.direction == "outbound" else 480
+    reason = command.params.get("reason", "rwi")
+    events = stop_playback(call, "hangup") + hangup_events(state, call, ts, reason, code, "rwi")
+    return Decision(tuple(events), {"call_id": call_id})
+
+
+def bridge(state: State, command: Command, ts: str) -> Decision:
+    leg_a, leg_b = command.params["leg_a"], command.params["leg_b"]
+    if leg_a == leg_b:
+        raise RwiError("invalid_params", "params.leg_b must differ from params.leg_a")
+    a = owned(state, command, leg_a)
+    b = owned(state, command, leg_b)
+    for call in (a, b):
+        if call.state == "bridged":
+            raise RwiError(
+                "invalid_state",
+                f"call {call.call_id!r} is already bridged with {call.bridged_with!r}",
+            )
+        require_state(call, "call.bridge", "answered")
+    events = stop_playback(a, "bridged") + stop_playback(b, "bridged")
+    events.append(
+        Emit(call_stream(leg_a), "call.bridged", {"call_id": leg_a, "leg_a": leg_a, "leg_b": leg_b})
+    )
+    return Decision(tuple(events), {"leg_a": leg_a, "leg_b": leg_b})
+
+
+def unbridge(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    require_state(call, "call.unbridge", "bridged")
+    peer = call.bridged_with
+    event = Emit(
+        call_stream(call_id),
+        "call.unbridged",
+        {"call_id": call_id, "leg_a": call_id, "leg_b": peer, "reason": "unbridge"},
+    )
+    return Decision((event,), {"call_id": call_id})
+
+
+def hold(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    require_state(call, "call.hold", "answered", "bridged")
+    music = command.params.get("music")
+    if music is not None:
+        check_sound_path("params.music", music)
+    events = stop_playback(call, "hold")
+    events.append(
+        Emit(call_stream(call_id), "media.hold.started", {"call_id": call_id, "music": music})
+    )
+    return Decision(tuple(events), {"call_id": call_id})
+
+
+def unhold(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    require_state(call, "call.unhold", "held")
+    event = Emit(call_stream(call_id), "media.hold.stopped", {"call_id": call_id})
+    return Decision((event,), {"call_id": call_id})
+
+
+def check_sound_path(field: str, path: str) -> None:
+    """Relative, no ``..``: the executor resolves it strictly inside the sounds dir."""
+    parts = path.split("/")
+    if (
+        not _SAFE_PATH.match(path)
+        or path.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise RwiError(
+            "invalid_params",
+            f"{field} must be a relative path inside the sounds directory "
+            "(letters, digits, _-. and /, no '..')",
+        )
+
+
+def play(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    require_state(call, "media.play", "answered")
+    source = dict(command.params["source"])
+    if source["type"] == "file":
+        if "uri" not in source:
+            raise RwiError("invalid_params", "params.source.uri is required for type file")
+        check_sound_path("params.source.uri", source["uri"])
+    loop = bool(command.params.get("loop", source.pop("loop", False)))
+    playback_id = f"pb-{command.nonce}"
+    events = stop_playback(call, "replaced")
+    events.append(
+        Emit(
+            call_stream(call_id),
+            "media.play.started",
+            {
+                "call_id": call_id,
+                "playback_id": playback_id,
+                "source": source,
+                "loop": loop,
+                "interrupt_on_dtmf": bool(command.params.get("interrupt_on_dtmf", False)),
+            },
+        )
+    )
+    return Decision(tuple(events), {"playback_id": playback_id})
+
+
+def stop(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = owned(state, command, call_id)
+    # Stopping nothing is not an error: clients stop defensively before a bridge.
+    return Decision(tuple(stop_playback(call, "stopped")), {"playback_id": call.playback_id})
+
+
+def attach(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    mode = command.params.get("mode", "control")
+    call = get_call(state, call_id)
+    supervisor = "supervisor.control" in command.scopes
+    if mode != "control" and not supervisor:
+        raise RwiError("forbidden", "scope required: supervisor.control")
+    if mode == "control":
+        if call.owner == command.connection_id:
+            return Decision((), {"call_id": call_id, "mode": mode})
+        if call.owner is not None and not (command.params.get("force") and supervisor):
+            if command.params.get("force"):
+                raise RwiError("forbidden", "scope required: supervisor.control")
+            raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
+        if call.owner is None and call.orphaned_at is None and call.state in ANSWERABLE:
+            raise RwiError(
+                "invalid_state",
+                f"call {call_id!r} is offered: claim it with call.answer, call.reject or call.ring",
+            )
+    event = Emit(
+        call_stream(call_id),
+        "call.attached",
+        {"call_id": call_id, "connection_id": command.connection_id, "mode": mode},
+    )
+    return Decision((event,), {"call_id": call_id, "mode": mode})
+
+
+def detach(state: State, command: Command, ts: str) -> Decision:
+    call_id = command.params["call_id"]
+    call = get_call(state, call_id)
+    if call.owner != command.connection_id and command.connection_id not in call.attached:
+        raise RwiError("invalid_state", f"this connection is not attached to call {call_id!r}")
+    event = Emit(
+        call_stream(call_id),
+        "call.detached",
+        {"call_id": call_id, "connection_id": command.connection_id},
+    )
+    return Decision((event,), {"call_id": call_id})
+
+
+HANDLERS: dict[str, Handler] = {
+    "call.originate": originate,
+    "call.answer": answer,
+    "call.reject": reject,
+    "call.ring": ring,
+    "call.hangup": hangup,
+    "call.bridge": bridge,
+    "call.unbridge": unbridge,
+    "call.hold": hold,
+    "call.unhold": unhold,
+    "media.play": play,
+    "media.stop": stop,
+    "session.attach_call": attach,
+    "session.detach_call": detach,
+}

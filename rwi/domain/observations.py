@@ -1,0 +1,181 @@
+"""What outside happenings mean for the calls: SIP, media and timers, decided purely.
+
+An observation is appended to the log first (as an ``observation`` event) and then the
+events it causes, so a replay sees the same input and reaches the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rwi.domain.calls import hangup_events
+from rwi.domain.model import Emit, Observation, State, call_stream
+
+Rule = Callable[[State, Observation, str], tuple[Emit, ...]]
+BUSY = (486, 600)
+
+
+def _offered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    data = obs.data
+    call_id = data["call_id"]
+    if call_id in state.calls:
+        return ()
+    return (
+        Emit(
+            call_stream(call_id),
+            "call.incoming",
+            {
+                "call_id": call_id,
+                "context": data["context"],
+                "caller": data.get("caller", ""),
+                "callee": data.get("callee", ""),
+                "direction": "inbound",
+                "trunk": data.get("trunk"),
+                "headers": data.get("headers", {}),
+            },
+        ),
+    )
+
+
+def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """180/183 on an outbound leg: ringing, or early media when the 183 has SDP."""
+    call = state.calls.get(obs.data["call_id"])
+    if call is None or call.direction != "outbound" or call.state not in ("dialing", "early"):
+        return ()
+    status = obs.data.get("status", 180)
+    if obs.data.get("sdp"):
+        if call.state == "early":
+            return ()
+        return (
+            Emit(
+                call_stream(call.call_id),
+                "call.early_media",
+                {"call_id": call.call_id, "sip_status": status},
+            ),
+        )
+    if call.state == "early":
+        return ()
+    return (
+        Emit(
+            call_stream(call.call_id),
+            "call.ringing",
+            {"call_id": call.call_id, "sip_status": status},
+        ),
+    )
+
+
+def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    call = state.calls.get(obs.data["call_id"])
+    if call is None or call.direction != "outbound" or call.answered_at is not None:
+        return ()
+    return (Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id}),)
+
+
+def _failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """A final non-2xx to our INVITE: busy, or another failure."""
+    call = state.calls.get(obs.data["call_id"])
+    if call is None or call.answered_at is not None:
+        return ()
+    status = obs.data.get("sip_status")
+    events: list[Emit] = []
+    if status in BUSY:
+        events.append(
+            Emit(
+                call_stream(call.call_id),
+                "call.busy",
+                {"call_id": call.call_id, "sip_status": status},
+            )
+        )
+        reason = "busy"
+    else:
+        reason = "failed"
+    events += hangup_events(state, call, ts, reason, status, "remote")
+    return tuple(events)
+
+
+def _ended(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """The far end hung up (BYE, or CANCEL of an offered call)."""
+    call = state.calls.get(obs.data["call_id"])
+    if call is None:
+        return ()
+    if obs.data.get("reason"):
+        reason = obs.data["reason"]
+    elif call.answered_at is None and call.direction == "inbound":
+        reason = "canceled"
+    else:
+        reason = "caller" if call.direction == "inbound" else "callee"
+    return tuple(hangup_events(state, call, ts, reason, obs.data.get("sip_status"), "remote"))
+
+
+def _dtmf(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    call = state.calls.get(obs.data["call_id"])
+    if call is None:
+        return ()
+    digit = obs.data["digit"]
+    events = [
+        Emit(
+            call_stream(call.call_id),
+            "call.dtmf",
+            {"call_id": call.call_id, "digit": digit, "duration_ms": obs.data.get("duration_ms")},
+        )
+    ]
+    if call.playback_id is not None and obs.data.get("interrupts_playback"):
+        events.insert(
+            0,
+            Emit(
+                call_stream(call.call_id),
+                "media.play.finished",
+                {
+                    "call_id": call.call_id,
+                    "playback_id": call.playback_id,
+                    "interrupted": True,
+                    "digit": digit,
+                },
+            ),
+        )
+    return tuple(events)
+
+
+def _playback_done(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    call = state.calls.get(obs.data["call_id"])
+    if call is None or call.playback_id != obs.data["playback_id"]:
+        return ()
+    return (
+        Emit(
+            call_stream(call.call_id),
+            "media.play.finished",
+            {"call_id": call.call_id, "playback_id": call.playback_id, "interrupted": False},
+        ),
+    )
+
+
+def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """A timer armed by an earlier decision; stale ones (the call moved on) do nothing."""
+    call = state.calls.get(obs.data["call_id"])
+    if call is None:
+        return ()
+    kind = obs.data["kind"]
+    if kind == "originate_timeout" and call.state in ("dialing", "early"):
+        events = [Emit(call_stream(call.call_id), "call.no_answer", {"call_id": call.call_id})]
+        return tuple(events + hangup_events(state, call, ts, "no_answer", 487, "system"))
+    if kind == "claim_timeout" and call.owner is None and call.state in ("offered", "ringing"):
+        return tuple(hangup_events(state, call, ts, "no_answer", 480, "system"))
+    if (
+        kind == "orphan_timeout"
+        and call.owner is None
+        and call.orphaned_at == obs.data.get("since")
+    ):
+        return tuple(hangup_events(state, call, ts, "timeout", None, "system"))
+    return ()
+
+
+RULES: dict[str, Rule] = {
+    "sip.call.offered": _offered,
+    "sip.call.progress": _progress,
+    "sip.call.answered": _answered,
+    "sip.call.failed": _failed,
+    "sip.call.ended": _ended,
+    "sip.dtmf": _dtmf,
+    "media.playback.finished": _playback_done,
+    "timer.fired": _timer,
+}
