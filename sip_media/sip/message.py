@@ -19,8 +19,12 @@ from functools import cached_property
 
 from .errors import SipParseError
 from .headers import (
+    AuthHeader,
     CSeq,
+    Event,
     Headers,
+    Replaces,
+    SubscriptionState,
     Via,
     canonical_name,
     is_token,
@@ -136,6 +140,30 @@ class _Accessors:
         return None if value is None else parse_uint(value, "Expires", clamp=True)
 
     @property
+    def refer_to(self) -> NameAddr | None:
+        value = self.headers.get("Refer-To")
+        return None if value is None else NameAddr.parse(value)
+
+    @property
+    def replaces(self) -> Replaces | None:
+        value = self.headers.get("Replaces")
+        return None if value is None else Replaces.parse(value)
+
+    @property
+    def event(self) -> Event | None:
+        value = self.headers.get("Event")
+        return None if value is None else Event.parse(value)
+
+    @property
+    def subscription_state(self) -> SubscriptionState | None:
+        value = self.headers.get("Subscription-State")
+        return None if value is None else SubscriptionState.parse(value)
+
+    def auth_headers(self, name: str) -> tuple[AuthHeader, ...]:
+        """Parsed WWW-/Proxy-Authenticate or (Proxy-)Authorization values, in order."""
+        return tuple(AuthHeader.parse(v) for v in self.headers.get_all(name))
+
+    @property
     def content_type(self) -> str | None:
         """Media type without parameters, lower-cased (``application/sdp``)."""
         value = self.headers.get("Content-Type")
@@ -186,7 +214,7 @@ def parse_message(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Messa
 
 def _guarded(data: bytes, limits: ParseLimits, *, datagram: bool) -> Message:
     try:
-        return _parse(data, limits, datagram=datagram)
+        return _parse(bytes(data), limits, datagram=datagram)
     except (ValueError, IndexError, UnicodeError) as exc:
         # Safety net: a parse must never take the transport down. The fuzz test checks
         # that this reason never shows up, i.e. every path raises its own clear error.
@@ -468,22 +496,9 @@ def make_response(
 # -- UAS request checks (RFC 3261 §8.2) ------------------------------------------------
 
 DEFAULT_METHODS = frozenset(
-    [
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "OPTIONS",
-        "REGISTER",
-        "REFER",
-        "NOTIFY",
-        "SUBSCRIBE",
-        "MESSAGE",
-        "INFO",
-        "UPDATE",
-        "PRACK",
-    ]
-)
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "REFER", "NOTIFY", "SUBSCRIBE",
+     "MESSAGE", "INFO", "UPDATE", "PRACK")
+)  # fmt: skip
 _SINGLE_HEADERS = ("Call-ID", "CSeq", "From", "To", "Max-Forwards")
 
 

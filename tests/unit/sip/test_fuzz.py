@@ -7,8 +7,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sip_media.sip.errors import SipParseError
+from sip_media.sip.errors import SdpError, SipParseError
 from sip_media.sip.message import Request, Response, StreamFramer, parse_message
+from sip_media.sip.sdp import LocalMedia, SessionDescription, negotiate
+from sip_media.sip.uri import NameAddr, SipURI
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "rfc4475"
 SEEDS = [p.read_bytes() for p in sorted(DATA.rglob("*.dat"))]
@@ -76,3 +78,37 @@ def test_random_bytes(data: bytes) -> None:
         parse_message(data)
     except SipParseError as exc:
         _check(exc)
+
+
+SDP_SEED = (
+    b"v=0\r\no=a 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-16\r\na=ptime:20\r\na=sendonly\r\nm=video 0 RTP/AVP 31\r\n"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(SDP_SEED)), st.binary(max_size=6)), max_size=4))
+def test_sdp_parse_and_negotiate_only_raise_sdp_error(edits: list[tuple[int, bytes]]) -> None:
+    body = bytearray(SDP_SEED)
+    for pos, chunk in edits:
+        body[pos : pos + len(chunk)] = chunk
+    local = LocalMedia("127.0.0.1", 40000)
+    try:
+        offer = SessionDescription.parse(bytes(body))
+        answer = negotiate(offer, local)
+        assert len(answer.media) == len(offer.media)
+        SessionDescription.parse(answer.serialize())
+    except SdpError as exc:
+        assert exc.status in (400, 488)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='sip:@;=<>"\\%0aZ[]:,?&. \t', max_size=40))
+def test_uri_and_name_addr_only_raise_parse_error(text: str) -> None:
+    for parser in (SipURI.parse, NameAddr.parse):
+        try:
+            parsed = parser(text)
+        except SipParseError:
+            continue
+        assert parser(str(parsed)) == parsed  # whatever parses re-parses identically

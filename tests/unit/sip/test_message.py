@@ -215,3 +215,26 @@ def test_validate_request_policy() -> None:
     assert validate_request(sips) is None
     blocked = validate_request(sips, UasPolicy(uri_schemes=frozenset({"sip"})))
     assert blocked is not None and blocked.status == 416
+
+
+def test_extension_header_accessors() -> None:
+    data = (
+        b"REFER sip:b@h SIP/2.0\r\n"
+        b"Refer-To: <sip:c@h?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n"
+        b"Replaces: abc@h;to-tag=1;from-tag=2\r\n"
+        b"o: refer;id=7\r\n"
+        b"Subscription-State: active;expires=60\r\n"
+        b'Proxy-Authorization: Digest username="u", realm="r"\r\n'
+        b"l: 0\r\n\r\n"
+    )
+    m = parse_message(bytearray(data))
+    assert m.refer_to is not None
+    assert m.refer_to.uri.headers == (("Replaces", "abc@h;to-tag=1;from-tag=2"),)
+    assert m.replaces is not None and m.replaces.to_tag == "1"
+    assert m.event is not None and (m.event.package, m.event.id) == ("refer", "7")
+    assert m.subscription_state is not None and m.subscription_state.expires == 60
+    (auth,) = m.auth_headers("Proxy-Authorization")
+    assert auth.param("username") == "u"
+    bare = parse_message(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n")
+    assert (bare.refer_to, bare.replaces, bare.event, bare.subscription_state) == (None,) * 4
+    assert bare.auth_headers("WWW-Authenticate") == ()
