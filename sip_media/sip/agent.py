@@ -437,6 +437,10 @@ class Invitation:
         return fut
 
     def _on_reinvite_done(self, status: int, msg: MsgView | None) -> None:
+        if 200 <= status < 300 and msg is not None and self.dialog is not None:
+            self._ack_reinvite(msg)
+            if self.reinvite_state is ReinviteState.IDLE:
+                return  # retransmitted 2xx: re-ACKed above, already reported
         self.reinvite_state = ReinviteState.IDLE
         sdp = msg.body if msg is not None and msg.body else None
         if 200 <= status < 300 and msg is not None and self.dialog is not None:
@@ -450,6 +454,17 @@ class Invitation:
         self.engine.notify(n.SessionReinviteResult(self.leg_id, status, sdp))
         if status in (408, 481):
             self._end("failed", status, "remote")
+
+    def _ack_reinvite(self, msg: MsgView) -> None:
+        """The TU ACKs a 2xx to its own re-INVITE (§13.2.2.4), same CSeq, new branch."""
+        assert self.dialog is not None
+        tname = self.route.transport if self.route else None
+        if self.invite_tx is not None:
+            tname = self.engine.transport_of(self.invite_tx).name
+        transport = self.engine.transport_for(tname)
+        via = via_header(transport.name, *transport.local, new_branch())
+        ack = self.dialog.request("ACK", via, msg.cseq)
+        self.engine.send_raw(ack, self.engine.in_dialog_destination(self), transport.name)
 
     def on_reinvite(self, msg: MsgView, tx: ServerTransaction) -> None:
         """Remote re-INVITE (§14.2): glare -> 491, overlapping -> 500, else answer."""

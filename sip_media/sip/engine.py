@@ -256,13 +256,11 @@ class Engine:
         branch = new_branch()
         via = via_header(transport.name, *transport.local, branch)
         data = dialog.request(method, via, extra=extra, body=body, content_type=content_type)
-        dest = dialog.next_hop()
-        if inv.direction == "incoming" and dialog.remote_addr is not None and not dialog.route_set:
-            dest = dialog.remote_addr if not self.allow.permits(dest[0]) else dest
+        dest = self.in_dialog_destination(inv)
 
         def on_response(status: int, msg: MsgView) -> None:
             if status >= 200 and on_done is not None:
-                on_done(status, msg)
+                on_done(status, msg)  # for INVITE also each retransmitted 2xx (to re-ACK)
 
         self.send_request(
             data,
@@ -274,6 +272,21 @@ class Engine:
             on_timeout=lambda: on_done(408, None) if on_done is not None else None,
             on_transport_error=lambda: on_done(503, None) if on_done is not None else None,
         )
+
+    def in_dialog_destination(self, inv: Invitation) -> Address:
+        """Next hop for a request in this dialog; for a UAS dialog whose remote target is
+        outside the allow-list (NAT, hostile Contact), fall back to the INVITE's source."""
+        dialog = inv.dialog
+        assert dialog is not None
+        dest = dialog.next_hop()
+        if (
+            inv.direction == "incoming"
+            and dialog.remote_addr is not None
+            and not dialog.route_set
+            and not self.allow.permits(dest[0])
+        ):
+            return dialog.remote_addr
+        return dest
 
     def response_bytes(
         self,

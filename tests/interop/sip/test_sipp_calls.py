@@ -16,10 +16,12 @@ from sip_media.adapter import (
     IncomingCall,
     Provisional,
     RegistrationChanged,
+    Reinvite,
     Reinvited,
     Ring,
     SipAdapter,
 )
+from sip_media.nomedia import offer_sdp
 from sip_media.sip.routing import TrunkConfig
 
 from .conftest import Observer, Peers, engine_config, free_port, wait_until
@@ -236,3 +238,18 @@ async def test_engine_answers_trunk_digest_challenge(peers: Peers) -> None:
         assert result.rc == 0, result.stderr[-3000:]
     finally:
         await adapter.stop()
+
+
+async def test_engine_puts_sipp_on_hold_with_reinvite(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_reinvite", None, port=port)
+    await adapter.execute(Dial("leg-h", f"sip:bob@127.0.0.1:{port}"))
+    await observer.wait(Answered, "leg-h")
+    hold = offer_sdp().replace(b"a=sendrecv", b"a=sendonly")
+    result = await adapter.execute(Reinvite("leg-h", hold))
+    assert result is not None and result.status == 200
+    await adapter.execute(Hangup("leg-h"))
+    await observer.wait(Ended, "leg-h")
+    assert (await peers.finish(proc)).rc == 0  # SIPp saw the ACK for its 2xx
