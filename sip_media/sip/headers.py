@@ -350,6 +350,8 @@ def _parse_auth_params(text: str) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
     for item in split_quoted(text, ","):
+        if not item.strip():
+            continue  # tolerate stray commas ("a=1,,b=2", a trailing ",")
         name, eq, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not eq or not is_token(name):

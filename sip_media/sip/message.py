@@ -280,6 +280,8 @@ def _parse_head(head: bytes, limits: ParseLimits) -> tuple[_RequestLine | tuple[
             raise SipParseError(f"Malformed header line {line[:40]!r}")
         name = canonical_name(name)
         items.extend((name, v) for v in split_values(name, value))
+        if len(items) > limits.max_headers:  # counts comma-separated values too
+            raise SipParseError("Too many header fields")
     return start, Headers(tuple(items))
 
 
@@ -368,6 +370,7 @@ class StreamFramer:
     def __init__(self, limits: ParseLimits = DEFAULT_LIMITS) -> None:
         self._limits = limits
         self._buffer = bytearray()
+        self._scanned = 0  # bytes already searched for the end of the header block
         self.closed = False
 
     def feed(self, data: bytes) -> list[Message | SipParseError]:
@@ -376,10 +379,15 @@ class StreamFramer:
         self._buffer += data
         out: list[Message | SipParseError] = []
         while not self.closed:
-            skip = len(self._buffer) - len(self._buffer.lstrip(b"\r\n"))
-            del self._buffer[:skip]
-            end = self._buffer.find(b"\r\n\r\n")
+            if self._buffer.startswith((b"\r", b"\n")):
+                skip = len(self._buffer) - len(self._buffer.lstrip(b"\r\n"))
+                del self._buffer[:skip]
+                self._scanned = 0
+            # Resume the search where the last one stopped: a peer trickling one byte at a
+            # time must not make us rescan the whole buffer on every feed.
+            end = self._buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
             if end < 0:
+                self._scanned = len(self._buffer)
                 if len(self._buffer) > self._limits.max_message_bytes:
                     out.append(self._fail(SipParseError("Message Too Large", status=513)))
                 break
@@ -396,6 +404,7 @@ class StreamFramer:
                 break
             chunk = bytes(self._buffer[:total])
             del self._buffer[:total]
+            self._scanned = 0
             try:
                 out.append(_guarded(chunk, self._limits, datagram=False))
             except SipParseError as exc:

@@ -126,6 +126,10 @@ def test_auth_header_parse_and_build() -> None:
     assert str(built) == 'Digest realm="a \\"b\\"", algorithm=MD5, nc=01'
     assert AuthHeader.parse(str(built)).param("realm") == 'a "b"'
     assert AuthHeader.parse("Bearer abc.def==").params == ()
+    assert AuthHeader.parse('Digest realm="r",, nonce="n",').params == (
+        ("realm", "r"),
+        ("nonce", "n"),
+    )
     with pytest.raises(SipParseError):
         AuthHeader.parse('Digest realm="unterminated')
 

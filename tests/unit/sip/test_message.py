@@ -139,6 +139,10 @@ def test_size_limits_each_refused_clearly() -> None:
     with pytest.raises(SipParseError, match="Header field too long"):
         parse_message(folded, limits=limits)
     assert parse_message(b"OPTIONS sip:a@b SIP/2.0\r\nX: 1\r\n\r\n", limits=limits)
+    # One line carrying many comma-separated values counts value by value.
+    routes = b"OPTIONS sip:a@b SIP/2.0\r\nRoute: <sip:a>,<sip:b>,<sip:c>,<sip:d>\r\n\r\n"
+    with pytest.raises(SipParseError, match="Too many header fields"):
+        parse_message(routes, limits=limits)
 
 
 def test_stream_framer_keepalives_split_and_pipelining() -> None:
