@@ -361,11 +361,11 @@ def _find_codec(rtpmaps: dict[int, RtpMap], formats: Iterable[str], codec: Codec
 
 
 def _audio_attributes(
-    codec: RtpMap, dtmf: RtpMap | None, local: LocalMedia, direction: str
+    codec: RtpMap, dtmf: RtpMap | None, events: str, local: LocalMedia, direction: str
 ) -> Attributes:
     attrs: list[tuple[str, str | None]] = [("rtpmap", str(codec))]
     if dtmf is not None:
-        attrs += [("rtpmap", str(dtmf)), ("fmtp", f"{dtmf.payload_type} 0-16")]
+        attrs += [("rtpmap", str(dtmf)), ("fmtp", f"{dtmf.payload_type} {events}")]
     if local.ptime:
         attrs.append(("ptime", str(local.ptime)))
     attrs.append((direction, None))
@@ -398,6 +398,8 @@ def negotiate(
         if local.telephone_event_pt is not None:
             dtmf_pt = _find_codec(maps, m.formats, Codec(TELEPHONE_EVENT, 0))
             dtmf = maps[dtmf_pt] if dtmf_pt is not None else None
+        # RFC 4733 §2.4.1: answer with the events the offer listed (we handle 0-16).
+        events = (m.fmtp(dtmf.payload_type) if dtmf else None) or "0-16"
         peer_send, peer_recv = _flags(offer.direction_of(m))
         our_send, our_recv = _flags(local.direction)
         direction = _from_flags(our_send and peer_recv, our_recv and peer_send)
@@ -408,7 +410,7 @@ def negotiate(
                 local.port,
                 "RTP/AVP",
                 formats,
-                attributes=_audio_attributes(maps[chosen], dtmf, local, direction),
+                attributes=_audio_attributes(maps[chosen], dtmf, events, local, direction),
             )
         )
     if not accepted:

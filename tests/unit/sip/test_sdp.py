@@ -86,7 +86,7 @@ def test_answer_prefers_our_codec_order_and_keeps_offer_payload_numbers() -> Non
     # Offer lists PCMA first, but our preference is PCMU.
     assert audio.formats == ("0", "96") and audio.port == 40000
     assert ("rtpmap", "96 telephone-event/8000") in audio.attributes
-    assert audio.fmtp(96) == "0-16" and audio.ptime == 20 and audio.direction == "sendrecv"
+    assert audio.fmtp(96) == "0-15" and audio.ptime == 20 and audio.direction == "sendrecv"
     assert (video.port, video.formats) == (0, ("31",))  # rejected, same position
     assert answer.connection is not None and answer.connection.address == "127.0.0.1"
     assert answer.origin.username == "b2bua" and answer.origin.session_id == "77"
