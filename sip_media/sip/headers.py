@@ -86,6 +86,10 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(low, name)
 
 
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 def split_values(name: str, value: str) -> list[str]:
     """Split a header value into its list elements if ``name`` is a list header."""
     if canonical_name(name).lower() not in LIST_HEADERS or "," not in value:
@@ -98,10 +102,14 @@ class Headers:
     """Ordered multi-map of (canonical name, value). Lookups are case-insensitive."""
 
     items: tuple[tuple[str, str], ...] = ()
+    # Lower-cased canonical names, parallel to ``items``: lookups compare plain strings.
+    _keys: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Frozen: normalise once at construction so every lookup sees canonical names.
-        object.__setattr__(self, "items", tuple((canonical_name(n), v) for n, v in self.items))
+        items = tuple((canonical_name(n), v) for n, v in self.items)
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "_keys", tuple(n.lower() for n, _ in items))
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
@@ -114,18 +122,18 @@ class Headers:
         return len(self.items)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        low = canonical_name(name).lower()
-        return any(n.lower() == low for n, _ in self.items)
+        return isinstance(name, str) and _key(name) in self._keys
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        low = canonical_name(name).lower()
-        return next((v for n, v in self.items if n.lower() == low), default)
+        key = _key(name)
+        for k, (_, v) in zip(self._keys, self.items, strict=True):
+            if k == key:
+                return v
+        return default
 
     def get_all(self, name: str) -> tuple[str, ...]:
-        low = canonical_name(name).lower()
-        return tuple(v for n, v in self.items if n.lower() == low)
+        key = _key(name)
+        return tuple(v for k, (_, v) in zip(self._keys, self.items, strict=True) if k == key)
 
     def add(self, name: str, value: str) -> Headers:
         return Headers((*self.items, (name, value)))

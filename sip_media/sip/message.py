@@ -14,6 +14,7 @@ verbatim). It never raises anything but ``SipParseError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -329,26 +330,38 @@ def parse_content_length(value: str) -> int:
         raise SipParseError(exc.reason, fatal=True) from None
 
 
+def _max_forwards(value: str) -> int:
+    return parse_uint(value, "Max-Forwards", maximum=255)
+
+
+def _expires(value: str) -> int:
+    return parse_uint(value, "Expires", clamp=True)
+
+
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "Via": Via.parse,
+    "CSeq": CSeq.parse,
+    "Call-ID": parse_call_id,
+    "From": NameAddr.parse,
+    "To": NameAddr.parse,
+    "Route": NameAddr.parse,
+    "Record-Route": NameAddr.parse,
+    "Max-Forwards": _max_forwards,
+    "Expires": _expires,
+}
+
+
 def _check_known_headers(headers: Headers) -> None:
     """Parse every header the stack relies on, so a malformed one fails here (400)
     instead of deep inside a transaction or dialog."""
-    checks = (
-        ("Via", Via.parse),
-        ("CSeq", CSeq.parse),
-        ("Call-ID", parse_call_id),
-        ("From", NameAddr.parse),
-        ("To", NameAddr.parse),
-        ("Route", NameAddr.parse),
-        ("Record-Route", NameAddr.parse),
-        ("Max-Forwards", lambda v: parse_uint(v, "Max-Forwards", maximum=255)),
-        ("Expires", lambda v: parse_uint(v, "Expires", clamp=True)),
-    )
-    for name, check in checks:
-        for value in headers.get_all(name):
-            try:
-                check(value)
-            except SipParseError as exc:
-                raise SipParseError(f"Bad {name} header: {exc.reason}") from None
+    for name, value in headers:
+        check = _CHECKS.get(name)
+        if check is None:
+            continue
+        try:
+            check(value)
+        except SipParseError as exc:
+            raise SipParseError(f"Bad {name} header: {exc.reason}") from None
     try:
         parse_contacts(headers.get_all("Contact"))
     except SipParseError as exc:
