@@ -8,7 +8,9 @@ without pulling in the SIP stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from sip_media.sip.bindings import Binding  # frozen, JSON-friendly (to_dict / from_dict)
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -189,22 +191,11 @@ class ReferReceived(Observation):
 
 
 @dataclass(frozen=True, slots=True)
-class Binding:
-    """One registrar binding as the service persists it."""
-
-    aor: str
-    contact: str
-    expires_at: float
-    source: tuple[str, int] = ("", 0)
-    transport: str = "UDP"
-    call_id: str = ""
-    cseq: int = 0
-    extra: Headers = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
 class RegistrationChanged(Observation):
-    """``leg_id`` is ``""``; ``aor`` with its full current bindings (empty: unregistered)."""
+    """``leg_id`` is ``""``; ``aor`` with its full current bindings (empty: unregistered).
+
+    Persist ``[b.to_dict() for b in bindings]``; pass ``Binding.from_dict`` of them back as
+    ``SipAdapter(bindings=...)`` at start to restore."""
 
     aor: str = ""
     bindings: tuple[Binding, ...] = ()

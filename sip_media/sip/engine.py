@@ -86,6 +86,9 @@ class EngineConfig:
     max_transactions_per_source: int = 2000  # per second; 0 disables the limit
     domains: tuple[str, ...] = ("local",)
     realm: str = "sip_media"
+    # Offered in order. baresip 1.0 (Debian) gives up on a SHA-256 challenge listed
+    # first, so the default is MD5 only; ("SHA-256", "MD5") for RFC 8760 clients.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     users: dict[str, str] = field(default_factory=dict)  # username -> password
     static_contacts: dict[str, str] = field(default_factory=dict)  # user -> contact URI
     trunks: dict[str, TrunkConfig] = field(default_factory=dict)

@@ -92,7 +92,7 @@ async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Pa
             )
             phones.append(phone)
             await phone.start()
-            aor = f"sip:{name}@local"
+            aor = f"sip:{name}@{host}:{port}"
             await observer.wait_for(
                 lambda o, aor=aor: isinstance(o, RegistrationChanged) and o.aor == aor
             )

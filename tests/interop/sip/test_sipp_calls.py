@@ -202,13 +202,13 @@ async def test_sipp_register_with_digest_auth(peers: Peers) -> None:
             "uac_register", f"{host}:{port}", "-s", "alice", "-au", "alice", "-ap", "s3cret"
         )
         registered = await observer.wait(RegistrationChanged)
-        assert registered.aor == "sip:alice@local"
+        assert registered.aor == f"sip:alice@{host}:{port}"
         [binding] = registered.bindings
         assert binding.contact.startswith("sip:alice@127.0.0.1:")
         unregistered = await observer.wait_for(
             lambda o: isinstance(o, RegistrationChanged) and not o.bindings
         )
-        assert unregistered.aor == "sip:alice@local"
+        assert unregistered.aor == registered.aor
         result = await peers.finish(proc)
         assert result.rc == 0, result.stderr[-3000:]
 
