@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sip_media.sip.errors import SipParseError
+from sip_media.sip.bindings import apply_register
+from sip_media.sip.digest import DigestServer
+from sip_media.sip.errors import AuthError, SipParseError
 from sip_media.sip.headers import AuthHeader
 from sip_media.sip.message import (
     Message,
@@ -203,8 +205,18 @@ def check_unksm2(m: Request) -> None:
 
 
 def check_regaut01(m: Request) -> None:
-    auth = AuthHeader.parse(m.headers.get("Authorization") or "")
+    (auth,) = m.auth_headers("Authorization")
     assert auth.scheme == "NoOneKnowsThisScheme" and not auth.is_digest
+    # A registrar without authentication ignores the header: 200 (a query, no Contact)...
+    outcome = apply_register(m, [], now=1000.0)
+    assert outcome.aor == "sip:j.user@example.com" and outcome.bindings == ()
+    assert not outcome.changed
+    # ...one with authentication answers 401 with a challenge it understands.
+    server = DigestServer("example.com", b"s" * 32, {}.get, clock=lambda: 1000.0)
+    with pytest.raises(AuthError) as info:
+        server.verify(auth, method="REGISTER", uri=str(m.uri))
+    assert info.value.status == 401
+    assert AuthHeader.parse(info.value.headers[0][1]).is_digest
 
 
 def check_bcast(m: Response) -> None:
