@@ -124,7 +124,10 @@ class SipAdapter:
 
     def _on_new_session(self, inv: Invitation, msg: MsgView) -> None:
         if self.auto_answer:
-            inv.answer(answer_sdp(msg.body or None, None))
+            try:
+                inv.answer(answer_sdp(msg.body or None, None))
+            except SipError as exc:
+                inv.reject(exc.status, exc.reason)
             return
         self._emit(
             IncomingCall(

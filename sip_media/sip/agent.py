@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from sip_media.sip import notifications as n
 from sip_media.sip.dialog import Dialog, DialogState, build_request, new_branch, via_header
+from sip_media.sip.errors import SdpError, SipError
 from sip_media.sip.msgview import MsgView
+from sip_media.sip.sdp import SessionDescription
 from sip_media.sip.transaction import ServerTransaction, TxState
 
 if TYPE_CHECKING:
@@ -54,9 +56,15 @@ def strip_tag(header: str) -> str:
 
 
 def is_hold(sdp: bytes | None) -> bool:
+    """True when the offer stops the peer receiving our audio (sendonly/inactive/0.0.0.0)."""
     if not sdp:
         return False
-    return b"a=sendonly" in sdp or b"a=inactive" in sdp or b"c=IN IP4 0.0.0.0" in sdp
+    try:
+        desc = SessionDescription.parse(sdp)
+    except SdpError:
+        return False
+    audio = [m for m in desc.media if m.media == "audio" and m.port]
+    return bool(audio) and all(desc.direction_of(m) in ("sendonly", "inactive") for m in audio)
 
 
 class Invitation:
@@ -485,7 +493,11 @@ class Invitation:
         hold = is_hold(offer)
         if offer:
             self.remote_sdp = offer
-        answer = self.engine.answer_sdp(self, offer)
+        try:
+            answer = self.engine.answer_sdp(self, offer)
+        except SipError as exc:
+            self.engine.respond(msg, tx, exc.status, exc.reason)  # 488: keep the old session
+            return
         self.reinvite_tx = tx
         self.engine.respond(
             msg, tx, 200, "OK", contact=self.dialog.local_contact, body=answer or b""
