@@ -108,6 +108,11 @@ class Headers:
     def __post_init__(self) -> None:
         # Frozen: normalise once at construction so every lookup sees canonical names.
         items = tuple((canonical_name(n), v) for n, v in self.items)
+        for name, value in items:
+            # Header injection guard: values built from RWI input must never smuggle a
+            # line break (or an extra header) onto the wire.
+            if not is_token(name) or "\r" in value or "\n" in value:
+                raise SipParseError(f"Invalid header field {name[:40]!r}")
         object.__setattr__(self, "items", items)
         object.__setattr__(self, "_keys", tuple(n.lower() for n, _ in items))
 

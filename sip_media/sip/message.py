@@ -178,6 +178,10 @@ class Request(_Accessors):
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
+    def __post_init__(self) -> None:
+        if not is_token(self.method):
+            raise SipParseError(f"Invalid method {self.method[:40]!r}")
+
     def serialize(self) -> bytes:
         return _serialize(f"{self.method} {self.uri} {SIP_VERSION}", self.headers, self.body)
 
@@ -188,6 +192,10 @@ class Response(_Accessors):
     reason: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.status <= 699 or "\r" in self.reason or "\n" in self.reason:
+            raise SipParseError(f"Invalid status line {self.status} {self.reason[:40]!r}")
 
     def serialize(self) -> bytes:
         return _serialize(f"{SIP_VERSION} {self.status} {self.reason}", self.headers, self.body)
