@@ -17,7 +17,7 @@ from sip_media.sip.message import (
     transaction_key,
     validate_request,
 )
-from sip_media.sip.uri import SipURI
+from sip_media.sip.uri import NameAddr, SipURI
 
 INVITE = (
     b"INVITE sip:bob@127.0.0.1:5090 SIP/2.0\r\n"
@@ -242,3 +242,23 @@ def test_extension_header_accessors() -> None:
     bare = parse_message(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n")
     assert (bare.refer_to, bare.replaces, bare.event, bare.subscription_state) == (None,) * 4
     assert bare.auth_headers("WWW-Authenticate") == ()
+
+
+def test_construction_refuses_injection() -> None:
+    with pytest.raises(SipParseError):
+        Headers((("Subject", "hi\r\nVia: SIP/2.0/UDP evil"),))
+    with pytest.raises(SipParseError):
+        Headers((("Bad Name", "x"),))
+    with pytest.raises(SipParseError):
+        Request("INVITE sip:x SIP/2.0\r\n", SipURI.parse("sip:a@b"))
+    with pytest.raises(SipParseError):
+        Response(200, "OK\r\nX: y")
+    with pytest.raises(SipParseError):
+        Response(1000, "Big")
+    # Display names are quoted, so a quote or backslash cannot break out either.
+    hostile = '"evil" <sip:x@y>, \\'
+    out = make_response(invite(), 200, to_tag="t").headers.add(
+        "P-Asserted-Identity", str(NameAddr(invite().from_.uri, hostile))
+    )
+    reparsed = parse_message(Response(200, "OK", out).serialize())
+    assert NameAddr.parse(reparsed.headers.get("P-Asserted-Identity") or "").display_name == hostile
