@@ -289,7 +289,6 @@ class SipAdapter:
             if other is None or other.dialog is None:
                 return EffectResult(inv.leg_id, 481, "No such leg to replace")
             target = f"{refer_to}?Replaces={quote(other.replaces_value(), safe='')}"
-        extra = (("Refer-To", f"<{target}>"),)
         host, port = self.engine.local_address()
-        extra += (("Referred-By", f"<sip:{host}:{port}>"),)
+        extra = (("Refer-To", f"<{target}>"), ("Referred-By", f"<sip:{host}:{port}>"))
         return await self._in_dialog(inv, "REFER", extra, b"", None)

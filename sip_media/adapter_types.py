@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sip_media.sip.bindings import Binding  # frozen, JSON-friendly (to_dict / from_dict)
+from sip_media.sip.bindings import Binding as Binding  # frozen, JSON-friendly (to_dict / from_dict)
 
 Headers = tuple[tuple[str, str], ...]
 

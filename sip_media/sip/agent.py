@@ -15,11 +15,20 @@ import enum
 import logging
 from typing import TYPE_CHECKING
 
+from sip_media.sip import indialog
 from sip_media.sip import notifications as n
-from sip_media.sip.dialog import Dialog, DialogState, build_request, new_branch, via_header
+from sip_media.sip.dialog import (
+    Dialog,
+    DialogState,
+    build_request,
+    new_branch,
+    strip_tag,
+    via_header,
+)
 from sip_media.sip.errors import SdpError, SipError
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.sdp import SessionDescription
+from sip_media.sip.timers import TimerHandle
 from sip_media.sip.transaction import ServerTransaction, TxState
 
 if TYPE_CHECKING:
@@ -45,14 +54,6 @@ class ReinviteState(enum.Enum):
 
 
 CAUSES = {486: "busy", 600: "busy", 603: "declined", 408: "no-answer", 480: "unavailable"}
-
-
-def strip_tag(header: str) -> str:
-    i = header.lower().find(";tag=")
-    if i < 0:
-        return header
-    j = header.find(";", i + 5)
-    return header[:i] + (header[j:] if j >= 0 else "")
 
 
 def is_hold(sdp: bytes | None) -> bool:
@@ -93,7 +94,7 @@ class Invitation:
         self._provisional = False
         self._cancel_wanted = False
         self._end_cause: str | None = None
-        self._timeout: asyncio.TimerHandle | None = None
+        self._timeout: TimerHandle | None = None
         self._reinvite_future: asyncio.Future[tuple[int, bytes | None]] | None = None
         self._auth_tried = False
 
@@ -158,8 +159,7 @@ class Invitation:
         engine.register_early(self)
         self._send_invite(extra)
         if timeout > 0:
-            loop = asyncio.get_running_loop()
-            self._timeout = loop.call_later(timeout, self._no_answer)
+            self._timeout = engine.scheduler.call_later(timeout, self._no_answer)
 
     def _send_invite(self, extra: tuple[tuple[str, str], ...]) -> None:
         assert self.dialog is not None and self.route is not None
@@ -420,7 +420,8 @@ class Invitation:
             return
         self.transition(SessionState.DISCONNECTING)
         cause = self._end_cause or "normal"
-        self.engine.send_in_dialog(
+        indialog.send(
+            self.engine,
             self,
             "BYE",
             on_done=lambda status, msg: self._end(cause, 200, "local"),
@@ -439,8 +440,8 @@ class Invitation:
         self._reinvite_future = fut
         if sdp is not None:
             self.local_sdp = sdp
-        self.engine.send_in_dialog(
-            self, "INVITE", body=self.local_sdp or b"", on_done=self._on_reinvite_done
+        indialog.send(
+            self.engine, self, "INVITE", body=self.local_sdp or b"", on_done=self._on_reinvite_done
         )
         return fut
 
@@ -472,7 +473,7 @@ class Invitation:
         transport = self.engine.transport_for(tname)
         via = via_header(transport.name, *transport.local, new_branch())
         ack = self.dialog.request("ACK", via, msg.cseq)
-        self.engine.send_raw(ack, self.engine.in_dialog_destination(self), transport.name)
+        self.engine.send_raw(ack, indialog.destination(self.engine, self), transport.name)
 
     def on_reinvite(self, msg: MsgView, tx: ServerTransaction) -> None:
         """Remote re-INVITE (§14.2): glare -> 491, overlapping -> 500, else answer."""

@@ -136,6 +136,14 @@ class Dialog:
         )
 
 
+def strip_tag(header: str) -> str:
+    i = header.lower().find(";tag=")
+    if i < 0:
+        return header
+    j = header.find(";", i + 5)
+    return header[:i] + (header[j:] if j >= 0 else "")
+
+
 def uri_address(uri_text: str) -> Address:
     """host/port a request for this URI goes to (maddr honoured, default 5060)."""
     uri = SipURI.parse(uri_text)

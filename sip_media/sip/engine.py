@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
+from sip_media.sip.config import CONTENT_POLICY, SESSION_POLICY, EngineConfig
 from sip_media.sip.dialog import build_response, new_call_id, new_tag
 from sip_media.sip.errors import SipError, SipParseError
 from sip_media.sip.headers import Replaces
@@ -26,14 +26,13 @@ from sip_media.sip.message import (
     REASON_PHRASES,
     Message,
     Request,
-    UasPolicy,
     validate_request,
 )
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.registrar import Registrar, client_authorization
 from sip_media.sip.routing import Route, Router, TrunkConfig
 from sip_media.sip.stats import Stats
-from sip_media.sip.timers import LoopScheduler, Scheduler, TimerConfig
+from sip_media.sip.timers import LoopScheduler, Scheduler
 from sip_media.sip.transaction import (
     ClientTransaction,
     ServerTransaction,
@@ -52,50 +51,6 @@ from sip_media.sip.transport import (
 log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "EngineConfig", "Route", "TrunkConfig"]
-
-SESSION_POLICY = UasPolicy(content_types=frozenset({"application/sdp"}))
-# MESSAGE / NOTIFY / INFO bodies are passed through to the service, so accept the usual ones.
-CONTENT_POLICY = UasPolicy(
-    content_types=frozenset(
-        {
-            "application/sdp",
-            "text/plain",
-            "text/html",
-            "application/json",
-            "application/xml",
-            "application/dtmf-relay",
-            "application/dtmf",
-            "message/sipfrag",
-            "message/cpim",
-            "application/simple-message-summary",
-            "application/pidf+xml",
-            "application/im-iscomposing+xml",
-            "application/vnd.etsi.sci+xml",
-        }
-    )
-)
-
-
-@dataclass
-class EngineConfig:
-    udp: list[Address] = field(default_factory=lambda: [("127.0.0.1", 5060)])
-    tcp: list[Address] = field(default_factory=list)
-    allowed_destinations: tuple[str, ...] = ("127.0.0.0/8",)
-    timers: TimerConfig = field(default_factory=TimerConfig)
-    trace: bool = False
-    max_transactions_per_source: int = 2000  # per second; 0 disables the limit
-    domains: tuple[str, ...] = ("local",)
-    realm: str = "sip_media"
-    # Offered in order. baresip 1.0 (Debian) gives up on a SHA-256 challenge listed
-    # first, so the default is MD5 only; ("SHA-256", "MD5") for RFC 8760 clients.
-    digest_algorithms: tuple[str, ...] = ("MD5",)
-    users: dict[str, str] = field(default_factory=dict)  # username -> password
-    static_contacts: dict[str, str] = field(default_factory=dict)  # user -> contact URI
-    trunks: dict[str, TrunkConfig] = field(default_factory=dict)
-    authenticate_invites: bool = True  # digest-challenge INVITEs whose From is a local user
-    local_hosts: tuple[str, ...] = ()  # extra names this UAS answers for (besides bound IPs)
-    max_contacts_per_aor: int = 10
-    max_registrations_per_source: int = 100
 
 
 class Engine:
@@ -237,59 +192,6 @@ class Engine:
         self.table.add_client(tx)
         tx.start()
         return tx
-
-    def send_in_dialog(
-        self,
-        inv: Invitation,
-        method: str,
-        *,
-        extra: Iterable[tuple[str, str]] = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-        on_done: Callable[[int, MsgView | None], None] | None = None,
-    ) -> None:
-        """Send ``method`` inside the session's dialog; ``on_done(status, msg)`` on final."""
-        dialog = inv.dialog
-        assert dialog is not None
-        transport = self.transport_for(inv.route.transport if inv.route else None)
-        if inv.invite_tx is not None:
-            transport = self.transport_of(inv.invite_tx)
-        from sip_media.sip.dialog import new_branch, via_header
-
-        branch = new_branch()
-        via = via_header(transport.name, *transport.local, branch)
-        data = dialog.request(method, via, extra=extra, body=body, content_type=content_type)
-        dest = self.in_dialog_destination(inv)
-
-        def on_response(status: int, msg: MsgView) -> None:
-            if status >= 200 and on_done is not None:
-                on_done(status, msg)  # for INVITE also each retransmitted 2xx (to re-ACK)
-
-        self.send_request(
-            data,
-            dest,
-            transport,
-            (branch, method),
-            invite=method == "INVITE",
-            on_response=on_response,
-            on_timeout=lambda: on_done(408, None) if on_done is not None else None,
-            on_transport_error=lambda: on_done(503, None) if on_done is not None else None,
-        )
-
-    def in_dialog_destination(self, inv: Invitation) -> Address:
-        """Next hop for a request in this dialog; for a UAS dialog whose remote target is
-        outside the allow-list (NAT, hostile Contact), fall back to the INVITE's source."""
-        dialog = inv.dialog
-        assert dialog is not None
-        dest = dialog.next_hop()
-        if (
-            inv.direction == "incoming"
-            and dialog.remote_addr is not None
-            and not dialog.route_set
-            and not self.allow.permits(dest[0])
-        ):
-            return dialog.remote_addr
-        return dest
 
     def response_bytes(
         self,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from sip_media.sip import notifications as n
+from sip_media.sip.dialog import new_branch, via_header
 from sip_media.sip.errors import SipParseError
 from sip_media.sip.msgview import MsgView, param
 from sip_media.sip.transaction import ServerTransaction
@@ -52,6 +54,60 @@ def handle(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction)
         engine.respond(msg, tx, 200, "OK")
     else:
         engine.respond(msg, tx, 405, "Method Not Allowed")
+
+
+def send(
+    engine: Engine,
+    inv: Invitation,
+    method: str,
+    *,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+    on_done: Callable[[int, MsgView | None], None] | None = None,
+) -> None:
+    """Send ``method`` inside the session's dialog; ``on_done(status, msg)`` on each final
+    (for INVITE also each retransmitted 2xx, so the caller can re-ACK); 408 on timeout,
+    503 when the transport refused (allow-list)."""
+    dialog = inv.dialog
+    assert dialog is not None
+    transport = engine.transport_for(inv.route.transport if inv.route else None)
+    if inv.invite_tx is not None:
+        transport = engine.transport_of(inv.invite_tx)
+    branch = new_branch()
+    via = via_header(transport.name, *transport.local, branch)
+    data = dialog.request(method, via, extra=extra, body=body, content_type=content_type)
+
+    def on_response(status: int, msg: MsgView) -> None:
+        if status >= 200 and on_done is not None:
+            on_done(status, msg)
+
+    engine.send_request(
+        data,
+        destination(engine, inv),
+        transport,
+        (branch, method),
+        invite=method == "INVITE",
+        on_response=on_response,
+        on_timeout=lambda: on_done(408, None) if on_done is not None else None,
+        on_transport_error=lambda: on_done(503, None) if on_done is not None else None,
+    )
+
+
+def destination(engine: Engine, inv: Invitation) -> tuple[str, int]:
+    """Next hop for a request in this dialog; for a UAS dialog whose remote target is
+    outside the allow-list (NAT, hostile Contact), fall back to the INVITE's source."""
+    dialog = inv.dialog
+    assert dialog is not None
+    dest = dialog.next_hop()
+    if (
+        inv.direction == "incoming"
+        and dialog.remote_addr is not None
+        and not dialog.route_set
+        and not engine.allow.permits(dest[0])
+    ):
+        return dialog.remote_addr
+    return dest
 
 
 def _ctype(msg: MsgView) -> str:
@@ -124,7 +180,8 @@ def send_refer_notify(
     state = "terminated;reason=noresource" if final else "active;expires=60"
     if final:
         del inv.refers[refer_id]
-    engine.send_in_dialog(
+    send(
+        engine,
         inv,
         "NOTIFY",
         extra=(("Event", event), ("Subscription-State", state)),
@@ -149,9 +206,7 @@ def send_and_wait(
         if not fut.done():
             fut.set_result((status, msg))
 
-    engine.send_in_dialog(
-        inv, method, extra=extra, body=body, content_type=content_type, on_done=done
-    )
+    send(engine, inv, method, extra=extra, body=body, content_type=content_type, on_done=done)
     return fut
 
 

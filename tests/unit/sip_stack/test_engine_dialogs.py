@@ -292,3 +292,25 @@ async def test_dial_to_a_forbidden_destination_fails_without_sending(h: Harness)
     [fail] = h.of(n.SessionDidFail)
     assert (fail.status, fail.reason) == (503, "unreachable")  # type: ignore[attr-defined]
     assert h.engine.stats.counters["dropped_by_allow_list"] == 1
+
+
+async def test_uac_no_answer_timeout_cancels(h: Harness) -> None:
+    inv = Invitation(h.engine, "leg-t", "outgoing")
+    route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
+    inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=30)
+    [req] = h.take()
+    h.inject(
+        f"SIP/2.0 180 Ringing\nVia: {req.vias[0]}\nFrom: {req.from_}\nTo: <sip:bob@x>;tag=q\n"
+        f"Call-ID: {req.call_id}\nCSeq: 1 INVITE\nContent-Length: 0\n\n"
+    )
+    h.clock.advance(29.9)
+    assert [m.method for m in h.take()] == []
+    h.clock.advance(0.2)
+    [cancel] = h.take()
+    assert cancel.method == "CANCEL"
+    h.inject(
+        f"SIP/2.0 487 Request Terminated\nVia: {req.vias[0]}\nFrom: {req.from_}\n"
+        f"To: <sip:bob@x>;tag=q\nCall-ID: {req.call_id}\nCSeq: 1 INVITE\nContent-Length: 0\n\n"
+    )
+    [ended] = h.of(n.SessionDidEnd)
+    assert (ended.cause, ended.status, ended.by) == ("no-answer", 487, "local")  # type: ignore[attr-defined]
