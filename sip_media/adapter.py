@@ -50,10 +50,12 @@ from sip_media.nomedia import answer_sdp, offer_sdp
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
+from sip_media.sip.dialog import check_header
 from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.errors import SipError
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.outbound import request_out_of_dialog
+from sip_media.sip.uri import SipURI, quote_string
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +242,10 @@ class SipAdapter:
         from_uri = (
             effect.from_uri or f"sip:{route.from_user or 'anonymous'}@{route.from_domain or host}"
         )
-        display = f'"{effect.caller_id}" ' if effect.caller_id else ""
+        SipURI.parse(from_uri)  # SipParseError (400) for anything that is not a URI
+        for name, value in (*effect.extra_headers, ("Display", effect.caller_id or "")):
+            check_header(name, value)
+        display = f"{quote_string(effect.caller_id)} " if effect.caller_id else ""
         from_header = f"{display}<{from_uri}>"
         leg_id = effect.leg_id or "out-" + secrets.token_hex(6)
         inv = Invitation(self.engine, leg_id, "outgoing")

@@ -156,6 +156,12 @@ def via_header(transport: str, host: str, port: int, branch: str) -> str:
     return f"SIP/2.0/{transport} {host}:{port};branch={branch};rport"
 
 
+def check_header(name: str, value: str) -> None:
+    """Refuse header names/values that would inject lines (CR/LF/NUL) into a message."""
+    if not name or any(c in name for c in ":\r\n\0 \t") or any(c in value for c in "\r\n\0"):
+        raise SipError(f"Invalid header {name[:40]!r}", status=400)
+
+
 def build_request(
     method: str,
     request_uri: str,
@@ -187,7 +193,9 @@ def build_request(
     if method in ("INVITE", "OPTIONS"):
         lines.append(f"Allow: {ALLOW}")
     lines.append(f"User-Agent: {USER_AGENT}")
-    lines.extend(f"{name}: {value}" for name, value in extra)
+    for name, value in extra:
+        check_header(name, value)
+        lines.append(f"{name}: {value}")
     if body:
         lines.append(f"Content-Type: {content_type or 'application/sdp'}")
     lines.append(f"Content-Length: {len(body)}")
