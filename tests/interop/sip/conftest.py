@@ -170,6 +170,23 @@ async def wait_until(predicate: Callable[[], bool], what: str, limit: float = 10
         await asyncio.sleep(0.01)
 
 
+async def peers_ready(port: int, limit: float = 10) -> None:
+    """Wait until a peer accepts TCP connections on ``port`` (UDP needs no wait: the
+    transaction layer retransmits until the peer is up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise AssertionError(f"nothing listening on TCP {port}") from None
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        return
+
+
 def engine_config(**overrides: object) -> EngineConfig:
     config = EngineConfig(
         udp=[("127.0.0.1", free_port())],

@@ -24,7 +24,7 @@ from sip_media.adapter import (
 from sip_media.nomedia import offer_sdp
 from sip_media.sip.routing import TrunkConfig
 
-from .conftest import Observer, Peers, engine_config, free_port, wait_until
+from .conftest import Observer, Peers, engine_config, free_port, peers_ready, wait_until
 
 pytestmark = pytest.mark.interop
 
@@ -253,3 +253,22 @@ async def test_engine_puts_sipp_on_hold_with_reinvite(
     await adapter.execute(Hangup("leg-h"))
     await observer.wait(Ended, "leg-h")
     assert (await peers.finish(proc)).rc == 0  # SIPp saw the ACK for its 2xx
+
+
+async def test_engine_uac_over_tcp_to_sipp_uas(peers: Peers) -> None:
+    tcp_port = free_port(socket.SOCK_STREAM)
+    adapter = SipAdapter(engine_config(tcp=[("127.0.0.1", tcp_port)]), no_media=True)
+    await adapter.start()
+    try:
+        observer = Observer(adapter)
+        port = free_port(socket.SOCK_STREAM)
+        proc = await peers.sipp("uas_basic", None, "-t", "t1", port=port)
+        await peers_ready(port)
+        await adapter.execute(Dial("tcp-1", f"sip:bob@127.0.0.1:{port};transport=tcp"))
+        await observer.wait(Answered, "tcp-1")
+        await adapter.execute(Hangup("tcp-1"))
+        ended = await observer.wait(Ended, "tcp-1")
+        assert ended.cause == "normal"
+        assert (await peers.finish(proc)).rc == 0
+    finally:
+        await adapter.stop()
