@@ -15,9 +15,12 @@ from sip_media.sip.timers import TimerConfig
 
 Address = tuple[str, int]
 
-SESSION_POLICY = UasPolicy(content_types=frozenset({"application/sdp"}))
+# Extensions we really implement: a Require for 100rel or timer gets 420 Bad Extension.
+EXTENSIONS = frozenset({"replaces", "norefersub"})
+SESSION_POLICY = UasPolicy(extensions=EXTENSIONS, content_types=frozenset({"application/sdp"}))
 # MESSAGE / NOTIFY / INFO bodies are passed through to the service, so accept the usual ones.
 CONTENT_POLICY = UasPolicy(
+    extensions=EXTENSIONS,
     content_types=frozenset(
         {
             "application/sdp",
@@ -34,7 +37,7 @@ CONTENT_POLICY = UasPolicy(
             "application/im-iscomposing+xml",
             "application/vnd.etsi.sci+xml",
         }
-    )
+    ),
 )
 
 

@@ -314,3 +314,11 @@ async def test_uac_no_answer_timeout_cancels(h: Harness) -> None:
     )
     [ended] = h.of(n.SessionDidEnd)
     assert (ended.cause, ended.status, ended.by) == ("no-answer", 487, "local")  # type: ignore[attr-defined]
+
+
+def test_require_of_an_unimplemented_extension_gets_420(h: Harness) -> None:
+    h.inject(invite(sdp=SDP, extra="Require: 100rel\n"))
+    sent = h.take()
+    assert [m.status for m in sent] == [100, 420]
+    assert sent[1].header("unsupported") == "100rel"
+    assert h.sessions == []
