@@ -6,6 +6,25 @@ OPTIONS status and RTT) and consumes ``adapter.observations()`` (or ``subscribe`
 Internally it maps engine notifications (``sip.notifications``) to the typed
 observations in ``adapter_types``. With ``no_media=True`` it answers and offers a valid
 SDP pointing at the discard port, for benchmarks and interop tests.
+
+Usage::
+
+    config = EngineConfig(udp=[("127.0.0.1", 5060)], allowed_destinations=("127.0.0.0/8",),
+                          users={"alice": "pw"}, trunks={"itsp": TrunkConfig(...)})
+    adapter = SipAdapter(config, bindings=[Binding.from_dict(r) for r in persisted])
+    await adapter.start()
+    async for obs in adapter.observations():       # IncomingCall, Provisional, Answered,
+        match obs:                                 # Ended, Reinvited, DtmfInfo, ...
+            case IncomingCall(leg_id=leg):
+                await adapter.execute(Ring(leg))
+                await adapter.execute(Answer(leg, sdp=answer_from_media_engine))
+            case RegistrationChanged(aor=aor, bindings=bs):
+                persist(aor, [b.to_dict() for b in bs])
+    await adapter.execute(Dial("leg-2", "sip:alice@local", caller_id="Bob"))
+    await adapter.stop()
+
+Every Dial ends with exactly one ``Ended`` (also when it cannot be routed: cause
+``unroutable``); effects on an unknown leg return ``EffectResult(status=481)``.
 """
 
 from __future__ import annotations
@@ -184,7 +203,11 @@ class SipAdapter:
         try:
             match effect:
                 case Dial():
-                    return self._dial(effect)
+                    try:
+                        return self._dial(effect)
+                    except SipError as exc:  # unroutable / malformed: the leg ends at once
+                        self._emit(Ended(effect.leg_id, "unroutable", exc.status, "local"))
+                        raise
                 case SendOptions(target=target) if target is not None:
                     return await self._out_of_dialog("OPTIONS", effect.leg_id, target)
                 case SendMessage(target=target) if target is not None:
