@@ -42,16 +42,20 @@ def _follow(
         followed = gaps = 0
         expected = start_seq + 1
         target: int | None = None
-        async for page in reader.follow(start_seq, page=5000, poll_interval=0.05):
+        checkpoint = start_seq
+        while target is None or followed < target:
+            page = await reader.read(checkpoint, 5000)
             for event in page:
                 if event.seq != expected:
                     gaps += 1
                 expected = event.seq + 1
                 followed += 1
+            if page:
+                checkpoint = page[-1].seq
+            else:
+                await asyncio.sleep(0.02)
             if target is None and not targets.empty():
                 target = targets.get()
-            if target is not None and followed >= target:
-                break
         await pool.close()
         return followed, gaps
 
@@ -118,7 +122,10 @@ async def main() -> None:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
             result = await run(
-                with_database(args.database_url, name), count, args.seconds, args.events_per_append
+                with_database(args.database_url, name),
+                count,
+                args.seconds,
+                args.events_per_append,
             )
             print(json.dumps(result), flush=True)
         finally:

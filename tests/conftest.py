@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,13 @@ from tests.support.databases import embedded_server, fresh_database, server_url
 
 
 @pytest.fixture(scope="session")
-def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with embedded_server(tmp_path_factory.mktemp("pg") / "data") as url:
+def embedded_pg() -> Iterator[str]:
+    # Not under pytest's tmp_path: pytest prunes old base temp dirs, and another pytest
+    # run on the same machine could delete a live database's data directory.
+    with (
+        tempfile.TemporaryDirectory(prefix="rwi-pg-") as directory,
+        embedded_server(Path(directory) / "data") as url,
+    ):
         yield url
 
 

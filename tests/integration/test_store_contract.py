@@ -229,3 +229,46 @@ async def test_unstorable_data_fails_its_own_append_and_the_writer_keeps_going(d
     ]
     await writer.close()
     await pool.close()
+
+
+async def test_pipelined_batches_keep_the_order_of_append_calls(db_url: str) -> None:
+    """Log order is call order, also when conflicts and retries force the slow path
+    while later batches are already in flight."""
+    writer, reader, pool = await _store(db_url)
+    first = NewEvent("seed", {})
+    await writer.append("seed", [first])
+
+    async def one(i: int) -> tuple[int, list[int] | BaseException]:
+        await asyncio.sleep(0.001 * (i % 7))  # arrive in waves, so batches overlap
+        try:
+            if i % 97 == 0:  # a conflicting expectation: fails alone, planned path
+                return i, await writer.append(f"o:{i}", [NewEvent("x", {"i": i})], 5)
+            if i % 89 == 0:  # a retry of an old event: planned path, returns seq 1
+                return i, await writer.append("seed", [first])
+            return i, await writer.append(f"o:{i % 13}", [NewEvent("x", {"i": i})])
+        except ConcurrencyError as exc:
+            return i, exc
+
+    results = await asyncio.gather(*(one(i) for i in range(1500)))
+    await writer.close()
+    by_wave: dict[int, list[tuple[int, int]]] = {}
+    for i, outcome in results:
+        if i % 97 == 0:
+            assert isinstance(outcome, ConcurrencyError)
+        elif i % 89 == 0:
+            assert outcome == [1]
+        else:
+            assert isinstance(outcome, list)
+            by_wave.setdefault(i % 7, []).append((i, outcome[0]))
+    # within one wave the appends were called in index order, so their seqs ascend
+    for wave in by_wave.values():
+        seqs = [seq for _, seq in sorted(wave)]
+        assert seqs == sorted(seqs)
+    stored = [e async for e in reader.read_all(0)]
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    # per stream, versions follow seq order
+    versions: dict[str, int] = {}
+    for event in stored:
+        assert event.stream_version == versions.get(event.stream_id, 0) + 1
+        versions[event.stream_id] = event.stream_version
+    await pool.close()
