@@ -9,7 +9,9 @@ in this process (``--workers 0``, the in-process runner) or in worker processes.
 Reported (one JSON line): calls, legs, loss_pct (stamped packets sent in the measured
 window that never came out of the other leg), jitter_p99_ms (p99 of the RFC 3550
 transit-time difference between consecutive packets of a stream, i.e. the jitter the
-engine adds), delay_var_p99_ms (p99 of transit minus the stream's minimum transit),
+engine adds; send times are stamped per packet, arrival times by the kernel with
+SO_TIMESTAMPNS so the generator's own scheduling does not count), delay_var_p99_ms
+(p99 of transit minus the stream's minimum transit),
 cpu_pct of the engine process(es) (100 = one core), kb_per_leg (engine RSS growth per
 leg), plus the engine's late/skipped tick counts.
 """
@@ -17,12 +19,10 @@ leg), plus the engine's late/skipped tick counts.
 from __future__ import annotations
 
 import argparse
-import array
 import asyncio
 import json
 import multiprocessing
 import os
-import select
 import socket
 import struct
 import sys
@@ -35,12 +35,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sip_media.media import api  # noqa: E402
-from sip_media.media.config import MediaConfig  # noqa: E402
-from sip_media.media.service import InProcessMedia, start_media  # noqa: E402
+from sip_media.media import api
+from sip_media.media.config import MediaConfig
+from sip_media.media.service import InProcessMedia, start_media
 
-STAMP = struct.Struct("!IIQ")  # leg index, sequence, send time (ns, monotonic)
-RTP = struct.Struct("!BBHII")
+STAMP = struct.Struct("!IIQ")  # leg index, sequence, send time (ns, CLOCK_REALTIME)
+SO_TIMESTAMPNS = 35  # Linux: kernel receive timestamp (CLOCK_REALTIME) as ancillary data
+PACKET = struct.Struct("!BBHIIIIQ144x")  # RTP header + stamp + 144 bytes of filler
 
 
 def _big_buffers(sock: socket.socket) -> None:
@@ -58,6 +59,7 @@ def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
         s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         _big_buffers(s)
         socks.append(s)
     conn.send([s.getsockname()[1] for s in socks])
@@ -65,55 +67,53 @@ def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float
     n = len(leg_ports)
     targets = [("127.0.0.1", p) for p in leg_ports]
     senders = [socks[i % n_socks].sendto for i in range(n)]
-    filler = b"\xff" * (160 - STAMP.size)
+    pack = PACKET.pack
     seq = 0
     stamps = bytearray()
-    times = array.array("q")
+    times = bytearray()
     sent_window = [0, 0]  # first and last sequence sent inside the measured window
     start = time.monotonic() + 0.05
     t_measure, t_end = start + warmup, start + warmup + measure
     t_stop = t_end + 0.5
     next_send = start
-    fds = [s.fileno() for s in socks]
-    recvs = [s.recv for s in socks]
-    monotonic_ns = time.monotonic_ns
+    recvs = [s.recvmsg for s in socks]
+    time_ns = time.time_ns
     while True:
         now = time.monotonic()
         if now >= t_stop:
             break
         if now >= next_send and now < t_end:
-            stamp_ns = monotonic_ns()
             ts = (seq * 160) & 0xFFFFFFFF
             if now >= t_measure and sent_window[0] == 0:
                 sent_window[0] = seq
             if now >= t_measure:
                 sent_window[1] = seq
             for i in range(n):
-                senders[i](
-                    RTP.pack(0x80, 0, seq & 0xFFFF, ts, i) + STAMP.pack(i, seq, stamp_ns) + filler,
-                    targets[i],
-                )
+                senders[i](pack(0x80, 0, seq & 0xFFFF, ts, i, i, seq, time_ns()), targets[i])
             seq += 1
             next_send += 0.02
             continue
-        ready, _, _ = select.select(fds, [], [], max(0.0, min(next_send, t_stop) - now))
+        # Sleep instead of blocking on the sockets: a sender never has to wake us up
+        # (cross-CPU wake-ups are what loopback sends cost most), and the kernel
+        # timestamps say when each packet really arrived.
+        time.sleep(max(0.0, min(next_send, t_stop) - now))
         recording = time.monotonic() >= t_measure
-        for fd in ready:
-            recv = recvs[fds.index(fd)]
+        for recv in recvs:
             while True:
                 try:
-                    data = recv(2048)
+                    data, anc, _flags, _addr = recv(2048, 64)
                 except BlockingIOError:
                     break
-                if recording and len(data) == 172:
+                if recording and len(data) == 172 and anc:
                     stamps += data[12:28]
-                    times.append(monotonic_ns())
-    conn.send((bytes(stamps), times.tobytes(), sent_window, n))
+                    times += anc[0][2][:16]
+    conn.send((bytes(stamps), bytes(times), sent_window, n))
 
 
 def analyse(stamps: bytes, times: bytes, window: list[int], n: int) -> dict[str, float]:
     rec = np.frombuffer(stamps, dtype=np.dtype([("leg", ">u4"), ("seq", ">u4"), ("t", ">u8")]))
-    t_recv = np.frombuffer(times, dtype=np.int64)
+    spec = np.frombuffer(times, dtype=np.int64).reshape(-1, 2)  # struct timespec
+    t_recv = spec[:, 0] * 1_000_000_000 + spec[:, 1]
     valid = rec["leg"] < n  # silence/concealment frames carry no stamp
     leg, seq = rec["leg"][valid].astype(np.int64), rec["seq"][valid].astype(np.int64)
     transit = (t_recv[valid] - rec["t"][valid].astype(np.int64)) / 1e6
@@ -169,7 +169,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     service = await start_media(config)
     pids = [os.getpid()]
     if not isinstance(service, InProcessMedia):
-        pids = [p.pid for p in service._procs]  # noqa: SLF001
+        pids = [p.pid for p in service._procs]
     rss_before = sum(_proc_rss_kb(p) for p in pids)
     leg_ports = []
     for i in range(2 * args.calls):
@@ -182,20 +182,28 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
     parent.send(leg_ports)
     await asyncio.sleep(0.05 + args.warmup)
-    cpu0, t0 = sum(_proc_cpu(p) for p in pids), time.monotonic()
+    assert gen.pid is not None
+    cpu0, gen0, t0 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
     await asyncio.sleep(args.measure)
-    cpu1, t1 = sum(_proc_cpu(p) for p in pids), time.monotonic()
+    cpu1, gen1, t1 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
     rss_after = sum(_proc_rss_kb(p) for p in pids)
     loop = asyncio.get_running_loop()
-    stamps, times, window, n = await loop.run_in_executor(None, parent.recv)
+    if not await loop.run_in_executor(None, parent.poll, args.warmup + args.measure + 30):
+        raise SystemExit("load generator did not report")
+    stamps, times, window, n = parent.recv()
     stats: dict[str, int] = {}
     if isinstance(service, InProcessMedia):
         stats = dict(service.engine.stats)
     await service.close()
+    if not isinstance(service, InProcessMedia):
+        for worker_stats in getattr(service, "worker_stats", []):
+            for key, value in worker_stats.items():
+                stats[key] = stats.get(key, 0) + value
     gen.join(5)
     result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
     result.update(analyse(stamps, times, window, n))
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
+    result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
     result["kb_per_leg"] = round((rss_after - rss_before) / (2 * args.calls), 1)
     result["workers"] = args.workers
     result["pps_each_way"] = 2 * args.calls * 50

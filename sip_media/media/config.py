@@ -38,6 +38,7 @@ class MediaConfig:
     whisper_gain: float = 1.0
     barge_gain: float = 1.0
     max_catchup_ticks: int = 10
+    relay_batch_ms: float = 2.0  # pass-through packets are relayed at most this late
 
     def __post_init__(self) -> None:
         if not (1024 <= self.port_min < self.port_max <= 65535):

@@ -80,6 +80,7 @@ class MediaEngine:
         self._encode_off = np.zeros(0, dtype=np.uint32)
         self._inband_rows = np.zeros(0, dtype=np.int64)
         self._signatures: dict[str, frozenset[Node]] = {}
+        self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
         self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
 
     # ----------------------------------------------------------------- bookkeeping
@@ -87,6 +88,11 @@ class MediaEngine:
     def emit(self, obs: api.Observation) -> None:
         """Queue an observation for the runner."""
         self._observations.append(obs)
+
+    @property
+    def has_observations(self) -> bool:
+        """True when observations are waiting to be drained."""
+        return bool(self._observations)
 
     def drain_observations(self) -> list[api.Observation]:
         """Return and clear the observations gathered since the last call."""
@@ -161,6 +167,18 @@ class MediaEngine:
             self.unregister(leg)
         self._poll.close()
 
+    def fileno(self) -> int:
+        """The epoll descriptor of all leg sockets: readable when a packet waits.
+
+        Runners watch it and call :meth:`drain`, so pass-through packets are relayed
+        as soon as they arrive instead of waiting for the next tick.
+        """
+        return self._poll.fileno()
+
+    def drain(self, now: float | None = None) -> None:
+        """Read every waiting packet now (relay, jitter buffers, DTMF, RTCP)."""
+        self._receive(time.monotonic() if now is None else now)
+
     def passthrough_pairs(self) -> list[tuple[str, str]]:
         """Bridged leg pairs currently forwarded without decoding (for tests/metrics)."""
         return [(a.leg_id, b.leg_id) for a, b in self._pass]
@@ -224,6 +242,7 @@ class MediaEngine:
         busy = {leg for rec in self.recorders.values() for leg in rec.legs}
         passthrough: list[tuple[Leg, Leg]] = []
         paired: set[str] = set()
+        self._dtmf_wait = set()
         for pair in topo.bridges:
             a, b = (self.legs.get(x) for x in sorted(pair))
             if a is None or b is None or a.pt != b.pt:
@@ -232,8 +251,14 @@ class MediaEngine:
                 continue
             if a.leg_id in busy or b.leg_id in busy or a.needs_inband or b.needs_inband:
                 continue
+            if a.dtmf_tx.busy or b.dtmf_tx.busy:
+                self._dtmf_wait.update((a.leg_id, b.leg_id))
+                continue
             passthrough.append((a, b))
             paired.update((a.leg_id, b.leg_id))
+        relays = {a.leg_id: b for a, b in passthrough} | {b.leg_id: a for a, b in passthrough}
+        for leg in self.legs.values():
+            leg.set_relay(relays.get(leg.leg_id))
         mixed = [leg for leg in self.legs.values() if leg.leg_id not in paired]
         sources = [pb for pb in self.playbacks.values() if not pb.done]
         leg_rows = {leg.leg_id: i for i, leg in enumerate(mixed)}
@@ -271,11 +296,7 @@ class MediaEngine:
         self._receive(now)
         if self._dirty:
             self._compile()
-        for a, b in self._pass:
-            fa = a.jb.pull()
-            fb = b.jb.pull()
-            b.send_audio(fa if fa is not None else b.silence)
-            a.send_audio(fb if fb is not None else a.silence)
+        # Same-codec pass-through pairs were forwarded packet by packet in _receive.
         if self._mixed:
             self._tick_mixed()
         if self._ticks % HOUSEKEEPING_TICKS == 0:
@@ -354,6 +375,8 @@ class MediaEngine:
 
     def _housekeeping(self, now: float) -> None:
         wall = time.time()
+        if any(not leg.dtmf_tx.busy for i in self._dtmf_wait if (leg := self.legs.get(i))):
+            self._dirty = True  # DTMF sent: the bridge may pass through again
         timeout = self.config.rtp_timeout_s
         for leg in list(self.legs.values()):
             signals = leg.dtmf_rx.poll(now)

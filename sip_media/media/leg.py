@@ -109,6 +109,8 @@ class Leg:
         self.can_send = False
         self.dest_allowed = False
         self.connected = False
+        self.relay: Leg | None = None  # same-codec bridge peer: packets are forwarded
+        self.relay_offset: int | None = None
         self.ssrc = random.getrandbits(32)
         self.tx_seq = random.getrandbits(16)
         self.tx_ts = random.getrandbits(32)
@@ -234,9 +236,20 @@ class Leg:
             if d < 480000.0:
                 self.jitter += (d - self.jitter) * 0.0625
             self._transit = transit
-            if payload:
+            peer = self.relay
+            if peer is not None:
+                offset = self.relay_offset
+                if offset is None:
+                    offset = self.relay_offset = (peer.tx_ts - ts) & 0xFFFFFFFF
+                    peer.marker_next = True
+                peer.forward(peer.pt, (ts + offset) & 0xFFFFFFFF, payload, False)
+            elif payload:
                 self.jb.push(ts, payload)
         elif pt == self.te_pt:
+            peer = self.relay
+            if peer is not None and peer.te_pt is not None and self.relay_offset is not None:
+                ts_out = (ts + self.relay_offset) & 0xFFFFFFFF
+                peer.forward(peer.te_pt, ts_out, payload, bool(b1 & 0x80))
             return self.dtmf_rx.feed(ts, payload, now)
         elif pt != COMFORT_NOISE_PT:
             self.rx_other_pt += 1
@@ -295,6 +308,42 @@ class Leg:
             return
         self.tx_packets += 1
         self.tx_bytes += len(payload)
+
+    def forward(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
+        """Send a relayed payload with our own SSRC / sequence (pass-through bridge)."""
+        if not self.can_send:
+            return
+        if not self.dest_allowed:
+            self.tx_blocked += 1
+            return
+        if self.marker_next:
+            marker = True
+            self.marker_next = False
+        seq = self.tx_seq
+        self.tx_seq = (seq + 1) & 0xFFFF
+        if pt == self.pt:
+            self.tx_ts = (ts + len(payload)) & 0xFFFFFFFF
+        packet = RTP_HEADER.pack(0x80, (0x80 | pt) if marker else pt, seq, ts, self.ssrc) + payload
+        try:
+            if self.connected:
+                self.sock.send(packet)
+            else:
+                self.sock.sendto(packet, self.dest)  # type: ignore[arg-type]
+        except OSError:
+            self.tx_blocked += 1
+            return
+        self.tx_packets += 1
+        self.tx_bytes += len(payload)
+
+    def set_relay(self, peer: Leg | None) -> None:
+        """Start/stop forwarding this leg's packets to ``peer`` without decoding."""
+        if peer is self.relay:
+            return
+        if self.relay is not None and peer is None:
+            self.jb.reset()
+        self.relay = peer
+        self.relay_offset = None
+        self.marker_next = True
 
     def rtcp_report(self, now: float, wall: float) -> None:
         """Send an SR (if we sent since the last one) or an RR, with one report block."""

@@ -101,11 +101,29 @@ class InProcessMedia:
         self.engine = MediaEngine(config)
         self.observations = ObservationHub(callback)
         self._task: asyncio.Task[None] | None = None
+        self._rearm: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Create the built-in sounds and start the 20 ms clock."""
         ensure_assets(self.config.sounds_dir)
         self._task = asyncio.create_task(self._clock(), name="media-clock")
+        self._arm()
+
+    def _arm(self) -> None:
+        asyncio.get_running_loop().add_reader(self.engine.fileno(), self._on_packets)
+
+    def _on_packets(self) -> None:
+        """Packets wait: relay them now, then let more gather for ``relay_batch_ms``.
+
+        Batching keeps wake-ups (what loopback sends cost most) to a few per tick while
+        pass-through packets are still forwarded within a couple of milliseconds.
+        """
+        loop = asyncio.get_running_loop()
+        self.engine.drain()
+        if self.engine.has_observations:
+            self.observations.publish(self.engine.drain_observations())
+        loop.remove_reader(self.engine.fileno())
+        self._rearm = loop.call_later(self.config.relay_batch_ms / 1000.0, self._arm)
 
     async def _clock(self) -> None:
         next_tick = time.monotonic()
@@ -124,6 +142,9 @@ class InProcessMedia:
 
     async def close(self) -> None:
         """Stop ticking and release everything."""
+        asyncio.get_running_loop().remove_reader(self.engine.fileno())
+        if self._rearm is not None:
+            self._rearm.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+import select
 import time
 import zlib
 from multiprocessing.connection import Connection
@@ -33,8 +34,21 @@ def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, in
     engine = MediaEngine(config, port_range)
     next_tick = time.monotonic()
     running = True
+    batch = config.relay_batch_ms / 1000.0
+    next_drain = 0.0  # relay packets at most every ``relay_batch_ms`` (see service)
     while running:
-        if conn.poll(max(0.0, next_tick - time.monotonic())):
+        now = time.monotonic()
+        watched = [conn.fileno()]
+        deadline = next_tick
+        if now >= next_drain:
+            watched.append(engine.fileno())
+        else:
+            deadline = min(deadline, next_drain)
+        readable, _, _ = select.select(watched, [], [], max(0.0, deadline - now))
+        if engine.fileno() in readable:
+            engine.drain()
+            next_drain = time.monotonic() + batch
+        if conn.fileno() in readable:
             try:
                 msg = conn.recv()
             except EOFError:
@@ -47,7 +61,7 @@ def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, in
                     conn.send(("result", req_id, engine.apply(effect)))
                 except MediaError as exc:
                     conn.send(("error", req_id, exc.code, str(exc)))
-        else:
+        if time.monotonic() >= next_tick:
             next_tick = run_clock_step(engine, next_tick, config.max_catchup_ticks)
         observations = engine.drain_observations()
         if observations:
