@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sip_media.sip import indialog
@@ -141,7 +142,7 @@ class Invitation:
         self.local_sdp = sdp
         transport = engine.transport_for(route.transport)
         host, port = transport.local
-        local_tag = self._local_tag = engine.new_tag()
+        local_tag = engine.new_tag()
         call_id = engine.new_call_id()
         user = route.from_user or "sip_media"
         contact = f"<sip:{user}@{host}:{port}{engine.transport_param(transport)}>"
@@ -188,18 +189,16 @@ class Invitation:
 
     def _non2xx_ack(self, response: MsgView) -> bytes:
         assert self.dialog is not None
+        assert self.route is not None
         return build_request(
             "ACK",
-            self.dialog.remote_target if not self.dialog.remote_tag else self._initial_target(),
+            self.route.request_uri,  # §17.1.1.3: same Request-URI as the INVITE
             via=self._invite_parts["via"],
             from_=self.dialog.from_header(),
             to=response.to,
             call_id=self.dialog.call_id,
             cseq=self._invite_cseq,
         )
-
-    def _initial_target(self) -> str:
-        return self.route.request_uri if self.route is not None else ""
 
     def _cancel(self) -> None:
         assert self.dialog is not None and self.route is not None
@@ -292,6 +291,9 @@ class Invitation:
         if self.state in (SessionState.CONNECTED, SessionState.DISCONNECTING) or (
             self.state is SessionState.DISCONNECTED and self._ack is not None
         ):
+            if msg.to_tag != dialog.remote_tag and dialog.remote_tag:
+                self._drop_fork(msg)
+                return
             if self._ack is not None:  # retransmitted 2xx: re-ACK (§13.2.2.4)
                 tname = self.route.transport if self.route else None
                 self.engine.send_raw(self._ack, dialog.next_hop(), tname)
@@ -316,6 +318,18 @@ class Invitation:
         self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or None))
         if self._cancel_wanted or self._end_cause:
             self.hangup()  # CANCEL crossed the 2xx: end with BYE
+
+    def _drop_fork(self, msg: MsgView) -> None:
+        """A 2xx from a second fork (§13.2.2.4): ACK it, then BYE that dialog at once."""
+        assert self.dialog is not None
+        fork = replace(self.dialog, remote_tag=msg.to_tag, local_seq=self._invite_cseq)
+        fork.route_set = list(reversed(msg.header_list("record-route")))
+        fork.refresh_target(msg.header("contact"))
+        transport = self.engine.transport_for(self.route.transport if self.route else None)
+        for method in ("ACK", "BYE"):
+            via = via_header(transport.name, *transport.local, new_branch())
+            cseq = self._invite_cseq if method == "ACK" else fork.next_cseq()
+            self.engine.send_raw(fork.request(method, via, cseq), fork.next_hop(), transport.name)
 
     # ------------------------------------------------------------------ UAS
     def accept_request(self, msg: MsgView, tx: ServerTransaction) -> None:

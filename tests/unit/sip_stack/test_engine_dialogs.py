@@ -322,3 +322,23 @@ def test_require_of_an_unimplemented_extension_gets_420(h: Harness) -> None:
     assert [m.status for m in sent] == [100, 420]
     assert sent[1].header("unsupported") == "100rel"
     assert h.sessions == []
+
+
+async def test_second_forked_2xx_is_acked_and_byed(h: Harness) -> None:
+    inv = Invitation(h.engine, "leg-f", "outgoing")
+    route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
+    inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
+    [req] = h.take()
+    ok = (
+        "SIP/2.0 200 OK\nVia: {via}\nFrom: {from_}\nTo: <sip:bob@x>;tag={tag}\nCall-ID: {cid}\n"
+        "CSeq: 1 INVITE\nContact: <sip:bob@127.0.0.1:5070>\nContent-Length: 0\n\n"
+    )
+    fill = {"via": req.vias[0], "from_": req.from_, "cid": req.call_id}
+    h.inject(ok.format(tag="one", **fill))
+    assert [m.method for m in h.take()] == ["ACK"]
+    h.inject(ok.format(tag="two", **fill))
+    ack, bye = h.take()
+    assert (ack.method, ack.to_tag, ack.cseq) == ("ACK", "two", 1)
+    assert (bye.method, bye.to_tag, bye.cseq) == ("BYE", "two", 2)
+    assert inv.state is SessionState.CONNECTED and inv.dialog is not None
+    assert inv.dialog.remote_tag == "one"
