@@ -224,7 +224,7 @@ def parse_message(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Messa
 def _guarded(data: bytes, limits: ParseLimits, *, datagram: bool) -> Message:
     try:
         return _parse(bytes(data), limits, datagram=datagram)
-    except (ValueError, IndexError, UnicodeError) as exc:
+    except (ValueError, LookupError, ArithmeticError) as exc:  # UnicodeError is a ValueError
         # Safety net: a parse must never take the transport down. The fuzz test checks
         # that this reason never shows up, i.e. every path raises its own clear error.
         raise SipParseError(f"Malformed message (internal: {type(exc).__name__})") from exc
