@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sip_media.sip import notifications as n
-from sip_media.sip.agent import Invitation, ReinviteState, SessionState
+from sip_media.sip.agent import Invitation
 from sip_media.sip.routing import Route
+from sip_media.sip.states import ReinviteState, SessionState
 from sip_media.sip.transaction import TxState
 
 from .conftest import HOLD_SDP, SDP, Harness, invite
