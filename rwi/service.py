@@ -26,7 +26,8 @@ from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
-from rwi.domain.model import SERVICE_STREAM, Policy, session_stream
+from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
+from rwi.effects import Effect, Executor, plan
 from rwi.errors import RwiError
 from rwi.gateway.outbox import Outbox
 from rwi.gateway.ratelimit import TokenBucket
@@ -86,6 +87,7 @@ class _Prepared:
     parts: list[AppendPart]
     emits: list[Emit]
     targets: list[set[str]] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
 
 
 class Service:
@@ -103,11 +105,22 @@ class Service:
         self.policy = Policy(
             max_calls_per_connection=config.rwi.max_calls_per_connection,
             orphan_hold_secs=config.rwi.orphan_hold_secs,
+            contexts=tuple(
+                ContextPolicy(
+                    name=c.name,
+                    no_answer_timeout_secs=c.no_answer_timeout_secs,
+                    no_answer_action=c.no_answer_action,
+                    no_answer_transfer_target=c.no_answer_transfer_target,
+                )
+                for c in config.rwi.contexts
+            ),
         )
         self.state = State(policy=self.policy)
         self.connections: dict[str, Connection] = {}
         self.instance = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
+        #: runs the effects of durable events on SIP and media; None = no SIP side
+        self.executor: Executor | None = None
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
@@ -369,6 +382,8 @@ class Service:
         for emit in emits:
             emit = Emit(emit.stream_id, emit.type, emit.data, {**meta, **emit.meta})
             prepared.targets.append(recipients(self.state, emit))
+            if self.executor is not None:
+                prepared.effects += plan(self.state, emit)
             evolve(self.state, emit)
             prepared.emits.append(emit)
             event = NewEvent(type=emit.type, data=emit.data, meta=emit.meta)
@@ -390,6 +405,8 @@ class Service:
         return seqs
 
     def _push(self, prepared: _Prepared, seqs: Sequence[int]) -> None:
+        if prepared.effects and self.executor is not None:
+            self.executor.submit(prepared.effects)
         for emit, seq, targets in zip(prepared.emits, seqs, prepared.targets, strict=True):
             if not targets:
                 continue

@@ -127,11 +127,28 @@ class StoredReply:
 
 
 @dataclass(frozen=True)
+class ContextPolicy:
+    """What happens to an offered call nobody claims (contract §4)."""
+
+    name: str
+    no_answer_timeout_secs: float = 30.0
+    no_answer_action: str = "hangup"
+    no_answer_transfer_target: str = ""
+
+
+@dataclass(frozen=True)
 class Policy:
-    """Configured limits ``decide`` applies; not part of the folded state."""
+    """Configured limits ``decide`` and ``plan`` apply; not part of the folded state."""
 
     max_calls_per_connection: int = 200
     orphan_hold_secs: float = 30.0
+    contexts: tuple[ContextPolicy, ...] = ()
+
+    def context(self, name: str | None) -> ContextPolicy:
+        for context in self.contexts:
+            if context.name == name:
+                return context
+        return ContextPolicy(name=name or "")
 
 
 @dataclass

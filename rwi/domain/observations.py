@@ -169,7 +169,16 @@ def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     return ()
 
 
+def _effect_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """SIP or media could not do what a decision asked: the call cannot go on."""
+    call = state.calls.get(obs.data["call_id"])
+    if call is None:
+        return ()
+    return tuple(hangup_events(state, call, ts, "failed", obs.data.get("sip_status"), "system"))
+
+
 RULES: dict[str, Rule] = {
+    "effect.failed": _effect_failed,
     "sip.call.offered": _offered,
     "sip.call.progress": _progress,
     "sip.call.answered": _answered,

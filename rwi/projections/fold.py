@@ -1,0 +1,714 @@
+"""The call-history fold: the events that mention a call, in ``seq`` order -> its rows.
+
+Pure (no I/O). One ``CallHistory`` per call id holds that call's legs; ``apply`` takes
+one input row (see ``rwi.projections.fields``) as seen from that call, and ``rows``
+gives what the ``calls``, ``call_segments``, ``recordings`` and ``queue_entries`` tables
+hold for it. A call's rows depend only on the events that mention it, so the live runner
+recomputes a touched call from its events and a rebuild folds all calls in one pass:
+both run this same code on the same events and write the same rows.
+
+States mirror ``rwi.domain.evolve`` (offered, ringing, dialing, early, answered,
+bridged, held) plus ``ended``. A call id that is used again after its leg ended (a
+client may re-use its own ids) starts a new leg: one ``calls`` row per leg, keyed by
+``(call_id, leg_seq)``, ``leg_seq`` being the seq of the event that began the leg.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+#: One fold input row: seq, type, ts, own call, refs, and the slots a..f.
+InputRow = Sequence[Any]
+
+_TS = re.compile(
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$"
+)
+_INT = re.compile(r"^-?[0-9]{1,9}$")
+_NUM = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,9})?$")
+
+
+def timestamp(ts: str | None) -> datetime | None:
+    """The wire's ``...Z`` timestamp, or None when malformed (same rule as SQL rwi_ts)."""
+    if ts is None or not _TS.match(ts):
+        return None
+    try:
+        return datetime.fromisoformat(ts)
+    except ValueError:  # e.g. February 30th
+        return None
+
+
+def valid_ts(ts: str | None) -> str | None:
+    return ts if timestamp(ts) is not None else None
+
+
+def integer(text: str | None) -> int | None:
+    return int(text) if text is not None and _INT.match(text) else None
+
+
+def number(text: str | None) -> str | None:
+    """A JSON number's text, kept as text (exact in a numeric column)."""
+    return text if text is not None and _NUM.match(text) else None
+
+
+def seconds(start: str | None, end: str | None) -> float | None:
+    a, b = timestamp(start), timestamp(end)
+    if a is None or b is None:
+        return None
+    return (b - a).total_seconds()
+
+
+class Segment:
+    """One interval of a leg: a bridge, a hold, a queue wait, a transfer, a supervision."""
+
+    __slots__ = ("detail", "ended", "ended_seq", "kind", "other", "started", "started_seq")
+
+    def __init__(self, kind: str, other: str | None, detail: str | None, seq: int, ts: str) -> None:
+        self.kind = kind
+        self.other = other
+        self.detail = detail
+        self.started = ts
+        self.started_seq = seq
+        self.ended: str | None = None
+        self.ended_seq: int | None = None
+
+
+class Recording:
+    __slots__ = (
+        "duration",
+        "error",
+        "mode",
+        "path",
+        "paused",
+        "recording_id",
+        "started",
+        "started_seq",
+        "state",
+        "stopped",
+        "stopped_seq",
+    )
+
+    def __init__(self, recording_id: str, mode: str | None, path: str | None, seq: int, ts: str):
+        self.recording_id = recording_id
+        self.mode = mode
+        self.path = path
+        self.state = "recording"
+        self.started = ts
+        self.started_seq = seq
+        self.stopped: str | None = None
+        self.stopped_seq: int | None = None
+        self.duration: str | None = None
+        self.paused: list[list[str | None]] = []
+        self.error: str | None = None
+
+
+class QueueEntry:
+    __slots__ = (
+        "agent_call_id",
+        "agent_id",
+        "connected",
+        "joined",
+        "joined_seq",
+        "left",
+        "left_seq",
+        "position",
+        "priority",
+        "queue_id",
+        "reason",
+    )
+
+    def __init__(self, queue_id: str | None, position: int | None, priority: int | None,
+                 seq: int, ts: str) -> None:  # fmt: skip
+        self.queue_id = queue_id
+        self.position = position
+        self.priority = priority
+        self.joined = ts
+        self.joined_seq = seq
+        self.connected: str | None = None
+        self.left: str | None = None
+        self.left_seq: int | None = None
+        self.reason: str | None = None
+        self.agent_id: str | None = None
+        self.agent_call_id: str | None = None
+
+
+class Leg:
+    """One ``calls`` row in the making."""
+
+    __slots__ = (
+        "agent_id",
+        "answered",
+        "bridged_with",
+        "call_id",
+        "callee",
+        "caller",
+        "context",
+        "created",
+        "direction",
+        "ended",
+        "entries",
+        "hangup_by",
+        "held_from",
+        "hold_count",
+        "last_seq",
+        "leg_seq",
+        "open",
+        "owner_token",
+        "queue_id",
+        "reason",
+        "recordings",
+        "segments",
+        "sip_status",
+        "state",
+        "transfers",
+        "trunk",
+    )
+
+    def __init__(self, call_id: str, seq: int, ts: str, direction: str | None, state: str) -> None:
+        self.call_id = call_id
+        self.leg_seq = seq
+        self.created = ts
+        self.direction = direction
+        self.state = state
+        self.caller: str | None = None
+        self.callee: str | None = None
+        self.context: str | None = None
+        self.trunk: str | None = None
+        self.owner_token: str | None = None
+        self.held_from: str | None = None
+        self.answered: str | None = None
+        self.ended: str | None = None
+        self.reason: str | None = None
+        self.sip_status: int | None = None
+        self.hangup_by: str | None = None
+        self.bridged_with: str | None = None
+        self.transfers: list[str] = []
+        self.queue_id: str | None = None
+        self.agent_id: str | None = None
+        self.hold_count = 0
+        self.last_seq = seq
+        self.segments: list[Segment] = []
+        self.open: dict[str, Segment] = {}
+        self.recordings: list[Recording] = []
+        self.entries: list[QueueEntry] = []
+
+    # --- intervals -----------------------------------------------------------------------
+
+    def start(self, kind: str, other: str | None, detail: str | None, seq: int, ts: str) -> None:
+        self.stop(kind, seq, ts)
+        segment = Segment(kind, other, detail, seq, ts)
+        self.segments.append(segment)
+        self.open[kind] = segment
+
+    def stop(self, kind: str, seq: int, ts: str) -> None:
+        segment = self.open.pop(kind, None)
+        if segment is not None:
+            segment.ended = ts
+            segment.ended_seq = seq
+
+    def recording(self, recording_id: str | None) -> Recording | None:
+        """The recording an event names, else the last one still going."""
+        for rec in reversed(self.recordings):
+            if recording_id is not None and rec.recording_id == recording_id:
+                return rec
+        if recording_id is None:
+            for rec in reversed(self.recordings):
+                if rec.state in ("recording", "paused"):
+                    return rec
+        return None
+
+    def open_entry(self) -> QueueEntry | None:
+        entry = self.entries[-1] if self.entries else None
+        return entry if entry is not None and entry.left is None else None
+
+    def end(self, seq: int, ts: str) -> None:
+        """The leg hung up: every interval still open ends with it."""
+        self.state = "ended"
+        self.ended = ts
+        self.held_from = None
+        for kind in list(self.open):
+            self.stop(kind, seq, ts)
+        entry = self.open_entry()
+        if entry is not None:
+            entry.left, entry.left_seq, entry.reason = ts, seq, "hangup"
+        for rec in self.recordings:
+            if rec.state in ("recording", "paused"):
+                if rec.paused and rec.paused[-1][1] is None:
+                    rec.paused[-1][1] = ts
+                rec.state, rec.stopped, rec.stopped_seq = "stopped", ts, seq
+
+
+Handler = Callable[["CallHistory", str, InputRow], None]
+
+
+class CallHistory:
+    """Everything one call id has been through: its legs, in order."""
+
+    __slots__ = ("call_id", "legs", "tokens")
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.legs: list[Leg] = []
+        #: connection id -> token name, from this call's successful command records
+        self.tokens: dict[str, str] = {}
+
+    @property
+    def leg(self) -> Leg | None:
+        return self.legs[-1] if self.legs else None
+
+    def begin(self, row: InputRow, direction: str, state: str) -> Leg:
+        """A creating event: a new leg, unless the current one is still going."""
+        leg = self.leg
+        if leg is None or leg.state == "ended":
+            leg = Leg(self.call_id, row[0], row[2], direction, state)
+            self.legs.append(leg)
+        return leg
+
+    def apply(self, row: InputRow) -> None:
+        handler = HANDLERS.get(row[1])
+        if handler is not None:
+            handler(self, row[1], row)
+
+    def rows(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """(table, row) for every row this call contributes."""
+        cid = self.call_id
+        for leg in self.legs:
+            yield (
+                "calls",
+                (
+                    cid,
+                    leg.leg_seq,
+                    leg.direction,
+                    leg.caller,
+                    leg.callee,
+                    leg.context,
+                    leg.trunk,
+                    leg.owner_token,
+                    leg.state,
+                    valid_ts(leg.created),
+                    valid_ts(leg.answered),
+                    valid_ts(leg.ended),
+                    leg.reason,
+                    leg.sip_status,
+                    leg.hangup_by,
+                    leg.bridged_with,
+                    leg.transfers,
+                    leg.queue_id,
+                    leg.agent_id,
+                    [r.recording_id for r in leg.recordings],
+                    leg.hold_count,
+                    leg.last_seq,
+                ),
+            )
+            for s in leg.segments:
+                yield (
+                    "call_segments",
+                    (
+                        cid,
+                        leg.leg_seq,
+                        s.kind,
+                        s.other,
+                        s.detail,
+                        valid_ts(s.started),
+                        valid_ts(s.ended),
+                        s.started_seq,
+                        s.ended_seq,
+                    ),
+                )
+            for r in leg.recordings:
+                yield "recordings", _recording_row(cid, leg.leg_seq, r)
+            for q in leg.entries:
+                yield (
+                    "queue_entries",
+                    (
+                        cid,
+                        leg.leg_seq,
+                        q.queue_id,
+                        q.priority,
+                        q.position,
+                        valid_ts(q.joined),
+                        valid_ts(q.connected),
+                        valid_ts(q.left),
+                        q.reason,
+                        q.agent_id,
+                        q.agent_call_id,
+                        q.joined_seq,
+                        q.left_seq,
+                    ),
+                )
+
+
+def _recording_row(cid: str, leg_seq: int, r: Recording) -> tuple[Any, ...]:
+    paused = 0.0
+    intervals = []
+    for start, end in r.paused:
+        intervals.append({"from": start, "to": end})
+        span = seconds(start, end if end is not None else r.stopped)
+        paused += span if span is not None and span > 0 else 0.0
+    duration = r.duration
+    if duration is None and r.stopped is not None:
+        total = seconds(r.started, r.stopped)
+        if total is not None:
+            duration = f"{max(total - paused, 0.0):.3f}"
+    return (
+        r.recording_id,
+        cid,
+        leg_seq,
+        r.mode,
+        r.path,
+        r.state,
+        valid_ts(r.started),
+        valid_ts(r.stopped),
+        duration,
+        f"{paused:.3f}",
+        json.dumps(intervals, separators=(",", ":"), ensure_ascii=False),
+        r.error,
+        r.started_seq,
+        r.stopped_seq,
+    )
+
+
+# --- handlers: (history, type, row); row = seq, type, ts, own, refs, a, b, c, d, e, f ---
+
+
+def _touch(h: CallHistory, row: InputRow) -> Leg | None:
+    """The current leg, with its last_seq moved to this event."""
+    leg = h.leg
+    if leg is not None:
+        leg.last_seq = row[0]
+    return leg
+
+
+def _own(h: CallHistory, row: InputRow) -> Leg | None:
+    """The current leg for an event of the call's own stream; one is started for an
+    event of a call whose beginning is not in the log (an imported fragment)."""
+    leg = _touch(h, row)
+    if leg is None and row[3] == h.call_id:
+        leg = Leg(h.call_id, row[0], row[2], None, "offered")
+        h.legs.append(leg)
+    return leg
+
+
+def _incoming(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = h.leg
+    if leg is not None and leg.state != "ended":
+        leg.last_seq = row[0]
+        return  # the same offer twice: the first one stands
+    leg = h.begin(row, row[9] or "inbound", "offered")
+    leg.caller, leg.callee, leg.context, leg.trunk = row[5], row[6], row[7], row[8]
+
+
+def _originated(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = h.begin(row, "outbound", "dialing")
+    leg.last_seq = row[0]
+    leg.direction = "outbound"
+    leg.callee, leg.caller, leg.context = row[5], row[6], row[7]
+    leg.owner_token = row[8] or h.tokens.get(row[9] or "", leg.owner_token)
+    leg.trunk = row[10]
+
+
+def _command(h: CallHistory, t: str, row: InputRow) -> None:
+    action, connection, token, response = row[5], row[6], row[7], row[8]
+    if response != "success":
+        return
+    if connection is not None and token is not None:
+        h.tokens[connection] = token
+    if action == "call.originate":
+        if row[4] is not None and h.call_id == row[4][0]:
+            leg = h.begin(row, "outbound", "dialing")
+            leg.owner_token = leg.owner_token or token
+        return
+    leg = _touch(h, row)
+    if leg is None or leg.state == "ended":
+        return
+    if action == "call.transfer.attended":
+        if row[9] is not None:
+            leg.transfers.append(row[9])
+        leg.start("consultation", row[10], row[9], row[0], row[2])
+    elif action in ("call.transfer.complete", "call.transfer.cancel"):
+        leg.stop("consultation", row[0], row[2])
+
+
+def _claimed(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None:
+        leg.owner_token = h.tokens.get(row[5] or "", leg.owner_token)
+
+
+def _attached(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None and row[6] == "control":
+        leg.owner_token = h.tokens.get(row[5] or "", leg.owner_token)
+
+
+def _ringing(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None and leg.state != "ended":
+        leg.state = "ringing" if leg.direction == "inbound" else "early"
+
+
+def _early_media(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None and leg.state != "ended":
+        leg.state = "early"
+
+
+def _answered(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None and leg.state != "ended":
+        leg.state = "answered"
+        if leg.answered is None:
+            leg.answered = row[2]
+
+
+def _busy(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None:
+        leg.sip_status = integer(row[5])
+
+
+def _no_answer(h: CallHistory, t: str, row: InputRow) -> None:
+    _own(h, row)
+
+
+def _hangup(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None or leg.state == "ended":
+        return
+    leg.reason, leg.hangup_by = row[5], row[7]
+    status = integer(row[6])
+    if status is not None or leg.sip_status is None:
+        leg.sip_status = status
+    leg.end(row[0], row[2])
+
+
+def _peer(h: CallHistory, row: InputRow) -> str | None:
+    """The other leg of a bridged/unbridged event, from this call's side."""
+    leg_a, leg_b = row[5], row[6]
+    if leg_a == leg_b:
+        return None
+    if h.call_id == leg_a:
+        return str(leg_b) if leg_b is not None else None
+    if h.call_id == leg_b:
+        return str(leg_a) if leg_a is not None else None
+    return None
+
+
+def _bridged(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _touch(h, row)
+    peer = _peer(h, row)
+    if leg is None or peer is None or leg.state == "ended":
+        return
+    current = leg.open.get("bridge")
+    if current is not None and current.other == peer:
+        return
+    leg.bridged_with = peer
+    leg.state = "bridged"
+    leg.start("bridge", peer, None, row[0], row[2])
+
+
+def _unbridged(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _touch(h, row)
+    if leg is None or leg.state == "ended" or h.call_id not in (row[5], row[6]):
+        return
+    leg.bridged_with = None
+    if leg.state == "bridged":
+        leg.state = "answered"
+    elif leg.held_from == "bridged":
+        leg.held_from = "answered"
+    leg.stop("bridge", row[0], row[2])
+
+
+def _transferred(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None or leg.state == "ended":
+        return
+    if row[5] is not None:
+        leg.transfers.append(row[5])
+    leg.start("transfer", None, row[5], row[0], row[2])
+
+
+def _transfer_done(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is not None:
+        leg.stop("transfer", row[0], row[2])
+
+
+def _hold_started(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None or leg.state == "ended" or "hold" in leg.open:
+        return
+    leg.held_from = leg.state
+    leg.state = "held"
+    leg.hold_count += 1
+    leg.start("hold", None, row[5], row[0], row[2])
+
+
+def _hold_stopped(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None or leg.state == "ended":
+        return
+    if leg.state == "held":
+        leg.state = leg.held_from or "answered"
+    leg.held_from = None
+    leg.stop("hold", row[0], row[2])
+
+
+def _record_started(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None:
+        return
+    rec = Recording(row[5] or f"{h.call_id}:{row[0]}", row[6], row[7], row[0], row[2])
+    leg.recordings.append(rec)
+
+
+def _record_paused(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    rec = leg.recording(row[5]) if leg is not None else None
+    if rec is not None and rec.state == "recording":
+        rec.state = "paused"
+        rec.paused.append([row[2], None])
+
+
+def _record_resumed(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    rec = leg.recording(row[5]) if leg is not None else None
+    if rec is not None and rec.state == "paused":
+        rec.state = "recording"
+        rec.paused[-1][1] = row[2]
+
+
+def _record_stopped(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    rec = leg.recording(row[5]) if leg is not None else None
+    if rec is None:
+        return
+    if rec.paused and rec.paused[-1][1] is None:
+        rec.paused[-1][1] = row[2]
+    if t == "record.failed":
+        rec.state, rec.error = "failed", row[6]
+    else:
+        rec.state = "stopped"
+        rec.duration = number(row[6])
+        rec.path = row[7] or rec.path
+    rec.stopped, rec.stopped_seq = row[2], row[0]
+
+
+def _queue_joined(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    if leg is None or leg.state == "ended":
+        return
+    entry = leg.open_entry()
+    if entry is not None:
+        entry.left, entry.left_seq, entry.reason = row[2], row[0], "requeued"
+    leg.entries.append(QueueEntry(row[5], integer(row[6]), integer(row[7]), row[0], row[2]))
+    leg.queue_id = row[5]
+    leg.start("queue", None, row[5], row[0], row[2])
+
+
+def _queue_connected(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    entry = leg.open_entry() if leg is not None else None
+    if leg is None or entry is None:
+        return
+    entry.connected = row[2]
+    entry.agent_id, entry.agent_call_id = row[6], row[7]
+    leg.agent_id = row[6]
+    leg.stop("queue", row[0], row[2])
+
+
+def _queue_left(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _own(h, row)
+    entry = leg.open_entry() if leg is not None else None
+    if leg is None or entry is None:
+        return
+    entry.left, entry.left_seq, entry.reason = row[2], row[0], row[6]
+    leg.stop("queue", row[0], row[2])
+
+
+def _supervisor(h: CallHistory, t: str, row: InputRow) -> None:
+    leg = _touch(h, row)
+    if leg is None:
+        return
+    supervisor, target = row[5] or row[7], row[6]
+    if t == "supervisor.mode.stopped":
+        leg.stop("supervisor" if h.call_id == supervisor else "supervised", row[0], row[2])
+        return
+    if leg.state == "ended" or supervisor == target:
+        return
+    mode = t.split(".")[1]
+    if h.call_id == supervisor:
+        leg.start("supervisor", target, mode, row[0], row[2])
+    elif h.call_id == target:
+        leg.start("supervised", supervisor, mode, row[0], row[2])
+
+
+HANDLERS: dict[str, Handler] = {
+    "call.incoming": _incoming,
+    "call.originated": _originated,
+    "rwi.command": _command,
+    "call.claimed": _claimed,
+    "call.attached": _attached,
+    "call.ringing": _ringing,
+    "call.early_media": _early_media,
+    "call.answered": _answered,
+    "call.busy": _busy,
+    "call.no_answer": _no_answer,
+    "call.hangup": _hangup,
+    "call.bridged": _bridged,
+    "call.unbridged": _unbridged,
+    "call.transferred": _transferred,
+    "call.transfer.accepted": _transfer_done,
+    "call.transfer.failed": _transfer_done,
+    "media.hold.started": _hold_started,
+    "media.hold.stopped": _hold_stopped,
+    "record.started": _record_started,
+    "record.paused": _record_paused,
+    "record.resumed": _record_resumed,
+    "record.stopped": _record_stopped,
+    "record.failed": _record_stopped,
+    "queue.joined": _queue_joined,
+    "queue.agent_connected": _queue_connected,
+    "queue.left": _queue_left,
+    "supervisor.listen.started": _supervisor,
+    "supervisor.whisper.started": _supervisor,
+    "supervisor.barge.started": _supervisor,
+    "supervisor.mode.stopped": _supervisor,
+}
+
+
+def targets(row: InputRow) -> Iterator[str]:
+    """The calls an input row is applied to: its own stream's call, then the others it
+    names (the same set ``rwi_call_refs`` indexes), each once."""
+    own, refs = row[3], row[4]
+    if own is not None:
+        yield own
+    if refs:
+        seen = {own}
+        for ref in refs:
+            if ref not in seen:
+                seen.add(ref)
+                yield ref
+
+
+class Fold:
+    """Many calls folded at once (a rebuild, or a batch of touched calls)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, CallHistory] = {}
+
+    def apply(self, row: InputRow) -> None:
+        calls = self.calls
+        for cid in targets(row):
+            history = calls.get(cid)
+            if history is None:
+                history = calls[cid] = CallHistory(cid)
+            history.apply(row)
+
+    def rows(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        for history in self.calls.values():
+            yield from history.rows()
