@@ -15,7 +15,10 @@ from sip_media.adapter import (
     Ended,
     Hangup,
     IncomingCall,
+    ReferReceived,
     RegistrationChanged,
+    Reinvited,
+    ReplyRefer,
     Ring,
     SipAdapter,
 )
@@ -120,3 +123,30 @@ async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Pa
         for phone in phones:
             await phone.stop()
         await adapter.stop()
+
+
+async def test_baresip_holds_resumes_and_blind_transfers(
+    adapter: SipAdapter, observer: Observer, phone: Baresip
+) -> None:
+    host, port = adapter.local_address()
+    await phone.command("dial", f"sip:alice@{host}:{port}")
+    call = await observer.wait(IncomingCall)
+    leg = call.leg_id
+    await adapter.execute(Answer(leg))
+    await phone.wait_event("CALL_ESTABLISHED")
+
+    await phone.command("hold")
+    held = await observer.wait(Reinvited, leg)
+    assert held.hold
+    await phone.command("resume")
+    resumed = await observer.wait_for(
+        lambda o: isinstance(o, Reinvited) and o.leg_id == leg and not o.hold
+    )
+    assert isinstance(resumed, Reinvited)
+
+    await phone.command("transfer", f"sip:carol@{host}:{port}")
+    refer = await observer.wait(ReferReceived, leg)
+    assert refer.refer_to.strip("<>") == f"sip:carol@{host}:{port}"
+    await adapter.execute(ReplyRefer(leg, refer.refer_id, 200))
+    ended = await observer.wait(Ended, leg)  # the phone hangs up once the transfer is done
+    assert ended.by == "remote"
