@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class _TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.owner.stats.trace:
-            self.owner.stats.trace_message("recv", "TCP", self.peer, data)
+            self.owner.stats.trace_message("recv", self.owner.name, self.peer, data)
         for item in self.framer.feed(data):
             self.owner.framed_receiver(item, self.peer, self.owner)
         if self.framer.closed and self.stream is not None:
@@ -208,11 +209,13 @@ class TcpTransport(Transport):
         self.connections: dict[Address, _TcpConnection] = {}
         self._pending: dict[Address, _Pending] = {}
         self._server: asyncio.Server | None = None
+        self.server_ssl: ssl.SSLContext | None = None
+        self.client_ssl: ssl.SSLContext | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _TcpConnection(self), self.local[0], self.local[1]
+            lambda: _TcpConnection(self), self.local[0], self.local[1], ssl=self.server_ssl
         )
         sock = self._server.sockets[0].getsockname()
         self.local = (str(sock[0]), int(sock[1]))
@@ -237,7 +240,11 @@ class TcpTransport(Transport):
         loop = asyncio.get_running_loop()
         try:
             _, proto = await loop.create_connection(
-                lambda: _TcpConnection(self), dest[0], dest[1], local_addr=(self.local[0], 0)
+                lambda: _TcpConnection(self),
+                dest[0],
+                dest[1],
+                local_addr=(self.local[0], 0),
+                ssl=self.client_ssl,
             )
         except OSError as exc:
             log.warning("TCP connect to %s:%d failed: %s", *dest, exc)
@@ -258,3 +265,23 @@ class TcpTransport(Transport):
             if conn.stream is not None:
                 conn.stream.close()
         self.connections.clear()
+
+
+class TlsTransport(TcpTransport):
+    """The TLS seam (RFC 3261 §26.2): the TCP transport with SSL contexts on both sides.
+    Not wired into ``EngineConfig`` yet; certificates are a deployment concern."""
+
+    name = "TLS"
+
+    def __init__(
+        self,
+        local: Address,
+        allow: AllowList,
+        stats: Stats,
+        framed_receiver: FramedReceiver,
+        server_ssl: ssl.SSLContext,
+        client_ssl: ssl.SSLContext,
+    ) -> None:
+        super().__init__(local, allow, stats, framed_receiver)
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
