@@ -13,7 +13,10 @@ engine adds; send times are stamped per packet, arrival times by the kernel with
 SO_TIMESTAMPNS so the generator's own scheduling does not count), delay_var_p99_ms
 (p99 of transit minus the stream's minimum transit),
 cpu_pct of the engine process(es) (100 = one core), kb_per_leg (engine RSS growth per
-leg), plus the engine's late/skipped tick counts.
+leg), plus the engine's late/skipped tick counts and, because the machine may be
+shared, the CPU the load generator and everything else used meanwhile
+(other_procs_cpu_pct) and kernel interrupt work (softirq_cpu_pct, mostly the loopback
+traffic itself).
 """
 
 from __future__ import annotations
@@ -144,6 +147,13 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _system_busy() -> tuple[float, float]:
+    """(process-context busy, irq+softirq) CPU seconds of the machine (/proc/stat)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tck = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[7]) / tck, (v[5] + v[6]) / tck
+
+
 def _proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -184,8 +194,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await asyncio.sleep(0.05 + args.warmup)
     assert gen.pid is not None
     cpu0, gen0, t0 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
+    sys0 = _system_busy()
     await asyncio.sleep(args.measure)
     cpu1, gen1, t1 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
+    sys1 = _system_busy()
     rss_after = sum(_proc_rss_kb(p) for p in pids)
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, parent.poll, args.warmup + args.measure + 30):
@@ -204,6 +216,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     result.update(analyse(stamps, times, window, n))
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
+    others = (sys1[0] - sys0[0]) - (cpu1 - cpu0) - (gen1 - gen0)
+    result["other_procs_cpu_pct"] = round(100.0 * max(0.0, others) / (t1 - t0), 1)
+    result["softirq_cpu_pct"] = round(100.0 * (sys1[1] - sys0[1]) / (t1 - t0), 1)
+    result["cores"] = os.cpu_count() or 0
     result["kb_per_leg"] = round((rss_after - rss_before) / (2 * args.calls), 1)
     result["workers"] = args.workers
     result["pps_each_way"] = 2 * args.calls * 50

@@ -31,6 +31,15 @@ RECEIVING: Final = ("sendrecv", "recvonly")
 Addr = tuple[str, int]
 
 
+RCVBUF_BYTES: Final = 16384
+
+
+def _small_queue(sock: socket.socket) -> None:
+    """Keep the kernel queue short (a few hundred ms): when the engine is overloaded,
+    old packets are dropped instead of being played seconds late."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+
+
 class PortPool:
     """Even RTP ports from a range; RTCP uses the odd port above."""
 
@@ -44,6 +53,7 @@ class PortPool:
         """A fresh, unconnected RTP socket on a port this pool handed out before."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.bind_ip, port))
+        _small_queue(sock)
         sock.setblocking(False)
         return sock
 
@@ -61,6 +71,7 @@ class PortPool:
                 rtp.close()
                 rtcp.close()
                 continue
+            _small_queue(rtp)
             rtp.setblocking(False)
             rtcp.setblocking(False)
             return rtp, rtcp, port
@@ -69,6 +80,63 @@ class PortPool:
 
 class Leg:
     """State of one RTP endpoint; see the module docstring."""
+
+    __slots__ = (
+        "_allow",
+        "_jb_max",
+        "_transit",
+        "base_seq",
+        "can_send",
+        "connected",
+        "cycles",
+        "dest",
+        "dest_allowed",
+        "direction",
+        "dtmf_rx",
+        "dtmf_tx",
+        "expected_prior",
+        "inband",
+        "inband_enabled",
+        "jb",
+        "jitter",
+        "last_rx",
+        "last_sr",
+        "latched",
+        "leg_id",
+        "local_port",
+        "marker_next",
+        "max_seq",
+        "next_rtcp",
+        "pt",
+        "received",
+        "received_prior",
+        "relay",
+        "relay_offset",
+        "remote_ssrc",
+        "rtcp_bad",
+        "rtcp_dest",
+        "rtcp_interval",
+        "rtcp_latched",
+        "rtcp_rx",
+        "rtcp_sock",
+        "rtcp_tx",
+        "rx_bad",
+        "rx_bytes",
+        "rx_foreign",
+        "rx_other_pt",
+        "rx_packets",
+        "signalled",
+        "silence",
+        "sock",
+        "ssrc",
+        "te_pt",
+        "timeout_reported",
+        "tx_blocked",
+        "tx_bytes",
+        "tx_packets",
+        "tx_seq",
+        "tx_ts",
+    )
 
     def __init__(
         self,
