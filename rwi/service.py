@@ -24,6 +24,7 @@ from typing import Any
 from rwi import protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
+from rwi.domain.calls import hangup_events
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
@@ -129,9 +130,15 @@ class Service:
 
     async def start(self) -> None:
         await self.rebuild()
+        ts = iso(self.clock())
+        # Calls never survive a restart (their SIP dialogs and media legs lived in the
+        # old process): end each one in the log, so history and clients agree.
+        ended: list[Emit] = []
+        for call in list(self.state.calls.values()):
+            ended += hangup_events(self.state, call, ts, "system", None, "system")
         await self._commit(
-            [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance})],
-            {"ts": iso(self.clock())},
+            [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}), *ended],
+            {"ts": ts},
         )
 
     async def stop(self) -> None:

@@ -367,3 +367,22 @@ async def test_health_and_readiness(db_url: str) -> None:
         assert not_ready.json()["migrations"] == "pending"
         await conn.execute("UPDATE alembic_version SET version_num = '0001'")
         await conn.close()
+
+
+async def test_calls_left_live_by_a_previous_run_are_ended_in_the_log(db_url: str) -> None:
+    config = make_config(db_url)
+    async with running_service(config) as svc:
+        await offer(svc, "survivor")
+        assert "survivor" in svc.service.state.calls
+    async with running_service(config) as svc:
+        assert svc.service.state.calls == {}
+        conn = await asyncpg.connect(asyncpg_dsn(db_url))
+        row = await conn.fetchrow(
+            "SELECT data FROM events WHERE type = 'call.hangup' AND stream_id = 'call:survivor'"
+        )
+        await conn.close()
+        assert row is not None
+        assert json.loads(row["data"])["reason"] == "system"
+        live = svc.service.state.snapshot()
+        await svc.service.rebuild()
+        assert svc.service.state.snapshot() == live
