@@ -55,3 +55,25 @@ async def test_engine_refers_sipp_and_gets_notify(
     await adapter.execute(Hangup("leg-r"))
     await observer.wait(Ended, "leg-r")
     assert (await peers.finish(proc)).rc == 0
+
+
+async def test_invite_with_replaces_takes_over_a_dialog(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    host, port = adapter.local_address()
+    proc = await peers.sipp("uac_replaces", f"{host}:{port}", "-s", "alice")
+    first = await observer.wait(IncomingCall)
+    await adapter.execute(Answer(first.leg_id))
+    second = await observer.wait_for(
+        lambda o: isinstance(o, IncomingCall) and o.leg_id != first.leg_id
+    )
+    assert isinstance(second, IncomingCall) and second.replaces == first.leg_id
+    await adapter.execute(Answer(second.leg_id))
+    await observer.wait(Answered, second.leg_id)
+    await adapter.execute(Hangup(first.leg_id))
+    ended = await observer.wait(Ended, first.leg_id)
+    assert ended.by == "local"
+    ended = await observer.wait(Ended, second.leg_id)
+    assert ended.by == "remote"
+    result = await peers.finish(proc)
+    assert result.rc == 0, result.stderr[-3000:]
