@@ -148,3 +148,53 @@ async def test_destroy_leg_finishes_its_playbacks_and_recordings(
     finished = await wait(media, lambda o: isinstance(o, api.RecordingFinished))
     assert finished.recording_id == rec.recording_id
     assert audio.read_wav(Path(finished.path)).shape[0] > 0
+
+
+async def test_reinvite_moves_the_leg_to_a_new_peer_and_direction(media: Any, peers: Any) -> None:
+    first = peers(pt=0, freq=440.0)
+    second = peers(pt=0, freq=1000.0)
+    created = await media.execute(api.CreateLeg("a", "127.0.0.1", first.port, 0))
+    first.start(("127.0.0.1", created.local_port))
+    await asyncio.sleep(0.2)
+    assert media.engine.legs["a"].connected and first.received
+    # re-INVITE: new remote; the leg re-latches on the new source
+    await media.execute(api.UpdateLeg("a", remote_ip="127.0.0.1", remote_port=second.port))
+    first.close()
+    second.start(("127.0.0.1", created.local_port))
+    await asyncio.sleep(0.3)
+    leg = media.engine.legs["a"]
+    assert leg.latched == ("127.0.0.1", second.port) and leg.connected
+    got = len(second.received)
+    assert got >= 5
+    # hold from the far end: we answer recvonly and stop sending
+    await media.execute(api.UpdateLeg("a", direction="recvonly"))
+    await asyncio.sleep(0.05)
+    before = len(second.received)
+    await asyncio.sleep(0.2)
+    assert len(second.received) == before
+    await media.execute(api.UpdateLeg("a", direction="sendrecv"))
+    await asyncio.sleep(0.2)
+    assert len(second.received) > before
+
+
+async def test_pass_through_bridge_relays_rfc4733_and_reports_it(
+    media: Any, peers: Any, wait: Any
+) -> None:
+    pa = peers(pt=8, freq=440.0, te_pt=101)
+    pb = peers(pt=8, freq=1000.0)
+    a = await media.execute(api.CreateLeg("a", "127.0.0.1", pa.port, 8, telephone_event_pt=101))
+    b = await media.execute(api.CreateLeg("b", "127.0.0.1", pb.port, 8, telephone_event_pt=96))
+    pa.start(("127.0.0.1", a.local_port))
+    pb.start(("127.0.0.1", b.local_port))
+    await media.execute(api.Connect("a", "b"))
+    await asyncio.sleep(0.3)
+    assert media.engine.passthrough_pairs() == [("a", "b")]
+    pa.send_digit("8", 100)
+    got = await wait(media, lambda o: isinstance(o, api.DtmfReceived))
+    assert (got.leg_id, got.digit, got.duration_ms) == ("a", "8", 100)
+    await asyncio.sleep(0.1)
+    events = [d for _, d in pb.received if d[1] & 0x7F == 96]  # mapped to b's payload type
+    assert events and {d[12] for d in events} == {8}
+    assert sum(1 for d in events if d[13] & 0x80) == 3
+    ssrcs = {d[8:12] for _, d in pb.received}
+    assert len(ssrcs) == 1  # one outbound stream for b, whatever the source
