@@ -82,3 +82,41 @@ def test_duplicate_tokens_are_refused() -> None:
     raw = {"rwi": {"tokens": [{"token": "x"}, {"token": "x"}]}}
     with pytest.raises(ConfigError, match="same token twice"):
         parse_config(raw, "f.toml")
+
+
+def test_the_example_sip_and_media_sections_translate() -> None:
+    from rwi.sip_settings import sip_settings
+
+    settings = sip_settings(load_config(ROOT / "rwi.example.toml", env={}))
+    assert settings.engine.udp == [("127.0.0.1", 5060)]
+    assert settings.engine.tcp == [("127.0.0.1", 5060)]
+    assert settings.engine.allowed_destinations == ("127.0.0.0/8",)
+    assert settings.engine.users == {"1001": "change-me-1001", "1002": "change-me-1002"}
+    assert settings.engine.static_contacts == {"1002": "sip:1002@127.0.0.1:5072"}
+    assert settings.engine.trunks["trunk"].proxy == ("127.0.0.1", 5080)
+    assert [r.name for r in settings.routes] == ["sales-line", "direct-to-agent"]
+    assert settings.header_whitelist == {"x-customer-id"}
+    assert settings.media.allowed_destinations == ("127.0.0.0/8",)
+    assert (settings.media.port_min, settings.media.port_max) == (20000, 29999)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[sip]\nlisten = ["sctp:1.2.3.4:5"]\n', "sip.listen[0] must be 'udp:HOST:PORT'"),
+        ("[sip]\ncolour = 1\n", "sip.colour is not a known setting"),
+        ('[[sip.users]]\nname = "a"\npassword = ""\n', "sip.users[0].password must be"),
+        ('[[sip.trunks]]\nname = "t"\nproxy = "nohost"\n', "sip.trunks[0].proxy must be HOST:PORT"),
+        ("[media]\nport_min = 5\n", "[media]"),
+        ('[[routes]]\nmatch_user = "x"\n', "routes[0] needs exactly one of"),
+    ],
+)
+def test_bad_sip_settings_fail_naming_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    from rwi.sip_settings import sip_settings
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        sip_settings(load_config(path, env={}))
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
