@@ -66,6 +66,7 @@ class Invitation(ReinviteMixin):
         self._timeout: TimerHandle | None = None
         self._reinvite_future: asyncio.Future[tuple[int, bytes | None]] | None = None
         self._auth_tried = False
+        self._bye_after_ack = False
 
     # ------------------------------------------------------------------ state machine
     def transition(self, new: SessionState) -> None:
@@ -367,6 +368,8 @@ class Invitation(ReinviteMixin):
         if self.state is SessionState.CONNECTING:
             self.transition(SessionState.CONNECTED)
             self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or self.remote_sdp))
+            if self._bye_after_ack:
+                self.hangup()
 
     def _ack_timeout(self) -> None:
         if self.state in (SessionState.CONNECTING, SessionState.CONNECTED):
@@ -399,6 +402,13 @@ class Invitation(ReinviteMixin):
                 self._cancel_wanted = True  # §9.1: CANCEL only after a provisional
             return
         if state is SessionState.DISCONNECTING:
+            return
+        if (
+            self.direction == "incoming"
+            and state is SessionState.CONNECTING
+            and (self._end_cause != "no-ack")
+        ):
+            self._bye_after_ack = True  # §15: no BYE before the ACK for our 2xx
             return
         self.transition(SessionState.DISCONNECTING)
         cause = self._end_cause or "normal"

@@ -343,3 +343,15 @@ async def test_second_forked_2xx_is_acked_and_byed(h: Harness) -> None:
     assert (bye.method, bye.to_tag, bye.cseq) == ("BYE", "two", 2)
     assert inv.state is SessionState.CONNECTED and inv.dialog is not None
     assert inv.dialog.remote_tag == "one"
+
+
+def test_uas_hangup_before_ack_waits_for_the_ack(h: Harness) -> None:
+    h.inject(invite(sdp=SDP))
+    inv = only_session(h)
+    inv.answer(SDP.encode())
+    ok = h.take()[-1]
+    inv.hangup()
+    assert h.take() == []  # §15: BYE only after the ACK
+    h.inject(invite(method="ACK", branch="z9hG4bKack", to_tag=ok.to_tag))
+    [bye] = h.take()
+    assert bye.method == "BYE" and inv.state is SessionState.DISCONNECTING

@@ -40,6 +40,8 @@ def test_hostile_via_and_contact_hosts_get_no_traffic() -> None:
     h.inject(hostile)
     inv = h.sessions[0]
     inv.answer(SDP.encode())  # type: ignore[attr-defined]
+    ok = h.sent()[-1]
+    h.inject(invite(method="ACK", branch="z9hG4bKack", to_tag=ok.to_tag))
     inv.hangup()  # type: ignore[attr-defined]  not to the Contact: back to the source
     assert h.wire.sent[-1][0].startswith(b"BYE ")
     assert all(dest == ("127.0.0.1", 5070) for _, dest in h.wire.sent)  # symmetric routing
