@@ -115,7 +115,13 @@ class SipAdapter:
 
     @property
     def stats(self) -> dict[str, int]:
-        return self.engine.stats.snapshot()
+        """Counters plus current gauges, ready for a metrics exporter."""
+        engine = self.engine
+        snapshot = engine.stats.snapshot()
+        snapshot["sessions_active"] = len(engine.sessions)
+        snapshot["transactions_active"] = len(engine.table.client) + len(engine.table.server)
+        snapshot["bindings_active"] = sum(len(b) for b in engine.registrar.bindings.values())
+        return snapshot
 
     def local_address(self, transport: str = "UDP") -> tuple[str, int]:
         return self.engine.local_address(transport)
@@ -156,7 +162,7 @@ class SipAdapter:
                 request_uri=msg.ruri,
                 from_=msg.from_,
                 to=msg.to,
-                headers=tuple((name, value) for name, value in msg.headers),
+                headers=tuple(msg.message.headers),  # canonical names, in order
                 sdp=msg.body or None,
                 source=msg.source or ("", 0),
                 user=inv.user,
