@@ -129,7 +129,7 @@ async def main() -> None:
         while rate <= args.max and time.monotonic() + args.seconds + 20 < deadline:
             step = await run_step(adapter, rate, args.seconds, Path(tmp))
             steps.append(step)
-            print(json.dumps({"step": step}), file=sys.stderr)
+            sys.stderr.write(json.dumps({"step": step}) + "\n")
             sustained = (
                 not step["failed"]
                 and not step["rc"]
@@ -148,7 +148,7 @@ async def main() -> None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     await adapter.stop()
     last = steps[-1] if steps else {}
-    print(
+    sys.stdout.write(
         json.dumps(
             {
                 "bench": "sip",
@@ -159,6 +159,7 @@ async def main() -> None:
                 "cpus": os.cpu_count(),
             }
         )
+        + "\n"
     )
 
 

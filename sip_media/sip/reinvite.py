@@ -11,6 +11,7 @@ hold flag (a=sendonly/inactive or c=0.0.0.0).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, cast
 
 from sip_media.sip import indialog
@@ -21,6 +22,8 @@ from sip_media.sip.msgview import MsgView
 from sip_media.sip.sdp import SessionDescription
 from sip_media.sip.states import ReinviteState, SessionState
 from sip_media.sip.transaction import ServerTransaction
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sip_media.sip.agent import Invitation
@@ -57,6 +60,12 @@ class ReinviteMixin:
     def _end(self, cause: str, status: int, by: str) -> None:
         raise NotImplementedError
 
+    def _reinvite_to(self, new: ReinviteState) -> None:
+        old = self.reinvite_state
+        if old is not new:
+            self.reinvite_state = new
+            log.debug("session %s re-INVITE: %s -> %s", self.leg_id, old.value, new.value)
+
     def _session(self) -> Invitation:
         return cast("Invitation", self)
 
@@ -69,7 +78,7 @@ class ReinviteMixin:
         ):
             fut.set_result((491, None))
             return fut
-        self.reinvite_state = ReinviteState.SENT
+        self._reinvite_to(ReinviteState.SENT)
         self._reinvite_future = fut
         if sdp is not None:
             self.local_sdp = sdp
@@ -87,7 +96,7 @@ class ReinviteMixin:
             self._ack_reinvite(msg)
             if self.reinvite_state is ReinviteState.IDLE:
                 return  # retransmitted 2xx: re-ACKed above, already reported
-        self.reinvite_state = ReinviteState.IDLE
+        self._reinvite_to(ReinviteState.IDLE)
         sdp = msg.body if msg is not None and msg.body else None
         if 200 <= status < 300 and msg is not None and self.dialog is not None:
             self.dialog.refresh_target(msg.header("contact"))
