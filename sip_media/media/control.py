@@ -19,7 +19,7 @@ from .errors import DuplicateIdError, InvalidEffectError, UnknownIdError, Unknow
 from .leg import Leg
 from .paths import resolve_inside
 from .recorder import Recorder
-from .sources import SourceStream, tone_samples
+from .sources import Playback, SourceStream, tone_samples
 
 if TYPE_CHECKING:
     from .engine import MediaEngine
@@ -49,8 +49,6 @@ def _start(
     interrupt: bool,
     report: bool,
 ) -> None:
-    from .engine import Playback
-
     if pid in engine.playbacks:
         raise DuplicateIdError(f"playback {pid!r} exists")
     engine.playbacks[pid] = Playback(pid, leg_id, stream, interrupt, report)

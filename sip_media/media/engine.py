@@ -19,7 +19,6 @@ import logging
 import select
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -27,28 +26,17 @@ import numpy.typing as npt
 
 from . import api, g711
 from .config import AllowList, MediaConfig
+from .control import apply_effect
 from .dtmf import DtmfEnd, DtmfSignal, DtmfStart, InbandDetector, detect_frames
 from .leg import FRAME, Leg, PortPool
 from .mixer import MixPlan, Node, Topology, build_edges, compile_plan, decode_rows, encode_rows, mix
 from .recorder import Recorder
-from .sources import SoundCache, SourceStream
+from .sources import Playback, SoundCache
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_TICKS: Final = 10
 PacketHandler = Callable[[bytes, float], "list[DtmfSignal] | bool"]
 F32 = npt.NDArray[np.float32]
-
-
-@dataclass
-class Playback:
-    """A running source feeding one leg."""
-
-    playback_id: str
-    leg_id: str
-    stream: SourceStream
-    interrupt_on_dtmf: bool
-    report: bool  # internal sources (hold music, beeps, in-band DTMF) are not reported
-    done: bool = False
 
 
 class MediaEngine:
@@ -415,6 +403,4 @@ class MediaEngine:
 
     def apply(self, effect: api.Effect, now: float | None = None) -> api.Result:
         """Apply one effect (see :mod:`.control`); raises typed ``MediaError``s."""
-        from .control import apply_effect
-
         return apply_effect(self, effect, time.monotonic() if now is None else now)

@@ -11,6 +11,7 @@ Tone cadences: ringback 425 Hz 1 s on / 4 s off (EU) or 440+480 Hz 2 s on / 4 s 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -121,3 +122,15 @@ def tone_samples(kind: str, region: str, frequency: float, seconds: float) -> tu
             raise InvalidEffectError("tone frequency must be 20..3900 Hz, seconds > 0")
         return _cadence((frequency,), seconds, 0.0), False
     raise InvalidEffectError(f"unknown tone kind {kind!r}")
+
+
+@dataclass
+class Playback:
+    """A running source feeding one leg."""
+
+    playback_id: str
+    leg_id: str
+    stream: SourceStream
+    interrupt_on_dtmf: bool
+    report: bool  # internal sources (hold music, beeps, in-band DTMF) are not reported
+    done: bool = False
