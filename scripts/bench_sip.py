@@ -121,6 +121,7 @@ async def main() -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     best = 0
+    clean = 0  # highest rate that also needed no retransmission at all
     best_step: dict[str, int] = {}
     steps: list[dict[str, int]] = []
     deadline = time.monotonic() + args.budget
@@ -139,6 +140,8 @@ async def main() -> None:
             if not sustained:
                 break
             best, best_step = rate, step
+            if not step["retransmissions"]:
+                clean = rate
             rate += args.step
             await asyncio.sleep(1.0)  # let the previous step's transactions drain
     if profiler is not None:
@@ -155,6 +158,7 @@ async def main() -> None:
                 "calls_per_s": best,
                 "failed": best_step.get("failed", last.get("failed", 0)),
                 "retransmissions": best_step.get("retransmissions", 0),
+                "calls_per_s_without_retransmissions": clean,
                 "first_failing_rate": last.get("rate") if last is not best_step else None,
                 "cpus": os.cpu_count(),
             }
