@@ -1,0 +1,265 @@
+"""Leg-keyed pass-throughs of the call-leg layer: media operations and in-dialog requests.
+
+Where it sits: mixed into :class:`sip_media.calls.CallLegs`. :class:`MediaOps` maps
+bridge, hold, play, record, supervise, conference and DTMF effects, named by leg ids,
+onto the media engine (``sip_media.media.api``); :class:`RequestOps` sends MESSAGE,
+NOTIFY, INFO, OPTIONS and REFER inside a leg's dialog through the SIP adapter and
+returns the peer's final status. Errors come out as the call-leg layer's
+:class:`~sip_media.call_types.CallError` tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sip_media.adapter import SipAdapter
+from sip_media.adapter_types import (
+    Effect,
+    EffectResult,
+    ReplyRefer,
+    SendInfo,
+    SendMessage,
+    SendNotify,
+    SendOptions,
+    SendRefer,
+)
+from sip_media.call_legstate import LiveLeg
+from sip_media.call_types import DtmfVia, LegStateError, MediaFailure, SignallingError
+from sip_media.call_types import UnknownLegError as UnknownLeg
+from sip_media.media import api as m
+from sip_media.media.errors import MediaError, UnknownIdError
+from sip_media.media.service import MediaService
+
+
+class LegsCore:
+    """What the pass-throughs need from :class:`~sip_media.calls.CallLegs`."""
+
+    sip: SipAdapter
+    media: MediaService
+    _legs: dict[str, LiveLeg]
+    _playbacks: dict[str, str]
+    _recordings: dict[str, tuple[str, ...]]
+
+    def _get(self, leg_id: str) -> LiveLeg:
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            raise UnknownLeg(f"no live leg {leg_id!r}")
+        return leg
+
+    async def _media(self, effect: m.Effect) -> m.Result:
+        """Apply a media effect; ``MediaError`` becomes ``MediaFailure``."""
+        try:
+            return await self.media.execute(effect)
+        except MediaError as exc:
+            raise MediaFailure(str(exc), media_code=exc.code) from exc
+
+    async def _legs_media(self, leg_ids: Iterable[str], effect: m.Effect) -> None:
+        for leg_id in leg_ids:
+            self._get(leg_id)
+        await self._media(effect)
+
+
+class MediaOps(LegsCore):
+    """Who hears what: bridges, hold, players, recorders, supervision, conferences."""
+
+    async def bridge(self, a: str, b: str) -> None:
+        """Each leg hears the other (same codec: packets relayed as they arrive)."""
+        await self._legs_media((a, b), m.Connect(a, b))
+
+    async def unbridge(self, a: str, b: str) -> None:
+        """Undo :meth:`bridge` (or :meth:`early_media`) between two legs."""
+        await self._legs_media((a, b), m.Disconnect(a, b))
+
+    async def early_media(self, from_leg: str, to_leg: str) -> None:
+        """One way: ``to_leg`` hears ``from_leg`` (e.g. a callee's 183 to the caller)."""
+        await self._legs_media((from_leg, to_leg), m.PassThroughEarlyMedia(from_leg, to_leg))
+
+    async def hold(self, leg_id: str, music: m.Source | None = None) -> None:
+        """The leg hears ``music`` (default hold music); whoever it is bridged to, silence."""
+        await self._legs_media((leg_id,), m.Hold(leg_id, music or m.HOLD_MUSIC))
+
+    async def unhold(self, leg_id: str) -> None:
+        """Put a held leg back into its bridge / conference."""
+        await self._legs_media((leg_id,), m.Unhold(leg_id))
+
+    async def play(
+        self,
+        leg_id: str,
+        source: m.Source,
+        *,
+        loop: bool = False,
+        interrupt_on_dtmf: bool = False,
+        playback_id: str | None = None,
+    ) -> str:
+        """Play to a leg (over what it hears); ``PlaybackDone`` follows. Returns the id."""
+        leg = self._get(leg_id)
+        play = m.Play(leg_id, source, loop, interrupt_on_dtmf, playback_id or m.new_id())
+        await self._media(play)
+        self._playbacks[play.playback_id] = leg_id
+        leg.playbacks.add(play.playback_id)
+        return play.playback_id
+
+    async def stop_play(self, leg_id: str, playback_id: str | None = None) -> None:
+        """Stop one playback, or every playback of the leg (``PlaybackDone`` each)."""
+        leg = self._get(leg_id)
+        wanted = [playback_id] if playback_id is not None else sorted(leg.playbacks)
+        for pid in wanted:
+            if self._playbacks.get(pid) != leg_id:
+                continue
+            try:
+                await self.media.execute(m.StopPlay(pid))
+            except UnknownIdError:
+                continue  # finished meanwhile: its PlaybackDone is on its way
+            except MediaError as exc:
+                raise MediaFailure(str(exc), media_code=exc.code) from exc
+
+    async def record(
+        self,
+        leg_id: str,
+        path: str,
+        *,
+        other_leg: str | None = None,
+        mode: m.RecordMode = "mixed",
+        beep: bool = False,
+        max_duration_s: float | None = None,
+        recording_id: str | None = None,
+    ) -> m.RecordingStarted:
+        """Record a leg (what it says and hears) or two legs; ``RecordingDone`` follows.
+
+        ``path`` is relative to the media recordings directory (escapes are refused).
+        """
+        legs = (leg_id,) if other_leg is None else (leg_id, other_leg)
+        rid = recording_id or m.new_id()
+        effect = m.Record(legs, path, mode, beep, max_duration_s, rid)
+        self._recordings[rid] = legs
+        try:
+            for leg in legs:
+                self._get(leg)
+            result = await self._media(effect)
+        except BaseException:
+            self._recordings.pop(rid, None)
+            raise
+        assert isinstance(result, m.RecordingStarted)
+        return result
+
+    async def pause_record(self, recording_id: str) -> None:
+        """Pause a recording (paused time is left out of the file)."""
+        await self._media(m.PauseRecord(recording_id))
+
+    async def resume_record(self, recording_id: str) -> None:
+        """Resume a paused recording."""
+        await self._media(m.ResumeRecord(recording_id))
+
+    async def stop_record(self, recording_id: str) -> None:
+        """Finalise a recording (``RecordingDone`` follows)."""
+        await self._media(m.StopRecord(recording_id))
+
+    async def supervise(
+        self, supervisor: str, agent: str, customer: str, mode: m.SuperviseMode = "listen"
+    ) -> None:
+        """listen: supervisor hears both; whisper: agent hears the supervisor; barge: all."""
+        effect = m.Supervise(supervisor, agent, customer, mode)
+        await self._legs_media((supervisor, agent, customer), effect)
+
+    async def stop_supervise(self, supervisor: str) -> None:
+        """End the supervision started by ``supervisor``."""
+        await self._media(m.StopSupervise(supervisor))
+
+    async def conference_add(self, conference_id: str, leg_id: str, *, muted: bool = False) -> None:
+        """Add a leg to a conference (created on first use); it hears everyone else."""
+        await self._legs_media((leg_id,), m.ConferenceAdd(conference_id, leg_id, muted))
+
+    async def conference_remove(self, conference_id: str, leg_id: str) -> None:
+        """Take a leg out of a conference (gone when empty)."""
+        await self._media(m.ConferenceRemove(conference_id, leg_id))
+
+    async def conference_mute(self, conference_id: str, leg_id: str, muted: bool = True) -> None:
+        """Mute or unmute a member (a muted member still hears the others)."""
+        await self._media(m.ConferenceMute(conference_id, leg_id, muted))
+
+    async def send_dtmf(
+        self, leg_id: str, digits: str, *, duration_ms: int = 100, via: DtmfVia = "rfc4733"
+    ) -> None:
+        """Send digits: RFC 4733 (in-band if the peer has no telephone-event) or SIP INFO."""
+        self._get(leg_id)
+        if via != "info":
+            await self._media(m.SendDtmf(leg_id, digits, duration_ms))
+            return
+        for digit in digits:
+            result = await self.sip.execute(SendInfo.dtmf(leg_id, digit, duration_ms))
+            if result is None or not 200 <= result.status < 300:
+                status = result.status if result is not None else 500
+                raise SignallingError(f"INFO {digit!r} on {leg_id}: {status}", sip_status=status)
+
+
+class RequestOps(LegsCore):
+    """In-dialog requests: the peer's final status is returned, not raised."""
+
+    async def _request(self, effect: Effect) -> EffectResult:
+        if effect.leg_id:
+            self._get(effect.leg_id)
+        result = await self.sip.execute(effect)
+        if result is None:
+            raise SignallingError(f"{type(effect).__name__}: no result")
+        return result
+
+    async def send_message(
+        self,
+        leg_id: str,
+        body: bytes,
+        content_type: str = "text/plain",
+        *,
+        target: str | None = None,
+    ) -> int:
+        """MESSAGE in the leg's dialog (or out of dialog to ``target``); final status."""
+        return (await self._request(SendMessage(leg_id, body, content_type, target))).status
+
+    async def send_notify(
+        self,
+        leg_id: str,
+        event: str,
+        body: bytes = b"",
+        content_type: str = "text/plain",
+        subscription_state: str = "active",
+    ) -> int:
+        """NOTIFY in the leg's dialog; final status."""
+        effect = SendNotify(leg_id, event, body, content_type, subscription_state)
+        return (await self._request(effect)).status
+
+    async def send_info(
+        self, leg_id: str, body: bytes, content_type: str = "application/dtmf-relay"
+    ) -> int:
+        """INFO in the leg's dialog; final status."""
+        return (await self._request(SendInfo(leg_id, body, content_type))).status
+
+    async def options_ping(self, leg_id: str) -> tuple[int, float]:
+        """OPTIONS in the leg's dialog: ``(status, rtt_ms)`` (408 when unanswered)."""
+        result = await self._request(SendOptions(leg_id))
+        return result.status, round((result.rtt or 0.0) * 1000.0, 3)
+
+    async def send_refer(
+        self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
+    ) -> int:
+        """REFER the leg's peer to ``refer_to`` (attended: ``replaces_leg``); final status."""
+        if replaces_leg is not None:
+            self._get(replaces_leg)
+        return (await self._request(SendRefer(leg_id, refer_to, replaces_leg))).status
+
+    async def reply_refer(
+        self,
+        leg_id: str,
+        refer_id: str,
+        status: int,
+        *,
+        reason: str | None = None,
+        final: bool = True,
+    ) -> None:
+        """Report a received REFER's progress to its sender (NOTIFY with a sipfrag)."""
+        if not 100 <= status <= 699:
+            raise LegStateError(f"bad REFER status {status}")
+        self._get(leg_id)
+        result = await self.sip.execute(ReplyRefer(leg_id, refer_id, status, reason, final))
+        if result is not None and result.status >= 300:
+            raise SignallingError(
+                f"REFER reply on {leg_id}: {result.status}", sip_status=result.status
+            )

@@ -1,0 +1,514 @@
+"""The call-leg layer: one leg id is one SIP dialog and one anchored media leg.
+
+Where it sits: the only surface the call-control service drives calls through. Below
+it, :class:`~sip_media.adapter.SipAdapter` (signalling: effects in, observations out)
+and a :class:`~sip_media.media.service.MediaService` (RTP legs, mixing, players,
+recorders). :class:`CallLegs` turns the service's intent (dial, answer, bridge, hold,
+play...) into both kinds of effects, keeps each leg's SDP and media leg in step
+(RFC 3264 offer/answer, early media, remote re-INVITE hold, RTP timeout), and reports
+one stream of :data:`~sip_media.call_types.LegObservation` values. Inbound routing is
+not decided here: an INVITE is reported as ``LegOffered`` and waits (100 Trying sent)
+until the service rings, answers, rejects or hangs up.
+
+Usage::
+
+    legs = await CallLegs.start(EngineConfig(...), MediaConfig(...))
+    legs.subscribe(on_observation)          # LegOffered, LegAnswered, LegEnded, ...
+    await legs.dial("out-1", "sip:bob@127.0.0.1:5080", caller_id="Alice")
+    await legs.answer("in-3f2a...")         # after LegOffered
+    await legs.bridge("out-1", "in-3f2a...")
+    await legs.close()
+
+Every effect method raises a :class:`~sip_media.call_types.CallError` subclass on
+failure. Every leg that ``dial`` accepted or ``LegOffered`` announced ends with exactly
+one terminal observation: ``LegFailed`` (outbound, never answered, not hung up by us) or
+``LegEnded``. Media-only operations (bridge, hold, play, record, supervise,
+conferences, DTMF) are in :class:`~sip_media.call_media.MediaOps`; in-dialog requests
+(MESSAGE, NOTIFY, INFO, OPTIONS, REFER) in :class:`~sip_media.call_media.RequestOps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+
+from sip_media import call_sdp
+from sip_media.adapter import SipAdapter
+from sip_media.adapter_types import (
+    Answer,
+    Answered,
+    Binding,
+    Dial,
+    DtmfInfo,
+    Effect,
+    EffectResult,
+    Ended,
+    Hangup,
+    IncomingCall,
+    MessageReceived,
+    NotifyReceived,
+    Provisional,
+    ReferReceived,
+    RegistrationChanged,
+    Reinvited,
+    Reject,
+    Ring,
+)
+from sip_media.adapter_types import Observation as SipObservation
+from sip_media.call_legstate import LegInfo, LegState, LiveLeg, cause_reason
+from sip_media.call_media import MediaOps, RequestOps
+from sip_media.call_types import (
+    CallError,
+    DuplicateLegError,
+    LegAnswered,
+    LegDtmf,
+    LegEnded,
+    LegFailed,
+    LegObservation,
+    LegOffered,
+    LegProgress,
+    LegStateError,
+    MessageIn,
+    NegotiationError,
+    NotifyIn,
+    PlaybackDone,
+    RecordingDone,
+    RecordingFailed,
+    ReferIn,
+    SignallingError,
+)
+from sip_media.media import api as m
+from sip_media.media.config import MediaConfig
+from sip_media.media.service import MediaService, start_media
+from sip_media.sip.agent import Invitation
+from sip_media.sip.engine import EngineConfig
+from sip_media.sip.errors import SipError
+
+log = logging.getLogger(__name__)
+
+LegCallback = Callable[[LegObservation], None]
+TELEPHONE_EVENT_PT = 101
+_Input = SipObservation | m.Observation
+
+
+class CallLegs(MediaOps, RequestOps):
+    """Legs over one SIP adapter and one media service; see the module docstring."""
+
+    def __init__(self, sip: SipAdapter, media: MediaService) -> None:
+        """Attach to a started adapter and media service (call inside the event loop)."""
+        self.sip = sip
+        self.media = media
+        self._legs: dict[str, LiveLeg] = {}
+        self._playbacks: dict[str, str] = {}  # playback id -> leg id
+        self._recordings: dict[str, tuple[str, ...]] = {}  # recording id -> legs
+        self._callbacks: list[LegCallback] = []
+        self._queue: asyncio.Queue[_Input] = asyncio.Queue()
+        self._owns = False
+        self._closed = False
+        self._unsubscribe_sip = sip.subscribe(self._queue.put_nowait)
+        self._previous_media_callback = media.observations.callback
+        media.observations.callback = self._on_media_observation
+        sip.engine.answer_sdp = self._answer_reinvite
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="call-legs")
+
+    @classmethod
+    async def start(
+        cls,
+        sip_config: EngineConfig,
+        media_config: MediaConfig,
+        *,
+        bindings: Iterable[Binding] = (),
+    ) -> CallLegs:
+        """Build and start a SIP adapter and a media service; ``close`` stops both."""
+        media = await start_media(media_config)
+        sip = SipAdapter(sip_config, bindings=bindings)
+        try:
+            await sip.start()
+        except BaseException:
+            await media.close()
+            raise
+        legs = cls(sip, media)
+        legs._owns = True
+        return legs
+
+    async def close(self) -> None:
+        """Hang up every live leg, detach, and stop the adapter and media if we own them."""
+        if self._closed:
+            return
+        for leg_id in list(self._legs):
+            with contextlib.suppress(CallError):
+                await self.hangup(leg_id)
+        self._closed = True
+        self._unsubscribe_sip()
+        self.media.observations.callback = self._previous_media_callback
+        self._pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump_task
+        if self._owns:
+            await self.sip.stop()
+            await self.media.close()
+
+    # ------------------------------------------------------------------ observations
+    def subscribe(self, callback: LegCallback) -> Callable[[], None]:
+        """Call ``callback`` with every observation; returns an unsubscribe function."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def _emit(self, obs: LegObservation) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(obs)
+            except Exception:
+                log.exception("leg observation callback failed on %r", obs)
+
+    def info(self, leg_id: str) -> LegInfo:
+        """A snapshot of a live leg (state, RTP addresses, codec, direction)."""
+        return self._get(leg_id).snapshot()
+
+    def leg_ids(self) -> tuple[str, ...]:
+        """Ids of the live legs."""
+        return tuple(self._legs)
+
+    def _on_media_observation(self, obs: m.Observation) -> None:
+        if self._previous_media_callback is not None:
+            self._previous_media_callback(obs)
+        self._queue.put_nowait(obs)
+
+    async def _pump(self) -> None:
+        """Apply SIP and media observations in arrival order, one at a time."""
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._handle(item)
+            except (CallError, SipError) as exc:
+                log.info("observation %r not applied: %s", item, exc)
+            except Exception:
+                log.exception("observation %r failed", item)
+
+    async def _handle(self, obs: _Input) -> None:
+        match obs:
+            case IncomingCall():
+                self._offered(obs)
+            case Provisional() | Answered() | Reinvited():
+                await self._remote_sdp(obs)
+            case Ended():
+                await self._ended(obs)
+            case DtmfInfo(leg_id=leg, digit=digit, duration_ms=ms) if leg in self._legs:
+                self._emit(LegDtmf(leg, digit, ms or 0, "info"))
+            case MessageReceived(leg_id=leg, content_type=ctype, body=body, from_=from_):
+                self._emit(MessageIn(leg, ctype, body, from_))
+            case NotifyReceived(leg_id=leg):
+                self._emit(
+                    NotifyIn(leg, obs.event, obs.content_type, obs.body, obs.subscription_state)
+                )
+            case ReferReceived(leg_id=leg):
+                self._emit(ReferIn(leg, obs.refer_id, obs.refer_to, obs.referred_by, obs.replaces))
+            case RegistrationChanged():
+                self._emit(obs)
+            case m.DtmfReceived(leg_id=leg, digit=digit, duration_ms=ms) if leg in self._legs:
+                self._emit(
+                    LegDtmf(leg, digit, ms, "inband" if obs.method == "inband" else "rfc4733")
+                )
+            case m.RtpTimeout(leg_id=leg):
+                await self._rtp_timeout(leg)
+            case m.PlaybackFinished(playback_id=pid) if pid in self._playbacks:
+                leg_id = self._playbacks.pop(pid)
+                if (live := self._legs.get(leg_id)) is not None:
+                    live.playbacks.discard(pid)
+                self._emit(PlaybackDone(leg_id, pid, obs.interrupted, obs.digit))
+            case m.RecordingFinished(recording_id=rid) if rid in self._recordings:
+                legs = self._recordings.pop(rid)
+                self._emit(RecordingDone(legs[0], rid, obs.path, obs.duration_secs, legs))
+            case m.RecordingFailed(recording_id=rid) if rid in self._recordings:
+                legs = self._recordings.pop(rid)
+                self._emit(RecordingFailed(legs[0], rid, obs.path, obs.error, legs))
+            case _:
+                pass
+
+    def _offered(self, call: IncomingCall) -> None:
+        if call.leg_id in self._legs:
+            return
+        self._legs[call.leg_id] = LiveLeg(call.leg_id, False, LegState.OFFERED, offer=call.sdp)
+        caller, caller_name = call_sdp.party(call.from_)
+        callee, _ = call_sdp.party(call.to)
+        host = call.source[0]
+        trunk = next(
+            (t.name for t in self.sip.engine.config.trunks.values() if t.proxy[0] == host), None
+        )
+        self._emit(
+            LegOffered(
+                call.leg_id,
+                caller=caller,
+                callee=callee,
+                request_uri_user=call_sdp.uri_user(call.request_uri),
+                caller_name=caller_name,
+                request_uri=call.request_uri,
+                headers=call_sdp.header_map(call),
+                source=call.source,
+                trunk=trunk,
+                user=call.user,
+                replaces=call.replaces,
+            )
+        )
+
+    async def _remote_sdp(self, obs: Provisional | Answered | Reinvited) -> None:
+        """A provisional, the answer (2xx / ACK) or a remote re-INVITE: follow its SDP."""
+        leg = self._legs.get(obs.leg_id)
+        if leg is None:
+            return
+        async with leg.lock:
+            if self._legs.get(obs.leg_id) is not leg or leg.state in LegState.over():
+                return
+            media = bool(obs.sdp) and await self._apply_remote(leg, obs.sdp or b"")
+            match obs:
+                case Provisional(status=status) if leg.outbound:
+                    leg.transition(LegState.RINGING)
+                    self._emit(LegProgress(leg.leg_id, status, media))
+                case Answered():
+                    leg.answered = True
+                    leg.transition(LegState.ANSWERED)
+                    self._emit(LegAnswered(leg.leg_id))
+                case _:
+                    pass
+
+    async def _apply_remote(self, leg: LiveLeg, body: bytes) -> bool:
+        """Point the media leg at the far end's SDP; False when it is unusable."""
+        if leg.local_sdp is None:
+            return False
+        try:
+            params = call_sdp.params(leg.local_sdp, call_sdp.parse(body))
+        except SipError as exc:
+            log.info("leg %s: unusable remote SDP (%s)", leg.leg_id, exc)
+            return False
+        old = leg.applied
+        remote = params.remote if params.remote != (old.remote if old else None) else None
+        update = m.UpdateLeg(
+            leg.leg_id,
+            remote_ip=remote[0] if remote else None,
+            remote_port=remote[1] if remote else None,
+            payload_type=params.payload_type,
+            telephone_event_pt=params.telephone_event_pt,
+            direction=params.direction,
+        )
+        await self._media(update)
+        leg.applied = params if params.remote else call_sdp.keep_remote(params, old)
+        return True
+
+    def _answer_reinvite(self, inv: Invitation, offer: bytes | None) -> bytes | None:
+        """The SIP engine asks for our answer to a remote re-INVITE (sync hook)."""
+        leg = self._legs.get(inv.leg_id)
+        if leg is None or leg.local is None:
+            return inv.local_sdp
+        if offer:
+            sdp = call_sdp.answer(call_sdp.parse(offer), leg.local, leg.local_sdp)
+        else:  # offerless re-INVITE: we offer, the ACK carries the answer
+            sdp = call_sdp.offer(leg.local, leg.local_sdp)
+        leg.local_sdp = sdp
+        return sdp.serialize()
+
+    async def _ended(self, obs: Ended) -> None:
+        leg = self._legs.get(obs.leg_id)
+        if leg is None:
+            return
+        async with leg.lock:
+            if self._legs.get(obs.leg_id) is not leg:
+                return
+            del self._legs[obs.leg_id]
+            leg.transition(LegState.ENDED)
+            await self._destroy_media(leg)
+        if leg.outbound and not leg.answered and not leg.hangup_requested:
+            self._emit(LegFailed(leg.leg_id, obs.sip_status, cause_reason(obs.cause)))
+            return
+        local = leg.hangup_requested or leg.end_reason is not None or obs.by == "local"
+        reason = leg.end_reason or cause_reason(obs.cause)
+        self._emit(LegEnded(leg.leg_id, "local" if local else "remote", obs.sip_status, reason))
+
+    async def _rtp_timeout(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            return
+        async with leg.lock:
+            if self._legs.get(leg_id) is not leg or leg.state is not LegState.ANSWERED:
+                return
+            log.info("leg %s: RTP timeout, hanging up", leg_id)
+            leg.end_reason = "rtp_timeout"
+            await self._end_leg(leg)
+
+    # ------------------------------------------------------------------ signalling
+    async def dial(
+        self,
+        leg_id: str,
+        target: str,
+        *,
+        caller_id: str | None = None,
+        from_uri: str | None = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        timeout: float = 60.0,  # noqa: ASYNC109 (ring time before CANCEL, not an await bound)
+        group: str | None = None,
+    ) -> None:
+        """Open a media leg, offer it (PCMU, PCMA, telephone-event) and send the INVITE.
+
+        Returns once the INVITE is on its way; progress comes as observations. Raises
+        ``DuplicateLegError``, ``MediaFailure`` or ``SignallingError`` (unroutable
+        target, bad header...), in which case no observation follows for ``leg_id``.
+        ``timeout``: seconds until CANCEL (``LegFailed(487, "no_answer")``); ``group``:
+        media placement hint (legs that will be mixed together share a group).
+        """
+        if leg_id in self._legs or leg_id in self.sip.engine.sessions:
+            raise DuplicateLegError(f"leg {leg_id!r} exists")
+        leg = LiveLeg(leg_id, True, LegState.DIALING)
+        self._legs[leg_id] = leg
+        async with leg.lock:
+            try:
+                await self._open_media(leg, m.CreateLeg(leg_id, direction="inactive", group=group))
+                assert leg.local is not None
+                leg.local_sdp = call_sdp.offer(leg.local)
+                dial = Dial(
+                    leg_id,
+                    target,
+                    from_uri=from_uri,
+                    caller_id=caller_id,
+                    extra_headers=tuple(extra_headers),
+                    sdp_offer=leg.local_sdp.serialize(),
+                    timeout=timeout,
+                )
+                result = await self.sip.execute(dial)
+                if result is None or result.status != 0:
+                    status = result.status if result is not None else 500
+                    reason = result.reason if result is not None else "no result"
+                    raise SignallingError(f"dial {leg_id}: {status} {reason}", sip_status=status)
+            except BaseException:
+                leg.transition(LegState.ENDED)
+                if self._legs.get(leg_id) is leg:
+                    del self._legs[leg_id]
+                await self._destroy_media(leg)
+                raise
+
+    async def ring(
+        self, leg_id: str, *, early_media: bool = False, group: str | None = None
+    ) -> None:
+        """180 Ringing, or 183 with our SDP answer when ``early_media`` (media leg opened)."""
+        leg = self._inbound(leg_id)
+        async with leg.lock:
+            self._expect(leg, LegState.OFFERED, LegState.RINGING)
+            sdp: bytes | None = None
+            if early_media:
+                if leg.local_sdp is None:
+                    await self._open_answer_media(leg, group)
+                assert leg.local_sdp is not None
+                sdp = leg.local_sdp.serialize()
+            await self._signal(Ring(leg_id, 183 if early_media else 180, sdp))
+            leg.transition(LegState.RINGING)
+
+    async def answer(self, leg_id: str, *, group: str | None = None) -> None:
+        """Open the media leg from the stored offer (or offer ourselves) and send 200 OK.
+
+        ``LegAnswered`` follows with the ACK. An offer with no usable audio is refused
+        with 488 (``NegotiationError``; ``LegEnded(reason="not_acceptable")`` follows).
+        """
+        leg = self._inbound(leg_id)
+        async with leg.lock:
+            self._expect(leg, LegState.OFFERED, LegState.RINGING)
+            if leg.local_sdp is None:
+                await self._open_answer_media(leg, group)
+            assert leg.local_sdp is not None
+            await self._signal(Answer(leg_id, leg.local_sdp.serialize()))
+            leg.transition(LegState.ANSWERING)
+
+    async def reject(self, leg_id: str, code: int = 486, reason: str | None = None) -> None:
+        """Refuse an offered inbound call with a final status (``LegEnded`` follows)."""
+        if not 300 <= code <= 699:
+            raise LegStateError(f"reject needs a final non-2xx status, not {code}")
+        leg = self._inbound(leg_id)
+        async with leg.lock:
+            self._expect(leg, LegState.OFFERED, LegState.RINGING)
+            leg.end_reason = "rejected"
+            leg.transition(LegState.ENDING)
+            await self._destroy_media(leg)
+            await self._signal(Reject(leg_id, code, reason))
+
+    async def hangup(self, leg_id: str) -> None:
+        """CANCEL (outbound, unanswered), 480 (inbound, unanswered) or BYE; media leg closed.
+
+        Idempotent while the leg is ending; ``LegEnded(by="local")`` follows.
+        """
+        leg = self._get(leg_id)
+        async with leg.lock:
+            if leg.state in LegState.over():
+                return
+            leg.hangup_requested = True
+            await self._end_leg(leg)
+
+    async def _end_leg(self, leg: LiveLeg) -> None:
+        leg.transition(LegState.ENDING)
+        await self._destroy_media(leg)
+        result = await self.sip.execute(Hangup(leg.leg_id))
+        if result is not None and result.status >= 300:
+            log.info("leg %s: hangup answered %d (already gone)", leg.leg_id, result.status)
+
+    # ------------------------------------------------------------------ helpers
+    def _inbound(self, leg_id: str) -> LiveLeg:
+        leg = self._get(leg_id)
+        if leg.outbound:
+            raise LegStateError(f"leg {leg_id!r} is outbound")
+        return leg
+
+    @staticmethod
+    def _expect(leg: LiveLeg, *states: LegState) -> None:
+        if leg.state not in states:
+            raise LegStateError(f"leg {leg.leg_id!r} is {leg.state.value}")
+
+    async def _signal(self, effect: Effect) -> EffectResult | None:
+        result = await self.sip.execute(effect)
+        if result is not None and result.status >= 300:
+            raise SignallingError(
+                f"{type(effect).__name__} on {effect.leg_id}: {result.status} {result.reason}",
+                sip_status=result.status,
+            )
+        return result
+
+    async def _open_media(self, leg: LiveLeg, create: m.CreateLeg) -> None:
+        result = await self._media(create)
+        assert isinstance(result, m.LegCreated)
+        leg.local = call_sdp.local_media(result.local_ip, result.local_port)
+
+    async def _open_answer_media(self, leg: LiveLeg, group: str | None) -> None:
+        """Create the media leg for an inbound call and our SDP (answer, or offer)."""
+        if not leg.offer:  # INVITE without SDP: offer in the 2xx, answer in the ACK
+            await self._open_media(leg, m.CreateLeg(leg.leg_id, direction="inactive", group=group))
+            assert leg.local is not None
+            leg.local_sdp = call_sdp.offer(leg.local)
+            return
+        try:
+            remote = call_sdp.parse(leg.offer)
+            plan = call_sdp.plan_answer(remote)
+        except SipError as exc:
+            leg.end_reason = "not_acceptable"
+            leg.transition(LegState.ENDING)
+            await self.sip.execute(Reject(leg.leg_id, 488))
+            raise NegotiationError(f"leg {leg.leg_id}: {exc.reason}") from exc
+        create = m.CreateLeg(
+            leg.leg_id,
+            remote_ip=plan.remote[0] if plan.remote else None,
+            remote_port=plan.remote[1] if plan.remote else None,
+            payload_type=plan.payload_type,
+            telephone_event_pt=plan.telephone_event_pt,
+            direction=plan.direction,
+            group=group,
+        )
+        await self._open_media(leg, create)
+        assert leg.local is not None
+        leg.local_sdp = call_sdp.answer(remote, leg.local)
+        leg.applied = plan
+
+    async def _destroy_media(self, leg: LiveLeg) -> None:
+        if leg.local is None or leg.media_closed:
+            return
+        leg.media_closed = True
+        with contextlib.suppress(CallError):
+            await self._media(m.DestroyLeg(leg.leg_id))
+
+
+__all__ = ["CallLegs", "LegInfo", "LegState"]
