@@ -126,7 +126,7 @@ class Invitation(ReinviteMixin):
             local_contact=contact,
             local_seq=0,
         )
-        engine.register_early(self)
+        engine.register_session(self)
         self._send_invite(extra)
         if timeout > 0:
             self._timeout = engine.scheduler.call_later(timeout, self._no_answer)

@@ -63,7 +63,6 @@ class Engine:
         self.transports: list[Transport] = []
         self.sessions: dict[str, Invitation] = {}
         self.dialogs: dict[tuple[str, str, str], Invitation] = {}
-        self.early: dict[tuple[str, str], Invitation] = {}
         self.by_invite_tx: dict[tuple[str, ...], Invitation] = {}
         self.center = n.NotificationCenter()
         self.router = Router(self)
@@ -129,10 +128,9 @@ class Engine:
         self.center.post(notification)
 
     # ------------------------------------------------------------------ session table
-    def register_early(self, inv: Invitation) -> None:
-        assert inv.dialog is not None
+    def register_session(self, inv: Invitation) -> None:
+        """A UAC session before any dialog exists (no remote tag yet)."""
         self.sessions[inv.leg_id] = inv
-        self.early[(inv.dialog.call_id, inv.dialog.local_tag)] = inv
 
     def register_dialog(self, inv: Invitation) -> None:
         assert inv.dialog is not None
@@ -148,8 +146,6 @@ class Engine:
         if self.sessions.get(inv.leg_id) is inv:
             del self.sessions[inv.leg_id]
         self.unregister_dialog(inv)
-        if inv.dialog is not None:
-            self.early.pop((inv.dialog.call_id, inv.dialog.local_tag), None)
         if inv.invite_tx is not None:
             self.by_invite_tx.pop(inv.invite_tx.key, None)
 
