@@ -272,3 +272,21 @@ async def test_engine_uac_over_tcp_to_sipp_uas(peers: Peers) -> None:
         assert (await peers.finish(proc)).rc == 0
     finally:
         await adapter.stop()
+
+
+async def test_engine_uac_early_media_then_ringing_then_answer(
+    adapter: SipAdapter, observer: Observer, peers: Peers
+) -> None:
+    port = free_port()
+    proc = await peers.sipp("uas_early_media", None, port=port)
+    await adapter.execute(Dial("em", f"sip:bob@127.0.0.1:{port}"))
+    progress = await observer.wait(Provisional, "em")
+    assert progress.status == 183 and progress.sdp is not None and b"m=audio" in progress.sdp
+    ringing = await observer.wait_for(
+        lambda o: isinstance(o, Provisional) and o.leg_id == "em" and o.status == 180
+    )
+    assert isinstance(ringing, Provisional) and ringing.sdp is None
+    await observer.wait(Answered, "em")
+    await adapter.execute(Hangup("em"))
+    await observer.wait(Ended, "em")
+    assert (await peers.finish(proc)).rc == 0
