@@ -118,21 +118,29 @@ async def test_conference_n_minus_one_and_mute(
     await customer.bye()
 
 
-async def test_hold_music_and_unhold(media: Any, peers: Any, audio: Any) -> None:
+async def test_hold_music_and_unhold(media: Any, peers: Any, sipp: Any, audio: Any) -> None:
     await own_peer(media, peers, "a", 440.0)
-    await own_peer(media, peers, "b", 1000.0)
+    echo = sipp("uas_echo.xml", 8)  # b is SIPp echoing whatever b is sent
+    await echo.start(echo=True)
+    created = await media.execute(api.CreateLeg("b", payload_type=8))
+    ip, port = await echo.invite(created.local_port)
+    await media.execute(api.UpdateLeg("b", remote_ip=ip, remote_port=port))
     await media.execute(api.Connect("a", "b"))
-    assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {1000.0}, "b": {440.0}}
+    # bridged: a's tone goes to SIPp and comes back to a
+    assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {440.0}, "b": {440.0}}
     await media.execute(api.Hold("b"))
     rec = await media.execute(api.Record(("b",), "held.wav", "separate"))
     got = await what_each_hears(media, audio, ("a",), 0.6)
     await media.execute(api.StopRecord(rec.recording_id))
-    assert got == {"a": set()}
-    music = audio.read_wav(Path(rec.path))[1200:, 1].astype(float)
-    assert np.sqrt(np.mean(music**2)) > 1000  # b hears the generated hold music...
-    assert audio.heard(music, (440.0,)) == set()  # ...and not a
+    assert got == {"a": set()}  # a hears nothing from the held party
+    wav = audio.read_wav(Path(rec.path))[1200:].astype(float)
+    for channel in (1, 0):  # b is sent the generated hold music, SIPp echoes it back
+        music = wav[:, channel]
+        assert np.sqrt(np.mean(music**2)) > 1000
+        assert audio.heard(music, (440.0,)) == set()
     await media.execute(api.Unhold("b"))
-    assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {1000.0}, "b": {440.0}}
+    assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {440.0}, "b": {440.0}}
+    await echo.bye()
 
 
 async def test_early_media_one_way_then_connect(media: Any, peers: Any, audio: Any) -> None:
