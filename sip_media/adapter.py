@@ -65,7 +65,7 @@ from sip_media.adapter_types import (
     SendOptions,
     SendRefer,
 )
-from sip_media.nomedia import answer_sdp, offer_sdp
+from sip_media.nomedia import answer_keeping_media, answer_sdp, offer_sdp
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
@@ -100,8 +100,9 @@ class SipAdapter:
         self._queues: list[asyncio.Queue[Observation]] = []
         self.engine.center.subscribe(self._on_notification)
         self.engine.on_new_session = self._on_new_session
-        if no_media:
-            self.engine.answer_sdp = lambda inv, offer: answer_sdp(offer, inv.local_sdp)
+        # Remote re-offers (hold/resume, refresh) are answered at once, keeping the leg's
+        # media address; ``Reinvited`` tells the service (and later the media engine).
+        self.engine.answer_sdp = lambda inv, offer: answer_keeping_media(offer, inv.local_sdp)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

@@ -35,3 +35,21 @@ async def test_adapter_maps_notifications_to_observations() -> None:
     adapter.engine.notify(n.SessionDidEnd("leg", "busy", 486, "remote"))
     assert await asyncio.wait_for(pending, 1) == Ended("leg", "busy", 486, "remote")
     await stream.aclose()
+
+
+def test_reoffer_answer_keeps_media_address_and_mirrors_hold() -> None:
+    from sip_media.nomedia import answer_keeping_media
+
+    ours = (
+        b"v=0\r\no=media 77 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
+        b"a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    )
+    hold = (
+        b"v=0\r\no=x 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 5000 RTP/AVP 0 8\r\na=sendonly\r\n"
+    )
+    answer = answer_keeping_media(hold, ours)
+    assert answer is not None
+    assert b"m=audio 40000 RTP/AVP 8" in answer and b"a=recvonly" in answer
+    assert b"o=media 77 4 IN IP4 127.0.0.1" in answer  # same session, version bumped
