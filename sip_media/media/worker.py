@@ -33,6 +33,7 @@ from .service import ObservationCallback, ObservationHub, run_clock_step
 def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, int]) -> None:
     """Body of one worker process: apply effects between ticks until told to stop."""
     engine = MediaEngine(config, port_range)
+    conn.send(("ready", 0))
     next_tick = time.monotonic()
     next_freeze = next_tick + 1.0
     running = True
@@ -120,6 +121,9 @@ class WorkerMedia:
         self._leg_worker: dict[str, int] = {}
         self._id_worker: dict[str, int] = {}  # playbacks, recordings, conferences
         self.worker_stats: list[dict[str, int]] = []
+        self._ready = 0
+        self._failed = False
+        self._all_ready = asyncio.Event()
 
     async def start(self) -> None:
         """Spawn the workers, each with a disjoint slice of the port range."""
@@ -142,6 +146,14 @@ class WorkerMedia:
             self._conns.append(parent)
             self._procs.append(proc)
             loop.add_reader(parent.fileno(), self._on_readable, i)
+        try:
+            async with asyncio.timeout(30):
+                await self._all_ready.wait()
+        except TimeoutError as exc:
+            raise WorkerError("media workers did not start") from exc
+        if self._failed:
+            await self.close()
+            raise WorkerError("a media worker exited during start-up")
 
     def _on_readable(self, index: int) -> None:
         conn = self._conns[index]
@@ -149,6 +161,8 @@ class WorkerMedia:
             while conn.poll(0):
                 self._dispatch(conn.recv())
         except (EOFError, OSError):
+            self._failed = True
+            self._all_ready.set()
             asyncio.get_running_loop().remove_reader(conn.fileno())
             for fut in self._pending.values():
                 if not fut.done():
@@ -165,6 +179,10 @@ class WorkerMedia:
             self.observations.publish(msg[1])
         elif kind == "stats":
             self.worker_stats.append(msg[1])
+        elif kind == "ready":
+            self._ready += 1
+            if self._ready == len(self._conns):
+                self._all_ready.set()
         else:
             fut = self._pending.pop(msg[1], None)
             if fut is None or fut.done():
