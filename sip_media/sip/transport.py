@@ -10,13 +10,14 @@ may leave the configured networks). TLS would be another :class:`Transport` subc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sip_media.sip.errors import SipParseError
 from sip_media.sip.message import Message, StreamFramer
@@ -112,34 +113,56 @@ class Transport:
         raise NotImplementedError
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpTransport) -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
-        self.owner.on_datagram(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("udp error: %s", exc)
-
-
 class UdpTransport(Transport):
+    """SIP over UDP on a non-blocking socket watched with ``loop.add_reader``.
+
+    The hot path of the stack: one wake-up drains up to ``BATCH`` queued datagrams (the
+    asyncio datagram transport costs a loop iteration per datagram), and sends go
+    straight to ``sendto``; a full socket buffer drops the datagram (counted), which the
+    transaction layer's retransmissions cover, as for any UDP loss.
+    """
+
     name = "UDP"
     reliable = False
+    BATCH = 64
 
     def __init__(self, local: Address, allow: AllowList, stats: Stats, receiver: Receiver) -> None:
         super().__init__(local, allow, stats)
         self.receiver = receiver
-        self._dgram: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        dgram, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=self.local
-        )
-        self._dgram = dgram
-        sock = dgram.get_extra_info("sockname")
-        self.local = (str(sock[0]), int(sock[1]))
+        self._loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.local[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
+            sock.bind(self.local)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        name = sock.getsockname()
+        self.local = (str(name[0]), int(name[1]))
+        self._loop.add_reader(sock.fileno(), self._drain)
+
+    def _drain(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(self.BATCH):
+            try:
+                data, addr = sock.recvfrom(MAX_MESSAGE_SIZE + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
+                log.debug("udp receive error: %s", exc)
+                continue
+            self.on_datagram(data, (addr[0], addr[1]))
 
     def on_datagram(self, data: bytes, source: Address) -> None:
         if not data.strip(b"\r\n"):
@@ -148,16 +171,25 @@ class UdpTransport(Transport):
         self.receiver(data, source, self)
 
     def send(self, data: bytes, dest: Address) -> bool:
-        if self._dgram is None or not self.permitted(dest):
+        if self._sock is None or not self.permitted(dest):
             return False
         self.stats.trace_message("send", self.name, dest, data)
-        self._dgram.sendto(data, dest)
+        try:
+            self._sock.sendto(data, dest)
+        except (BlockingIOError, InterruptedError):
+            self.stats.bump("send_errors")  # full buffer: a lost datagram, retransmitted
+        except OSError as exc:  # unreachable network, bad address: a transport error
+            self.stats.bump("send_errors")
+            log.info("udp send to %s:%d failed: %s", dest[0], dest[1], exc)
+            return False
         return True
 
     def close(self) -> None:
-        if self._dgram is not None:
-            self._dgram.close()
-            self._dgram = None
+        if self._sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
 
 class _TcpConnection(asyncio.Protocol):
