@@ -162,7 +162,11 @@ class UdpTransport(Transport):
             except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
                 log.debug("udp receive error: %s", exc)
                 continue
-            self.on_datagram(data, (addr[0], addr[1]))
+            try:
+                self.on_datagram(data, (addr[0], addr[1]))
+            except Exception:  # never let one datagram stop the reader
+                self.stats.bump("errors")
+                log.exception("unhandled error on a datagram from %s:%d", addr[0], addr[1])
 
     def on_datagram(self, data: bytes, source: Address) -> None:
         if not data.strip(b"\r\n"):
