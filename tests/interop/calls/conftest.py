@@ -381,10 +381,13 @@ class Collector:
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    async with asyncio.timeout(limit):
-        while not predicate():
-            await asyncio.sleep(0.01)
-    assert predicate(), what
+    """Poll a condition (e.g. a leg's direction) until true; fail after ``limit`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 # ---------------------------------------------------------------------------- fixtures
