@@ -168,9 +168,13 @@ class MediaEngine:
         """
         return self._poll.fileno()
 
-    def drain(self, now: float | None = None) -> None:
-        """Read every waiting packet now (relay, jitter buffers, DTMF, RTCP)."""
-        self._receive(time.monotonic() if now is None else now)
+    def drain(self, now: float | None = None, rounds: int = 4) -> None:
+        """Read waiting packets now (relay, jitter buffers, DTMF, RTCP).
+
+        At most ``rounds`` passes over the ready sockets, so a backlog cannot keep the
+        caller (the clock, the signalling loop) waiting; the rest follows shortly.
+        """
+        self._receive(time.monotonic() if now is None else now, rounds)
 
     def passthrough_pairs(self) -> list[tuple[str, str]]:
         """Bridged leg pairs currently forwarded without decoding (for tests/metrics)."""
@@ -178,11 +182,11 @@ class MediaEngine:
 
     # ----------------------------------------------------------------------- receive
 
-    def _receive(self, now: float) -> None:
+    def _receive(self, now: float, rounds: int = 64) -> None:
         poll = self._poll.poll
         by_fd = self._by_fd
         fast = self._fast
-        for _ in range(64):
+        for _ in range(rounds):
             ready = poll(0)
             if not ready:
                 return

@@ -32,7 +32,7 @@ RECEIVING: Final = ("sendrecv", "recvonly")
 Addr = tuple[str, int]
 
 
-RCVBUF_BYTES: Final = 16384
+RCVBUF_BYTES: Final = 6144  # the kernel doubles it: about ten 20 ms packets
 
 
 def _small_queue(sock: socket.socket) -> None:
