@@ -1,16 +1,18 @@
 """The media engine core: one 20 ms tick for all legs (receive, mix, send).
 
 Where it sits: the heart of ``sip_media.media``.  Effects arrive through
-:meth:`MediaEngine.apply` (see :mod:`.control`), packets are drained from every leg's
-socket at the start of each :meth:`MediaEngine.tick`, and observations accumulate for
-the runner (:mod:`.service` in process, :mod:`.worker` in worker processes) to collect
-with :meth:`MediaEngine.drain_observations`.  The core is synchronous and single-
-threaded; it never sleeps — the runner owns the clock.
+:meth:`MediaEngine.apply` (see :mod:`.control`); packets are drained from every leg's
+socket whenever the runner sees the engine's epoll descriptor readable
+(:meth:`MediaEngine.drain`) and at the start of each :meth:`MediaEngine.tick`;
+observations accumulate for the runner (:mod:`.service` in process, :mod:`.worker` in
+worker processes) to collect with :meth:`MediaEngine.drain_observations`.  The core is
+synchronous and single-threaded; it never sleeps — the runner owns the clock.
 
-Per tick: drain sockets -> RFC 4733 starts interrupt prompts -> pull one frame per leg
-from its jitter buffer -> same-codec pairs with nothing else attached forward payload
-without decoding -> other legs are decoded together, in-band DTMF detected, mixed by the
-matrix (:mod:`.mixer`), recorded, encoded together and sent.
+On arrival: RFC 4733 starts interrupt prompts at once; same-codec bridges with nothing
+else attached relay each packet to the other leg (new header, payload untouched);
+every other packet goes into its leg's jitter buffer.  Per tick: pull one frame per
+mixed leg -> decode them together -> in-band DTMF -> mix by the matrix
+(:mod:`.mixer`) -> record -> encode together -> send.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from .config import MediaConfig
 from .engine import MediaEngine
 
 TICK: Final = 0.020
+log = logging.getLogger(__name__)
 ObservationCallback = Callable[[api.Observation], None]
 
 
@@ -119,7 +121,10 @@ class InProcessMedia:
         pass-through packets are still forwarded within a couple of milliseconds.
         """
         loop = asyncio.get_running_loop()
-        self.engine.drain()
+        try:
+            self.engine.drain()
+        except Exception:  # a bug must not stop the media of every call
+            log.exception("media drain failed")
         if self.engine.has_observations:
             self.observations.publish(self.engine.drain_observations())
         loop.remove_reader(self.engine.fileno())
@@ -129,7 +134,11 @@ class InProcessMedia:
         next_tick = time.monotonic()
         catchup = self.config.max_catchup_ticks
         while True:
-            next_tick = run_clock_step(self.engine, next_tick, catchup)
+            try:
+                next_tick = run_clock_step(self.engine, next_tick, catchup)
+            except Exception:  # a bug must not stop the media of every call
+                log.exception("media tick failed")
+                next_tick = time.monotonic() + TICK
             self.observations.publish(self.engine.drain_observations())
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 

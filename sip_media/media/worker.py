@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import itertools
+import logging
 import multiprocessing
 import select
 import time
@@ -27,7 +28,9 @@ from .assets import ensure_assets
 from .config import MediaConfig
 from .engine import MediaEngine
 from .errors import ERRORS_BY_CODE, InvalidEffectError, MediaError, UnknownIdError, WorkerError
-from .service import ObservationCallback, ObservationHub, run_clock_step
+from .service import TICK, ObservationCallback, ObservationHub, run_clock_step
+
+log = logging.getLogger(__name__)
 
 
 def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, int]) -> None:
@@ -48,9 +51,15 @@ def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, in
         else:
             deadline = min(deadline, next_drain)
         readable, _, _ = select.select(watched, [], [], max(0.0, deadline - now))
-        if engine.fileno() in readable:
-            engine.drain()
-            next_drain = time.monotonic() + batch
+        try:
+            if engine.fileno() in readable:
+                engine.drain()
+                next_drain = time.monotonic() + batch
+            if time.monotonic() >= next_tick:
+                next_tick = run_clock_step(engine, next_tick, config.max_catchup_ticks)
+        except Exception:  # a bug must not stop the media of every call
+            log.exception("media worker tick failed")
+            next_tick = time.monotonic() + TICK
         if conn.fileno() in readable:
             try:
                 msg = conn.recv()
@@ -64,14 +73,15 @@ def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, in
                     conn.send(("result", req_id, engine.apply(effect)))
                 except MediaError as exc:
                     conn.send(("error", req_id, exc.code, str(exc)))
-        if time.monotonic() >= next_tick:
-            next_tick = run_clock_step(engine, next_tick, config.max_catchup_ticks)
-            if next_tick >= next_freeze:
-                # Long-lived engine state (legs, buffers) leaves the collector's view, so
-                # a full collection never has to walk thousands of legs mid-call (those
-                # pauses showed up as 100+ ms clock stalls).  Refcounting still frees it.
-                gc.freeze()
-                next_freeze = next_tick + 1.0
+                except Exception as exc:  # a bug: answer, log, keep serving other calls
+                    log.exception("effect %r failed", effect)
+                    conn.send(("error", req_id, MediaError.code, f"internal error: {exc}"))
+        if next_tick >= next_freeze:
+            # Long-lived engine state (legs, buffers) leaves the collector's view, so
+            # a full collection never has to walk thousands of legs mid-call (those
+            # pauses showed up as 100+ ms clock stalls).  Refcounting still frees it.
+            gc.freeze()
+            next_freeze = next_tick + 1.0
         observations = engine.drain_observations()
         if observations:
             conn.send(("obs", observations))
