@@ -36,40 +36,36 @@ CALL_REF_KEYS = (
 )
 
 FUNCTIONS = [
-    # A call id as an index key: only JSON strings of 1..200 characters, so a hostile
-    # frame's 60 KiB "call_id" can never make an append fail on the index's size limit.
-    """
-    CREATE FUNCTION rwi_ref(v jsonb) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-      SELECT CASE WHEN jsonb_typeof(v) = 'string' AND length(v #>> '{}') BETWEEN 1 AND 200
-                  THEN v #>> '{}' END
-    $$
-    """,
+    # One plain expression per key (inlinable, ~1 us per event): values are cut to 200
+    # characters, so a hostile frame's 60 KiB "call_id" can never make an append fail
+    # on the index's key size limit (real call ids are at most 128 characters).
     """
     CREATE FUNCTION rwi_call_refs(stream_id text, type text, data jsonb) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       SELECT NULLIF(
-        array_remove(array_remove(ARRAY[{refs}], NULL),
-                     CASE WHEN stream_id LIKE 'call:%' THEN substr(stream_id, 6) END),
+        array_remove(array_remove(array_remove(
+          CASE WHEN type = 'rwi.command' THEN ARRAY[{params}] ELSE ARRAY[{top}] END,
+          NULL), ''), CASE WHEN stream_id LIKE 'call:%' THEN substr(stream_id, 6) ELSE '' END),
         '{{}}')
     $$
     """.format(
-        refs=", ".join(
-            f"rwi_ref(CASE WHEN type = 'rwi.command' THEN data->'params' ELSE data END->'{k}')"
-            for k in CALL_REF_KEYS
-        )
+        params=", ".join(f"left(data #>> '{{params,{k}}}', 200)" for k in CALL_REF_KEYS),
+        top=", ".join(f"left(data ->> '{k}', 200)" for k in CALL_REF_KEYS),
     ),
-    # The wire's timestamps (meta.ts) as timestamptz, NULL when malformed (never an
-    # error: one bad event must not stop a projection).
-    r"""
+    # The wire's timestamps (meta.ts, "...T...Z") as timestamptz, NULL when malformed:
+    # never an error, one bad event must not stop a projection. (The exception block is
+    # cheaper here than any validating expression.)
+    """
     CREATE FUNCTION rwi_ts(t text) RETURNS timestamptz
-    LANGUAGE sql STABLE PARALLEL SAFE AS $$
-      SELECT CASE WHEN t ~ '^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$'
-             THEN CASE WHEN substr(t, 9, 2)::int <= extract(day FROM
-                         make_date(substr(t, 1, 4)::int, substr(t, 6, 2)::int, 1)
-                         + interval '1 month' - interval '1 day')
-                       THEN t::timestamptz END
-             END
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+    BEGIN
+      IF t IS NULL OR substr(t, 11, 1) <> 'T' OR right(t, 1) <> 'Z' THEN
+        RETURN NULL;
+      END IF;
+      RETURN t::timestamptz;
+    EXCEPTION WHEN data_exception THEN
+      RETURN NULL;
+    END
     $$
     """,
 ]
@@ -337,5 +333,5 @@ def downgrade() -> None:
         "projection_checkpoints",
     ):
         op.execute(f"DROP TABLE IF EXISTS {table}")
-    for function in ("rwi_ts(text)", "rwi_call_refs(text, text, jsonb)", "rwi_ref(jsonb)"):
+    for function in ("rwi_ts(text)", "rwi_call_refs(text, text, jsonb)"):
         op.execute(f"DROP FUNCTION IF EXISTS {function}")

@@ -1,16 +1,21 @@
 """Which events the call-history fold reads, and which of their fields (one table).
 
 The fold never parses event JSON in Python: PostgreSQL extracts, per event type, up to
-``SLOTS`` fields into text columns (``a`` .. ``f``), and the fold reads them by
-position. This module is the single place that says which field sits in which slot;
+``SLOTS`` fields (``data ->> key``, ``data #>> path``) into text columns, and the fold
+reads them by position. This module is the single place that says which field sits in which slot;
 the SQL is generated from it, so the fold and the query cannot drift apart.
+
+An input row is ``(seq, type, ts, own, s0, s1, ... s6)``: ``ts`` is ``meta.ts``, ``own``
+the call id of the event's stream (``call:<id>``), ``s0``.. the slots.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SLOTS: Final = 6
+SLOTS: Final = 7
+#: Position of the first slot in an input row.
+S: Final = 4
 
 #: Event type -> JSON paths (dotted, from ``data``) of the slots the fold reads.
 FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -44,6 +49,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "supervisor.barge.started": ("supervisor_call_id", "target_call_id", "call_id"),
     "supervisor.mode.stopped": ("supervisor_call_id", "target_call_id", "call_id"),
     "rwi.command": (
+        "params.call_id",
         "action",
         "connection_id",
         "token",
@@ -51,6 +57,19 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
         "params.target",
         "outcome.data.consultation_call_id",
     ),
+}
+
+#: Event types applied to other calls than their stream's: type -> the slots naming them.
+#: Every such slot is a key ``rwi_call_refs`` indexes, so a call's story as read through
+#: the index holds every event the fold applies to it.
+CROSS: Final[dict[str, tuple[int, ...]]] = {
+    "call.bridged": (S, S + 1),
+    "call.unbridged": (S, S + 1),
+    "supervisor.listen.started": (S, S + 1, S + 2),
+    "supervisor.whisper.started": (S, S + 1, S + 2),
+    "supervisor.barge.started": (S, S + 1, S + 2),
+    "supervisor.mode.stopped": (S, S + 1, S + 2),
+    "rwi.command": (S,),
 }
 
 #: Commands whose records the fold reads (the rest of ``rwi.command`` is skipped in SQL).
@@ -65,34 +84,36 @@ COMMANDS: Final = (
     "call.transfer.cancel",
 )
 
+#: Longest call id followed across events (``rwi_call_refs`` keeps 200 characters).
+MAX_REF = 200
+
 assert all(len(paths) <= SLOTS for paths in FIELDS.values())
 
 
 def _path(path: str) -> str:
-    return "'{" + ",".join(path.split(".")) + "}'"
+    parts = path.split(".")
+    if len(parts) == 1:
+        return f"e.data->>'{path}'"
+    return "e.data#>>'{" + ",".join(parts) + "}'"
 
 
-def slot_sql(slot: int) -> str:
-    """``CASE type WHEN ... THEN data #>> path ... END`` for one slot."""
-    cases = [
-        f"WHEN '{etype}' THEN data #>> {_path(paths[slot])}"
+def _select() -> str:
+    whens = " ".join(
+        f"WHEN '{etype}' THEN ARRAY[{', '.join(_path(p) for p in paths) or 'NULL'}]::text[]"
         for etype, paths in FIELDS.items()
-        if len(paths) > slot
-    ]
-    return "CASE type " + " ".join(cases) + " END"
-
-
-def event_filter_sql() -> str:
-    """The WHERE condition selecting exactly the events the fold reads."""
-    types = ", ".join(f"'{t}'" for t in FIELDS if t != "rwi.command")
+    )
+    types = ", ".join(f"'{t}'" for t in FIELDS)
     actions = ", ".join(f"'{a}'" for a in COMMANDS)
-    return f"(type IN ({types}) OR (type = 'rwi.command' AND data->>'action' IN ({actions})))"
+    slots = ", ".join(f"s[{i + 1}]" for i in range(SLOTS))
+    return (
+        f"SELECT seq, type, ts, own, {slots} FROM ("
+        "SELECT e.seq, e.type, e.meta->>'ts' AS ts, "
+        "CASE WHEN e.stream_id LIKE 'call:%' THEN substr(e.stream_id, 6) END AS own, "
+        f"CASE e.type {whens} END AS s "
+        f"FROM events e WHERE e.type IN ({types}) "
+        f"AND (e.type <> 'rwi.command' OR e.data->>'action' IN ({actions}))"
+    )
 
 
-#: The columns of a fold input row, in order.
-INPUT_COLUMNS: Final = (
-    "seq, type, meta->>'ts' AS ts, "
-    "CASE WHEN stream_id LIKE 'call:%' THEN substr(stream_id, 6) END AS own, "
-    "rwi_call_refs(stream_id, type, data) AS refs, "
-    + ", ".join(f"{slot_sql(i)} AS {'abcdef'[i]}" for i in range(SLOTS))
-)
+#: The fold's input rows: append ``AND <conditions on e>``, ``ORDER BY e.seq``, ``) AS r``.
+SELECT: Final = _select()

@@ -15,35 +15,31 @@ client may re-use its own ids) starts a new leg: one ``calls`` row per leg, keye
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-#: One fold input row: seq, type, ts, own call, refs, and the slots a..f.
+from rwi.projections.fields import CROSS, MAX_REF
+
+#: One fold input row: seq, type, ts, own call, then the slots (``rwi.projections.fields``).
 InputRow = Sequence[Any]
 
-_TS = re.compile(
-    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$"
-)
 _INT = re.compile(r"^-?[0-9]{1,9}$")
 _NUM = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,9})?$")
 
 
 def timestamp(ts: str | None) -> datetime | None:
-    """The wire's ``...Z`` timestamp, or None when malformed (same rule as SQL rwi_ts)."""
-    if ts is None or not _TS.match(ts):
+    """The wire's ``...T...Z`` timestamp, None when malformed (the rule of SQL ``rwi_ts``)."""
+    if ts is None or ts[10:11] != "T" or ts[-1:] != "Z":
         return None
     try:
         return datetime.fromisoformat(ts)
     except ValueError:  # e.g. February 30th
         return None
-
-
-def valid_ts(ts: str | None) -> str | None:
-    return ts if timestamp(ts) is not None else None
 
 
 def integer(text: str | None) -> int | None:
@@ -289,9 +285,9 @@ class CallHistory:
                     leg.trunk,
                     leg.owner_token,
                     leg.state,
-                    valid_ts(leg.created),
-                    valid_ts(leg.answered),
-                    valid_ts(leg.ended),
+                    timestamp(leg.created),
+                    timestamp(leg.answered),
+                    timestamp(leg.ended),
                     leg.reason,
                     leg.sip_status,
                     leg.hangup_by,
@@ -313,8 +309,8 @@ class CallHistory:
                         s.kind,
                         s.other,
                         s.detail,
-                        valid_ts(s.started),
-                        valid_ts(s.ended),
+                        timestamp(s.started),
+                        timestamp(s.ended),
                         s.started_seq,
                         s.ended_seq,
                     ),
@@ -330,9 +326,9 @@ class CallHistory:
                         q.queue_id,
                         q.priority,
                         q.position,
-                        valid_ts(q.joined),
-                        valid_ts(q.connected),
-                        valid_ts(q.left),
+                        timestamp(q.joined),
+                        timestamp(q.connected),
+                        timestamp(q.left),
                         q.reason,
                         q.agent_id,
                         q.agent_call_id,
@@ -361,8 +357,8 @@ def _recording_row(cid: str, leg_seq: int, r: Recording) -> tuple[Any, ...]:
         r.mode,
         r.path,
         r.state,
-        valid_ts(r.started),
-        valid_ts(r.stopped),
+        timestamp(r.started),
+        timestamp(r.stopped),
         duration,
         f"{paused:.3f}",
         json.dumps(intervals, separators=(",", ":"), ensure_ascii=False),
@@ -372,7 +368,7 @@ def _recording_row(cid: str, leg_seq: int, r: Recording) -> tuple[Any, ...]:
     )
 
 
-# --- handlers: (history, type, row); row = seq, type, ts, own, refs, a, b, c, d, e, f ---
+# --- handlers: (history, type, row); row = seq, type, ts, own, s0 .. s6 -------------
 
 
 def _touch(h: CallHistory, row: InputRow) -> Leg | None:
@@ -398,17 +394,17 @@ def _incoming(h: CallHistory, t: str, row: InputRow) -> None:
     if leg is not None and leg.state != "ended":
         leg.last_seq = row[0]
         return  # the same offer twice: the first one stands
-    leg = h.begin(row, row[9] or "inbound", "offered")
-    leg.caller, leg.callee, leg.context, leg.trunk = row[5], row[6], row[7], row[8]
+    leg = h.begin(row, row[8] or "inbound", "offered")
+    leg.caller, leg.callee, leg.context, leg.trunk = row[4], row[5], row[6], row[7]
 
 
 def _originated(h: CallHistory, t: str, row: InputRow) -> None:
     leg = h.begin(row, "outbound", "dialing")
     leg.last_seq = row[0]
     leg.direction = "outbound"
-    leg.callee, leg.caller, leg.context = row[5], row[6], row[7]
-    leg.owner_token = row[8] or h.tokens.get(row[9] or "", leg.owner_token)
-    leg.trunk = row[10]
+    leg.callee, leg.caller, leg.context = row[4], row[5], row[6]
+    leg.owner_token = row[7] or h.tokens.get(row[8] or "", leg.owner_token)
+    leg.trunk = row[9]
 
 
 def _command(h: CallHistory, t: str, row: InputRow) -> None:
@@ -418,9 +414,9 @@ def _command(h: CallHistory, t: str, row: InputRow) -> None:
     if connection is not None and token is not None:
         h.tokens[connection] = token
     if action == "call.originate":
-        if row[4] is not None and h.call_id == row[4][0]:
-            leg = h.begin(row, "outbound", "dialing")
-            leg.owner_token = leg.owner_token or token
+        if h.call_id == row[4]:
+            created = h.begin(row, "outbound", "dialing")
+            created.owner_token = created.owner_token or token
         return
     leg = _touch(h, row)
     if leg is None or leg.state == "ended":
@@ -436,13 +432,13 @@ def _command(h: CallHistory, t: str, row: InputRow) -> None:
 def _claimed(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     if leg is not None:
-        leg.owner_token = h.tokens.get(row[5] or "", leg.owner_token)
+        leg.owner_token = h.tokens.get(row[4] or "", leg.owner_token)
 
 
 def _attached(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
-    if leg is not None and row[6] == "control":
-        leg.owner_token = h.tokens.get(row[5] or "", leg.owner_token)
+    if leg is not None and row[5] == "control":
+        leg.owner_token = h.tokens.get(row[4] or "", leg.owner_token)
 
 
 def _ringing(h: CallHistory, t: str, row: InputRow) -> None:
@@ -468,7 +464,7 @@ def _answered(h: CallHistory, t: str, row: InputRow) -> None:
 def _busy(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     if leg is not None:
-        leg.sip_status = integer(row[5])
+        leg.sip_status = integer(row[4])
 
 
 def _no_answer(h: CallHistory, t: str, row: InputRow) -> None:
@@ -479,8 +475,8 @@ def _hangup(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     if leg is None or leg.state == "ended":
         return
-    leg.reason, leg.hangup_by = row[5], row[7]
-    status = integer(row[6])
+    leg.reason, leg.hangup_by = row[4], row[6]
+    status = integer(row[5])
     if status is not None or leg.sip_status is None:
         leg.sip_status = status
     leg.end(row[0], row[2])
@@ -488,7 +484,7 @@ def _hangup(h: CallHistory, t: str, row: InputRow) -> None:
 
 def _peer(h: CallHistory, row: InputRow) -> str | None:
     """The other leg of a bridged/unbridged event, from this call's side."""
-    leg_a, leg_b = row[5], row[6]
+    leg_a, leg_b = row[4], row[5]
     if leg_a == leg_b:
         return None
     if h.call_id == leg_a:
@@ -513,7 +509,7 @@ def _bridged(h: CallHistory, t: str, row: InputRow) -> None:
 
 def _unbridged(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _touch(h, row)
-    if leg is None or leg.state == "ended" or h.call_id not in (row[5], row[6]):
+    if leg is None or leg.state == "ended" or h.call_id not in (row[4], row[5]):
         return
     leg.bridged_with = None
     if leg.state == "bridged":
@@ -527,9 +523,9 @@ def _transferred(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     if leg is None or leg.state == "ended":
         return
-    if row[5] is not None:
-        leg.transfers.append(row[5])
-    leg.start("transfer", None, row[5], row[0], row[2])
+    if row[4] is not None:
+        leg.transfers.append(row[4])
+    leg.start("transfer", None, row[4], row[0], row[2])
 
 
 def _transfer_done(h: CallHistory, t: str, row: InputRow) -> None:
@@ -545,7 +541,7 @@ def _hold_started(h: CallHistory, t: str, row: InputRow) -> None:
     leg.held_from = leg.state
     leg.state = "held"
     leg.hold_count += 1
-    leg.start("hold", None, row[5], row[0], row[2])
+    leg.start("hold", None, row[4], row[0], row[2])
 
 
 def _hold_stopped(h: CallHistory, t: str, row: InputRow) -> None:
@@ -562,13 +558,13 @@ def _record_started(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     if leg is None:
         return
-    rec = Recording(row[5] or f"{h.call_id}:{row[0]}", row[6], row[7], row[0], row[2])
+    rec = Recording(row[4] or f"{h.call_id}:{row[0]}", row[5], row[6], row[0], row[2])
     leg.recordings.append(rec)
 
 
 def _record_paused(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
-    rec = leg.recording(row[5]) if leg is not None else None
+    rec = leg.recording(row[4]) if leg is not None else None
     if rec is not None and rec.state == "recording":
         rec.state = "paused"
         rec.paused.append([row[2], None])
@@ -576,7 +572,7 @@ def _record_paused(h: CallHistory, t: str, row: InputRow) -> None:
 
 def _record_resumed(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
-    rec = leg.recording(row[5]) if leg is not None else None
+    rec = leg.recording(row[4]) if leg is not None else None
     if rec is not None and rec.state == "paused":
         rec.state = "recording"
         rec.paused[-1][1] = row[2]
@@ -584,17 +580,17 @@ def _record_resumed(h: CallHistory, t: str, row: InputRow) -> None:
 
 def _record_stopped(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
-    rec = leg.recording(row[5]) if leg is not None else None
+    rec = leg.recording(row[4]) if leg is not None else None
     if rec is None:
         return
     if rec.paused and rec.paused[-1][1] is None:
         rec.paused[-1][1] = row[2]
     if t == "record.failed":
-        rec.state, rec.error = "failed", row[6]
+        rec.state, rec.error = "failed", row[5]
     else:
         rec.state = "stopped"
-        rec.duration = number(row[6])
-        rec.path = row[7] or rec.path
+        rec.duration = number(row[5])
+        rec.path = row[6] or rec.path
     rec.stopped, rec.stopped_seq = row[2], row[0]
 
 
@@ -605,9 +601,9 @@ def _queue_joined(h: CallHistory, t: str, row: InputRow) -> None:
     entry = leg.open_entry()
     if entry is not None:
         entry.left, entry.left_seq, entry.reason = row[2], row[0], "requeued"
-    leg.entries.append(QueueEntry(row[5], integer(row[6]), integer(row[7]), row[0], row[2]))
-    leg.queue_id = row[5]
-    leg.start("queue", None, row[5], row[0], row[2])
+    leg.entries.append(QueueEntry(row[4], integer(row[5]), integer(row[6]), row[0], row[2]))
+    leg.queue_id = row[4]
+    leg.start("queue", None, row[4], row[0], row[2])
 
 
 def _queue_connected(h: CallHistory, t: str, row: InputRow) -> None:
@@ -616,8 +612,8 @@ def _queue_connected(h: CallHistory, t: str, row: InputRow) -> None:
     if leg is None or entry is None:
         return
     entry.connected = row[2]
-    entry.agent_id, entry.agent_call_id = row[6], row[7]
-    leg.agent_id = row[6]
+    entry.agent_id, entry.agent_call_id = row[5], row[6]
+    leg.agent_id = row[5]
     leg.stop("queue", row[0], row[2])
 
 
@@ -626,7 +622,7 @@ def _queue_left(h: CallHistory, t: str, row: InputRow) -> None:
     entry = leg.open_entry() if leg is not None else None
     if leg is None or entry is None:
         return
-    entry.left, entry.left_seq, entry.reason = row[2], row[0], row[6]
+    entry.left, entry.left_seq, entry.reason = row[2], row[0], row[5]
     leg.stop("queue", row[0], row[2])
 
 
@@ -634,7 +630,7 @@ def _supervisor(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _touch(h, row)
     if leg is None:
         return
-    supervisor, target = row[5] or row[7], row[6]
+    supervisor, target = row[4] or row[6], row[5]
     if t == "supervisor.mode.stopped":
         leg.stop("supervisor" if h.call_id == supervisor else "supervised", row[0], row[2])
         return
@@ -682,33 +678,99 @@ HANDLERS: dict[str, Handler] = {
 
 
 def targets(row: InputRow) -> Iterator[str]:
-    """The calls an input row is applied to: its own stream's call, then the others it
-    names (the same set ``rwi_call_refs`` indexes), each once."""
-    own, refs = row[3], row[4]
+    """The calls an input row is applied to: its own stream's call, then the other calls
+    it names in the slots ``CROSS`` lists (each once, at most ``MAX_REF`` characters)."""
+    own = row[3]
     if own is not None:
         yield own
-    if refs:
-        seen = {own}
-        for ref in refs:
-            if ref not in seen:
-                seen.add(ref)
+    cross = CROSS.get(row[1])
+    if cross is not None:
+        seen = [own]
+        for i in cross:
+            ref = row[i]
+            if ref and ref not in seen and len(ref) <= MAX_REF:
+                seen.append(ref)
                 yield ref
 
 
 class Fold:
-    """Many calls folded at once (a rebuild, or a batch of touched calls)."""
+    """Many calls folded at once: a rebuild (every call), or the calls in ``only``.
 
-    def __init__(self) -> None:
+    A rebuild ``retire``s calls that ended a while ago to keep memory bounded; if a
+    retired call is mentioned again later (its id re-used, a late event), it is listed
+    in ``late`` and must be recomputed from its whole story afterwards.
+    """
+
+    def __init__(self, only: set[str] | None = None) -> None:
         self.calls: dict[str, CallHistory] = {}
+        self.only = only
+        self.retired: set[str] = set()
+        self.late: set[str] = set()
 
-    def apply(self, row: InputRow) -> None:
+    def history(self, call_id: str) -> CallHistory | None:
+        history = self.calls.get(call_id)
+        if history is None:
+            if self.only is not None and call_id not in self.only:
+                return None
+            if call_id in self.retired:
+                self.late.add(call_id)
+                return None
+            history = self.calls[call_id] = CallHistory(call_id)
+        return history
+
+    def apply(self, rows: Iterable[InputRow]) -> None:
+        """Fold rows in ``seq`` order (the hot loop of a rebuild: kept flat on purpose)."""
         calls = self.calls
-        for cid in targets(row):
-            history = calls.get(cid)
+        handlers = HANDLERS
+        history_of = self.history
+        for row in rows:
+            etype = row[1]
+            handler = handlers.get(etype)
+            if handler is None:
+                continue
+            if etype in CROSS:
+                for cid in targets(row):
+                    history = history_of(cid)
+                    if history is not None:
+                        handler(history, etype, row)
+                continue
+            own = row[3]
+            if own is None:
+                continue
+            history = calls.get(own)
             if history is None:
-                history = calls[cid] = CallHistory(cid)
-            history.apply(row)
+                history = history_of(own)
+                if history is None:
+                    continue
+            handler(history, etype, row)
+
+    def retire(self, before_seq: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """Rows of the calls whose last leg ended with no event since ``before_seq``."""
+        done = [
+            cid
+            for cid, h in self.calls.items()
+            if h.legs and h.legs[-1].state == "ended" and h.legs[-1].last_seq < before_seq
+        ]
+        for cid in done:
+            self.retired.add(cid)
+            yield from self.calls.pop(cid).rows()
 
     def rows(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
         for history in self.calls.values():
             yield from history.rows()
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk fold.
+
+    A rebuild creates millions of small objects that form no cycles; letting the
+    collector rescan them over and over costs more than the fold itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,0 +1,97 @@
+"""Running a projection: its checkpoint, a full rebuild, and catching up page by page.
+
+A projection's rows and its checkpoint change in one transaction, under a lock on the
+projection's ``projection_checkpoints`` row: the live runner and ``rwi rebuild`` both
+take that lock first, so they never interleave, and a runner that finds the position
+moved (a rebuild ran) simply continues from the new position.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+_ENSURE = (
+    "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING"
+)
+_LOCK = "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
+_MOVE = "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1"
+_REBUILT = (
+    "UPDATE projection_checkpoints SET position = $2, updated_at = now(), rebuilt_at = now() "
+    "WHERE name = $1"
+)
+_HEAD = "SELECT last_seq FROM event_head WHERE id = 1"
+
+
+class Projection(Protocol):
+    """A fold of the log into tables."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+
+    async def rebuild(self, conn: asyncpg.Connection, head: int) -> int:
+        """Fill the (empty) tables from every event up to ``head``; return rows written."""
+
+    async def advance(self, conn: asyncpg.Connection, after: int, upto: int) -> None:
+        """Bring the tables from position ``after`` to ``upto``."""
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    name: str
+    position: int
+    rows: int
+    seconds: float
+
+
+async def head(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    value: int = await conn.fetchval(_HEAD)
+    return value
+
+
+async def positions(conn: asyncpg.Connection | asyncpg.Pool, names: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT name, position FROM projection_checkpoints WHERE name = ANY($1)", names
+    )
+    found = {r["name"]: int(r["position"]) for r in rows}
+    return {name: found.get(name, 0) for name in names}
+
+
+async def rebuild(
+    conn: asyncpg.Connection, projection: Projection, upto: int | None = None
+) -> Rebuilt:
+    """Empty the projection's tables and fold the log into them again, in one transaction.
+
+    ``upto`` (default: the head now) is the last event included; the checkpoint is left
+    there and the live runner continues after it.
+    """
+    started = time.perf_counter()
+    await conn.execute(_ENSURE, projection.name)
+    async with conn.transaction():
+        await conn.fetchval(_LOCK, projection.name)
+        position = await head(conn) if upto is None else upto
+        await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
+        rows = await projection.rebuild(conn, position)
+        await conn.execute(_REBUILT, projection.name, position)
+    return Rebuilt(projection.name, position, rows, time.perf_counter() - started)
+
+
+async def advance(conn: asyncpg.Connection, projection: Projection, upto: int) -> int:
+    """Apply the events after the projection's checkpoint up to ``upto``; the new position."""
+    async with conn.transaction():
+        position: int | None = await conn.fetchval(_LOCK, projection.name)
+        if position is None:
+            await conn.execute(_ENSURE, projection.name)
+            position = await conn.fetchval(_LOCK, projection.name)
+            assert position is not None
+        if position >= upto:
+            return int(position)
+        await projection.advance(conn, int(position), upto)
+        await conn.execute(_MOVE, projection.name, upto)
+    return upto
