@@ -1,6 +1,7 @@
 """Leg-keyed pass-throughs of the call-leg layer: media operations and in-dialog requests.
 
-Where it sits: mixed into :class:`sip_media.calls.CallLegs`. :class:`MediaOps` maps
+Where it sits: mixed into :class:`sip_media.calls.CallLegs`. :class:`LegsCore` opens,
+updates (from the far end's SDP) and closes each leg's media leg. :class:`MediaOps` maps
 bridge, hold, play, record, supervise, conference and DTMF effects, named by leg ids,
 onto the media engine (``sip_media.media.api``); :class:`RequestOps` sends MESSAGE,
 NOTIFY, INFO, OPTIONS and REFER inside a leg's dialog through the SIP adapter and
@@ -10,12 +11,16 @@ returns the peer's final status. Errors come out as the call-leg layer's
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterable
 
+from sip_media import call_sdp
 from sip_media.adapter import SipAdapter
 from sip_media.adapter_types import (
     Effect,
     EffectResult,
+    Reject,
     ReplyRefer,
     SendInfo,
     SendMessage,
@@ -23,16 +28,27 @@ from sip_media.adapter_types import (
     SendOptions,
     SendRefer,
 )
-from sip_media.call_legstate import LiveLeg
-from sip_media.call_types import DtmfVia, LegStateError, MediaFailure, SignallingError
+from sip_media.call_legstate import LegState, LiveLeg
+from sip_media.call_types import (
+    CallError,
+    DtmfVia,
+    LegStateError,
+    MediaFailure,
+    NegotiationError,
+    SignallingError,
+)
 from sip_media.call_types import UnknownLegError as UnknownLeg
 from sip_media.media import api as m
 from sip_media.media.errors import MediaError, UnknownIdError
 from sip_media.media.service import MediaService
+from sip_media.sip.errors import SipError
+
+log = logging.getLogger(__name__)
 
 
 class LegsCore:
-    """What the pass-throughs need from :class:`~sip_media.calls.CallLegs`."""
+    """The leg table and the media side of a leg: open it from SDP, follow the far
+    end's SDP, close it. Shared by :class:`~sip_media.calls.CallLegs` and the mixins."""
 
     sip: SipAdapter
     media: MediaService
@@ -57,6 +73,72 @@ class LegsCore:
         for leg_id in leg_ids:
             self._get(leg_id)
         await self._media(effect)
+
+    async def _apply_remote(self, leg: LiveLeg, body: bytes) -> bool:
+        """Point the media leg at the far end's SDP; False when it is unusable."""
+        if leg.local_sdp is None:
+            return False
+        try:
+            params = call_sdp.params(leg.local_sdp, call_sdp.parse(body))
+        except SipError as exc:
+            log.info("leg %s: unusable remote SDP (%s)", leg.leg_id, exc)
+            return False
+        old = leg.applied
+        if params == old:
+            return True
+        remote = params.remote if params.remote != (old.remote if old else None) else None
+        update = m.UpdateLeg(
+            leg.leg_id,
+            remote_ip=remote[0] if remote else None,
+            remote_port=remote[1] if remote else None,
+            payload_type=params.payload_type,
+            telephone_event_pt=params.telephone_event_pt,
+            direction=params.direction,
+        )
+        await self._media(update)
+        leg.applied = params if params.remote else call_sdp.keep_remote(params, old)
+        return True
+
+    async def _open_media(self, leg: LiveLeg, create: m.CreateLeg) -> None:
+        result = await self._media(create)
+        assert isinstance(result, m.LegCreated)
+        leg.local = call_sdp.local_media(result.local_ip, result.local_port)
+
+    async def _open_answer_media(self, leg: LiveLeg, group: str | None) -> None:
+        """Create the media leg for an inbound call and our SDP (answer, or offer)."""
+        if not leg.offer:  # INVITE without SDP: offer in the 2xx, answer in the ACK
+            await self._open_media(leg, m.CreateLeg(leg.leg_id, direction="inactive", group=group))
+            assert leg.local is not None
+            leg.local_sdp = call_sdp.offer(leg.local)
+            return
+        try:
+            remote = call_sdp.parse(leg.offer)
+            plan = call_sdp.plan_answer(remote)
+        except SipError as exc:
+            leg.end_reason = "not_acceptable"
+            leg.transition(LegState.ENDING)
+            await self.sip.execute(Reject(leg.leg_id, 488))
+            raise NegotiationError(f"leg {leg.leg_id}: {exc.reason}") from exc
+        create = m.CreateLeg(
+            leg.leg_id,
+            remote_ip=plan.remote[0] if plan.remote else None,
+            remote_port=plan.remote[1] if plan.remote else None,
+            payload_type=plan.payload_type,
+            telephone_event_pt=plan.telephone_event_pt,
+            direction=plan.direction,
+            group=group,
+        )
+        await self._open_media(leg, create)
+        assert leg.local is not None
+        leg.local_sdp = call_sdp.answer(remote, leg.local)
+        leg.applied = plan
+
+    async def _destroy_media(self, leg: LiveLeg) -> None:
+        if leg.local is None or leg.media_closed:
+            return
+        leg.media_closed = True
+        with contextlib.suppress(CallError):
+            await self._media(m.DestroyLeg(leg.leg_id))
 
 
 class MediaOps(LegsCore):

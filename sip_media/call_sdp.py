@@ -3,9 +3,9 @@
 Where it sits: between :mod:`sip_media.calls` and the RFC 3264 helpers of
 :mod:`sip_media.sip.sdp`. It builds our offers and answers around a media leg's local
 RTP address, turns a completed offer/answer into the parameters of a media
-``CreateLeg``/``UpdateLeg`` (:class:`MediaParams`), and reads the caller/callee of an
-inbound INVITE. Pure functions, no I/O; bad input raises ``SdpError`` (400/488) or is
-reported as empty strings, never anything else.
+``CreateLeg``/``UpdateLeg`` (:class:`MediaParams`), and turns an inbound INVITE into
+its ``LegOffered`` report (caller, callee, headers, trunk). Pure functions, no I/O;
+bad input raises ``SdpError`` (400/488) or is reported as empty strings, nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 from sip_media.adapter_types import IncomingCall
+from sip_media.call_types import LegOffered
 from sip_media.media.api import Direction
 from sip_media.sip.errors import SdpError, SipError
 from sip_media.sip.sdp import (
@@ -144,6 +145,25 @@ def uri_user(uri: str) -> str:
         return _user(SipURI.parse(uri))
     except (SipError, ValueError, IndexError):
         return ""
+
+
+def offered(call: IncomingCall, trunks: dict[str, str]) -> LegOffered:
+    """The ``LegOffered`` report of an inbound INVITE; ``trunks``: name -> proxy host."""
+    caller, caller_name = party(call.from_)
+    callee, _ = party(call.to)
+    return LegOffered(
+        call.leg_id,
+        caller=caller,
+        callee=callee,
+        request_uri_user=uri_user(call.request_uri),
+        caller_name=caller_name,
+        request_uri=call.request_uri,
+        headers=header_map(call),
+        source=call.source,
+        trunk=next((name for name, host in trunks.items() if host == call.source[0]), None),
+        user=call.user,
+        replaces=call.replaces,
+    )
 
 
 def header_map(call: IncomingCall) -> dict[str, str]:

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sip_media import call_sdp
 from sip_media.adapter import SipAdapter
@@ -62,16 +63,15 @@ from sip_media.call_media import MediaOps, RequestOps
 from sip_media.call_types import (
     CallError,
     DuplicateLegError,
+    EndedBy,
     LegAnswered,
     LegDtmf,
     LegEnded,
     LegFailed,
     LegObservation,
-    LegOffered,
     LegProgress,
     LegStateError,
     MessageIn,
-    NegotiationError,
     NotifyIn,
     PlaybackDone,
     RecordingDone,
@@ -90,7 +90,17 @@ log = logging.getLogger(__name__)
 
 LegCallback = Callable[[LegObservation], None]
 TELEPHONE_EVENT_PT = 101
-_Input = SipObservation | m.Observation
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """An observation queued behind what media effects just reported (e.g. a leg's
+    ``PlaybackDone`` on destruction comes before its ``LegEnded``)."""
+
+    obs: LegObservation
+
+
+_Input = SipObservation | m.Observation | _Report
 
 
 class CallLegs(MediaOps, RequestOps):
@@ -110,6 +120,7 @@ class CallLegs(MediaOps, RequestOps):
         self._unsubscribe_sip = sip.subscribe(self._queue.put_nowait)
         self._previous_media_callback = media.observations.callback
         media.observations.callback = self._on_media_observation
+        self._previous_answer_sdp = sip.engine.answer_sdp
         sip.engine.answer_sdp = self._answer_reinvite
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="call-legs")
 
@@ -143,6 +154,7 @@ class CallLegs(MediaOps, RequestOps):
         self._closed = True
         self._unsubscribe_sip()
         self.media.observations.callback = self._previous_media_callback
+        self.sip.engine.answer_sdp = self._previous_answer_sdp
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump_task
@@ -189,6 +201,8 @@ class CallLegs(MediaOps, RequestOps):
 
     async def _handle(self, obs: _Input) -> None:
         match obs:
+            case _Report(obs=report):
+                self._emit(report)
             case IncomingCall():
                 self._offered(obs)
             case Provisional() | Answered() | Reinvited():
@@ -231,27 +245,8 @@ class CallLegs(MediaOps, RequestOps):
         if call.leg_id in self._legs:
             return
         self._legs[call.leg_id] = LiveLeg(call.leg_id, False, LegState.OFFERED, offer=call.sdp)
-        caller, caller_name = call_sdp.party(call.from_)
-        callee, _ = call_sdp.party(call.to)
-        host = call.source[0]
-        trunk = next(
-            (t.name for t in self.sip.engine.config.trunks.values() if t.proxy[0] == host), None
-        )
-        self._emit(
-            LegOffered(
-                call.leg_id,
-                caller=caller,
-                callee=callee,
-                request_uri_user=call_sdp.uri_user(call.request_uri),
-                caller_name=caller_name,
-                request_uri=call.request_uri,
-                headers=call_sdp.header_map(call),
-                source=call.source,
-                trunk=trunk,
-                user=call.user,
-                replaces=call.replaces,
-            )
-        )
+        trunks = {t.name: t.proxy[0] for t in self.sip.engine.config.trunks.values()}
+        self._emit(call_sdp.offered(call, trunks))
 
     async def _remote_sdp(self, obs: Provisional | Answered | Reinvited) -> None:
         """A provisional, the answer (2xx / ACK) or a remote re-INVITE: follow its SDP."""
@@ -272,29 +267,6 @@ class CallLegs(MediaOps, RequestOps):
                     self._emit(LegAnswered(leg.leg_id))
                 case _:
                     pass
-
-    async def _apply_remote(self, leg: LiveLeg, body: bytes) -> bool:
-        """Point the media leg at the far end's SDP; False when it is unusable."""
-        if leg.local_sdp is None:
-            return False
-        try:
-            params = call_sdp.params(leg.local_sdp, call_sdp.parse(body))
-        except SipError as exc:
-            log.info("leg %s: unusable remote SDP (%s)", leg.leg_id, exc)
-            return False
-        old = leg.applied
-        remote = params.remote if params.remote != (old.remote if old else None) else None
-        update = m.UpdateLeg(
-            leg.leg_id,
-            remote_ip=remote[0] if remote else None,
-            remote_port=remote[1] if remote else None,
-            payload_type=params.payload_type,
-            telephone_event_pt=params.telephone_event_pt,
-            direction=params.direction,
-        )
-        await self._media(update)
-        leg.applied = params if params.remote else call_sdp.keep_remote(params, old)
-        return True
 
     def _answer_reinvite(self, inv: Invitation, offer: bytes | None) -> bytes | None:
         """The SIP engine asks for our answer to a remote re-INVITE (sync hook)."""
@@ -318,12 +290,15 @@ class CallLegs(MediaOps, RequestOps):
             del self._legs[obs.leg_id]
             leg.transition(LegState.ENDED)
             await self._destroy_media(leg)
+        terminal: LegObservation
         if leg.outbound and not leg.answered and not leg.hangup_requested:
-            self._emit(LegFailed(leg.leg_id, obs.sip_status, cause_reason(obs.cause)))
-            return
-        local = leg.hangup_requested or leg.end_reason is not None or obs.by == "local"
-        reason = leg.end_reason or cause_reason(obs.cause)
-        self._emit(LegEnded(leg.leg_id, "local" if local else "remote", obs.sip_status, reason))
+            terminal = LegFailed(leg.leg_id, obs.sip_status, cause_reason(obs.cause))
+        else:
+            local = leg.hangup_requested or leg.end_reason is not None or obs.by == "local"
+            reason = leg.end_reason or cause_reason(obs.cause)
+            by: EndedBy = "local" if local else "remote"
+            terminal = LegEnded(leg.leg_id, by, obs.sip_status, reason)
+        self._queue.put_nowait(_Report(terminal))
 
     async def _rtp_timeout(self, leg_id: str) -> None:
         leg = self._legs.get(leg_id)
@@ -468,47 +443,6 @@ class CallLegs(MediaOps, RequestOps):
                 sip_status=result.status,
             )
         return result
-
-    async def _open_media(self, leg: LiveLeg, create: m.CreateLeg) -> None:
-        result = await self._media(create)
-        assert isinstance(result, m.LegCreated)
-        leg.local = call_sdp.local_media(result.local_ip, result.local_port)
-
-    async def _open_answer_media(self, leg: LiveLeg, group: str | None) -> None:
-        """Create the media leg for an inbound call and our SDP (answer, or offer)."""
-        if not leg.offer:  # INVITE without SDP: offer in the 2xx, answer in the ACK
-            await self._open_media(leg, m.CreateLeg(leg.leg_id, direction="inactive", group=group))
-            assert leg.local is not None
-            leg.local_sdp = call_sdp.offer(leg.local)
-            return
-        try:
-            remote = call_sdp.parse(leg.offer)
-            plan = call_sdp.plan_answer(remote)
-        except SipError as exc:
-            leg.end_reason = "not_acceptable"
-            leg.transition(LegState.ENDING)
-            await self.sip.execute(Reject(leg.leg_id, 488))
-            raise NegotiationError(f"leg {leg.leg_id}: {exc.reason}") from exc
-        create = m.CreateLeg(
-            leg.leg_id,
-            remote_ip=plan.remote[0] if plan.remote else None,
-            remote_port=plan.remote[1] if plan.remote else None,
-            payload_type=plan.payload_type,
-            telephone_event_pt=plan.telephone_event_pt,
-            direction=plan.direction,
-            group=group,
-        )
-        await self._open_media(leg, create)
-        assert leg.local is not None
-        leg.local_sdp = call_sdp.answer(remote, leg.local)
-        leg.applied = plan
-
-    async def _destroy_media(self, leg: LiveLeg) -> None:
-        if leg.local is None or leg.media_closed:
-            return
-        leg.media_closed = True
-        with contextlib.suppress(CallError):
-            await self._media(m.DestroyLeg(leg.leg_id))
 
 
 __all__ = ["CallLegs", "LegInfo", "LegState"]
