@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from sip_media.call_types import LegAnswered, LegDtmf, LegEnded, LegOffered, LegStateError
+from sip_media.call_types import (
+    LegAnswered,
+    LegDtmf,
+    LegEnded,
+    LegOffered,
+    LegStateError,
+    NegotiationError,
+)
 from sip_media.media.api import ToneSource
 
 from .conftest import Rig, heard, read_wav, uac_info_dtmf, uac_reinvite, wait_until
@@ -16,6 +23,7 @@ from .conftest import Rig, heard, read_wav, uac_info_dtmf, uac_reinvite, wait_un
 pytestmark = pytest.mark.interop
 
 TONES = (440.0, 600.0, 1000.0)
+PCMU_OFFER = "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000"
 
 
 async def test_inbound_call_offered_then_answered_with_audio_and_info_dtmf(rig: Rig) -> None:
@@ -72,7 +80,7 @@ async def test_early_media_183_then_answer(rig: Rig) -> None:
 
 
 async def test_inbound_reject_486_reaches_sipp(rig: Rig) -> None:
-    caller = rig.sipp("uac_reject")
+    caller = rig.sipp("uac_reject", code=486, sdp_media=PCMU_OFFER)
     await caller.start("-s", "svc", remote=rig.sip_target)
     leg = (await rig.obs.wait(LegOffered)).leg_id
     await rig.legs.reject(leg, 486)
@@ -117,3 +125,24 @@ async def test_remote_reinvite_hold_and_resume_update_media_direction(rig: Rig) 
     assert engine.legs[leg].direction == "sendrecv"
     await rig.obs.wait(LegEnded, leg)
     await caller.finish()  # our 200s carried a=recvonly, then a=sendrecv
+
+
+@pytest.mark.parametrize(
+    "sdp_media",
+    [
+        "m=audio [media_port] RTP/AVP 18\na=rtpmap:18 G729/8000",  # no common codec
+        "m=video [media_port] RTP/AVP 96\na=rtpmap:96 H264/90000",  # no audio at all
+        "m=audio notaport RTP/AVP 0",  # malformed
+    ],
+)
+async def test_unusable_offer_is_refused_488_on_answer(rig: Rig, sdp_media: str) -> None:
+    caller = rig.sipp("uac_reject", code=488, sdp_media=sdp_media)
+    await caller.start("-s", "svc", remote=rig.sip_target)
+    leg = (await rig.obs.wait(LegOffered)).leg_id
+    with pytest.raises(NegotiationError) as info:
+        await rig.legs.answer(leg)
+    assert (info.value.code, info.value.sip_status) == ("not_acceptable", 488)
+    ended = await rig.obs.wait(LegEnded, leg)
+    assert (ended.by, ended.sip_status, ended.reason) == ("local", 488, "not_acceptable")
+    await caller.finish()  # SIPp saw the 488
+    assert rig.media_legs() == set()
