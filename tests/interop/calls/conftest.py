@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from sip_media.call_types import LegObservation
+from sip_media.call_types import LegAnswered, LegObservation
 from sip_media.calls import CallLegs
 from sip_media.media import g711
 from sip_media.media.config import MediaConfig
@@ -419,6 +419,25 @@ class Rig:
     def media_legs(self) -> set[str]:
         engine = getattr(self.legs.media, "engine", None)
         return set(engine.legs) if engine is not None else set()
+
+
+async def dial_far_socket(rig: Rig, leg_id: str, freq: float | None) -> tuple[RtpPeer, Sipp]:
+    """Dial a SIPp UAS whose SDP names our own RTP socket; start that socket's stream."""
+    far = rig.peer(freq)
+    phone = rig.sipp("uas_call", sdp_port=far.port, pt=0, codec="PCMU")
+    await phone.start()
+    await rig.legs.dial(leg_id, phone.uri)
+    await rig.obs.wait(LegAnswered, leg_id)
+    local = rig.legs.info(leg_id).local_rtp
+    assert local is not None
+    far.start(local)
+    return far, phone
+
+
+async def window(seconds: float) -> tuple[float, float]:
+    start = time.monotonic()
+    await asyncio.sleep(seconds)
+    return start, time.monotonic()
 
 
 async def make_rig(tmp: Path, **media: Any) -> Rig:

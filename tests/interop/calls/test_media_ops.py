@@ -18,30 +18,11 @@ from sip_media.call_types import LegAnswered, LegDtmf, LegEnded, PlaybackDone
 from sip_media.media import g711
 from sip_media.media.api import ToneSource
 
-from .conftest import Rig, RtpPeer, Sipp, g711_file, heard, read_wav, rms
+from .conftest import Rig, dial_far_socket, g711_file, heard, read_wav, rms, window
 
 pytestmark = pytest.mark.interop
 
 TONES = (440.0, 600.0, 1000.0, 1500.0)
-
-
-async def dial_far_socket(rig: Rig, leg_id: str, freq: float | None) -> tuple[RtpPeer, Sipp]:
-    """Dial a SIPp UAS whose SDP names our own RTP socket; start that socket's stream."""
-    far = rig.peer(freq)
-    phone = rig.sipp("uas_call", sdp_port=far.port, pt=0, codec="PCMU")
-    await phone.start()
-    await rig.legs.dial(leg_id, phone.uri)
-    await rig.obs.wait(LegAnswered, leg_id)
-    local = rig.legs.info(leg_id).local_rtp
-    assert local is not None
-    far.start(local)
-    return far, phone
-
-
-async def window(seconds: float) -> tuple[float, float]:
-    start = time.monotonic()
-    await asyncio.sleep(seconds)
-    return start, time.monotonic()
 
 
 async def test_hold_music_to_held_leg_silence_to_its_peer_unhold_restores(rig: Rig) -> None:
