@@ -37,7 +37,7 @@ from sip_media.sip.timers import TimerConfig
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP_HARD_TIMEOUT = 25.0
 RATE = 8000
-ObsT = TypeVar("ObsT")
+ObsT = TypeVar("ObsT", bound=LegObservation)
 
 pytestmark = pytest.mark.interop
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sip_media import call_sdp
 from sip_media.adapter_types import IncomingCall
 from sip_media.sip.errors import SdpError
+from sip_media.sip.sdp import SessionDescription
 
 OFFER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -20,7 +21,7 @@ OFFER = (
 )
 
 
-def offer(extra: str = "", body: str = OFFER) -> call_sdp.SessionDescription:
+def offer(extra: str = "", body: str = OFFER) -> SessionDescription:
     return call_sdp.parse(body.format(extra=extra).encode())
 
 
