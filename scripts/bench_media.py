@@ -38,13 +38,48 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sip_media.media import api
+from sip_media.media import api, g711
 from sip_media.media.config import MediaConfig
 from sip_media.media.service import InProcessMedia, start_media
 
 STAMP = struct.Struct("!IIQ")  # leg index, sequence, send time (ns, CLOCK_REALTIME)
 SO_TIMESTAMPNS = 35  # Linux: kernel receive timestamp (CLOCK_REALTIME) as ancillary data
 PACKET = struct.Struct("!BBHIIIIQ144x")  # RTP header + stamp + 144 bytes of filler
+RTP = struct.Struct("!BBHII")
+
+
+def _symbols(src_pt: int) -> tuple[np.ndarray, np.ndarray]:
+    """16 codes of law ``src_pt`` whose transcoded images are distinct, and the inverse.
+
+    With --transcode the stamp travels as 32 such symbols (one per nibble): decoding,
+    mixing with gain 1 and encoding to the other law maps each symbol to a known code,
+    so the receiver can read the stamp back from the transcoded payload.
+    """
+    dst_pt = g711.PCMA if src_pt == g711.PCMU else g711.PCMU
+    images: dict[int, int] = {}
+    for code in range(256):
+        value = int(g711.DECODE_TABLES[src_pt][code])
+        image = int(g711.encode(dst_pt, np.array([value], dtype=np.int16))[0])
+        if abs(value) >= 1000 and image not in images.values():
+            images[code] = image
+        if len(images) == 16:
+            break
+    codes = np.array(list(images), dtype=np.uint8)
+    inverse = np.full(256, 255, dtype=np.uint8)
+    inverse[np.array(list(images.values()))] = np.arange(16)
+    return codes, inverse
+
+
+def _stamp_payloads(legs: np.ndarray, seq: int, t_ns: int, codes: np.ndarray) -> bytes:
+    """Payloads (n x 160 bytes) carrying (leg, seq, time) as transcodable symbols."""
+    raw = np.zeros((legs.size, 16), dtype=np.uint8)
+    raw[:, 0:4] = legs.astype(">u4").view(np.uint8).reshape(-1, 4)
+    raw[:, 4:8] = np.frombuffer(struct.pack("!I", seq), dtype=np.uint8)
+    raw[:, 8:16] = np.frombuffer(struct.pack("!Q", t_ns), dtype=np.uint8)
+    nibbles = np.stack([raw >> 4, raw & 15], axis=2).reshape(-1, 32)
+    payload = np.full((legs.size, 160), codes[0], dtype=np.uint8)
+    payload[:, :32] = codes[nibbles]
+    return payload.tobytes()
 
 
 def _big_buffers(sock: socket.socket) -> None:
@@ -55,8 +90,13 @@ def _big_buffers(sock: socket.socket) -> None:
             sock.setsockopt(socket.SOL_SOCKET, opt, 8 * 1024 * 1024)
 
 
-def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float) -> None:
-    """Phones: send a stamped frame per leg every 20 ms, collect what comes back."""
+def load_generator(
+    conn: Connection, n_socks: int, warmup: float, measure: float, transcode: bool
+) -> None:
+    """Phones: send a stamped frame per leg every 20 ms, collect what comes back.
+
+    Odd legs speak PCMA when ``transcode`` is set (stamps then travel as symbols and
+    are stamped once per 20 ms burst rather than per packet)."""
     socks = []
     for _ in range(n_socks):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -71,6 +111,8 @@ def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float
     targets = [("127.0.0.1", p) for p in leg_ports]
     senders = [socks[i % n_socks].sendto for i in range(n)]
     pack = PACKET.pack
+    sym_u, _ = _symbols(g711.PCMU)
+    sym_a, _ = _symbols(g711.PCMA)
     seq = 0
     stamps = bytearray()
     times = bytearray()
@@ -91,8 +133,18 @@ def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float
                 sent_window[0] = seq
             if now >= t_measure:
                 sent_window[1] = seq
-            for i in range(n):
-                senders[i](pack(0x80, 0, seq & 0xFFFF, ts, i, i, seq, time_ns()), targets[i])
+            if transcode:
+                t_ns = time_ns()
+                even = _stamp_payloads(np.arange(0, n, 2), seq, t_ns, sym_u)
+                odd = _stamp_payloads(np.arange(1, n, 2), seq, t_ns, sym_a)
+                for i in range(n):
+                    body = even if i % 2 == 0 else odd
+                    k = (i // 2) * 160
+                    head = RTP.pack(0x80, 8 if i % 2 else 0, seq & 0xFFFF, ts, i)
+                    senders[i](head + body[k : k + 160], targets[i])
+            else:
+                for i in range(n):
+                    senders[i](pack(0x80, 0, seq & 0xFFFF, ts, i, i, seq, time_ns()), targets[i])
             seq += 1
             next_send += 0.02
             continue
@@ -108,12 +160,30 @@ def load_generator(conn: Connection, n_socks: int, warmup: float, measure: float
                 except BlockingIOError:
                     break
                 if recording and len(data) == 172 and anc:
-                    stamps += data[12:28]
+                    if transcode:
+                        stamps += data[1:2] + data[12:44]
+                    else:
+                        stamps += data[12:28]
                     times += anc[0][2][:16]
     conn.send((bytes(stamps), bytes(times), sent_window, n))
 
 
-def analyse(stamps: bytes, times: bytes, window: list[int], n: int) -> dict[str, float]:
+def _read_symbols(stamps: bytes) -> bytes:
+    """Turn (pt, 32 symbols) records back into 16-byte stamps (invalid -> leg 2**32-1)."""
+    rows = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, 33)
+    _, inv_u = _symbols(g711.PCMU)  # PCMU in -> PCMA out
+    _, inv_a = _symbols(g711.PCMA)  # PCMA in -> PCMU out
+    nib = np.where((rows[:, :1] & 0x7F) == g711.PCMA, inv_u[rows[:, 1:]], inv_a[rows[:, 1:]])
+    raw = ((nib[:, 0::2] << 4) | (nib[:, 1::2] & 15)).astype(np.uint8)
+    raw[(nib == 255).any(axis=1), :4] = 255
+    return raw.tobytes()
+
+
+def analyse(
+    stamps: bytes, times: bytes, window: list[int], n: int, transcode: bool
+) -> dict[str, float]:
+    if transcode:
+        stamps = _read_symbols(stamps)
     rec = np.frombuffer(stamps, dtype=np.dtype([("leg", ">u4"), ("seq", ">u4"), ("t", ">u8")]))
     spec = np.frombuffer(times, dtype=np.int64).reshape(-1, 2)  # struct timespec
     t_recv = spec[:, 0] * 1_000_000_000 + spec[:, 1]
@@ -173,7 +243,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     )
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    gen = ctx.Process(target=load_generator, args=(child, args.sockets, args.warmup, args.measure))
+    gen = ctx.Process(
+        target=load_generator,
+        args=(child, args.sockets, args.warmup, args.measure, args.transcode),
+    )
     gen.start()
     gen_ports: list[int] = parent.recv()
     service = await start_media(config)
@@ -184,7 +257,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     leg_ports = []
     for i in range(2 * args.calls):
         created = await service.execute(
-            api.CreateLeg(f"l{i}", "127.0.0.1", gen_ports[i % args.sockets], 0, group=f"c{i // 2}")
+            api.CreateLeg(
+                f"l{i}",
+                "127.0.0.1",
+                gen_ports[i % args.sockets],
+                8 if args.transcode and i % 2 else 0,
+                group=f"c{i // 2}",
+            )
         )
         assert isinstance(created, api.LegCreated)
         leg_ports.append(created.local_port)
@@ -213,7 +292,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 stats[key] = stats.get(key, 0) + value
     gen.join(5)
     result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
-    result.update(analyse(stamps, times, window, n))
+    result.update(analyse(stamps, times, window, n, args.transcode))
+    result["mode"] = "transcode" if args.transcode else "passthrough"
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
     others = (sys1[0] - sys0[0]) - (cpu1 - cpu0) - (gen1 - gen0)
@@ -239,6 +319,11 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--sockets", type=int, default=16)
     parser.add_argument("--port-min", type=int, default=30000)
+    parser.add_argument(
+        "--transcode",
+        action="store_true",
+        help="odd legs use PCMA: every frame is decoded, mixed and encoded by the tick",
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args))
     sys.stdout.write(json.dumps(result) + "\n")

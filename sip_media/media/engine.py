@@ -69,8 +69,7 @@ class MediaEngine:
         self._mixed: list[Leg] = []
         self._mixed_pos: dict[str, int] = {}
         self._sources: list[Playback] = []
-        self._decode_off = np.zeros(0, dtype=np.uint16)
-        self._encode_off = np.zeros(0, dtype=np.uint32)
+        self._alaw_rows = np.zeros(0, dtype=np.int64)
         self._inband_rows = np.zeros(0, dtype=np.int64)
         self._signatures: dict[str, frozenset[Node]] = {}
         self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
@@ -278,9 +277,9 @@ class MediaEngine:
         self._plan = compile_plan(edges, leg_rows, src_rows)
         self._pass, self._mixed, self._sources = passthrough, mixed, sources
         self._mixed_pos = leg_rows
-        alaw = np.array([leg.pt == g711.PCMA for leg in mixed], dtype=bool)
-        self._decode_off = (alaw * 256).astype(np.uint16)
-        self._encode_off = (alaw * 65536).astype(np.uint32)
+        self._alaw_rows = np.array(
+            [i for i, leg in enumerate(mixed) if leg.pt == g711.PCMA], dtype=np.int64
+        )
         self._inband_rows = np.array(
             [i for i, leg in enumerate(mixed) if leg.needs_inband], dtype=np.int64
         )
@@ -319,7 +318,7 @@ class MediaEngine:
         mixed = self._mixed
         frames = b"".join([f if (f := leg.jb.pull()) is not None else leg.silence for leg in mixed])
         codes = np.frombuffer(frames, dtype=np.uint8).reshape(len(mixed), FRAME)
-        inbound = decode_rows(codes, self._decode_off)
+        inbound = decode_rows(codes, self._alaw_rows)
         if self._inband_rows.size:
             self._inband(inbound)
         # A digit may have interrupted a prompt just now: its row reads as silence from
@@ -327,14 +326,14 @@ class MediaEngine:
         sources = self._read_sources()
         plan = self._plan
         assert plan is not None
-        outbound = mix(plan, inbound, sources) if plan.out_edges.dst.size else None
+        outbound = mix(plan, inbound, sources) if not plan.out_edges.empty else None
         if self.recorders:
             self._record(inbound, outbound)
         if outbound is None:
             for leg in mixed:
                 leg.send_audio(leg.silence)
             return
-        encoded = encode_rows(outbound, self._encode_off).tobytes()
+        encoded = encode_rows(outbound, self._alaw_rows).tobytes()
         for i, leg in enumerate(mixed):
             leg.send_audio(encoded[i * FRAME : (i + 1) * FRAME])
 

@@ -28,10 +28,8 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 Node = tuple[str, str]  # ("leg", id) | ("src", playback_id) | ("bus", conference_id)
 
-# One table for both laws: index = code + 256 * is_alaw (decode) and
-# uint16(sample) + 65536 * is_alaw (encode).
-DECODE_BOTH = np.concatenate([g711.ULAW_DECODE, g711.ALAW_DECODE]).astype(np.float32)
-ENCODE_BOTH = np.concatenate([g711.ULAW_ENCODE, g711.ALAW_ENCODE])
+ULAW_F32 = g711.ULAW_DECODE.astype(np.float32)
+ALAW_F32 = g711.ALAW_DECODE.astype(np.float32)
 
 
 @dataclass
@@ -102,32 +100,49 @@ def build_edges(topo: Topology) -> list[tuple[Node, Node, float]]:
 
 @dataclass(frozen=True)
 class EdgeSet:
-    """Edges of one mixing stage, sorted by destination row."""
+    """Edges of one mixing stage.
 
+    Destinations fed by exactly one source at gain 1 (every plain bridge) are a single
+    gather-copy (``copy_dst``/``copy_src``); the others are summed with
+    ``np.add.reduceat`` over edges sorted by destination (``dst``/``src``/``gain``).
+    """
+
+    copy_dst: I64
+    copy_src: I64
     dst: I64
     src: I64
     gain: F32
     starts: I64
 
+    @property
+    def empty(self) -> bool:
+        """True when no destination receives anything."""
+        return not (self.copy_dst.size or self.dst.size)
+
     @classmethod
     def from_lists(cls, dst: list[int], src: list[int], gain: list[float]) -> EdgeSet:
-        """Sort by destination and precompute segment starts for ``reduceat``."""
+        """Split off the single unit-gain edges, sort the rest, find segment starts."""
         d = np.asarray(dst, dtype=np.int64)
-        order = np.argsort(d, kind="stable")
-        d = d[order]
-        s = np.asarray(src, dtype=np.int64)[order]
-        g = np.asarray(gain, dtype=np.float32)[order]
+        s = np.asarray(src, dtype=np.int64)
+        g = np.asarray(gain, dtype=np.float32)
+        counts = np.bincount(d) if d.size else np.zeros(0, dtype=np.int64)
+        single = (counts[d] == 1) & (g == 1.0) if d.size else np.zeros(0, dtype=bool)
+        rest_d, rest_s, rest_g = d[~single], s[~single], g[~single]
+        order = np.argsort(rest_d, kind="stable")
+        rest_d, rest_s, rest_g = rest_d[order], rest_s[order], rest_g[order]
         starts = (
-            np.flatnonzero(np.concatenate([[True], d[1:] != d[:-1]]))
-            if d.size
+            np.flatnonzero(np.concatenate([[True], rest_d[1:] != rest_d[:-1]]))
+            if rest_d.size
             else np.zeros(0, dtype=np.int64)
         )
-        return cls(d, s, g, starts.astype(np.int64))
+        return cls(d[single], s[single], rest_d, rest_s, rest_g, starts.astype(np.int64))
 
 
 def apply_edges(nodes: F32, edges: EdgeSet, n_out: int) -> F32:
     """``out[d] = sum(gain * nodes[s])`` over the edges, vectorised."""
     out = np.zeros((n_out, nodes.shape[1]), dtype=np.float32)
+    if edges.copy_dst.size:
+        out[edges.copy_dst] = nodes[edges.copy_src]
     if edges.dst.size:
         weighted = nodes[edges.src] * edges.gain[:, None]
         out[edges.dst[edges.starts]] = np.add.reduceat(weighted, edges.starts, axis=0)
@@ -205,14 +220,18 @@ def mix(plan: MixPlan, legs: F32, sources: F32) -> F32:
     return apply_edges(nodes, plan.out_edges, plan.n_legs)
 
 
-def decode_rows(codes: npt.NDArray[np.uint8], alaw: npt.NDArray[np.uint16]) -> F32:
-    """Decode a ``(n, 160)`` block of G.711 codes; ``alaw`` is 256 for A-law rows else 0."""
-    result: F32 = DECODE_BOTH[codes.astype(np.uint16) + alaw[:, None]]
-    return result
+def decode_rows(codes: npt.NDArray[np.uint8], alaw_rows: I64) -> F32:
+    """Decode a ``(n, 160)`` block of G.711 codes; ``alaw_rows`` are the A-law rows."""
+    out: F32 = ULAW_F32.take(codes)
+    if alaw_rows.size:
+        out[alaw_rows] = ALAW_F32.take(codes[alaw_rows])
+    return out
 
 
-def encode_rows(pcm: F32, alaw: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
-    """Clip, round and encode a ``(n, 160)`` block; ``alaw`` is 65536 for A-law rows."""
+def encode_rows(pcm: F32, alaw_rows: I64) -> npt.NDArray[np.uint8]:
+    """Clip and encode a ``(n, 160)`` block; ``alaw_rows`` are the A-law rows."""
     lin = np.clip(pcm, -32768, 32767).astype(np.int16).view(np.uint16)
-    result: npt.NDArray[np.uint8] = ENCODE_BOTH[lin.astype(np.uint32) + alaw[:, None]]
-    return result
+    out: npt.NDArray[np.uint8] = g711.ULAW_ENCODE.take(lin)
+    if alaw_rows.size:
+        out[alaw_rows] = g711.ALAW_ENCODE.take(lin[alaw_rows])
+    return out

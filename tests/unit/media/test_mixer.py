@@ -108,16 +108,19 @@ def test_forget_leg_cleans_everything() -> None:
 
 def test_apply_edges_vectorised_sum() -> None:
     nodes = np.arange(12, dtype=np.float32).reshape(4, 3)
-    edges = EdgeSet.from_lists([2, 0, 2], [1, 3, 0], [1.0, 2.0, -1.0])
-    out = apply_edges(nodes, edges, 3)
+    edges = EdgeSet.from_lists([2, 0, 2, 3], [1, 3, 0, 2], [1.0, 2.0, -1.0, 1.0])
+    assert edges.copy_dst.tolist() == [3] and edges.copy_src.tolist() == [2]
+    out = apply_edges(nodes, edges, 4)
     assert np.allclose(out[0], 2 * nodes[3])
     assert np.allclose(out[1], 0)
     assert np.allclose(out[2], nodes[1] - nodes[0])
+    assert np.allclose(out[3], nodes[2])
+    assert EdgeSet.from_lists([], [], []).empty
 
 
 def test_decode_encode_rows_mixed_laws() -> None:
     codes = np.array([[0xFF] * 4, [0xD5] * 4], dtype=np.uint8)
-    pcm = decode_rows(codes, np.array([0, 256], dtype=np.uint16))
+    pcm = decode_rows(codes, np.array([1]))
     assert np.all(np.abs(pcm) <= 8)
-    enc = encode_rows(np.full((2, 4), 40000.0, dtype=np.float32), np.array([0, 65536], np.uint32))
+    enc = encode_rows(np.full((2, 4), 40000.0, dtype=np.float32), np.array([1]))
     assert enc[0, 0] == 0x80 and enc[1, 0] == 0xAA  # clipped to full scale
