@@ -7,10 +7,13 @@ receives what the engine forwards from the other leg of the call.  The engine ru
 in this process (``--workers 0``, the in-process runner) or in worker processes.
 
 Reported (one JSON line): calls, legs, loss_pct (stamped packets sent in the measured
-window that never came out of the other leg), jitter_p99_ms (p99 of the RFC 3550
-transit-time difference between consecutive packets of a stream, i.e. the jitter the
-engine adds; send times are stamped per packet, arrival times by the kernel with
-SO_TIMESTAMPNS so the generator's own scheduling does not count), delay_var_p99_ms
+window that never came out of the other leg), jitter_p99_ms (the jitter the engine
+adds: p99 of the RFC 3550 transit-time difference |D| between consecutive packets of a
+stream; send times are stamped per packet, arrival times by the kernel with
+SO_TIMESTAMPNS so the generator's own scheduling does not count; with --transcode the
+engine re-times every stream, so D compares arrivals with the engine's own RTP
+timestamps; both variants are also reported as transit_/output_jitter_p99_ms),
+delay_var_p99_ms
 (p99 of transit minus the stream's minimum transit),
 cpu_pct of the engine process(es) (100 = one core), kb_per_leg (engine RSS growth per
 leg), plus the engine's late/skipped tick counts and, because the machine may be
@@ -115,6 +118,7 @@ def load_generator(
     sym_a, _ = _symbols(g711.PCMA)
     seq = 0
     stamps = bytearray()
+    headers = bytearray()
     times = bytearray()
     sent_window = [0, 0]  # first and last sequence sent inside the measured window
     start = time.monotonic() + 0.05
@@ -164,8 +168,9 @@ def load_generator(
                         stamps += data[1:2] + data[12:44]
                     else:
                         stamps += data[12:28]
+                    headers += data[4:12]  # the engine's outgoing RTP timestamp and SSRC
                     times += anc[0][2][:16]
-    conn.send((bytes(stamps), bytes(times), sent_window, n))
+    conn.send((bytes(stamps), bytes(headers), bytes(times), sent_window, n))
 
 
 def _read_symbols(stamps: bytes) -> bytes:
@@ -179,8 +184,24 @@ def _read_symbols(stamps: bytes) -> bytes:
     return raw.tobytes()
 
 
+def _output_jitter(headers: bytes, t_recv: np.ndarray) -> np.ndarray:
+    """|D| of RFC 3550 per outgoing stream: arrival vs the engine's own RTP timestamps.
+
+    This is the jitter the far end sees on a stream the engine re-times (the mixing
+    path gives every leg its own clock), independent of the load generator's timing.
+    """
+    hdr = np.frombuffer(headers, dtype=np.dtype([("ts", ">u4"), ("ssrc", ">u4")]))
+    order = np.lexsort((t_recv, hdr["ssrc"]))
+    ssrc, ts, t = hdr["ssrc"][order], hdr["ts"][order].astype(np.int64), t_recv[order]
+    same = ssrc[1:] == ssrc[:-1]
+    dts = np.diff(ts)
+    dts = np.where(dts < -(1 << 31), dts + (1 << 32), dts)  # timestamp wrap
+    d = np.abs(np.diff(t) / 1e6 - dts / 8.0)[same & (dts > 0) & (dts <= 160 * 5)]
+    return d
+
+
 def analyse(
-    stamps: bytes, times: bytes, window: list[int], n: int, transcode: bool
+    stamps: bytes, headers: bytes, times: bytes, window: list[int], n: int, transcode: bool
 ) -> dict[str, float]:
     if transcode:
         stamps = _read_symbols(stamps)
@@ -204,9 +225,16 @@ def analyse(
     d = np.abs(np.diff(transit))[same]
     mins = np.full(n, np.inf)
     np.minimum.at(mins, leg, transit)
+    out_jitter = _output_jitter(headers, t_recv)
+    # Engine-added jitter: pass-through keeps the caller's timing, so compare transit
+    # times (send stamp -> kernel arrival); the mixing path re-times every stream, so
+    # compare arrivals with the engine's own RTP timestamps.
+    added = out_jitter if transcode else d
     return {
         "loss_pct": round(float(loss_pct), 4),
-        "jitter_p99_ms": round(float(np.percentile(d, 99)), 3) if d.size else -1.0,
+        "jitter_p99_ms": round(float(np.percentile(added, 99)), 3) if added.size else -1.0,
+        "transit_jitter_p99_ms": round(float(np.percentile(d, 99)), 3) if d.size else -1.0,
+        "output_jitter_p99_ms": round(float(np.percentile(out_jitter, 99)), 3),
         "delay_var_p99_ms": round(float(np.percentile(transit - mins[leg], 99)), 3),
         "transit_p50_ms": round(float(np.percentile(transit, 50)), 3),
     }
@@ -281,7 +309,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, parent.poll, args.warmup + args.measure + 30):
         raise SystemExit("load generator did not report")
-    stamps, times, window, n = parent.recv()
+    stamps, headers, times, window, n = parent.recv()
     stats: dict[str, int] = {}
     if isinstance(service, InProcessMedia):
         stats = dict(service.engine.stats)
@@ -292,7 +320,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 stats[key] = stats.get(key, 0) + value
     gen.join(5)
     result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
-    result.update(analyse(stamps, times, window, n, args.transcode))
+    result.update(analyse(stamps, headers, times, window, n, args.transcode))
     result["mode"] = "transcode" if args.transcode else "passthrough"
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
