@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from rwi.config import Config
+from rwi.projections.runner import ProjectionRunner
 from rwi.service import Service
 from rwi.store import EventReader, GroupCommitWriter
 from rwi.store.database import (
@@ -34,6 +35,7 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     writer: GroupCommitWriter | None = None
     service: Service | None = None
+    projections: ProjectionRunner | None = None
     revision: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -61,6 +63,8 @@ class Runtime:
         await self.writer.start()
         self.service = Service(self.config, self.writer, EventReader(self.pool, dsn))
         await self.service.start()
+        self.projections = ProjectionRunner(self.service.reader, dsn)
+        await self.projections.start()
         return self.service
 
     async def ready(self) -> tuple[bool, dict[str, object]]:
@@ -79,6 +83,8 @@ class Runtime:
     async def stop(self) -> None:
         if self.service is not None:
             await self.service.stop()
+        if self.projections is not None:
+            await self.projections.stop()
         if self.writer is not None:
             await self.writer.close()
         if self.pool is not None:
