@@ -258,7 +258,7 @@ class CallLegs(MediaOps, RequestOps):
                 return
             media = bool(obs.sdp) and await self._apply_remote(leg, obs.sdp or b"")
             match obs:
-                case Provisional(status=status) if leg.outbound:
+                case Provisional(status=status) if leg.outbound and not leg.answered:
                     leg.transition(LegState.RINGING)
                     self._emit(LegProgress(leg.leg_id, status, media))
                 case Answered():

@@ -200,3 +200,12 @@ async def test_dial_refusals_raise_typed_errors_and_report_nothing(rig: Rig) -> 
     await asyncio.sleep(0.1)
     assert not rig.obs.of("bad-1") and not rig.obs.of("bad-2")
     assert rig.media_legs() == set()
+
+
+async def test_dial_outside_the_allow_list_fails_and_sends_nothing(rig: Rig) -> None:
+    """Security rule: 192.0.2.1 is outside 127.0.0.0/8, so the INVITE is never sent."""
+    await rig.legs.dial("far-1", "sip:bob@192.0.2.1:5060")
+    failed = await rig.obs.wait(LegFailed, "far-1")
+    assert (failed.sip_status, failed.reason) == (503, "unreachable")
+    assert rig.legs.sip.stats["dropped_by_allow_list"] >= 1
+    assert rig.media_legs() == set()
