@@ -14,11 +14,21 @@ from sip_media.call_types import (
     LegEnded,
     LegOffered,
     LegStateError,
+    MessageIn,
     NegotiationError,
+    ReferIn,
 )
 from sip_media.media.api import ToneSource
 
-from .conftest import Rig, heard, read_wav, uac_info_dtmf, uac_reinvite, wait_until
+from .conftest import (
+    Rig,
+    heard,
+    read_wav,
+    uac_info_dtmf,
+    uac_reinvite,
+    uac_request,
+    wait_until,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -146,3 +156,45 @@ async def test_unusable_offer_is_refused_488_on_answer(rig: Rig, sdp_media: str)
     assert (ended.by, ended.sip_status, ended.reason) == ("local", 488, "not_acceptable")
     await caller.finish()  # SIPp saw the 488
     assert rig.media_legs() == set()
+
+
+UAC_ANSWERS = """  <recv request="{method}"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]>
+  </send>"""
+
+
+async def test_in_dialog_message_and_refer_both_ways(rig: Rig) -> None:
+    middle = "\n".join(
+        (
+            uac_request("MESSAGE", 2, "hello from sipp", "Content-Type: text/plain\n"),
+            '  <recv response="200"/>',
+            UAC_ANSWERS.replace("{method}", "MESSAGE"),
+            uac_request("REFER", 3, extra="Refer-To: <sip:carol@127.0.0.1>\n"),
+            '  <recv response="202"/>',
+            UAC_ANSWERS.replace("{method}", "NOTIFY"),
+            UAC_ANSWERS.replace("{method}", "NOTIFY"),
+        )
+    )
+    caller = rig.sipp("uac_call", middle=middle, pause_ms=100)
+    await caller.start("-s", "svc", remote=rig.sip_target)
+    leg = (await rig.obs.wait(LegOffered)).leg_id
+    await rig.legs.answer(leg)
+    message = await rig.obs.wait(MessageIn, leg)
+    assert (message.content_type, message.body) == ("text/plain", b"hello from sipp")
+    assert await rig.legs.send_message(leg, b"hello back") == 200
+    refer = await rig.obs.wait(ReferIn, leg)
+    assert refer.refer_to == "<sip:carol@127.0.0.1>"
+    await rig.legs.reply_refer(leg, refer.refer_id, 200)
+    ended = await rig.obs.wait(LegEnded, leg)
+    assert ended.by == "remote"
+    await caller.finish()  # SIPp got our MESSAGE and both sipfrag NOTIFYs
