@@ -127,10 +127,14 @@ def _free(port: int, kind: int) -> bool:
     return True
 
 
-def free_block(size: int = 4) -> int:
-    """An even port followed by ``size - 1`` ports free for UDP and TCP."""
+def free_block(size: int = 4, low: int = 30000, high: int = 42000) -> int:
+    """An even port followed by ``size - 1`` ports free for UDP and TCP.
+
+    SIP and SIPp ports come from 30000-42000, media ranges from 22000-30000, so a
+    media engine binding ports lazily never takes one a SIPp is about to bind.
+    """
     for _ in range(500):
-        base = random.randrange(30000, 42000, 2)
+        base = random.randrange(low, high, 2)
         if all(
             _free(base + i, socket.SOCK_DGRAM) and _free(base + i, socket.SOCK_STREAM)
             for i in range(size)
@@ -441,7 +445,7 @@ async def window(seconds: float) -> tuple[float, float]:
 
 
 async def make_rig(tmp: Path, **media: Any) -> Rig:
-    base = free_block(2) // 100 * 100
+    base = free_block(2, 22000, 29800) // 100 * 100
     sip_config = EngineConfig(
         udp=[("127.0.0.1", free_block(2))],
         allowed_destinations=("127.0.0.0/8",),
