@@ -268,6 +268,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         port_max=args.port_min + 4 * args.calls * 2 + 100,
         workers=args.workers,
         rtp_timeout_s=0,
+        relay_batch_ms=args.relay_batch_ms,
     )
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -347,6 +348,7 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--sockets", type=int, default=16)
     parser.add_argument("--port-min", type=int, default=30000)
+    parser.add_argument("--relay-batch-ms", type=float, default=2.0)
     parser.add_argument(
         "--transcode",
         action="store_true",

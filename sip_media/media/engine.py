@@ -73,6 +73,7 @@ class MediaEngine:
         self._inband_rows = np.zeros(0, dtype=np.int64)
         self._signatures: dict[str, frozenset[Node]] = {}
         self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
+        self._house_legs: list[Leg] = []
         self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
 
     # ----------------------------------------------------------------- bookkeeping
@@ -304,14 +305,13 @@ class MediaEngine:
         now = time.monotonic() if now is None else now
         self._ticks += 1
         self.stats["ticks"] += 1
-        self._receive(now)
+        self._receive(now, 8)  # a backlog is left to drain(): keep the tick short
         if self._dirty:
             self._compile()
         # Same-codec pass-through pairs were forwarded packet by packet in _receive.
         if self._mixed:
             self._tick_mixed()
-        if self._ticks % HOUSEKEEPING_TICKS == 0:
-            self._housekeeping(now)
+        self._housekeeping(now)
         self.stats["tick_ns"] += time.perf_counter_ns() - started
 
     def _tick_mixed(self) -> None:
@@ -385,11 +385,23 @@ class MediaEngine:
                 self.finish_recording(rec)
 
     def _housekeeping(self, now: float) -> None:
+        """Timers of one slice of the legs per tick: every leg every HOUSEKEEPING_TICKS.
+
+        Spreading the walk over ticks keeps any single tick (and the relay it delays)
+        short; a full pass over thousands of legs at once showed up as jitter.
+        """
+        slot = self._ticks % HOUSEKEEPING_TICKS
+        if slot == 0:
+            self._house_legs = list(self.legs.values())
+            if any(not leg.dtmf_tx.busy for i in self._dtmf_wait if (leg := self.legs.get(i))):
+                self._dirty = True  # DTMF sent: the bridge may pass through again
+        legs = self._house_legs
+        size = -(-len(legs) // HOUSEKEEPING_TICKS)
         wall = time.time()
-        if any(not leg.dtmf_tx.busy for i in self._dtmf_wait if (leg := self.legs.get(i))):
-            self._dirty = True  # DTMF sent: the bridge may pass through again
         timeout = self.config.rtp_timeout_s
-        for leg in list(self.legs.values()):
+        for leg in legs[slot * size : (slot + 1) * size]:
+            if leg.leg_id not in self.legs:
+                continue
             signals = leg.dtmf_rx.poll(now)
             if signals:
                 self._dtmf(leg, signals, "rfc4733")
