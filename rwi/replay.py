@@ -42,9 +42,9 @@ SELECT {COLUMNS} FROM events
  WHERE stream_id = ANY($1::text[]) AND stream_version = 1
 """
 _LAST_OF = f"""
-SELECT {COLUMNS} FROM events
- WHERE stream_id = ANY($1::text[]) AND stream_version = (
-   SELECT max(stream_version) FROM events AS l WHERE l.stream_id = events.stream_id)
+SELECT e.* FROM unnest($1::text[]) AS s(id), LATERAL (
+  SELECT {COLUMNS} FROM events WHERE stream_id = s.id ORDER BY stream_version DESC LIMIT 1
+) AS e
 """
 _RESTARTS = f"""
 SELECT {COLUMNS} FROM events

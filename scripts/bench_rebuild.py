@@ -1,31 +1,52 @@
-"""A realistic synthetic event log, written with COPY (for scripts/bench_rebuild.py).
+"""Benchmark: rebuild the projections from a realistic log, and replay one call.
 
-The events have the shapes the service writes (``rwi.domain``): sessions, ``rwi.command``
-records with their outcomes, ``observation`` records, and call events for inbound
-customer legs answered by agent legs the app originates (claim, queue, ring, answer,
-bridge, hold, recording, hangup), with concurrent calls interleaved in ``seq`` order.
+1. Generates a log of ``--events`` (default 2,000,000) into a fresh database with COPY:
+   sessions, ``rwi.command`` records with outcomes, ``observation`` records and the call
+   domain's events for inbound customer legs answered by agent legs the app originates
+   (claim, queue, ring, answer, bridge, hold, recording, hangup), concurrent calls
+   interleaved in ``seq`` order, in the shapes ``rwi.domain`` writes them.
+2. Times a full rebuild of every projection (as ``rwi rebuild`` runs it: each projection
+   on its own connection, concurrently) and prints events/s.
+3. Generates ``--replay-events`` (default 10,000,000; 0 to skip) the same way into a
+   second database (indexes dropped during the COPY and built afterwards, as a bulk load
+   would) and times ``rwi replay call`` (the library call: story query, context lookups,
+   JSON decoding, the evolve fold) for random calls, warm.
+
+Prints one JSON line per result; drops its databases at the end (``--keep`` to keep).
+Not a test.
+
+    .venv/bin/python scripts/bench_rebuild.py [--events 2000000] [--replay-events 10000000]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import random
+import statistics
+import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-BASE = datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rwi.projections import PROJECTIONS, engine
+from rwi.replay import replay_call
+from rwi.store.database import asyncpg_dsn, migrate
+from tests.support.databases import server_url, with_database
+
+BASE_EPOCH = 1772438400  # 2026-03-02T08:00:00Z
 CONNECTIONS = 40
 CONTEXTS = ("sales", "support", "billing")
 QUEUES = ("q-sales", "q-support")
 
 Row = tuple[str, str, dict[str, Any], dict[str, Any] | None]  # stream, type, data, meta extra
-
-
-def _iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 class _Call:
@@ -284,14 +305,14 @@ class _Call:
 
 def timeline(
     total_events: int, seed: int = 7, calls_per_second: float = 4.0
-) -> Iterator[tuple[datetime, Row]]:
-    """Events of concurrent calls in time order, until about ``total_events``."""
+) -> Iterator[tuple[float, Row]]:
+    """(seconds since the start, event) in time order, until ``total_events``."""
     rng = random.Random(seed)
     emitted = 0
     for c in range(CONNECTIONS):
         conn = f"conn{c}"
         yield (
-            BASE,
+            0.0,
             (
                 f"session:{conn}",
                 "session.opened",
@@ -300,7 +321,7 @@ def timeline(
             ),
         )
         yield (
-            BASE,
+            0.0,
             (
                 f"session:{conn}",
                 "session.subscribed",
@@ -319,42 +340,64 @@ def timeline(
                 pending.append((start + dt, k * 1000 + n, row))
         pending.sort(key=lambda p: (p[0], p[1]))
         for offset, _, row in pending:
-            yield BASE + timedelta(seconds=offset), row
+            yield offset, row
             emitted += 1
             if emitted >= total_events:
                 return
         i += chunk
 
 
+class _Clock:
+    """Fast ISO timestamps (the wire's ``...Z`` form) from millisecond offsets."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[int, str] = {}
+
+    def iso(self, ms: int) -> str:
+        second, milli = divmod(ms, 1000)
+        text = self._seconds.get(second)
+        if text is None:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(BASE_EPOCH + second))
+            self._seconds[second] = text
+        return f"{text}.{milli:03d}Z"
+
+
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if "\\" in text or "\t" in text or "\n" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return text
 
 
 async def copy_log(conn: asyncpg.Connection, total_events: int, seed: int = 7) -> int:
-    """COPY a synthetic log of about ``total_events`` into an empty ``events`` table."""
+    """COPY a synthetic log of ``total_events`` into an empty ``events`` table."""
     versions: dict[str, int] = {}
-    seq = 0
+    clock = _Clock()
+    count = 0
 
     async def source() -> AsyncIterator[bytes]:
-        nonlocal seq
+        nonlocal count
         lines: list[str] = []
         dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-        for when, (stream, etype, data, extra) in timeline(total_events, seed):
+        seq = 0
+        for offset, (stream, etype, data, extra) in timeline(total_events, seed):
             seq += 1
             version = versions.get(stream, 0) + 1
             versions[stream] = version
-            ts = _iso(when)
-            meta = {"ts": ts, **(extra or {})}
-            recorded = when + timedelta(microseconds=1500 + seq % 2000)
+            ms = int(offset * 1000)
+            ts = clock.iso(ms)
+            meta = (
+                f'{{"ts":"{ts}"' + "".join(f',"{k}":"{v}"' for k, v in (extra or {}).items()) + "}"
+            )
             lines.append(
                 f"{seq}\t00000000-0000-4000-8000-{seq:012x}\t{stream}\t{version}\t{etype}\t"
-                f"{_escape(dumps(data))}\t{_escape(dumps(meta))}\t{recorded.isoformat()}\n"
+                f"{_escape(dumps(data))}\t{meta}\t{clock.iso(ms + 1 + seq % 3)}\n"
             )
             if len(lines) >= 20000:
                 yield "".join(lines).encode()
                 lines = []
         if lines:
             yield "".join(lines).encode()
+        count = seq
 
     await conn.copy_to_table(
         "events",
@@ -370,5 +413,151 @@ async def copy_log(conn: asyncpg.Connection, total_events: int, seed: int = 7) -
             "recorded_at",
         ],
     )
-    await conn.execute("UPDATE event_head SET last_seq = $1 WHERE id = 1", seq)
-    return seq
+    await conn.execute("UPDATE event_head SET last_seq = $1 WHERE id = 1", count)
+    return count
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+async def create_database(name: str) -> str:
+    admin = await asyncpg.connect(server_url())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(server_url(), name)
+    await migrate(url)
+    return url
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(server_url())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def generate(url: str, events: int, bulk: bool) -> float:
+    """Fill the log; with ``bulk`` the events indexes are dropped and built afterwards."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        started = time.perf_counter()
+        constraints = await conn.fetch(
+            "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint "
+            "WHERE conrelid = 'events'::regclass AND contype IN ('p', 'u')"
+        )
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' "
+            "AND indexname <> ALL($1::text[])",
+            [c["conname"] for c in constraints],
+        )
+        if bulk:
+            for index in indexes:
+                await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+            for constraint in constraints:
+                await conn.execute(f'ALTER TABLE events DROP CONSTRAINT "{constraint["conname"]}"')
+        await copy_log(conn, events)
+        if bulk:
+            await conn.execute("SET maintenance_work_mem = '1GB'")
+            for constraint in constraints:
+                name, definition = constraint["conname"], constraint["def"]
+                await conn.execute(f'ALTER TABLE events ADD CONSTRAINT "{name}" {definition}')
+            for index in indexes:
+                await conn.execute(index["indexdef"])
+        await conn.execute("VACUUM ANALYZE events")
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+# --- measurements ------------------------------------------------------------------------
+
+
+async def bench_rebuild(url: str, events: int) -> dict[str, Any]:
+    dsn = asyncpg_dsn(url)
+    conns = [await asyncpg.connect(dsn) for _ in PROJECTIONS]
+    try:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(engine.rebuild(c, p) for c, p in zip(conns, PROJECTIONS.values(), strict=True))
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        for c in conns:
+            await c.close()
+    return {
+        "bench": "rebuild",
+        "events": events,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(events / seconds),
+        "projections": {r.name: {"rows": r.rows, "seconds": round(r.seconds, 3)} for r in results},
+    }
+
+
+async def bench_replay(url: str, events: int, samples: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        last = await conn.fetchval(
+            "SELECT max(substr(stream_id, 9)::int) FROM events WHERE stream_id LIKE 'call:in-%' "
+            "AND seq > (SELECT last_seq - 100000 FROM event_head)"
+        )
+        rng = random.Random(3)
+        ids = [f"in-{rng.randrange(0, int(last))}" for _ in range(samples)]
+        await replay_call(conn, ids[0])  # warm the plan cache
+        times, steps = [], []
+        for call_id in ids:
+            started = time.perf_counter()
+            story = await replay_call(conn, call_id)
+            times.append((time.perf_counter() - started) * 1000)
+            steps.append(len(story.steps))
+    finally:
+        await conn.close()
+    times.sort()
+    return {
+        "bench": "replay_call",
+        "events": events,
+        "ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 2),
+        "max_ms": round(times[-1], 2),
+        "calls": samples,
+        "steps_per_call": round(statistics.mean(steps), 1),
+    }
+
+
+def emit(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--replay-events", type=int, default=10_000_000)
+    parser.add_argument("--samples", type=int, default=50, help="calls replayed")
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:8]
+    names = [f"rwi_bench_rebuild_{run}", f"rwi_bench_replay_{run}"]
+    try:
+        url = await create_database(names[0])
+        seconds = await generate(url, args.events, bulk=False)
+        emit({"bench": "generate", "events": args.events, "seconds": round(seconds, 1)})
+        emit(await bench_rebuild(url, args.events))
+        if not args.keep:
+            await drop_database(names[0])
+        if args.replay_events:
+            url = await create_database(names[1])
+            seconds = await generate(url, args.replay_events, bulk=True)
+            emit({"bench": "generate", "events": args.replay_events, "seconds": round(seconds, 1)})
+            emit(await bench_replay(url, args.replay_events, args.samples))
+    finally:
+        if not args.keep:
+            for name in names:
+                await drop_database(name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
