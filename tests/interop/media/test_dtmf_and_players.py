@@ -83,3 +83,33 @@ async def test_send_dtmf_rfc4733_and_inband(media: Any, peers: Any) -> None:
     heard = p2.audio()
     frames = heard[: heard.size // 160 * 160].reshape(-1, 160).astype(np.float32)
     assert DIGITS.index("4") in detect_frames(frames).tolist()
+
+
+async def test_send_dtmf_on_a_pass_through_bridge_then_relay_resumes(
+    media: Any, peers: Any
+) -> None:
+    pa = peers(pt=0, freq=440.0)
+    pb = peers(pt=0, freq=1000.0)
+    a = await media.execute(api.CreateLeg("a", "127.0.0.1", pa.port, 0))
+    b = await media.execute(api.CreateLeg("b", "127.0.0.1", pb.port, 0))
+    pa.start(("127.0.0.1", a.local_port))
+    pb.start(("127.0.0.1", b.local_port))
+    await media.execute(api.Connect("a", "b"))
+    await asyncio.sleep(0.2)
+    assert media.engine.passthrough_pairs() == [("a", "b")]
+    await media.execute(api.SendDtmf("b", "1", 60))
+    await asyncio.sleep(0.05)
+    assert media.engine.passthrough_pairs() == []  # mixed while the digit is sent
+    await asyncio.sleep(0.6)
+    assert media.engine.passthrough_pairs() == [("a", "b")]
+    events = [d for _, d in pb.received if d[1] & 0x7F == 101]
+    assert {d[12] for d in events} == {1} and sum(1 for d in events if d[13] & 0x80) == 3
+    seqs = [struct.unpack("!H", d[2:4])[0] for _, d in pb.received]
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+    assert audio_heard_recently(pb.audio(), 440.0)
+
+
+def audio_heard_recently(samples: np.ndarray, freq: float) -> bool:
+    tail = samples[-1600:].astype(float)
+    t = np.arange(tail.size) / 8000
+    return bool(2 * abs(np.sum(tail * np.exp(-2j * np.pi * freq * t))) / tail.size > 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,3 +58,25 @@ async def test_worker_processes_bridge_dtmf_and_errors(
                 await service.execute(api.Connect("a", f"x{i}"))
     finally:
         await service.close()
+
+
+async def test_worker_recording_is_finalised_on_close(
+    media_config: Any, peers: Any, audio: Any
+) -> None:
+    config = dataclasses.replace(media_config, workers=1)
+    service = await start_media(config)
+    closed = False
+    try:
+        peer = peers(pt=0, freq=440.0)
+        leg = await service.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
+        peer.start(("127.0.0.1", leg.local_port))
+        rec = await service.execute(api.Record(("a",), "worker/a.wav", "separate"))
+        await asyncio.sleep(0.5)
+        await service.close()  # hangup of the whole engine finalises the file
+        closed = True
+        done = next(o for o in service.observations.history if isinstance(o, api.RecordingFinished))
+        assert done.recording_id == rec.recording_id and done.duration_secs > 0.3
+        assert audio.heard(audio.read_wav(Path(done.path))[:, 0], (440.0,)) == {440.0}
+    finally:
+        if not closed:
+            await service.close()
