@@ -212,8 +212,8 @@ class LegDriver(Protocol):
         *,
         loop: bool = False,
         interrupt_on_dtmf: bool = False,
-        playback_id: str,
-    ) -> None: ...
+        playback_id: str | None = None,
+    ) -> object: ...
     async def stop_play(self, leg_id: str) -> None: ...
 
 

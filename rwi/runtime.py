@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -38,6 +39,8 @@ class Runtime:
     projections: ProjectionRunner | None = None
     revision: str = ""
     notes: list[str] = field(default_factory=list)
+    legs: Any = None  # sip_media.calls.CallLegs, when [sip] is configured
+    bridge: Any = None  # rwi.sip_bridge.SipBridge
 
     @property
     def embedded_mode(self) -> bool:
@@ -65,7 +68,26 @@ class Runtime:
         await self.service.start()
         self.projections = ProjectionRunner(self.service.reader, dsn)
         await self.projections.start()
+        if self.config.sip:
+            await self._start_sip(self.service)
         return self.service
+
+    async def _start_sip(self, service: Service) -> None:
+        """SIP and media, when ``[sip]`` is configured: phones and trunks can call."""
+        from rwi.sip_bridge import SipBridge, restored_bindings
+        from rwi.sip_settings import sip_settings
+        from sip_media.calls import CallLegs
+        from sip_media.media.assets import ensure_assets
+
+        settings = sip_settings(self.config)
+        ensure_assets(settings.media.sounds_dir)
+        settings.media.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.legs = await CallLegs.start(
+            settings.engine, settings.media, bindings=restored_bindings(service.state)
+        )
+        service.sounds_dir = settings.media.sounds_dir
+        self.bridge = SipBridge(service, self.legs, settings)
+        self.bridge.start()
 
     async def ready(self) -> tuple[bool, dict[str, object]]:
         checks: dict[str, object] = {}
@@ -81,6 +103,10 @@ class Runtime:
         return current, checks
 
     async def stop(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.close()
+        if self.legs is not None:
+            await self.legs.close()
         if self.service is not None:
             await self.service.stop()
         if self.projections is not None:

@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rwi import protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
-from rwi.domain.calls import hangup_events
+from rwi.domain.calls import HANDLERS as CALL_HANDLERS
+from rwi.domain.calls import check_sound_path, hangup_events
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
@@ -32,6 +34,7 @@ from rwi.effects import Effect, Executor, plan
 from rwi.errors import RwiError
 from rwi.gateway.outbox import Outbox
 from rwi.gateway.ratelimit import TokenBucket
+from rwi.sounds import sound_exists
 from rwi.store import (
     AppendPart,
     EventReader,
@@ -44,6 +47,8 @@ from rwi.store import (
 from rwi.store.writer import encode_json
 
 log = logging.getLogger(__name__)
+
+CALL_BUILT = frozenset(CALL_HANDLERS)
 
 Clock = Callable[[], datetime]
 MAX_RECORDED_FRAME = 4096
@@ -122,6 +127,7 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         #: runs the effects of durable events on SIP and media; None = no SIP side
         self.executor: Executor | None = None
+        self.sounds_dir: Path | None = None
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
@@ -225,8 +231,9 @@ class Service:
             action_id, action, raw_params = request.action_id, request.action, request.params
             spec = protocol.resolve(request.action)
             action = spec.name
-            protocol.authorise(spec, connection.token.scopes, BUILT)
+            protocol.authorise(spec, connection.token.scopes, self.built)
             params = spec.validate(request.params)
+            self._check_sounds(spec.name, params)
             key = request.meta.get("idempotency_key")
             stored = self._idempotent_reply(connection, key, request.params)
             if stored is not None:
@@ -270,8 +277,8 @@ class Service:
                 action_id = protocol.action_id_of(text)
         except Exception:
             log.exception("internal error deciding action_id=%s", action_id)
-            err = RwiError("internal_error", f"internal error handling action_id {action_id}")
-            outcome = {"response": "error", "error": err.wire()}
+            internal = RwiError("internal_error", f"internal error handling action_id {action_id}")
+            outcome = {"response": "error", "error": internal.wire()}
         if action_id is None:
             action_id = protocol.new_action_id()
         record = self._command_record(
@@ -283,6 +290,27 @@ class Service:
         task = asyncio.create_task(self._finish(connection, prepared, reply, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @property
+    def built(self) -> frozenset[str]:
+        """Call commands are executed only when a SIP/media side is attached."""
+        return BUILT | CALL_BUILT if self.executor is not None else BUILT
+
+    def _check_sounds(self, action: str, params: dict[str, Any]) -> None:
+        """Sound files must exist inside the sounds directory when the command is given."""
+        names: list[tuple[str, str]] = []
+        source = params.get("source")
+        if action == "media.play" and source and source.get("type") == "file" and "uri" in source:
+            names.append(("params.source.uri", source["uri"]))
+        if action == "call.hold" and params.get("music"):
+            names.append(("params.music", params["music"]))
+        for field_name, name in names:
+            check_sound_path(field_name, name)
+            if self.sounds_dir is not None and not sound_exists(self.sounds_dir, name):
+                raise RwiError(
+                    "invalid_params",
+                    f"{field_name}: no sound file {name!r} in the sounds directory",
+                )
 
     def _idempotent_reply(
         self, connection: Connection, key: str | None, params: Any

@@ -125,7 +125,8 @@ def sip_settings(config: Config) -> SipSettings:
     unknown = sorted(set(sip) - _SIP_KEYS)
     if unknown:
         raise ConfigError(f"{source}: sip.{unknown[0]} is not a known setting")
-    udp, tcp = [], []
+    udp: list[tuple[str, int]] = []
+    tcp: list[tuple[str, int]] = []
     for index, value in enumerate(sip.get("listen", list(DEFAULT_LISTEN))):
         transport, host, port = _address(value, f"{source}: sip.listen[{index}]")
         (udp if transport == "udp" else tcp).append((host, port))

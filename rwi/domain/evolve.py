@@ -62,6 +62,11 @@ def evolve(state: State, event: EventLike) -> State:
                 context=data.get("context"),
                 created_at=ts,
             )
+        case "sip.registration.changed":
+            if data["bindings"]:
+                state.registrations[data["aor"]] = data["bindings"]
+            else:
+                state.registrations.pop(data["aor"], None)
         case "call.originated":
             state.calls[data["call_id"]] = CallState(
                 call_id=data["call_id"],

@@ -158,6 +158,8 @@ class State:
     calls: dict[str, CallState] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
     instance: str | None = None
+    #: SIP registrations by address-of-record, as the registrar reported them
+    registrations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         """A plain, comparable picture of the state (replay checks and tooling)."""
@@ -179,6 +181,7 @@ class State:
                 }
                 for cid, c in sorted(self.calls.items())
             },
+            "registrations": dict(sorted(self.registrations.items())),
             "idempotency": {
                 f"{token}/{key}": {"params_hash": r.params_hash, "outcome": r.outcome}
                 for (token, key), r in sorted(self.idempotency.items())

@@ -104,49 +104,35 @@ def _ended(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         reason = "canceled"
     else:
         reason = "caller" if call.direction == "inbound" else "callee"
-    return tuple(hangup_events(state, call, ts, reason, obs.data.get("sip_status"), "remote"))
+    by = "remote" if obs.data.get("by", "remote") == "remote" else "system"
+    return tuple(hangup_events(state, call, ts, reason, obs.data.get("sip_status"), by))
 
 
 def _dtmf(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call = state.calls.get(obs.data["call_id"])
     if call is None:
         return ()
-    digit = obs.data["digit"]
-    events = [
-        Emit(
-            call_stream(call.call_id),
-            "call.dtmf",
-            {"call_id": call.call_id, "digit": digit, "duration_ms": obs.data.get("duration_ms")},
-        )
-    ]
-    if call.playback_id is not None and obs.data.get("interrupts_playback"):
-        events.insert(
-            0,
-            Emit(
-                call_stream(call.call_id),
-                "media.play.finished",
-                {
-                    "call_id": call.call_id,
-                    "playback_id": call.playback_id,
-                    "interrupted": True,
-                    "digit": digit,
-                },
-            ),
-        )
-    return tuple(events)
+    data = {
+        "call_id": call.call_id,
+        "digit": obs.data["digit"],
+        "duration_ms": obs.data.get("duration_ms"),
+    }
+    return (Emit(call_stream(call.call_id), "call.dtmf", data),)
 
 
 def _playback_done(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """A prompt ran out, or a digit cut it (the engine stops it by itself then)."""
     call = state.calls.get(obs.data["call_id"])
     if call is None or call.playback_id != obs.data["playback_id"]:
-        return ()
-    return (
-        Emit(
-            call_stream(call.call_id),
-            "media.play.finished",
-            {"call_id": call.call_id, "playback_id": call.playback_id, "interrupted": False},
-        ),
-    )
+        return ()  # already finished by a decision (stop, bridge, hold, hangup)
+    data = {
+        "call_id": call.call_id,
+        "playback_id": call.playback_id,
+        "interrupted": bool(obs.data.get("interrupted")),
+    }
+    if obs.data.get("digit"):
+        data["digit"] = obs.data["digit"]
+    return (Emit(call_stream(call.call_id), "media.play.finished", data),)
 
 
 def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
@@ -177,7 +163,14 @@ def _effect_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     return tuple(hangup_events(state, call, ts, "failed", obs.data.get("sip_status"), "system"))
 
 
+def _registration(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """A phone (un)registered: kept so a restart can restore the registrar."""
+    data = {"aor": obs.data["aor"], "bindings": obs.data["bindings"]}
+    return (Emit(f"registration:{data['aor']}", "sip.registration.changed", data),)
+
+
 RULES: dict[str, Rule] = {
+    "sip.registration": _registration,
     "effect.failed": _effect_failed,
     "sip.call.offered": _offered,
     "sip.call.progress": _progress,

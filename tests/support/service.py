@@ -36,11 +36,13 @@ def free_port() -> int:
         return port
 
 
-def make_config(database_url: str, **rwi: Any) -> Config:
+def make_config(database_url: str, *, tables: dict[str, Any] | None = None, **rwi: Any) -> Config:
+    """A test config on a free port; ``tables`` adds top-level tables ([sip], [media],
+    routes, storage). Without a [sip] table the service runs without SIP and media."""
     raw: dict[str, Any] = {
         "rwi": {"listen": f"127.0.0.1:{free_port()}", "tokens": TOKENS, **rwi},
         "database": {"url": database_url},
-        "sip": {"allowed_destinations": ["127.0.0.0/8"]},
+        **(tables or {}),
     }
     return parse_config(raw, "<test>")
 

@@ -273,9 +273,11 @@ def test_dtmf_interrupts_an_interruptible_prompt() -> None:
         source={"type": "file", "uri": "welcome.wav"},
         interrupt_on_dtmf=True,
     )["playback_id"]
+    # the engine stops an interruptible prompt itself and reports both happenings
     assert w.see(
-        "sip.dtmf", call_id="leg_a", digit="5", duration_ms=120, interrupts_playback=True
-    ) == ["media.play.finished", "call.dtmf"]
+        "media.playback.finished", call_id="leg_a", playback_id=pid, interrupted=True, digit="5"
+    ) == ["media.play.finished"]
+    assert w.see("sip.dtmf", call_id="leg_a", digit="5", duration_ms=120) == ["call.dtmf"]
     assert w.log[-2].data == {
         "call_id": "leg_a",
         "playback_id": pid,
@@ -283,6 +285,8 @@ def test_dtmf_interrupts_an_interruptible_prompt() -> None:
         "digit": "5",
     }
     assert w.log[-1].data == {"call_id": "leg_a", "digit": "5", "duration_ms": 120}
+    # a late report for a prompt already finished does nothing
+    assert w.see("media.playback.finished", call_id="leg_a", playback_id=pid) == []
 
 
 def test_owner_disconnect_orphans_then_attach_or_timeout() -> None:

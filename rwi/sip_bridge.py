@@ -1,0 +1,188 @@
+"""Observations from the SIP/media side into the service, in the order they happened.
+
+``sip_media.calls.CallLegs`` reports what happens on each leg; this module turns each
+report into a domain ``Observation`` and hands it to ``Service.observe`` (which makes it
+durable before anything reacts). One queue and one task keep the order. Inbound calls
+are routed here by the dialplan: offered to an RWI context, or refused at once.
+It also builds the executor's view of the media sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from rwi.dialplan import Offer, route
+from rwi.domain.model import Observation, State
+from rwi.effects import Executor
+from rwi.service import Service
+from rwi.sip_settings import SipSettings
+from sip_media.call_types import (
+    LegAnswered,
+    LegDtmf,
+    LegEnded,
+    LegFailed,
+    LegObservation,
+    LegOffered,
+    LegProgress,
+    PlaybackDone,
+    RegistrationChanged,
+)
+from sip_media.calls import CallLegs
+from sip_media.media import api as media
+from sip_media.sip.bindings import Binding
+
+log = logging.getLogger(__name__)
+
+#: CallLegs' end reasons that the contract names differently
+_END_REASONS = {"cancel": "canceled", "rtp_timeout": "rtp_timeout"}
+
+
+def media_source(source: dict[str, Any]) -> media.Source:
+    """An RWI ``source`` object as the media engine's source."""
+    kind = source.get("type", "file")
+    if kind == "file":
+        return media.FileSource(str(source["uri"]))
+    if kind == "ringback":
+        return media.ToneSource("ringback")
+    if kind == "silence":
+        return media.ToneSource("silence", seconds=float(source.get("duration_ms", 1000)) / 1000)
+    return media.ToneSource(
+        "tone",
+        frequency=float(source.get("frequency", 1000.0)),
+        seconds=float(source.get("duration_ms", 1000)) / 1000,
+    )
+
+
+def restored_bindings(state: State) -> list[Binding]:
+    """The registrar's bindings as the log last saw them (expired ones are swept)."""
+    return [Binding.from_dict(b) for bindings in state.registrations.values() for b in bindings]
+
+
+def hold_music(name: str | None) -> media.Source:
+    return media.HOLD_MUSIC if name is None else media.FileSource(name)
+
+
+class SipBridge:
+    def __init__(self, service: Service, legs: CallLegs, settings: SipSettings) -> None:
+        self.service = service
+        self.legs = legs
+        self.settings = settings
+        self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe = legs.subscribe(self._queue.put_nowait)
+        self.executor = Executor(legs, service.observe, media_source, hold_music)
+
+    def start(self) -> None:
+        self.service.executor = self.executor
+        self.executor.start()
+        self._task = asyncio.create_task(self._run(), name="rwi-sip-bridge")
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        self._queue.put_nowait(None)
+        if self._task is not None:
+            await self._task
+        await self.executor.close()
+        self.service.executor = None
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            try:
+                await self._handle(item)
+            except Exception:  # one bad report must not stop the others
+                log.exception("could not handle %r", item)
+
+    async def _handle(self, obs: LegObservation) -> None:
+        observation = await self._translate(obs)
+        if observation is not None:
+            await self.service.observe(observation)
+
+    async def _translate(self, obs: LegObservation) -> Observation | None:
+        match obs:
+            case LegOffered():
+                return await self._offered(obs)
+            case LegProgress():
+                return Observation(
+                    "sip.call.progress",
+                    {"call_id": obs.leg_id, "status": obs.status, "sdp": obs.early_media},
+                )
+            case LegAnswered():
+                return Observation("sip.call.answered", {"call_id": obs.leg_id})
+            case LegFailed():
+                return Observation(
+                    "sip.call.failed",
+                    {"call_id": obs.leg_id, "sip_status": obs.sip_status, "cause": obs.reason},
+                )
+            case LegEnded():
+                data: dict[str, Any] = {
+                    "call_id": obs.leg_id,
+                    "sip_status": obs.sip_status,
+                    "by": obs.by,
+                    "cause": obs.reason,
+                }
+                if obs.reason in _END_REASONS:
+                    data["reason"] = _END_REASONS[obs.reason]
+                return Observation("sip.call.ended", data)
+            case LegDtmf():
+                return Observation(
+                    "sip.dtmf",
+                    {
+                        "call_id": obs.leg_id,
+                        "digit": obs.digit,
+                        "duration_ms": obs.duration_ms,
+                        "via": obs.via,
+                    },
+                )
+            case PlaybackDone():
+                return Observation(
+                    "media.playback.finished",
+                    {
+                        "call_id": obs.leg_id,
+                        "playback_id": obs.playback_id,
+                        "interrupted": obs.interrupted,
+                        "digit": obs.digit,
+                    },
+                )
+            case RegistrationChanged():
+                return Observation(
+                    "sip.registration",
+                    {"aor": obs.aor, "bindings": [b.to_dict() for b in obs.bindings]},
+                )
+            case _:
+                return None
+
+    async def _offered(self, obs: LegOffered) -> Observation | None:
+        headers = {
+            name: value
+            for name, value in obs.headers.items()
+            if name.lower() in self.settings.header_whitelist
+        }
+        routed = route(
+            self.settings.routes,
+            Offer(
+                user=obs.request_uri_user, caller=obs.caller, callee=obs.callee, headers=obs.headers
+            ),
+        )
+        data: dict[str, Any] = {
+            "call_id": obs.leg_id,
+            "caller": obs.caller,
+            "callee": obs.callee,
+            "trunk": obs.trunk,
+            "headers": headers,
+            "route": routed.rule,
+        }
+        if routed.context is not None:
+            return Observation("sip.call.offered", {**data, "context": routed.context})
+        # Refused by the dialplan: log why, then answer the INVITE.
+        code = routed.reject if routed.reject is not None else 480
+        reason = "no route" if routed.reject is not None else "local-user routes are not built yet"
+        await self.service.observe(
+            Observation("sip.call.refused", {**data, "sip_status": code, "why": reason})
+        )
+        await self.legs.reject(obs.leg_id, code)
+        return None

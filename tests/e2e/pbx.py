@@ -1,0 +1,144 @@
+"""The end-to-end rig: the real service with SIP and media, SIPp phones, an RWI client.
+
+One ``Pbx`` is a running service (uvicorn, PostgreSQL, SIP on a free UDP port, media on a
+free port range, allow-list 127.0.0.0/8) whose config names the test's SIPp peers:
+a trunk and local users with static contacts. Audio is checked by tapping the service's
+own media engine with a recorder and looking at the spectrum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rwi.store.database import asyncpg_dsn
+from sip_media.call_types import RecordingDone
+from tests.interop.calls.conftest import (
+    RING_180,
+    Sipp,
+    free_block,
+    g711_file,
+    heard,
+    read_wav,
+)
+from tests.support.client import RwiClient
+from tests.support.determinism import assert_deterministic
+from tests.support.service import Running, make_config, running_service
+
+TONES = (440.0, 1000.0, 1500.0)
+
+__all__ = ["RING_180", "TONES", "Pbx", "Sipp", "g711_file", "heard", "pbx", "read_wav"]
+
+
+@dataclass
+class Pbx:
+    svc: Running
+    db_url: str
+    tmp: Path
+    sipps: list[Sipp] = field(default_factory=list)
+    clients: list[RwiClient] = field(default_factory=list)
+
+    async def client(self, token: str = "app-token") -> RwiClient:
+        client = await RwiClient.connect(self.svc.url, token=token)
+        self.clients.append(client)
+        return client
+
+    @property
+    def sip_port(self) -> int:
+        port: int = self.svc.runtime.legs.sip.local_address()[1]
+        return port
+
+    async def tap(self, leg: str, seconds: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """What ``leg``'s far end sends (said) and what it is sent (heard), recorded by
+        the service's own media engine for ``seconds``."""
+        legs = self.svc.runtime.legs
+        done: asyncio.Future[RecordingDone] = asyncio.get_running_loop().create_future()
+        rec = await legs.record(leg, f"taps/{leg}-{id(self)}.wav", mode="separate")
+
+        def on(obs: object) -> None:
+            mine = isinstance(obs, RecordingDone) and obs.recording_id == rec.recording_id
+            if mine and not done.done():
+                done.set_result(obs)
+
+        unsubscribe = legs.subscribe(on)
+        try:
+            await asyncio.sleep(seconds)  # the length of the recording, not a wait for it
+            await legs.stop_record(rec.recording_id)
+            finished = await asyncio.wait_for(done, 10)
+        finally:
+            unsubscribe()
+        wav = read_wav(Path(finished.path))[800:]
+        return wav[:, 0], wav[:, 1]
+
+    async def replay_matches(self) -> None:
+        await assert_deterministic(self.svc, self.db_url)
+
+
+def sip_tables(
+    tmp: Path,
+    *,
+    trunk: Sipp | None = None,
+    users: dict[str, Sipp] | None = None,
+    routes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    base = free_block(200, low=43000, high=60000)
+    sip: dict[str, Any] = {
+        "listen": [f"udp:127.0.0.1:{free_port_udp()}"],
+        "allowed_destinations": ["127.0.0.0/8"],
+        "authenticate_invites": False,
+        "users": [
+            {"name": name, "contact": f"sip:{name}@127.0.0.1:{peer.sip_port}"}
+            for name, peer in (users or {}).items()
+        ],
+    }
+    if trunk is not None:
+        sip["trunks"] = [{"name": "trunk", "proxy": f"127.0.0.1:{trunk.sip_port}"}]
+    return {
+        "sip": sip,
+        "media": {"port_min": base, "port_max": base + 199, "rtp_timeout_s": 20.0},
+        "storage": {
+            "data_dir": str(tmp / "data"),
+            "sounds_dir": str(tmp / "sounds"),
+            "recordings_dir": str(tmp / "recordings"),
+        },
+        "routes": routes or [],
+    }
+
+
+def free_port_udp() -> int:
+    return free_block(2, low=35000, high=42000)
+
+
+@asynccontextmanager
+async def pbx(db_url: str, tmp: Path, tables: dict[str, Any], **rwi: Any) -> AsyncIterator[Pbx]:
+    config = make_config(db_url, tables=tables, **rwi)
+    async with running_service(config) as svc:
+        rig = Pbx(svc, db_url, tmp)
+        try:
+            yield rig
+        finally:
+            for client in rig.clients:
+                await client.close()
+            for sipp in rig.sipps:
+                await sipp.close()
+
+
+def events_of(client: RwiClient, call_id: str) -> list[str]:
+    return [f["event"] for f in client.events() if f.get("call_id") == call_id]
+
+
+async def db_events(db_url: str, stream: str) -> list[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        rows = await conn.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY seq", stream)
+    finally:
+        await conn.close()
+    return [r["type"] for r in rows]

@@ -1,0 +1,79 @@
+"""Seed scenario 1 (outbound + bridge) end to end: RWI client, real service, SIPp phones,
+audio through the anchored media, and the log replaying to the live state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.pbx import RING_180, TONES, Sipp, events_of, g711_file, heard, pbx, sip_tables
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_scenario_1_originate_two_legs_and_bridge(db_url: str, tmp_path: Path) -> None:
+    tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
+    customer = Sipp(
+        tmp_path, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
+        codec="PCMU", ack_action=f'<action><exec rtp_stream="{tone},-1,0"/></action>',
+    )  # fmt: skip
+    agent = Sipp(tmp_path, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=8, codec="PCMA")
+    tables = sip_tables(tmp_path, trunk=customer, users={"1001": agent})
+    async with pbx(db_url, tmp_path, tables) as rig:
+        rig.sipps += [customer, agent]
+        await customer.start()
+        await agent.start("-rtp_echo")
+        client = await rig.client()
+
+        reply = await client.request(
+            "call.originate",
+            {"call_id": "leg_a", "destination": "sip:1234567890@trunk", "caller_id": "2000",
+             "timeout_secs": 30},
+        )  # fmt: skip
+        assert reply["response"] == "success" and reply["data"] == {"call_id": "leg_a"}
+        await client.event("call.answered", call_id="leg_a", timeout=15)
+
+        reply = await client.request(
+            "call.originate",
+            {"call_id": "leg_b", "destination": "sip:1001@local", "caller_id": "2000",
+             "timeout_secs": 30},
+        )  # fmt: skip
+        assert reply["response"] == "success"
+        await client.event("call.answered", call_id="leg_b", timeout=15)
+
+        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+        assert reply == {"rwi": "1.0", "action_id": reply["action_id"], "response": "success",
+                         "data": {"leg_a": "leg_a", "leg_b": "leg_b"}}  # fmt: skip
+        bridged = await client.event("call.bridged", call_id="leg_a")
+        assert bridged["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        # the reply came before the event it caused
+        frames = client.frames
+        assert frames.index(reply) < frames.index(bridged)
+
+        # audio flows: the customer's 1 kHz goes to the agent (PCMU -> PCMA), comes back
+        # from the agent's echo and reaches the customer again
+        said_a, heard_a = await rig.tap("leg_a", 1.2)
+        said_b, heard_b = await rig.tap("leg_b", 1.2)
+        assert heard(said_a, TONES) == {1000.0}
+        assert heard(heard_b, TONES) == {1000.0}
+        assert heard(said_b, TONES) == {1000.0}
+        assert heard(heard_a, TONES) == {1000.0}
+
+        assert events_of(client, "leg_a") == ["call.ringing", "call.answered", "call.bridged"]
+        assert events_of(client, "leg_b") == ["call.ringing", "call.answered"]
+
+        listed = await client.request("session.list_calls")
+        states = {c["call_id"]: c["state"] for c in listed["data"]["calls"]}
+        assert states == {"leg_a": "bridged", "leg_b": "bridged"}
+
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        hangup = await client.event("call.hangup", call_id="leg_a")
+        assert hangup["data"]["reason"] == "rwi" and hangup["data"]["hangup_by"] == "rwi"
+        unbridged = await client.event("call.unbridged", call_id="leg_b")
+        assert unbridged["data"]["leg_a"] == "leg_a"
+        await client.request("call.hangup", {"call_id": "leg_b"})
+        await client.event("call.hangup", call_id="leg_b")
+        assert await customer.finish() == 0  # SIPp got our BYE and was satisfied
+        assert await agent.finish() == 0
+        await rig.replay_matches()
