@@ -1,0 +1,134 @@
+"""Seed scenario 12 (inbound answer / reject) end to end: a SIPp caller routed by the
+dialplan to an RWI context, two subscribed clients racing to claim it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.pbx import TONES, Sipp, events_of, heard, pbx, sip_tables
+
+PCMU_OFFER = "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000"
+
+pytestmark = pytest.mark.e2e
+
+ROUTES = [{"name": "sales-line", "match_user": r"^2\d{3}$", "context": "sales"}]
+
+
+def tables(tmp: Path, **sip: object) -> dict[str, object]:
+    t = sip_tables(tmp, routes=ROUTES)
+    t["sip"].update({"header_whitelist": ["X-Customer-Id"], **sip})  # type: ignore[attr-defined]
+    return t
+
+
+async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
+        a = await rig.client("app-token")
+        b = await rig.client("app2-token")
+        for client in (a, b):
+            reply = await client.request("session.subscribe", {"contexts": ["sales", "support"]})
+            assert reply["data"] == {"contexts": ["sales", "support"]}
+        caller = Sipp(tmp_path, "uac_call", middle="", pause_ms=2500)
+        rig.sipps.append(caller)
+        await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
+
+        incoming_a = await a.event("call.incoming", timeout=10)
+        incoming_b = await b.event("call.incoming", timeout=10)
+        call_id = incoming_a["call_id"]
+        assert incoming_b["call_id"] == call_id
+        assert incoming_a["context"] == "sales"
+        assert incoming_a["data"]["caller"] == "alice"
+        assert incoming_a["data"]["callee"] == "2000"
+        assert incoming_a["data"]["direction"] == "inbound"
+        assert incoming_a["data"]["headers"] == {"x-customer-id": "4711"}
+
+        answered = await a.request("call.answer", {"call_id": call_id})
+        assert answered["data"] == {"call_id": call_id}
+        lost = await b.request("call.answer", {"call_id": call_id})
+        assert lost["error"]["code"] == "already_owned"
+        await a.event("call.answered", call_id=call_id)
+        await b.event("call.answered", call_id=call_id)  # the loser still learns it
+
+        # audio: a tone played into the call comes back from the caller's echo
+        play = await a.request(
+            "media.play", {"call_id": call_id, "source": {"type": "tone", "frequency": 1500,
+                                                          "duration_ms": 3000}}
+        )  # fmt: skip
+        assert play["data"]["playback_id"].startswith("pb-")
+        await a.event("media.play.started", call_id=call_id)
+        said, heard_by_caller = await rig.tap(call_id, 1.0)
+        assert heard(heard_by_caller, TONES) == {1500.0}
+        assert heard(said, TONES) == {1500.0}
+
+        hangup_a = await a.event("call.hangup", call_id=call_id, timeout=10)
+        hangup_b = await b.event("call.hangup", call_id=call_id, timeout=10)
+        assert hangup_a["data"]["reason"] == "caller"
+        assert hangup_a["data"]["hangup_by"] == "remote"
+        assert hangup_a["data"]["duration_secs"] > 0
+        assert hangup_b["seq"] == hangup_a["seq"]
+        assert await caller.finish() == 0
+        # the caller hung up before the 3 s tone ran out: the playback ends first
+        assert events_of(a, call_id) == [
+            "call.incoming", "call.answered", "media.play.started", "media.play.finished",
+            "call.hangup",
+        ]  # fmt: skip
+        assert events_of(b, call_id) == ["call.incoming", "call.answered", "call.hangup"]
+        await rig.replay_matches()
+
+
+async def test_reject_busy_reaches_the_caller_as_486(db_url: str, tmp_path: Path) -> None:
+    async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
+        a = await rig.client()
+        await a.request("session.subscribe", {"contexts": ["sales"]})
+        caller = Sipp(tmp_path, "uac_reject", code=486, sdp_media=PCMU_OFFER)
+        rig.sipps.append(caller)
+        await caller.start("-s", "2001", remote=f"127.0.0.1:{rig.sip_port}")
+        incoming = await a.event("call.incoming", timeout=10)
+        reply = await a.request("call.reject", {"call_id": incoming["call_id"], "reason": "busy"})
+        assert reply["data"] == {"call_id": incoming["call_id"], "sip_status": 486}
+        hangup = await a.event("call.hangup", call_id=incoming["call_id"])
+        assert hangup["data"]["reason"] == "rejected" and hangup["data"]["sip_status"] == 486
+        assert await caller.finish() == 0
+        await rig.replay_matches()
+
+
+async def test_unclaimed_call_gets_480_after_the_context_timeout(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with pbx(
+        db_url, tmp_path, tables(tmp_path),
+        contexts=[{"name": "sales", "no_answer_timeout_secs": 1, "no_answer_action": "hangup"}],
+    ) as rig:  # fmt: skip
+        a = await rig.client()
+        await a.request("session.subscribe", {"contexts": ["sales"]})
+        caller = Sipp(tmp_path, "uac_reject", code=480, sdp_media=PCMU_OFFER)
+        rig.sipps.append(caller)
+        await caller.start("-s", "2002", remote=f"127.0.0.1:{rig.sip_port}")
+        incoming = await a.event("call.incoming", timeout=10)
+        hangup = await a.event("call.hangup", call_id=incoming["call_id"], timeout=10)
+        assert hangup["data"]["reason"] == "no_answer"
+        assert hangup["data"]["hangup_by"] == "system"
+        assert await caller.finish() == 0
+        await rig.replay_matches()
+
+
+async def test_an_unrouted_call_is_refused_404_and_logged(db_url: str, tmp_path: Path) -> None:
+    async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
+        caller = Sipp(tmp_path, "uac_reject", code=404, sdp_media=PCMU_OFFER)
+        rig.sipps.append(caller)
+        await caller.start("-s", "9999", remote=f"127.0.0.1:{rig.sip_port}")
+        assert await caller.finish() == 0
+        import asyncpg
+
+        from rwi.store.database import asyncpg_dsn
+
+        conn = await asyncpg.connect(asyncpg_dsn(db_url))
+        row = await conn.fetchrow(
+            "SELECT data FROM events WHERE type = 'observation' AND data->>'type' = "
+            "'sip.call.refused'"
+        )
+        await conn.close()
+        assert row is not None
