@@ -1,0 +1,197 @@
+"""Seed scenarios 3 (method A), 5 and 11 end to end, and outbound calls that fail:
+busy, no answer, a destination that does not exist."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.pbx import RING_180, TONES, Pbx, Sipp, events_of, g711_file, heard, pbx, sip_tables
+from tests.support.client import RwiClient
+
+pytestmark = pytest.mark.e2e
+
+
+def write_tone_wav(path: Path, freq: float, seconds: float = 2.0, rate: int = 16000) -> None:
+    """A prompt of any common rate: the service converts it to 8 kHz itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(rate * seconds)) / rate
+    pcm = (8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+
+
+def customer(tmp: Path, freq_file: Path) -> Sipp:
+    return Sipp(
+        tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0, codec="PCMU",
+        ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
+    )  # fmt: skip
+
+
+def echo_agent(tmp: Path) -> Sipp:
+    return Sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
+
+
+async def answered(client: RwiClient, call_id: str, destination: str, **params: object) -> None:
+    reply = await client.request(
+        "call.originate", {"call_id": call_id, "destination": destination, **params}
+    )
+    assert reply["response"] == "success", reply
+    await client.event("call.answered", call_id=call_id, timeout=15)
+
+
+async def start(rig: Pbx, *peers: tuple[Sipp, tuple[str, ...]]) -> None:
+    for peer, args in peers:
+        rig.sipps.append(peer)
+        await peer.start(*args)
+
+
+async def test_scenario_11_hold_and_unhold(db_url: str, tmp_path: Path) -> None:
+    tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
+    cust, agent = customer(tmp_path, tone), echo_agent(tmp_path)
+    tables = sip_tables(tmp_path, trunk=cust, users={"1001": agent})
+    write_tone_wav(tmp_path / "sounds" / "hold.wav", 440.0)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent, ("-rtp_echo",)))
+        client = await rig.client()
+        await answered(client, "leg_a", "sip:5550100@trunk")
+        await answered(client, "leg_b", "sip:1001@local")
+        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+        await client.event("call.bridged", call_id="leg_a")
+
+        reply = await client.request("call.hold", {"call_id": "leg_a", "music": "hold.wav"})
+        assert reply["response"] == "success"
+        started = await client.event("media.hold.started", call_id="leg_a")
+        assert started["data"] == {"music": "hold.wav"}
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        _, agent_hears = await rig.tap("leg_b", 1.0)
+        assert heard(customer_hears, TONES) == {440.0}  # the hold music
+        assert heard(agent_hears, TONES) == set()  # silence, not the customer
+
+        await client.request("call.unhold", {"call_id": "leg_a"})
+        await client.event("media.hold.stopped", call_id="leg_a")
+        _, agent_hears = await rig.tap("leg_b", 1.0)
+        assert heard(agent_hears, TONES) == {1000.0}  # the bridge is back
+        listed = await client.request("session.list_calls")
+        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+            "leg_a": "bridged", "leg_b": "bridged"}  # fmt: skip
+
+        bad = await client.request("call.hold", {"call_id": "leg_a", "music": "../../etc/passwd"})
+        assert bad["error"]["code"] == "invalid_params"
+        missing = await client.request("call.hold", {"call_id": "leg_a", "music": "nope.wav"})
+        assert missing["error"]["code"] == "invalid_params"
+        assert "no sound file 'nope.wav'" in missing["error"]["message"]
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.request("call.hangup", {"call_id": "leg_b"})
+        await client.event("call.hangup", call_id="leg_b")
+        await rig.replay_matches()
+
+
+async def test_scenario_5_hold_music_and_parallel_agents(db_url: str, tmp_path: Path) -> None:
+    tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
+    cust = customer(tmp_path, tone)
+    agent1 = Sipp(tmp_path, "uas_noanswer")
+    agent2 = echo_agent(tmp_path)
+    tables = sip_tables(tmp_path, users={"customer": cust, "agent1": agent1, "agent2": agent2})
+    write_tone_wav(tmp_path / "sounds" / "hold.wav", 440.0)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ()), (agent2, ("-rtp_echo",)))
+        client = await rig.client()
+        await answered(client, "leg_a", "sip:customer@local")
+        reply = await client.request(
+            "media.play",
+            {"call_id": "leg_a", "source": {"type": "file", "uri": "hold.wav"}, "loop": True},
+        )
+        playback = reply["data"]["playback_id"]
+        await client.event("media.play.started", call_id="leg_a")
+        _, customer_hears = await rig.tap("leg_a", 0.8)
+        assert heard(customer_hears, TONES) == {440.0}
+
+        await client.request(
+            "call.originate", {"call_id": "leg_b", "destination": "sip:agent1@local"}
+        )
+        await client.request(
+            "call.originate", {"call_id": "leg_c", "destination": "sip:agent2@local"}
+        )
+        await client.event("call.ringing", call_id="leg_b", timeout=10)
+        await client.event("call.answered", call_id="leg_c", timeout=15)
+        await client.request("call.hangup", {"call_id": "leg_b"})  # cancel agent1
+        hangup_b = await client.event("call.hangup", call_id="leg_b")
+        assert hangup_b["data"]["sip_status"] == 487
+        stopped = await client.request("media.stop", {"call_id": "leg_a"})
+        assert stopped["data"] == {"playback_id": playback}
+        finished = await client.event("media.play.finished", call_id="leg_a")
+        assert finished["data"]["interrupted"] is True
+        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_c"})
+        await client.event("call.bridged", call_id="leg_a")
+        _, agent_hears = await rig.tap("leg_c", 1.0)
+        assert heard(agent_hears, TONES) == {1000.0}
+        assert await agent1.finish() == 0  # it saw our CANCEL
+        assert events_of(client, "leg_b") == ["call.ringing", "call.hangup"]
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.request("call.hangup", {"call_id": "leg_c"})
+        await client.event("call.hangup", call_id="leg_c")
+        await rig.replay_matches()
+
+
+async def test_scenario_3a_swap_agent_by_hangup_and_new_bridge(db_url: str, tmp_path: Path) -> None:
+    tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
+    cust, agent1, agent2 = customer(tmp_path, tone), echo_agent(tmp_path), echo_agent(tmp_path)
+    tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (agent2, ("-rtp_echo",)))
+        client = await rig.client()
+        await answered(client, "leg_a", "sip:5550100@trunk")
+        await answered(client, "leg_b", "sip:agent1@local")
+        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+        await client.event("call.bridged", call_id="leg_a")
+
+        await client.request("call.hangup", {"call_id": "leg_b"})
+        unbridged = await client.event("call.unbridged", call_id="leg_a")
+        assert unbridged["data"] == {"leg_a": "leg_b", "leg_b": "leg_a", "reason": "hangup"}
+        await client.event("call.hangup", call_id="leg_b")
+        await answered(client, "leg_c", "sip:agent2@local", context="default")
+        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_c"})
+        assert reply["response"] == "success"
+        _, new_agent_hears = await rig.tap("leg_c", 1.0)
+        assert heard(new_agent_hears, TONES) == {1000.0}
+        assert await agent1.finish() == 0
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.request("call.hangup", {"call_id": "leg_c"})
+        await client.event("call.hangup", call_id="leg_c")
+        await rig.replay_matches()
+
+
+async def test_outbound_busy_no_answer_and_nonexistent(db_url: str, tmp_path: Path) -> None:
+    busy = Sipp(tmp_path, "uas_busy")
+    silent = Sipp(tmp_path, "uas_noanswer")
+    tables = sip_tables(tmp_path, users={"busy": busy, "silent": silent})
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (busy, ()), (silent, ()))
+        client = await rig.client()
+        await client.request("call.originate", {"call_id": "b", "destination": "sip:busy@local"})
+        busy_event = await client.event("call.busy", call_id="b", timeout=10)
+        assert busy_event["data"]["sip_status"] == 486
+        hangup = await client.event("call.hangup", call_id="b")
+        assert (hangup["data"]["reason"], hangup["data"]["sip_status"]) == ("busy", 486)
+
+        await client.request(
+            "call.originate",
+            {"call_id": "n", "destination": "sip:silent@local", "timeout_secs": 1},
+        )
+        await client.event("call.no_answer", call_id="n", timeout=10)
+        hangup = await client.event("call.hangup", call_id="n")
+        assert hangup["data"]["reason"] == "no_answer"
+        assert await silent.finish() == 0  # it got our CANCEL
+
+        await client.request("call.originate", {"call_id": "x", "destination": "sip:nobody@local"})
+        hangup = await client.event("call.hangup", call_id="x", timeout=10)
+        assert hangup["data"]["reason"] == "failed"
+        assert await busy.finish() == 0
+        await rig.replay_matches()
