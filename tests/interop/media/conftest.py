@@ -391,3 +391,19 @@ async def wait_obs(
 @pytest.fixture
 def wait() -> Callable[..., Any]:
     return wait_obs
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (bounded) for a condition on engine counters or received packets.
+
+    Counters have no change notification, so this polls every 10 ms under a hard
+    timeout; observations are awaited with ``wait`` instead.
+    """
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - no event exists for these counters
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    return until

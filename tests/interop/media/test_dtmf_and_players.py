@@ -3,7 +3,6 @@ the SIPp path for RFC 4733 receive is in ``test_sipp_media``)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import struct
 import time
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.interop
 
 
 async def test_prompt_interrupted_by_digit_stops_within_one_frame(
-    media: Any, media_config: Any, peers: Any, audio: Any, wait: Any
+    media: Any, media_config: Any, peers: Any, audio: Any, wait: Any, eventually: Any
 ) -> None:
     media_config.sounds_dir.mkdir(parents=True, exist_ok=True)
     write_wav(media_config.sounds_dir / "menu.wav", audio.tone_pcm(600.0, 8000 * 5))
@@ -28,14 +27,14 @@ async def test_prompt_interrupted_by_digit_stops_within_one_frame(
     leg = await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
     peer.start(("127.0.0.1", leg.local_port))
     play = await media.execute(api.Play("a", api.FileSource("menu.wav"), interrupt_on_dtmf=True))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: len(peer.audio()) >= 8 * 300)  # the prompt is playing
     sent_at = time.monotonic()
     peer.send_digit("7", 120)
     done = await wait(media, lambda o: isinstance(o, api.PlaybackFinished))
     assert done == api.PlaybackFinished(play.playback_id, "a", True, "7")
     digit = await wait(media, lambda o: isinstance(o, api.DtmfReceived))
     assert (digit.digit, digit.duration_ms) == ("7", 120)
-    await asyncio.sleep(0.2)
+    await eventually(lambda: sum(1 for t, _ in peer.received if t >= sent_at) >= 15)
     after = [d for t, d in peer.received if t >= sent_at]
     prompt_frames = sum(
         1
@@ -46,21 +45,21 @@ async def test_prompt_interrupted_by_digit_stops_within_one_frame(
 
 
 async def test_inband_dtmf_detected_without_telephone_event(
-    media: Any, peers: Any, wait: Any
+    media: Any, peers: Any, wait: Any, eventually: Any
 ) -> None:
     peer = peers(pt=8)
     leg = await media.execute(
         api.CreateLeg("a", "127.0.0.1", peer.port, 8, telephone_event_pt=None)
     )
     peer.start(("127.0.0.1", leg.local_port))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: media.engine.legs["a"].rx_packets >= 3)
     peer.send_pcm(dtmf_tone("9", 8 * 200))
     got = await wait(media, lambda o: isinstance(o, api.DtmfReceived))
     assert got.digit == "9" and got.method == "inband"
     assert 160 <= got.duration_ms <= 240
 
 
-async def test_send_dtmf_rfc4733_and_inband(media: Any, peers: Any) -> None:
+async def test_send_dtmf_rfc4733_and_inband(media: Any, peers: Any, eventually: Any) -> None:
     p1 = peers(pt=0)
     p2 = peers(pt=0)
     a = await media.execute(api.CreateLeg("a", "127.0.0.1", p1.port, 0, telephone_event_pt=101))
@@ -68,8 +67,13 @@ async def test_send_dtmf_rfc4733_and_inband(media: Any, peers: Any) -> None:
     assert a.local_port
     await media.execute(api.SendDtmf("a", "4#", 100))
     await media.execute(api.SendDtmf("b", "4", 100))
-    await asyncio.sleep(0.8)
-    events = [d for _, d in p1.received if d[1] & 0x7F == 101]
+
+    def events_of_a() -> list[bytes]:
+        return [d for _, d in p1.received if d[1] & 0x7F == 101]
+
+    await eventually(lambda: sum(1 for d in events_of_a() if d[13] & 0x80) == 6)
+    await eventually(lambda: p2.audio().size >= 8 * 400)
+    events = events_of_a()
     stamps = sorted({struct.unpack("!I", d[4:8])[0] for d in events})
     assert len(stamps) == 2
     for code, ts in zip((DIGITS.index("4"), DIGITS.index("#")), stamps, strict=True):
@@ -86,7 +90,7 @@ async def test_send_dtmf_rfc4733_and_inband(media: Any, peers: Any) -> None:
 
 
 async def test_send_dtmf_on_a_pass_through_bridge_then_relay_resumes(
-    media: Any, peers: Any
+    media: Any, peers: Any, eventually: Any
 ) -> None:
     pa = peers(pt=0, freq=440.0)
     pb = peers(pt=0, freq=1000.0)
@@ -95,13 +99,13 @@ async def test_send_dtmf_on_a_pass_through_bridge_then_relay_resumes(
     pa.start(("127.0.0.1", a.local_port))
     pb.start(("127.0.0.1", b.local_port))
     await media.execute(api.Connect("a", "b"))
-    await asyncio.sleep(0.2)
-    assert media.engine.passthrough_pairs() == [("a", "b")]
+    await eventually(lambda: media.engine.passthrough_pairs() == [("a", "b")])
+    await eventually(lambda: len(pb.received) >= 5)
     await media.execute(api.SendDtmf("b", "1", 60))
-    await asyncio.sleep(0.05)
-    assert media.engine.passthrough_pairs() == []  # mixed while the digit is sent
-    await asyncio.sleep(0.6)
-    assert media.engine.passthrough_pairs() == [("a", "b")]
+    await eventually(lambda: media.engine.passthrough_pairs() == [])  # mixed while sending
+    await eventually(lambda: media.engine.passthrough_pairs() == [("a", "b")])
+    count = len(pb.received)
+    await eventually(lambda: len(pb.received) >= count + 10)
     events = [d for _, d in pb.received if d[1] & 0x7F == 101]
     assert {d[12] for d in events} == {1} and sum(1 for d in events if d[13] & 0x80) == 3
     seqs = [struct.unpack("!H", d[2:4])[0] for _, d in pb.received]

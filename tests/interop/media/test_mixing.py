@@ -46,7 +46,7 @@ async def what_each_hears(
         leg: await media.execute(api.Record((leg,), f"{leg}-{api.new_id()}.wav", "separate"))
         for leg in legs
     }
-    await asyncio.sleep(secs)
+    await asyncio.sleep(secs)  # the recording window
     result = {}
     for leg, rec in recs.items():
         await media.execute(api.StopRecord(rec.recording_id))

@@ -101,7 +101,7 @@ async def test_stream_tone_and_rfc4733_digits_from_sipp(
 
 
 async def test_bridge_pcmu_to_pcma_through_two_sipp(
-    media: Any, sipp: Any, tmp_path: Path, audio: Any, wait: Any
+    media: Any, sipp: Any, tmp_path: Path, audio: Any, wait: Any, eventually: Any
 ) -> None:
     ul = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
     talker = sipp("uas_stream.xml", 0, f'rtp_stream="{ul},-1,0"')
@@ -115,10 +115,11 @@ async def test_bridge_pcmu_to_pcma_through_two_sipp(
     ip, port = await echo.invite(b.local_port)
     await media.execute(api.UpdateLeg("b", remote_ip=ip, remote_port=port))
     await media.execute(api.Connect("a", "b"))
-    await asyncio.sleep(0.3)
+    legs = media.engine.legs
+    await eventually(lambda: legs["a"].rx_packets > 5 and legs["b"].rx_packets > 5)  # echo back
     rec_b = await media.execute(api.Record(("b",), "bridge/b.wav", "separate"))
     rec_a = await media.execute(api.Record(("a",), "bridge/a.wav", "separate"))
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # the recording window
     for rec in (rec_a, rec_b):
         await media.execute(api.StopRecord(rec.recording_id))
     wav_b = audio.read_wav(Path(rec_b.path))[800:]
@@ -137,7 +138,7 @@ async def test_bridge_pcmu_to_pcma_through_two_sipp(
 
 
 async def test_same_codec_bridge_passes_through_to_sipp_echo(
-    media: Any, sipp: Any, peers: Any, audio: Any
+    media: Any, sipp: Any, peers: Any, audio: Any, eventually: Any
 ) -> None:
     echo = sipp("uas_echo.xml", 0)
     await echo.start(echo=True)
@@ -148,7 +149,7 @@ async def test_same_codec_bridge_passes_through_to_sipp_echo(
     await media.execute(api.UpdateLeg("b", remote_ip=ip, remote_port=port))
     await media.execute(api.Connect("a", "b"))
     ours.start(("127.0.0.1", a.local_port))
-    await asyncio.sleep(1.0)
+    await eventually(lambda: ours.audio().size >= 8000)  # 1 s came back through SIPp
     assert media.engine.passthrough_pairs() == [("a", "b")]
     back = ours.audio()[-4000:]
     assert audio.heard(back, (1000.0, 1500.0)) == {1500.0}

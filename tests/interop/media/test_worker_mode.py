@@ -17,7 +17,7 @@ pytestmark = pytest.mark.interop
 
 
 async def test_worker_processes_bridge_dtmf_and_errors(
-    media_config: Any, peers: Any, audio: Any
+    media_config: Any, peers: Any, audio: Any, eventually: Any
 ) -> None:
     config = dataclasses.replace(media_config, workers=2)
     service = await start_media(config)
@@ -34,7 +34,7 @@ async def test_worker_processes_bridge_dtmf_and_errors(
                 "a", api.ToneSource("tone", frequency=1500.0, seconds=5.0), interrupt_on_dtmf=True
             )
         )
-        await asyncio.sleep(0.6)
+        await eventually(lambda: p1.audio().size >= 8 * 400 and p2.audio().size >= 8 * 400)
         p1.send_digit("3", 100)
         async with asyncio.timeout(5):
             digit = await service.observations.wait_for(lambda o: isinstance(o, api.DtmfReceived))
@@ -43,7 +43,7 @@ async def test_worker_processes_bridge_dtmf_and_errors(
             )
         assert (digit.leg_id, digit.digit, digit.duration_ms) == ("a", "3", 100)
         assert stopped == api.PlaybackFinished(play.playback_id, "a", True, "3")
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # a window of audio after the prompt stopped
         assert audio.heard(p1.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {1000.0}
         assert audio.heard(p2.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {440.0}
         with pytest.raises(UnknownLegError):
@@ -71,7 +71,7 @@ async def test_worker_recording_is_finalised_on_close(
         leg = await service.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
         peer.start(("127.0.0.1", leg.local_port))
         rec = await service.execute(api.Record(("a",), "worker/a.wav", "separate"))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # half a second of audio to record
         await service.close()  # hangup of the whole engine finalises the file
         closed = True
         done = next(o for o in service.observations.history if isinstance(o, api.RecordingFinished))
