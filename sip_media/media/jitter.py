@@ -93,7 +93,9 @@ class JitterBuffer:
             self._newest = timestamp
             self._packets[timestamp] = payload
             return True
-        d = _delta(timestamp, cursor)
+        d = (timestamp - cursor) & 0xFFFFFFFF  # _delta() inlined: runs for every packet
+        if d >= _HALF:
+            d -= _WRAP
         if d < 0:
             if d == -FRAME and self._lost_run and self._depth < self._max_depth:
                 # Just missed its slot (which was concealed): rewind onto it, which
@@ -117,7 +119,7 @@ class JitterBuffer:
             self.overflow += 1
             return False
         self._packets[timestamp] = payload
-        if _delta(timestamp, self._newest) > 0:
+        if 0 < ((timestamp - self._newest) & 0xFFFFFFFF) < _HALF:
             self._newest = timestamp
         return True
 
@@ -151,19 +153,20 @@ class JitterBuffer:
         self._lost_run = 0
         self._last = frame
         self.played += 1
-        self._adapt()
+        # Adaptation bookkeeping, inlined: frames buffered beyond the one just played.
+        ahead = (self._newest - cursor) & 0xFFFFFFFF
+        occupancy = ahead // FRAME if ahead < _HALF else 0
+        if occupancy < self._min_occ:
+            self._min_occ = occupancy
+        self._window += 1
+        if self._window >= self.WINDOW:
+            self._adapt()
         return frame
 
     def _adapt(self) -> None:
         """Drop one frame of delay after a second with a spare frame always buffered."""
         cursor = self._cursor
         assert cursor is not None
-        occupancy = _delta(self._newest, cursor) // FRAME + 1
-        if occupancy < self._min_occ:
-            self._min_occ = occupancy
-        self._window += 1
-        if self._window < self.WINDOW:
-            return
         if self._min_occ >= 2 and cursor in self._packets:
             del self._packets[cursor]
             self._cursor = (cursor + FRAME) & 0xFFFFFFFF
