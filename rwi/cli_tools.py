@@ -267,9 +267,16 @@ async def _rebuild(conn: asyncpg.Connection, args: argparse.Namespace, url: str)
     names = _chosen(args.projections)
     head = await engine.head(conn)
     extra = [await _connect(url) for _ in names[1:]]
+
+    async def connect() -> asyncpg.Connection:
+        return await _connect(url)
+
     try:
         results = await asyncio.gather(
-            *(engine.rebuild(c, PROJECTIONS[n]) for c, n in zip([conn, *extra], names, strict=True))
+            *(
+                engine.rebuild(c, PROJECTIONS[n], connect=connect)
+                for c, n in zip([conn, *extra], names, strict=True)
+            )
         )
     finally:
         for c in extra:

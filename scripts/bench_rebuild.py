@@ -479,10 +479,17 @@ async def generate(url: str, events: int, bulk: bool) -> float:
 async def bench_rebuild(url: str, events: int) -> dict[str, Any]:
     dsn = asyncpg_dsn(url)
     conns = [await asyncpg.connect(dsn) for _ in PROJECTIONS]
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn)
+
     try:
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(engine.rebuild(c, p) for c, p in zip(conns, PROJECTIONS.values(), strict=True))
+            *(
+                engine.rebuild(c, p, connect=connect)
+                for c, p in zip(conns, PROJECTIONS.values(), strict=True)
+            )
         )
         seconds = time.perf_counter() - started
     finally:

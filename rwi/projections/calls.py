@@ -13,8 +13,10 @@ fields (``rwi.projections.fields``), so Python never parses event JSON. Writing:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -24,7 +26,11 @@ from rwi.projections.fold import HANDLERS, Fold, no_gc, targets
 from rwi.projections.tables import COLUMNS
 
 TABLES = ("calls", "call_segments", "recordings", "queue_entries")
-PAGE = 200_000
+PAGE = 100_000
+#: Rows folded between two chances for the read-ahead to take its data off the socket.
+CHUNK = 20_000
+
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 _SCAN = f"{SELECT} AND e.seq > $1 AND e.seq <= $2 ORDER BY e.seq) AS r"
 _STORIES = f"""
@@ -54,21 +60,57 @@ class CallsProjection:
     def __init__(self, page: int = PAGE) -> None:
         self.page = page
 
-    async def rebuild(self, conn: asyncpg.Connection, head: int) -> int:
+    async def rebuild(
+        self, conn: asyncpg.Connection, head: int, connect: Connect | None = None
+    ) -> int:
+        """Fold the whole log in pages and COPY the rows. With ``connect``, pages are read
+        ahead on a second connection while this one folds and writes, so PostgreSQL's
+        scanning and loading overlap the Python fold."""
         fold = Fold()
         written = 0
         with no_gc():
-            low = 0
-            while low < head:
-                high = min(low + self.page, head)
-                fold.apply(await conn.fetch(_SCAN, low, high))
+            async for low, rows in self._pages(conn, head, connect):
+                for start in range(0, len(rows), CHUNK):
+                    fold.apply(rows[start : start + CHUNK])
+                    await asyncio.sleep(0)  # let the read-ahead progress
                 # Calls that ended before this page are written and forgotten.
                 written += await write(conn, fold.retire(low))
-                low = high
             written += await write(conn, fold.rows())
         if fold.late:
             written += await self.recompute(conn, sorted(fold.late), head)
         return written
+
+    async def _pages(
+        self, conn: asyncpg.Connection, head: int, connect: Connect | None
+    ) -> AsyncIterator[tuple[int, list[asyncpg.Record]]]:
+        bounds = [(low, min(low + self.page, head)) for low in range(0, head, self.page)]
+        if connect is None:
+            for low, high in bounds:
+                yield low, await conn.fetch(_SCAN, low, high)
+            return
+        reader = await connect()
+        # One backend reading is enough: parallel workers would take the CPU the fold needs.
+        await reader.execute("SET max_parallel_workers_per_gather = 0")
+        queue: asyncio.Queue[tuple[int, list[asyncpg.Record]]] = asyncio.Queue(maxsize=1)
+
+        async def read_ahead() -> None:
+            for low, high in bounds:
+                await queue.put((low, await reader.fetch(_SCAN, low, high)))
+
+        task = asyncio.create_task(read_ahead())
+        try:
+            for _ in bounds:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    task.result()  # the reader failed: raise its error
+                yield getter.result()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await reader.close()
 
     async def advance(self, conn: asyncpg.Connection, after: int, upto: int) -> None:
         touched = list(

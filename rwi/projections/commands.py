@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from rwi.projections.engine import Connect
 from rwi.projections.tables import COLUMNS
 
 _INSERT = f"""
@@ -21,7 +22,9 @@ SELECT seq,
        data->>'token',
        data->>'action',
        data->>'action_id',
-       (rwi_call_refs(stream_id, type, data))[1],
+       left(coalesce(data#>>'{{params,call_id}}', data#>>'{{params,leg_a}}',
+                     data#>>'{{params,supervisor_call_id}}',
+                     data#>>'{{params,consultation_call_id}}'), 200),
        data->'params',
        data#>>'{{outcome,response}}',
        data#>>'{{outcome,error,code}}',
@@ -38,7 +41,9 @@ class CommandsProjection:
     name = "rwi_commands"
     tables = ("rwi_commands",)
 
-    async def rebuild(self, conn: asyncpg.Connection, head: int) -> int:
+    async def rebuild(
+        self, conn: asyncpg.Connection, head: int, connect: Connect | None = None
+    ) -> int:
         status: str = await conn.execute(_INSERT, 0, head)
         return int(status.rsplit(" ", 1)[-1])
 

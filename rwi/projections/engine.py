@@ -9,7 +9,7 @@ moved (a rebuild ran) simply continues from the new position.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +27,8 @@ _REBUILT = (
 )
 _HEAD = "SELECT last_seq FROM event_head WHERE id = 1"
 
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+
 
 class Projection(Protocol):
     """A fold of the log into tables."""
@@ -37,8 +39,11 @@ class Projection(Protocol):
     @property
     def tables(self) -> tuple[str, ...]: ...
 
-    async def rebuild(self, conn: asyncpg.Connection, head: int) -> int:
-        """Fill the (empty) tables from every event up to ``head``; return rows written."""
+    async def rebuild(
+        self, conn: asyncpg.Connection, head: int, connect: Connect | None = None
+    ) -> int:
+        """Fill the (empty) tables from every event up to ``head``; return rows written.
+        ``connect`` opens extra connections for reading ahead, if the projection wants."""
 
     async def advance(self, conn: asyncpg.Connection, after: int, upto: int) -> None:
         """Bring the tables from position ``after`` to ``upto``."""
@@ -66,7 +71,10 @@ async def positions(conn: asyncpg.Connection | asyncpg.Pool, names: list[str]) -
 
 
 async def rebuild(
-    conn: asyncpg.Connection, projection: Projection, upto: int | None = None
+    conn: asyncpg.Connection,
+    projection: Projection,
+    upto: int | None = None,
+    connect: Connect | None = None,
 ) -> Rebuilt:
     """Empty the projection's tables and fold the log into them again, in one transaction.
 
@@ -80,7 +88,7 @@ async def rebuild(
         position = await head(conn) if upto is None else upto
         await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
         async with bulk_load(conn, projection.tables):
-            rows = await projection.rebuild(conn, position)
+            rows = await projection.rebuild(conn, position, connect)
         await conn.execute(_REBUILT, projection.name, position)
     return Rebuilt(projection.name, position, rows, time.perf_counter() - started)
 

@@ -244,24 +244,26 @@ Handler = Callable[["CallHistory", str, InputRow], None]
 class CallHistory:
     """Everything one call id has been through: its legs, in order."""
 
-    __slots__ = ("call_id", "legs", "tokens")
+    __slots__ = ("call_id", "leg", "legs", "tokens")
 
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
         self.legs: list[Leg] = []
+        #: the current (last) leg
+        self.leg: Leg | None = None
         #: connection id -> token name, from this call's successful command records
         self.tokens: dict[str, str] = {}
 
-    @property
-    def leg(self) -> Leg | None:
-        return self.legs[-1] if self.legs else None
+    def add(self, leg: Leg) -> Leg:
+        self.legs.append(leg)
+        self.leg = leg
+        return leg
 
     def begin(self, row: InputRow, direction: str, state: str) -> Leg:
         """A creating event: a new leg, unless the current one is still going."""
         leg = self.leg
         if leg is None or leg.state == "ended":
-            leg = Leg(self.call_id, row[0], row[2], direction, state)
-            self.legs.append(leg)
+            leg = self.add(Leg(self.call_id, row[0], row[2], direction, state))
         return leg
 
     def apply(self, row: InputRow) -> None:
@@ -382,11 +384,13 @@ def _touch(h: CallHistory, row: InputRow) -> Leg | None:
 def _own(h: CallHistory, row: InputRow) -> Leg | None:
     """The current leg for an event of the call's own stream; one is started for an
     event of a call whose beginning is not in the log (an imported fragment)."""
-    leg = _touch(h, row)
-    if leg is None and row[3] == h.call_id:
-        leg = Leg(h.call_id, row[0], row[2], None, "offered")
-        h.legs.append(leg)
-    return leg
+    leg = h.leg
+    if leg is not None:
+        leg.last_seq = row[0]
+        return leg
+    if row[3] == h.call_id:
+        return h.add(Leg(h.call_id, row[0], row[2], None, "offered"))
+    return None
 
 
 def _incoming(h: CallHistory, t: str, row: InputRow) -> None:
@@ -677,6 +681,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+#: Event type -> (handler, whether it is applied to other calls than its stream's).
+DISPATCH: dict[str, tuple[Handler, bool]] = {t: (h, t in CROSS) for t, h in HANDLERS.items()}
+
+
 def targets(row: InputRow) -> Iterator[str]:
     """The calls an input row is applied to: its own stream's call, then the other calls
     it names in the slots ``CROSS`` lists (each once, at most ``MAX_REF`` characters)."""
@@ -721,14 +729,15 @@ class Fold:
     def apply(self, rows: Iterable[InputRow]) -> None:
         """Fold rows in ``seq`` order (the hot loop of a rebuild: kept flat on purpose)."""
         calls = self.calls
-        handlers = HANDLERS
+        dispatch = DISPATCH
         history_of = self.history
         for row in rows:
             etype = row[1]
-            handler = handlers.get(etype)
-            if handler is None:
+            found = dispatch.get(etype)
+            if found is None:
                 continue
-            if etype in CROSS:
+            handler, cross = found
+            if cross:
                 for cid in targets(row):
                     history = history_of(cid)
                     if history is not None:

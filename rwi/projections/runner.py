@@ -110,7 +110,7 @@ class ProjectionRunner:
                 log.info(
                     "projections: %s is %d events behind: rebuilding", name, head - positions[name]
                 )
-                rebuilt = await engine.rebuild(conn, projection)
+                rebuilt = await engine.rebuild(conn, projection, connect=self._connect)
                 log.info(
                     "projections: %s rebuilt to %d in %.1fs",
                     name,
@@ -128,6 +128,9 @@ class ProjectionRunner:
                 if positions[name] < upto:
                     positions[name] = await engine.advance(conn, projection, upto)
             await self._publish(positions)
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn)
 
     async def _publish(self, positions: dict[str, int]) -> None:
         async with self._changed:
