@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -146,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log.level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Third-party chatter a user cannot act on: every pg_ctl call of the embedded
+    # database, and platformdirs' note that XDG_RUNTIME_DIR is unset.
+    for noisy in ("alembic", "pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     try:
         result: int = args.func(args)
     except ConfigError as exc:
