@@ -79,19 +79,29 @@ async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
         await rig.replay_matches()
 
 
-async def test_reject_busy_reaches_the_caller_as_486(db_url: str, tmp_path: Path) -> None:
+async def test_reject_reasons_reach_the_caller_as_their_sip_codes(
+    db_url: str, tmp_path: Path
+) -> None:
     async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
         a = await rig.client()
         await a.request("session.subscribe", {"contexts": ["sales"]})
-        caller = Sipp(tmp_path, "uac_reject", code=486, sdp_media=PCMU_OFFER)
-        rig.sipps.append(caller)
-        await caller.start("-s", "2001", remote=f"127.0.0.1:{rig.sip_port}")
-        incoming = await a.event("call.incoming", timeout=10)
-        reply = await a.request("call.reject", {"call_id": incoming["call_id"], "reason": "busy"})
-        assert reply["data"] == {"call_id": incoming["call_id"], "sip_status": 486}
-        hangup = await a.event("call.hangup", call_id=incoming["call_id"])
-        assert hangup["data"]["reason"] == "rejected" and hangup["data"]["sip_status"] == 486
-        assert await caller.finish() == 0
+        for reason, code in (("busy", 486), ("forbidden", 403), ("not_found", 404),
+                             ("decline", 603)):  # fmt: skip
+            caller = Sipp(tmp_path, "uac_reject", code=code, sdp_media=PCMU_OFFER)
+            rig.sipps.append(caller)
+            await caller.start("-s", "2001", remote=f"127.0.0.1:{rig.sip_port}")
+            incoming = await a.wait_for(
+                lambda f: f.get("event") == "call.incoming"
+                and f["call_id"] not in {h.get("call_id") for h in a.events()
+                                         if h.get("event") == "call.hangup"},
+                timeout=10,
+            )  # fmt: skip
+            call_id = incoming["call_id"]
+            reply = await a.request("call.reject", {"call_id": call_id, "reason": reason})
+            assert reply["data"] == {"call_id": call_id, "sip_status": code}
+            hangup = await a.event("call.hangup", call_id=call_id)
+            assert hangup["data"]["reason"] == "rejected" and hangup["data"]["sip_status"] == code
+            assert await caller.finish() == 0, reason  # SIPp saw exactly that code
         await rig.replay_matches()
 
 
