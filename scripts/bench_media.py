@@ -73,15 +73,19 @@ def _symbols(src_pt: int) -> tuple[np.ndarray, np.ndarray]:
     return codes, inverse
 
 
-def _stamp_payloads(legs: np.ndarray, seq: int, t_ns: int, codes: np.ndarray) -> bytes:
-    """Payloads (n x 160 bytes) carrying (leg, seq, time) as transcodable symbols."""
+def _stamp_payloads(
+    legs: np.ndarray, seq: int, t_ns: int, sym_u: np.ndarray, sym_a: np.ndarray
+) -> bytes:
+    """Payloads (n x 160 bytes) carrying (leg, seq, time) as transcodable symbols
+    (PCMU symbols for even legs, PCMA symbols for odd ones)."""
     raw = np.zeros((legs.size, 16), dtype=np.uint8)
     raw[:, 0:4] = legs.astype(">u4").view(np.uint8).reshape(-1, 4)
     raw[:, 4:8] = np.frombuffer(struct.pack("!I", seq), dtype=np.uint8)
     raw[:, 8:16] = np.frombuffer(struct.pack("!Q", t_ns), dtype=np.uint8)
     nibbles = np.stack([raw >> 4, raw & 15], axis=2).reshape(-1, 32)
-    payload = np.full((legs.size, 160), codes[0], dtype=np.uint8)
-    payload[:, :32] = codes[nibbles]
+    odd = (legs % 2 == 1)[:, None]
+    payload = np.where(odd, sym_a[0], sym_u[0]).astype(np.uint8).repeat(160, axis=1)
+    payload[:, :32] = np.where(odd, sym_a[nibbles], sym_u[nibbles])
     return payload.tobytes()
 
 
@@ -94,12 +98,14 @@ def _big_buffers(sock: socket.socket) -> None:
 
 
 def load_generator(
-    conn: Connection, n_socks: int, warmup: float, measure: float, transcode: bool
+    conn: Connection, n_socks: int, warmup: float, measure: float, transcode: bool, phases: int
 ) -> None:
     """Phones: send a stamped frame per leg every 20 ms, collect what comes back.
 
-    Odd legs speak PCMA when ``transcode`` is set (stamps then travel as symbols and
-    are stamped once per 20 ms burst rather than per packet)."""
+    Legs are spread over ``phases`` evenly spaced send slots per 20 ms (independent
+    phones are not phase-locked; ``phases=1`` is the synchronised worst case).  Odd
+    legs speak PCMA when ``transcode`` is set (stamps then travel as symbols and are
+    stamped once per slot rather than per packet)."""
     socks = []
     for _ in range(n_socks):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -127,30 +133,33 @@ def load_generator(
     next_send = start
     recvs = [s.recvmsg for s in socks]
     time_ns = time.time_ns
+    chunk = -(-n // phases)
+    slot = 0
     while True:
         now = time.monotonic()
         if now >= t_stop:
             break
         if now >= next_send and now < t_end:
             ts = (seq * 160) & 0xFFFFFFFF
-            if now >= t_measure and sent_window[0] == 0:
-                sent_window[0] = seq
-            if now >= t_measure:
+            if slot == 0 and now >= t_measure:
+                if sent_window[0] == 0:
+                    sent_window[0] = seq
                 sent_window[1] = seq
+            lo, hi = slot * chunk, min(n, (slot + 1) * chunk)
             if transcode:
-                t_ns = time_ns()
-                even = _stamp_payloads(np.arange(0, n, 2), seq, t_ns, sym_u)
-                odd = _stamp_payloads(np.arange(1, n, 2), seq, t_ns, sym_a)
-                for i in range(n):
-                    body = even if i % 2 == 0 else odd
-                    k = (i // 2) * 160
+                body = _stamp_payloads(np.arange(lo, hi), seq, time_ns(), sym_u, sym_a)
+                for i in range(lo, hi):
+                    k = (i - lo) * 160
                     head = RTP.pack(0x80, 8 if i % 2 else 0, seq & 0xFFFF, ts, i)
                     senders[i](head + body[k : k + 160], targets[i])
             else:
-                for i in range(n):
+                for i in range(lo, hi):
                     senders[i](pack(0x80, 0, seq & 0xFFFF, ts, i, i, seq, time_ns()), targets[i])
-            seq += 1
-            next_send += 0.02
+            slot += 1
+            if slot == phases:
+                slot = 0
+                seq += 1
+            next_send += 0.02 / phases
             continue
         # Sleep instead of blocking on the sockets: a sender never has to wake us up
         # (cross-CPU wake-ups are what loopback sends cost most), and the kernel
@@ -274,7 +283,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     parent, child = ctx.Pipe()
     gen = ctx.Process(
         target=load_generator,
-        args=(child, args.sockets, args.warmup, args.measure, args.transcode),
+        args=(child, args.sockets, args.warmup, args.measure, args.transcode, args.phases),
     )
     gen.start()
     gen_ports: list[int] = parent.recv()
@@ -323,6 +332,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
     result.update(analyse(stamps, headers, times, window, n, args.transcode))
     result["mode"] = "transcode" if args.transcode else "passthrough"
+    result["phases"] = args.phases
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
     others = (sys1[0] - sys0[0]) - (cpu1 - cpu0) - (gen1 - gen0)
@@ -349,6 +359,12 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=16)
     parser.add_argument("--port-min", type=int, default=30000)
     parser.add_argument("--relay-batch-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=10,
+        help="send slots per 20 ms the legs are spread over (1 = all phones in lock-step)",
+    )
     parser.add_argument(
         "--transcode",
         action="store_true",
