@@ -92,6 +92,20 @@ class StopPlay:
 
 
 @dataclass(frozen=True)
+class EarlyMedia:
+    """``to_leg`` hears ``from_leg`` one way (ringback passed through)."""
+
+    from_leg: str
+    to_leg: str
+
+
+@dataclass(frozen=True)
+class StopEarlyMedia:
+    from_leg: str
+    to_leg: str
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Fire a ``timer.fired`` observation after ``seconds``."""
 
@@ -113,12 +127,19 @@ Effect = (
     | Unhold
     | Play
     | StopPlay
+    | EarlyMedia
+    | StopEarlyMedia
     | StartTimer
 )
 
+#: Effects without which the call cannot go on: their failure ends it.
+_VITAL = (Dial, Ring, Answer)
+
 #: Why a playback was stopped by a decision (the engine must be told); a prompt that
 #: ran out or was cut by a digit has already stopped by itself.
-_STOPPED_BY_DECISION = frozenset({"stopped", "replaced", "hangup", "hold", "bridged"})
+_STOPPED_BY_DECISION = frozenset(
+    {"stopped", "replaced", "hangup", "hold", "bridged", "answered", "ended"}
+)
 
 
 def plan(state: State, event: EventLike) -> list[Effect]:
@@ -167,6 +188,10 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             ]
         case "media.play.finished" if data.get("reason") in _STOPPED_BY_DECISION:
             return [StopPlay(data["call_id"])]
+        case "media.ringback.passthrough.started":
+            return [EarlyMedia(data["source_call_id"], data["call_id"])]
+        case "media.ringback.passthrough.stopped":
+            return [StopEarlyMedia(data["source_call_id"], data["call_id"])]
         case "session.closed" | "call.detached":
             connection_id = data["connection_id"]
             ts = event.meta.get("ts", "")
@@ -215,6 +240,7 @@ class LegDriver(Protocol):
         playback_id: str | None = None,
     ) -> object: ...
     async def stop_play(self, leg_id: str) -> None: ...
+    async def early_media(self, from_leg: str, to_leg: str) -> None: ...
 
 
 Observe = Callable[[Observation], Awaitable[Any]]
@@ -336,5 +362,9 @@ class Executor:
                 )
             case StopPlay():
                 await d.stop_play(effect.leg_id)
+            case EarlyMedia():
+                await d.early_media(effect.from_leg, effect.to_leg)
+            case StopEarlyMedia():
+                await d.unbridge(effect.from_leg, effect.to_leg)
             case StartTimer():
                 self._arm(effect)

@@ -304,6 +304,9 @@ class Service:
             names.append(("params.source.uri", source["uri"]))
         if action == "call.hold" and params.get("music"):
             names.append(("params.music", params["music"]))
+        music = params.get("hold_music")
+        if action == "call.originate" and music and music.get("type") == "file" and "uri" in music:
+            names.append(("params.hold_music.uri", music["uri"]))
         for field_name, name in names:
             check_sound_path(field_name, name)
             if self.sounds_dir is not None and not sound_exists(self.sounds_dir, name):

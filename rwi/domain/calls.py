@@ -20,6 +20,7 @@ Handler = Callable[[State, Command, str], Decision]
 REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
 ANSWERABLE = ("offered", "ringing")
 LIVE_MEDIA = ("answered", "bridged", "held")
+DEFAULT_HOLD_MUSIC = "hold_music.wav"
 _DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")
 
@@ -93,11 +94,53 @@ def require_state(call: CallState, action: str, *allowed: str) -> None:
         )
 
 
+def hold_music_id(call_id: str) -> str:
+    return f"hm-{call_id}"
+
+
+def ringback_id(call_id: str) -> str:
+    return f"rb-{call_id}"
+
+
+def release_links(state: State, call: CallState, reason: str) -> list[Emit]:
+    """Stop what an outbound leg made other legs hear while it rang (hold music,
+    local ringback, its early media), once it is answered or gone."""
+    events: list[Emit] = []
+    for target_id, playback in (
+        (call.hold_target, hold_music_id(call.call_id)),
+        (call.ringback_target, ringback_id(call.call_id)),
+    ):
+        target = state.calls.get(target_id) if target_id else None
+        if target is not None and target.playback_id == playback:
+            events.append(
+                Emit(
+                    call_stream(target.call_id),
+                    "media.play.finished",
+                    {
+                        "call_id": target.call_id,
+                        "playback_id": playback,
+                        "interrupted": True,
+                        "reason": reason,
+                    },
+                )
+            )
+    for target in state.calls.values():
+        if target.passthrough_from == call.call_id:
+            events.append(
+                Emit(
+                    call_stream(target.call_id),
+                    "media.ringback.passthrough.stopped",
+                    {"call_id": target.call_id, "source_call_id": call.call_id, "reason": reason},
+                )
+            )
+    return events
+
+
 def hangup_events(
     state: State, call: CallState, ts: str, reason: str, sip_status: int | None, by: str
 ) -> list[Emit]:
     """call.hangup for ``call``, and call.unbridged for the peer it leaves behind."""
-    events = []
+    events = release_links(state, call, "ended")
     if call.bridged_with is not None and call.bridged_with in state.calls:
         peer = call.bridged_with
         events.append(
@@ -158,7 +201,8 @@ def originate(state: State, command: Command, ts: str) -> Decision:
         )
     for key in ("hold_music_target", "ringback_target"):
         if key in params:
-            owned(state, command, params[key])
+            target = owned(state, command, params[key])
+            require_state(target, f"call.originate with {key}", "answered")
     data: dict[str, Any] = {
         "call_id": call_id,
         "owner": command.connection_id,
@@ -173,7 +217,52 @@ def originate(state: State, command: Command, ts: str) -> Decision:
     for key in ("hold_music", "hold_music_target", "ringback_target"):
         if key in params:
             data[key] = params[key]
-    return Decision((Emit(call_stream(call_id), "call.originated", data),), {"call_id": call_id})
+    events = [Emit(call_stream(call_id), "call.originated", data)]
+    if "hold_music_target" in params:
+        # The waiting party hears music until this leg answers or fails.
+        target = state.calls[params["hold_music_target"]]
+        music = dict(params.get("hold_music") or {"type": "file", "uri": DEFAULT_HOLD_MUSIC})
+        loop = bool(music.pop("loop", True))
+        if music["type"] == "file" and "uri" not in music:
+            raise RwiError("invalid_params", "params.hold_music.uri is required for type file")
+        events += stop_playback(target, "replaced")
+        events.append(
+            Emit(
+                call_stream(target.call_id),
+                "media.play.started",
+                {
+                    "call_id": target.call_id,
+                    "playback_id": hold_music_id(call_id),
+                    "source": music,
+                    "loop": loop,
+                    "interrupt_on_dtmf": False,
+                },
+            )
+        )
+    return Decision(tuple(events), {"call_id": call_id})
+
+
+def set_ringback_source(state: State, command: Command, ts: str) -> Decision:
+    """``target`` hears ``source``'s early media (its 183 announcements or ringback)."""
+    target = owned(state, command, command.params["target_call_id"])
+    source = owned(state, command, command.params["source_call_id"])
+    if target.call_id == source.call_id:
+        raise RwiError("invalid_params", "params.source_call_id must differ from target_call_id")
+    require_state(target, "call.set_ringback_source", "answered")
+    if source.direction != "outbound":
+        raise RwiError(
+            "invalid_state", f"call {source.call_id!r} is inbound; it has no early media to pass"
+        )
+    require_state(source, "call.set_ringback_source", "dialing", "early")
+    events = stop_playback(target, "replaced")
+    events.append(
+        Emit(
+            call_stream(target.call_id),
+            "media.ringback.passthrough.started",
+            {"call_id": target.call_id, "source_call_id": source.call_id},
+        )
+    )
+    return Decision(tuple(events), {"call_id": target.call_id})
 
 
 def answer(state: State, command: Command, ts: str) -> Decision:
@@ -227,6 +316,19 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
             )
         require_state(call, "call.bridge", "answered")
     events = stop_playback(a, "bridged") + stop_playback(b, "bridged")
+    for call in (a, b):
+        if call.passthrough_from is not None:
+            events.append(
+                Emit(
+                    call_stream(call.call_id),
+                    "media.ringback.passthrough.stopped",
+                    {
+                        "call_id": call.call_id,
+                        "source_call_id": call.passthrough_from,
+                        "reason": "bridged",
+                    },
+                )
+            )
     events.append(
         Emit(call_stream(leg_a), "call.bridged", {"call_id": leg_a, "leg_a": leg_a, "leg_b": leg_b})
     )
@@ -370,6 +472,7 @@ HANDLERS: dict[str, Handler] = {
     "call.unhold": unhold,
     "media.play": play,
     "media.stop": stop,
+    "call.set_ringback_source": set_ringback_source,
     "session.attach_call": attach,
     "session.detach_call": detach,
 }

@@ -78,6 +78,9 @@ def evolve(state: State, event: EventLike) -> State:
                 owner=data["owner"],
                 created_at=ts,
                 destination=data["destination"],
+                ringback=data.get("ringback", "local"),
+                ringback_target=data.get("ringback_target"),
+                hold_target=data.get("hold_music_target"),
             )
         case "call.claimed":
             _call(state, data).owner = data["connection_id"]
@@ -95,6 +98,7 @@ def evolve(state: State, event: EventLike) -> State:
             a.state = b.state = "bridged"
             a.bridged_with, b.bridged_with = b.call_id, a.call_id
             a.playback_id = b.playback_id = None
+            a.passthrough_from = b.passthrough_from = None
         case "call.unbridged":
             for leg in (data.get("leg_a"), data.get("leg_b")):
                 unbridged = state.calls.get(leg) if leg else None
@@ -126,6 +130,12 @@ def evolve(state: State, event: EventLike) -> State:
             playing = state.calls.get(data["call_id"])
             if playing is not None and playing.playback_id == data["playback_id"]:
                 playing.playback_id = None
+        case "media.ringback.passthrough.started":
+            _call(state, data).passthrough_from = data["source_call_id"]
+        case "media.ringback.passthrough.stopped":
+            stopped = state.calls.get(data["call_id"])
+            if stopped is not None:
+                stopped.passthrough_from = None
         case "call.attached":
             call = _call(state, data)
             if data["mode"] == "control":

@@ -102,6 +102,13 @@ class CallState:
     #: when the owner went away (orphan window), as the decision's ISO time
     orphaned_at: str | None = None
     destination: str = ""
+    #: an outbound leg's ringback wish and the leg that hears it while this one rings
+    ringback: str = "local"
+    ringback_target: str | None = None
+    #: the leg hearing hold music while this (outbound) leg is being dialled
+    hold_target: str | None = None
+    #: on a leg hearing another leg's early media: that leg
+    passthrough_from: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -178,6 +185,10 @@ class State:
                     "playback_id": c.playback_id,
                     "orphaned_at": c.orphaned_at,
                     "destination": c.destination,
+                    "ringback": c.ringback,
+                    "ringback_target": c.ringback_target,
+                    "hold_target": c.hold_target,
+                    "passthrough_from": c.passthrough_from,
                 }
                 for cid, c in sorted(self.calls.items())
             },

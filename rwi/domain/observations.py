@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rwi.domain.calls import hangup_events
-from rwi.domain.model import Emit, Observation, State, call_stream
+from rwi.domain.calls import hangup_events, release_links, ringback_id, stop_playback
+from rwi.domain.model import CallState, Emit, Observation, State, call_stream
 
 Rule = Callable[[State, Observation, str], tuple[Emit, ...]]
 BUSY = (486, 600)
@@ -38,37 +38,63 @@ def _offered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
 
 
 def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
-    """180/183 on an outbound leg: ringing, or early media when the 183 has SDP."""
+    """180/183 on an outbound leg: ringing, or early media when the 183 has SDP; and
+    the ringback its ``ringback_target`` hears meanwhile."""
     call = state.calls.get(obs.data["call_id"])
     if call is None or call.direction != "outbound" or call.state not in ("dialing", "early"):
         return ()
     status = obs.data.get("status", 180)
-    if obs.data.get("sdp"):
-        if call.state == "early":
-            return ()
-        return (
-            Emit(
-                call_stream(call.call_id),
-                "call.early_media",
-                {"call_id": call.call_id, "sip_status": status},
-            ),
+    early = bool(obs.data.get("sdp"))
+    events: list[Emit] = []
+    if call.state == "dialing":
+        kind = "call.early_media" if early else "call.ringing"
+        events.append(
+            Emit(call_stream(call.call_id), kind, {"call_id": call.call_id, "sip_status": status})
         )
-    if call.state == "early":
-        return ()
-    return (
+    events += _ringback(state, call, early)
+    return tuple(events)
+
+
+def _ringback(state: State, call: CallState, early: bool) -> list[Emit]:
+    target = state.calls.get(call.ringback_target) if call.ringback_target else None
+    if target is None or target.state != "answered" or call.ringback == "none":
+        return []
+    if target.passthrough_from == call.call_id:
+        return []
+    if call.ringback == "passthrough" and early:
+        # The far end's own ringback or announcement replaces our local tone.
+        events = stop_playback(target, "replaced")
+        events.append(
+            Emit(
+                call_stream(target.call_id),
+                "media.ringback.passthrough.started",
+                {"call_id": target.call_id, "source_call_id": call.call_id},
+            )
+        )
+        return events
+    if target.playback_id is not None:
+        return []  # already hearing ringback, hold music or a prompt
+    return [
         Emit(
-            call_stream(call.call_id),
-            "call.ringing",
-            {"call_id": call.call_id, "sip_status": status},
-        ),
-    )
+            call_stream(target.call_id),
+            "media.play.started",
+            {
+                "call_id": target.call_id,
+                "playback_id": ringback_id(call.call_id),
+                "source": {"type": "ringback"},
+                "loop": True,
+                "interrupt_on_dtmf": False,
+            },
+        )
+    ]
 
 
 def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call = state.calls.get(obs.data["call_id"])
     if call is None or call.direction != "outbound" or call.answered_at is not None:
         return ()
-    return (Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id}),)
+    answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
+    return (*release_links(state, call, "answered"), answered)
 
 
 def _failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
@@ -130,8 +156,9 @@ def _playback_done(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         "playback_id": call.playback_id,
         "interrupted": bool(obs.data.get("interrupted")),
     }
-    if obs.data.get("digit"):
-        data["digit"] = obs.data["digit"]
+    for key in ("digit", "error"):
+        if obs.data.get(key):
+            data[key] = obs.data[key]
     return (Emit(call_stream(call.call_id), "media.play.finished", data),)
 
 

@@ -332,3 +332,108 @@ def test_supervisor_attach_needs_scope_and_is_read_only() -> None:
     w.see("sip.call.ended", call_id="leg_b")
     assert recipients(w.state, w.log[-1]) == set()  # the call is gone
     assert w.replayed() == w.state.snapshot()
+
+
+def test_hold_music_for_the_waiting_party_stops_when_the_agent_answers() -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "customer")
+    w.do(
+        "app",
+        "call.originate",
+        call_id="agent",
+        destination="sip:a@local",
+        hold_music_target="customer",
+        hold_music={"type": "file", "uri": "wait.wav"},
+    )
+    started = w.log[-1]
+    assert (started.type, started.data["call_id"], started.data["playback_id"]) == (
+        "media.play.started",
+        "customer",
+        "hm-agent",
+    )
+    assert started.data["source"] == {"type": "file", "uri": "wait.wav"}
+    assert started.data["loop"] is True
+    assert w.see("sip.call.answered", call_id="agent") == ["media.play.finished", "call.answered"]
+    assert w.log[-2].data == {
+        "call_id": "customer",
+        "playback_id": "hm-agent",
+        "interrupted": True,
+        "reason": "answered",
+    }
+    assert w.state.calls["customer"].playback_id is None
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_local_ringback_and_passthrough_for_the_waiting_party() -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "customer")
+    w.do(
+        "app",
+        "call.originate",
+        call_id="agent",
+        destination="sip:a@local",
+        ringback_target="customer",
+    )
+    assert w.see("sip.call.progress", call_id="agent", status=180) == [
+        "call.ringing",
+        "media.play.started",
+    ]
+    assert w.log[-1].data["source"] == {"type": "ringback"}
+    # the agent's phone fails: the customer's ringback stops with it
+    assert w.see("sip.call.failed", call_id="agent", sip_status=480) == [
+        "media.play.finished",
+        "call.hangup",
+    ]
+    assert w.state.calls["customer"].playback_id is None
+
+    w.do(
+        "app",
+        "call.originate",
+        call_id="agent2",
+        destination="sip:b@local",
+        ringback="passthrough",
+        ringback_target="customer",
+    )
+    assert w.see("sip.call.progress", call_id="agent2", status=183, sdp=True) == [
+        "call.early_media",
+        "media.ringback.passthrough.started",
+    ]
+    assert w.state.calls["customer"].passthrough_from == "agent2"
+    assert w.see("sip.call.answered", call_id="agent2") == [
+        "media.ringback.passthrough.stopped",
+        "call.answered",
+    ]
+    assert w.state.calls["customer"].passthrough_from is None
+
+    w.do(
+        "app",
+        "call.originate",
+        call_id="silent",
+        destination="sip:c@local",
+        ringback="none",
+        ringback_target="customer",
+    )
+    assert w.see("sip.call.progress", call_id="silent", status=180) == ["call.ringing"]
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_set_ringback_source() -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "customer")
+    w.do("app", "call.originate", call_id="agent", destination="sip:a@local")
+    assert w.do(
+        "app", "call.set_ringback_source", target_call_id="customer", source_call_id="agent"
+    ) == {"call_id": "customer"}
+    assert w.log[-1].type == "media.ringback.passthrough.started"
+    assert (
+        w.fail(
+            "app", "call.set_ringback_source", target_call_id="agent", source_call_id="customer"
+        )[0]
+        == "invalid_state"
+    )
+    w.do("app", "call.hangup", call_id="agent")
+    assert [e.type for e in w.log[-2:]] == ["media.ringback.passthrough.stopped", "call.hangup"]
+    assert w.replayed() == w.state.snapshot()

@@ -106,3 +106,19 @@ def test_remote_hangup_needs_no_sip_effect_and_orphans_arm_timers() -> None:
     ]
     ended = Emit("call:a", "call.hangup", {"call_id": "a", "hangup_by": "remote"})
     assert plan(w.state, ended) == []
+
+
+def test_passthrough_and_linked_stops_are_planned() -> None:
+    from rwi.effects import EarlyMedia, StopEarlyMedia
+
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "customer")
+    planned(w, "call.originate", call_id="agent", destination="sip:a@local")
+    assert planned(
+        w, "call.set_ringback_source", target_call_id="customer", source_call_id="agent"
+    ) == [EarlyMedia("agent", "customer")]
+    assert planned(w, "call.hangup", call_id="agent") == [
+        StopEarlyMedia("agent", "customer"),
+        Hangup("agent"),
+    ]
