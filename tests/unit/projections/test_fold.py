@@ -11,7 +11,8 @@ import pytest
 from rwi.domain import State, evolve
 from rwi.domain.model import Emit
 from rwi.projections.fields import CROSS, FIELDS, MAX_REF, SLOTS, S
-from rwi.projections.fold import HANDLERS, CallHistory, Fold, targets, timestamp
+from rwi.projections.fold import HANDLERS, Fold, apply, targets
+from rwi.projections.legs import CallHistory, timestamp
 
 _seq = iter(range(1, 10_000))
 
@@ -109,14 +110,14 @@ def test_only_restricts_the_calls_folded() -> None:
 
 def test_failed_commands_change_nothing_and_successful_ones_name_the_owner() -> None:
     history = CallHistory("c1")
-    history.apply(row("call.incoming", "c1"))
-    history.apply(row("rwi.command", None, params_call_id="c1", action="call.answer",
+    apply(history, row("call.incoming", "c1"))
+    apply(history, row("rwi.command", None, params_call_id="c1", action="call.answer",
                       connection_id="k1", token="bad", outcome_response="error"))  # fmt: skip
-    history.apply(row("call.claimed", "c1", connection_id="k1"))
+    apply(history, row("call.claimed", "c1", connection_id="k1"))
     assert history.legs[0].owner_token is None
-    history.apply(row("rwi.command", None, params_call_id="c1", action="call.answer",
+    apply(history, row("rwi.command", None, params_call_id="c1", action="call.answer",
                       connection_id="k2", token="app", outcome_response="success"))  # fmt: skip
-    history.apply(row("call.claimed", "c1", connection_id="k2"))
+    apply(history, row("call.claimed", "c1", connection_id="k2"))
     assert history.legs[0].owner_token == "app"
 
 
