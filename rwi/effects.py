@@ -154,7 +154,7 @@ def plan(state: State, event: EventLike) -> list[Effect]:
                 Dial(data["call_id"], data["destination"], data.get("caller_id"), headers, timeout),
                 StartTimer("originate_timeout", data["call_id"], timeout),
             ]
-        case "call.incoming":
+        case "call.incoming" if not data.get("route_user"):
             context = state.policy.context(data.get("context"))
             return [StartTimer("claim_timeout", data["call_id"], context.no_answer_timeout_secs)]
         case "call.ringing" if call is not None and call.direction == "inbound":

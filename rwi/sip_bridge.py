@@ -178,11 +178,12 @@ class SipBridge:
         }
         if routed.context is not None:
             return Observation("sip.call.offered", {**data, "context": routed.context})
+        if routed.user is not None:
+            return Observation("sip.call.offered", {**data, "route_user": routed.user})
         # Refused by the dialplan: log why, then answer the INVITE.
-        code = routed.reject if routed.reject is not None else 480
-        reason = "no route" if routed.reject is not None else "local-user routes are not built yet"
+        code = routed.reject if routed.reject is not None else 404
         await self.service.observe(
-            Observation("sip.call.refused", {**data, "sip_status": code, "why": reason})
+            Observation("sip.call.refused", {**data, "sip_status": code, "why": "route"})
         )
         await self.legs.reject(obs.leg_id, code)
         return None

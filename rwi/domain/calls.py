@@ -139,31 +139,41 @@ def release_links(state: State, call: CallState, reason: str) -> list[Emit]:
 def hangup_events(
     state: State, call: CallState, ts: str, reason: str, sip_status: int | None, by: str
 ) -> list[Emit]:
-    """call.hangup for ``call``, and call.unbridged for the peer it leaves behind."""
+    """call.hangup for ``call``, call.unbridged for the peer it leaves behind; the two
+    legs of a plain B2BUA call (no owner to decide otherwise) end together."""
     events = release_links(state, call, "ended")
-    if call.bridged_with is not None and call.bridged_with in state.calls:
-        peer = call.bridged_with
+    peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
+    if call.bridged_with is not None and call.bridged_with in state.calls and peer is None:
+        other = call.bridged_with
         events.append(
             Emit(
-                call_stream(peer),
+                call_stream(other),
                 "call.unbridged",
-                {"call_id": peer, "leg_a": call.call_id, "leg_b": peer, "reason": "hangup"},
+                {"call_id": other, "leg_a": call.call_id, "leg_b": other, "reason": "hangup"},
             )
         )
-    events.append(
-        Emit(
-            call_stream(call.call_id),
-            "call.hangup",
-            {
-                "call_id": call.call_id,
-                "reason": reason,
-                "sip_status": sip_status,
-                "hangup_by": by,
-                "duration_secs": seconds_between(call.answered_at, ts),
-            },
-        )
-    )
+    events.append(_hangup(call, ts, reason, sip_status, by))
+    if peer is not None:
+        # an unanswered caller gets the callee's final status (busy stays busy)
+        status = sip_status if peer.answered_at is None and sip_status else None
+        if peer.answered_at is None and status is None:
+            status = 480
+        events.append(_hangup(peer, ts, reason, status, "system"))
     return events
+
+
+def _hangup(call: CallState, ts: str, reason: str, sip_status: int | None, by: str) -> Emit:
+    return Emit(
+        call_stream(call.call_id),
+        "call.hangup",
+        {
+            "call_id": call.call_id,
+            "reason": reason,
+            "sip_status": sip_status,
+            "hangup_by": by,
+            "duration_secs": seconds_between(call.answered_at, ts),
+        },
+    )
 
 
 def stop_playback(call: CallState, reason: str) -> list[Emit]:

@@ -81,7 +81,10 @@ def evolve(state: State, event: EventLike) -> State:
                 ringback=data.get("ringback", "local"),
                 ringback_target=data.get("ringback_target"),
                 hold_target=data.get("hold_music_target"),
+                b2bua_peer=data.get("b2bua_peer"),
             )
+            if data.get("b2bua_peer") in state.calls:
+                state.calls[data["b2bua_peer"]].b2bua_peer = data["call_id"]
         case "call.claimed":
             _call(state, data).owner = data["connection_id"]
         case "call.ringing":

@@ -109,6 +109,8 @@ class CallState:
     hold_target: str | None = None
     #: on a leg hearing another leg's early media: that leg
     passthrough_from: str | None = None
+    #: the other leg of a plain B2BUA call (dialplan route to a local user; no owner)
+    b2bua_peer: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -189,6 +191,7 @@ class State:
                     "ringback_target": c.ringback_target,
                     "hold_target": c.hold_target,
                     "passthrough_from": c.passthrough_from,
+                    "b2bua_peer": c.b2bua_peer,
                 }
                 for cid, c in sorted(self.calls.items())
             },

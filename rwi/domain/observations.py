@@ -20,6 +20,8 @@ def _offered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call_id = data["call_id"]
     if call_id in state.calls:
         return ()
+    if data.get("route_user"):
+        return _to_local_user(obs)
     return (
         Emit(
             call_stream(call_id),
@@ -34,6 +36,38 @@ def _offered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
                 "headers": data.get("headers", {}),
             },
         ),
+    )
+
+
+def _to_local_user(obs: Observation) -> tuple[Emit, ...]:
+    """A dialplan route to a local user: a plain B2BUA call, both legs logged."""
+    data = obs.data
+    a_leg, b_leg = data["call_id"], f"{data['call_id']}-b"
+    incoming = {
+        "call_id": a_leg,
+        "context": None,
+        "caller": data.get("caller", ""),
+        "callee": data.get("callee", ""),
+        "direction": "inbound",
+        "trunk": data.get("trunk"),
+        "headers": data.get("headers", {}),
+        "route_user": data["route_user"],
+    }
+    originated = {
+        "call_id": b_leg,
+        "owner": None,
+        "token": None,
+        "destination": f"sip:{data['route_user']}@local",
+        "caller_id": data.get("caller") or None,
+        "timeout_secs": 60,
+        "context": None,
+        "extra_headers": {},
+        "ringback": "none",
+        "b2bua_peer": a_leg,
+    }
+    return (
+        Emit(call_stream(a_leg), "call.incoming", incoming),
+        Emit(call_stream(b_leg), "call.originated", originated),
     )
 
 
@@ -52,6 +86,9 @@ def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
             Emit(call_stream(call.call_id), kind, {"call_id": call.call_id, "sip_status": status})
         )
     events += _ringback(state, call, early)
+    peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
+    if peer is not None and peer.state == "offered":
+        events.append(Emit(call_stream(peer.call_id), "call.ringing", {"call_id": peer.call_id}))
     return tuple(events)
 
 
@@ -94,7 +131,19 @@ def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if call is None or call.direction != "outbound" or call.answered_at is not None:
         return ()
     answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
-    return (*release_links(state, call, "answered"), answered)
+    events = [*release_links(state, call, "answered"), answered]
+    peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
+    if peer is not None and peer.answered_at is None:
+        # the callee answered a plain B2BUA call: answer the caller and join them
+        events.append(Emit(call_stream(peer.call_id), "call.answered", {"call_id": peer.call_id}))
+        events.append(
+            Emit(
+                call_stream(peer.call_id),
+                "call.bridged",
+                {"call_id": peer.call_id, "leg_a": peer.call_id, "leg_b": call.call_id},
+            )
+        )
+    return tuple(events)
 
 
 def _failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
@@ -171,7 +220,8 @@ def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if kind == "originate_timeout" and call.state in ("dialing", "early"):
         events = [Emit(call_stream(call.call_id), "call.no_answer", {"call_id": call.call_id})]
         return tuple(events + hangup_events(state, call, ts, "no_answer", 487, "system"))
-    if kind == "claim_timeout" and call.owner is None and call.state in ("offered", "ringing"):
+    unclaimed = call.owner is None and call.b2bua_peer is None
+    if kind == "claim_timeout" and unclaimed and call.state in ("offered", "ringing"):
         return tuple(hangup_events(state, call, ts, "no_answer", 480, "system"))
     if (
         kind == "orphan_timeout"

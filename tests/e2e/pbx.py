@@ -76,6 +76,24 @@ class Pbx:
         wav = read_wav(Path(finished.path))[800:]
         return wav[:, 0], wav[:, 1]
 
+    async def sip_answered(self, call_id: str, limit: float = 10.0) -> None:
+        """Until SIP reports ``call_id`` answered (an inbound call's ACK, an outbound
+        call's 200): from then on its media leg exists. A decided ``call.answered``
+        comes earlier for inbound calls, before the executor has sent the 200."""
+
+        async def find() -> None:
+            async for page in self.svc.service.reader.follow(0, poll_interval=0.2):
+                for event in page:
+                    data = event.data
+                    if (
+                        event.type == "observation"
+                        and data.get("type") == "sip.call.answered"
+                        and data.get("call_id") == call_id
+                    ):
+                        return
+
+        await asyncio.wait_for(find(), limit)
+
     async def replay_matches(self) -> None:
         await assert_deterministic(self.svc, self.db_url)
 

@@ -51,6 +51,7 @@ async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
         assert lost["error"]["code"] == "already_owned"
         await a.event("call.answered", call_id=call_id)
         await b.event("call.answered", call_id=call_id)  # the loser still learns it
+        await rig.sip_answered(call_id)
 
         # audio: a tone played into the call comes back from the caller's echo
         play = await a.request(
@@ -142,3 +143,49 @@ async def test_an_unrouted_call_is_refused_404_and_logged(db_url: str, tmp_path:
         )
         await conn.close()
         assert row is not None
+
+
+async def test_a_route_to_a_local_user_bridges_caller_and_phone(
+    db_url: str, tmp_path: Path
+) -> None:
+    from tests.e2e.pbx import RING_180, g711_file
+
+    tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
+    phone = Sipp(
+        tmp_path, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
+        codec="PCMU", ack_action=f'<action><exec rtp_stream="{tone},-1,0"/></action>',
+    )  # fmt: skip
+    routes = [{"name": "direct", "match_user": "^1001$", "user": "1001"}]
+    t = sip_tables(tmp_path, users={"1001": phone}, routes=routes)
+    async with pbx(db_url, tmp_path, t) as rig:
+        rig.sipps.append(phone)
+        await phone.start()
+        caller = Sipp(tmp_path, "uac_call", middle="", pause_ms=3000)
+        rig.sipps.append(caller)
+        await caller.start("-s", "1001", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
+
+        async def answered_caller() -> str:
+            """The caller's leg once SIP reports it answered (its ACK): by then the
+            executor has answered it and bridged it, in that order."""
+            a_leg = None
+            async for page in rig.svc.service.reader.follow(0, poll_interval=0.2):
+                for event in page:
+                    if event.type == "call.bridged":
+                        a_leg = str(event.data["leg_a"])
+                    if (
+                        a_leg is not None
+                        and event.type == "observation"
+                        and event.data["type"] == "sip.call.answered"
+                        and event.data["call_id"] == a_leg
+                    ):
+                        return a_leg
+            raise AssertionError("log ended")
+
+        import asyncio
+
+        a_leg = await asyncio.wait_for(answered_caller(), 10)
+        _, caller_hears = await rig.tap(a_leg, 1.0)
+        assert heard(caller_hears, TONES) == {1000.0}  # the phone's tone reaches the caller
+        assert await caller.finish() == 0  # the caller hangs up ...
+        assert await phone.finish() == 0  # ... and the phone gets its BYE
+        await rig.replay_matches()

@@ -437,3 +437,36 @@ def test_set_ringback_source() -> None:
     w.do("app", "call.hangup", call_id="agent")
     assert [e.type for e in w.log[-2:]] == ["media.ringback.passthrough.stopped", "call.hangup"]
     assert w.replayed() == w.state.snapshot()
+
+
+def test_a_route_to_a_local_user_is_a_plain_b2bua_call() -> None:
+    w = World()
+    assert w.see(
+        "sip.call.offered", call_id="in1", caller="alice", callee="1001", route_user="1001"
+    ) == ["call.incoming", "call.originated"]
+    a, b = w.state.calls["in1"], w.state.calls["in1-b"]
+    assert (a.b2bua_peer, b.b2bua_peer, b.destination) == ("in1-b", "in1", "sip:1001@local")
+    assert w.see("sip.call.progress", call_id="in1-b", status=180) == [
+        "call.ringing",
+        "call.ringing",
+    ]
+    assert w.state.calls["in1"].state == "ringing"
+    assert w.see("sip.call.answered", call_id="in1-b") == [
+        "call.answered",
+        "call.answered",
+        "call.bridged",
+    ]
+    assert w.state.calls["in1"].bridged_with == "in1-b"
+    # the caller hangs up: both legs end, nobody is left holding a half call
+    assert w.see("sip.call.ended", call_id="in1") == ["call.hangup", "call.hangup"]
+    assert w.state.calls == {}
+    # a busy callee reaches the caller as 486
+    w.see("sip.call.offered", call_id="in2", route_user="1002")
+    assert w.see("sip.call.failed", call_id="in2-b", sip_status=486) == [
+        "call.busy",
+        "call.hangup",
+        "call.hangup",
+    ]
+    assert w.log[-1].data["call_id"] == "in2" and w.log[-1].data["sip_status"] == 486
+    assert w.see("timer.fired", call_id="in2", kind="claim_timeout") == []
+    assert w.replayed() == w.state.snapshot()
