@@ -1,0 +1,248 @@
+"""Benchmark: calls per second through the whole service (RWI, log, SIP, anchored media).
+
+Two modes, one JSON line each. Not a test. Loopback only; bounded in time.
+
+- originate: one RWI client originates a customer leg (SIPp UAS on a trunk) and an agent
+  leg (SIPp UAS as a local user) per call, bridges them when both answered, hangs both
+  up after ``--hold`` seconds.
+- inbound: SIPp's built-in UAC calls the service at a fixed rate; a route sends each call
+  to a local user (SIPp's built-in UAS): a plain B2BUA call, held for ``--hold`` seconds.
+
+    .venv/bin/python scripts/bench_calls.py [--rate 20] [--seconds 10] [--hold 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rwi.store.database import asyncpg_dsn  # noqa: E402
+from tests.interop.calls.conftest import free_block  # noqa: E402
+from tests.support.databases import server_url, with_database  # noqa: E402
+from tests.support.service import free_port  # noqa: E402
+
+TOKEN = "bench-token"
+SIPP_COMMON = ["-i", "127.0.0.1", "-bind_local", "-mi", "127.0.0.1", "-ci", "127.0.0.1", "-nostdin"]
+
+
+async def sipp(*args: str, workdir: Path) -> asyncio.subprocess.Process:
+    binary = shutil.which("sipp")
+    if binary is None:
+        raise SystemExit("sipp is not installed (apt-get install sip-tester)")
+    return await asyncio.create_subprocess_exec(
+        binary, *args, *SIPP_COMMON,
+        cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def start_service(
+    database_url: str, workdir: Path, phones: dict[str, int], trunk_port: int
+) -> tuple[asyncio.subprocess.Process, int, int]:
+    """`rwi serve` on its own process; returns it, its RWI port and its SIP port."""
+    port, sip_port, media = free_port(), free_block(2, 35000, 42000), free_block(4000, 44000, 60000)
+    users = "".join(
+        f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{p}"\n'
+        for name, p in phones.items()
+    )
+    config = workdir / "rwi.toml"
+    config.write_text(
+        f'[rwi]\nlisten = "127.0.0.1:{port}"\ncommand_rate_limit = 100000\n'
+        f"originate_rate_limit = 100000\nmax_calls_per_connection = 100000\n"
+        f'[[rwi.tokens]]\nname = "bench"\ntoken = "{TOKEN}"\nscopes = ["call.control"]\n'
+        f'[database]\nurl = "{database_url}"\n[log]\nlevel = "WARNING"\n'
+        f'[storage]\ndata_dir = "{workdir / "data"}"\n'
+        f'[sip]\nlisten = ["udp:127.0.0.1:{sip_port}"]\nallowed_destinations = ["127.0.0.0/8"]\n'
+        f"authenticate_invites = false\nmax_transactions_per_source = 0\n{users}"
+        f'[[sip.trunks]]\nname = "trunk"\nproxy = "127.0.0.1:{trunk_port}"\n'
+        f'[[routes]]\nmatch_user = "^agent$"\nuser = "agent"\n'
+        f"[media]\nport_min = {media}\nport_max = {media + 3999}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rwi", "--config", str(config), "serve",
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        if not line:
+            raise RuntimeError("rwi serve exited during start-up")
+        if line.startswith("rwi: listening on"):
+            return proc, port, sip_port
+
+
+async def originate_mode(port: int, rate: float, seconds: float, hold: float) -> dict[str, Any]:
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{port}/rwi/v1", additional_headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+    ok = failed = 0
+
+    async def read() -> None:
+        async for text in ws:
+            frame = json.loads(text)
+            key = frame.get("action_id") or f"{frame.get('event')}:{frame.get('call_id')}"
+            future = waiting.pop(key, None)
+            if future is not None and not future.done():
+                future.set_result(frame)
+            if frame.get("event") == "call.hangup":
+                for other in ("call.answered", "call.bridged"):
+                    lost = waiting.pop(f"{other}:{frame['call_id']}", None)
+                    if lost is not None and not lost.done():
+                        lost.set_exception(RuntimeError(f"hung up: {frame['data']}"))
+
+    def expect(key: str) -> asyncio.Future[dict[str, Any]]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        waiting[key] = future
+        return future
+
+    async def command(action: str, params: dict[str, Any]) -> dict[str, Any]:
+        action_id = uuid.uuid4().hex[:12]
+        reply = expect(action_id)
+        await ws.send(json.dumps({"action": action, "action_id": action_id, "params": params}))
+        return await reply
+
+    async def one_call(n: int) -> None:
+        nonlocal ok, failed
+        a, b = f"a{n}", f"b{n}"
+        try:
+            answered = [expect(f"call.answered:{a}"), expect(f"call.answered:{b}")]
+            for leg, dest in ((a, f"sip:{n}@trunk"), (b, "sip:agent@local")):
+                reply = await command("call.originate", {"call_id": leg, "destination": dest})
+                if reply["response"] != "success":
+                    raise RuntimeError(reply)
+            await asyncio.wait_for(asyncio.gather(*answered), 15)
+            reply = await command("call.bridge", {"leg_a": a, "leg_b": b})
+            if reply["response"] != "success":
+                raise RuntimeError(reply)
+            await asyncio.sleep(hold)
+            for leg in (a, b):
+                await command("call.hangup", {"call_id": leg})
+            ok += 1
+        except (RuntimeError, TimeoutError):
+            failed += 1
+
+    reader = asyncio.create_task(read())
+    calls: list[asyncio.Task[None]] = []
+    start = time.perf_counter()
+    n = 0
+    while time.perf_counter() - start < seconds:
+        due = start + n / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        calls.append(asyncio.create_task(one_call(n)))
+        n += 1
+    await asyncio.gather(*calls)
+    elapsed = time.perf_counter() - start
+    reader.cancel()
+    await ws.close()
+    return {"calls": n, "ok": ok, "failed": failed, "elapsed": elapsed}
+
+
+async def inbound_mode(
+    sip_port: int, rate: float, seconds: float, hold: float, workdir: Path
+) -> dict[str, Any]:
+    total = int(rate * seconds)
+    stats = workdir / "uac.csv"
+    uac = await sipp(
+        f"127.0.0.1:{sip_port}", "-sn", "uac", "-s", "agent", "-r", str(rate), "-m", str(total),
+        "-d", str(int(hold * 1000)), "-p", str(free_block(2, 30000, 34000)),
+        "-cp", str(free_block(2, 34000, 35000)), "-trace_stat", "-stf", str(stats),
+        "-timeout", str(int(seconds + hold + 30)) + "s",
+        workdir=workdir,
+    )  # fmt: skip
+    start = time.perf_counter()
+    await asyncio.wait_for(uac.wait(), seconds + hold + 60)
+    elapsed = time.perf_counter() - start
+    ok = failed = 0
+    if stats.exists():
+        rows = stats.read_text().strip().splitlines()
+        header, last = rows[0].split(";"), rows[-1].split(";")
+        ok = int(last[header.index("SuccessfulCall(C)")])
+        failed = int(last[header.index("FailedCall(C)")])
+    return {"calls": total, "ok": ok, "failed": failed, "elapsed": elapsed}
+
+
+async def count_events(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT last_seq FROM event_head"))
+    finally:
+        await conn.close()
+
+
+async def run(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    name = f"rwi_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(args.database_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(args.database_url, name)
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            customer_port, agent_port = free_block(2, 30000, 34000), free_block(2, 30000, 34000)
+            for p in (customer_port, agent_port):
+                control = str(free_block(2, 34000, 35000))
+                procs.append(
+                    await sipp("-sn", "uas", "-p", str(p), "-cp", control, workdir=workdir)
+                )
+            service, port, sip_port = await start_service(
+                url, workdir, {"agent": agent_port}, customer_port
+            )
+            procs.append(service)
+            before = await count_events(asyncpg_dsn(url))
+            if mode == "originate":
+                result = await originate_mode(port, args.rate, args.seconds, args.hold)
+            else:
+                result = await inbound_mode(sip_port, args.rate, args.seconds, args.hold, workdir)
+            after = await count_events(asyncpg_dsn(url))
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 20)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    elapsed = result["elapsed"]
+    return {
+        "bench": "calls",
+        "mode": mode,
+        "calls_per_s": round(result["ok"] / elapsed, 1),
+        "failed": result["failed"],
+        "events_per_s": round((after - before) / elapsed),
+        "offered_rate": args.rate,
+        "calls": result["calls"],
+        "hold_s": args.hold,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["originate", "inbound", "both"], default="both")
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--hold", type=float, default=1.0)
+    parser.add_argument("--database-url", default=server_url())
+    args = parser.parse_args()
+    modes = ["originate", "inbound"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        print(json.dumps(await run(mode, args)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
