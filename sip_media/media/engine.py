@@ -224,13 +224,14 @@ class MediaEngine:
                 if not is_rtp:
                     leg.receive_rtcp(data, addr, now)
                     continue
-                result = leg.receive(data, addr, now)
-                if result is True:
+                signals = leg.receive(data, addr, now)
+                if leg.just_latched:
+                    leg.just_latched = False
                     self.emit(api.MediaStarted(leg.leg_id, addr[0], addr[1]))
                     if leg.connected:
                         fast[fd] = (leg.sock.recv, leg.on_packet, leg)
-                elif result:
-                    self._dtmf(leg, result, "rfc4733")
+                if signals:
+                    self._dtmf(leg, signals, "rfc4733")  # type: ignore[arg-type]
 
     def _dtmf(self, leg: Leg, signals: list[DtmfSignal], method: str) -> None:
         for sig in signals:

@@ -100,6 +100,7 @@ class Leg:
         "inband_enabled",
         "jb",
         "jitter",
+        "just_latched",
         "last_rx",
         "last_sr",
         "latched",
@@ -180,6 +181,7 @@ class Leg:
         self.dest_allowed = False
         self.send_ok = False
         self.connected = False
+        self.just_latched = False
         self.relay: Leg | None = None  # same-codec bridge peer: packets are forwarded
         self.relay_offset: int | None = None
         self.ssrc = random.getrandbits(32)
@@ -247,10 +249,11 @@ class Leg:
     def receive(self, data: bytes, addr: Addr, now: float) -> list[DtmfSignal] | bool:
         """Handle one RTP datagram from the (not yet connected) socket.
 
-        Returns DTMF signals for telephone-events, True when this packet latched the
-        remote (media started), else False.  Bad packets are counted, never raised.
-        Latching connects the socket to the source, so from then on the kernel drops
-        other sources and the engine calls :meth:`on_packet` directly.
+        Returns DTMF signals for telephone-events, else False; bad packets are counted,
+        never raised.  The first valid packet latches the remote (``just_latched`` is
+        set for the engine to report media start) and connects the socket to it, so
+        from then on the kernel drops other sources and the engine calls
+        :meth:`on_packet` directly.
         """
         latched = self.latched
         if latched is not None and addr != latched:
@@ -260,6 +263,7 @@ class Leg:
         if latched is not None or self.rx_packets == 0:
             return signals
         self.latched = addr
+        self.just_latched = True
         if addr[1]:  # a source port of 0 cannot be answered: keep the SDP address
             self.dest = addr
             self._update_send()
@@ -269,7 +273,7 @@ class Leg:
                     self.connected = True
                 except OSError:
                     self.connected = False
-        return True
+        return signals
 
     def on_packet(self, data: bytes, now: float) -> list[DtmfSignal] | bool:
         """Validate and dispatch one datagram from the latched source (the hot path)."""

@@ -117,3 +117,21 @@ def audio_heard_recently(samples: np.ndarray, freq: float) -> bool:
     tail = samples[-1600:].astype(float)
     t = np.arange(tail.size) / 8000
     return bool(2 * abs(np.sum(tail * np.exp(-2j * np.pi * freq * t))) / tail.size > 1000)
+
+
+async def test_a_digit_as_the_very_first_packet_latches_and_interrupts(
+    media: Any, peers: Any, wait: Any
+) -> None:
+    peer = peers(pt=0)
+    leg = await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
+    play = await media.execute(
+        api.Play("a", api.ToneSource("ringback"), loop=True, interrupt_on_dtmf=True)
+    )
+    peer.send_digit("#", 80)  # queued before the first frame: the stream starts with it
+    peer.start(("127.0.0.1", leg.local_port))
+    started = await wait(media, lambda o: isinstance(o, api.MediaStarted))
+    assert started.remote_port == peer.port
+    done = await wait(media, lambda o: isinstance(o, api.PlaybackFinished))
+    assert done == api.PlaybackFinished(play.playback_id, "a", True, "#")
+    got = await wait(media, lambda o: isinstance(o, api.DtmfReceived))
+    assert (got.digit, got.duration_ms) == ("#", 80)
