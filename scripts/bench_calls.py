@@ -55,7 +55,7 @@ async def start_service(
     database_url: str, workdir: Path, phones: dict[str, int], trunk_port: int
 ) -> tuple[asyncio.subprocess.Process, int, int]:
     """`rwi serve` on its own process; returns it, its RWI port and its SIP port."""
-    port, sip_port, media = free_port(), free_block(2, 35000, 42000), free_block(4000, 44000, 60000)
+    port, sip_port, media = free_port(), free_block(2, 35000, 42000), 20000
     users = "".join(
         f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{p}"\n'
         for name, p in phones.items()
@@ -71,7 +71,7 @@ async def start_service(
         f"authenticate_invites = false\nmax_transactions_per_source = 0\n{users}"
         f'[[sip.trunks]]\nname = "trunk"\nproxy = "127.0.0.1:{trunk_port}"\n'
         f'[[routes]]\nmatch_user = "^agent$"\nuser = "agent"\n'
-        f"[media]\nport_min = {media}\nport_max = {media + 3999}\n"
+        f"[media]\nport_min = {media}\nport_max = {media + 9999}\n"
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rwi", "--config", str(config), "serve",
