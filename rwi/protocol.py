@@ -63,11 +63,7 @@ def number(*, minimum: float | None = None, maximum: float | None = None) -> Che
             or not math.isfinite(value)
         ):
             raise invalid_params(f"params.{name} must be a number")
-        if minimum is not None and value < minimum:
-            raise invalid_params(f"params.{name} must be >= {minimum}")
-        if maximum is not None and value > maximum:
-            raise invalid_params(f"params.{name} must be <= {maximum}")
-        return value
+        return _within(name, value, minimum, maximum)
 
     return check
 
@@ -76,13 +72,17 @@ def integer(*, minimum: int | None = None, maximum: int | None = None) -> Check:
     def check(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid_params(f"params.{name} must be an integer")
-        if minimum is not None and value < minimum:
-            raise invalid_params(f"params.{name} must be >= {minimum}")
-        if maximum is not None and value > maximum:
-            raise invalid_params(f"params.{name} must be <= {maximum}")
-        return value
+        return int(_within(name, value, minimum, maximum))
 
     return check
+
+
+def _within(name: str, value: float, minimum: float | None, maximum: float | None) -> float:
+    if minimum is not None and value < minimum:
+        raise invalid_params(f"params.{name} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise invalid_params(f"params.{name} must be <= {maximum}")
+    return value
 
 
 def boolean() -> Check:
