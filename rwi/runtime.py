@@ -8,7 +8,7 @@ drains its queue before the database is stopped).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -38,7 +38,6 @@ class Runtime:
     service: Service | None = None
     projections: ProjectionRunner | None = None
     revision: str = ""
-    notes: list[str] = field(default_factory=list)
     legs: Any = None  # sip_media.calls.CallLegs, when [sip] is configured
     bridge: Any = None  # rwi.sip_bridge.SipBridge
 

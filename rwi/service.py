@@ -40,7 +40,6 @@ from rwi.store import (
     EventReader,
     GroupCommitWriter,
     NewEvent,
-    StoredEvent,
     StoreError,
     UnstorableEventError,
 )
@@ -478,7 +477,3 @@ def event_frame(event_type: str, data: dict[str, Any], seq: int, ts: str) -> dic
     if event_type == "call.incoming":
         top["context"] = data.get("context")
     return protocol.event(event_type, data.get("call_id"), seq, ts, body, **top)
-
-
-def stored_frame(event: StoredEvent) -> dict[str, Any]:
-    return event_frame(event.type, event.data, event.seq, event.meta.get("ts", ""))

@@ -7,9 +7,8 @@ with a message naming the key and the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rwi.config import Config
@@ -170,10 +169,3 @@ def sip_settings(config: Config) -> SipSettings:
         routes=parse_routes(list(config.routes), source),
         header_whitelist=frozenset(h.lower() for h in headers),
     )
-
-
-def sounds_dir(settings: SipSettings) -> Path:
-    return Path(settings.media.sounds_dir)
-
-
-__all__: Sequence[str] = ("SipSettings", "sip_settings", "sounds_dir")

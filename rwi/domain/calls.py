@@ -19,7 +19,6 @@ Handler = Callable[[State, Command, str], Decision]
 
 REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
 ANSWERABLE = ("offered", "ringing")
-LIVE_MEDIA = ("answered", "bridged", "held")
 DEFAULT_HOLD_MUSIC = "hold_music.wav"
 _DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")

@@ -88,10 +88,6 @@ def recipients(state: State, event: EventLike) -> set[str]:
     return out
 
 
-def entitled(state: State, connection_id: str, event: EventLike) -> bool:
-    return connection_id in recipients(state, event)
-
-
 class ResumeFilter:
     """Which logged events a resuming connection is entitled to (contract §4).
 
