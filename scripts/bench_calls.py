@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from rwi.store.database import asyncpg_dsn  # noqa: E402
 from tests.interop.calls.conftest import free_block  # noqa: E402
 from tests.support.databases import server_url, with_database  # noqa: E402
+from tests.support.serve import start_serve  # noqa: E402
 from tests.support.service import free_port  # noqa: E402
 
 TOKEN = "bench-token"
@@ -73,17 +74,8 @@ async def start_service(
         f'[[routes]]\nmatch_user = "^agent$"\nuser = "agent"\n'
         f"[media]\nport_min = {media}\nport_max = {media + 9999}\n"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rwi", "--config", str(config), "serve",
-        stdout=asyncio.subprocess.PIPE, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        if not line:
-            raise RuntimeError("rwi serve exited during start-up")
-        if line.startswith("rwi: listening on"):
-            return proc, port, sip_port
+    proc, _ = await start_serve(config)
+    return proc, port, sip_port
 
 
 async def originate_mode(port: int, rate: float, seconds: float, hold: float) -> dict[str, Any]:

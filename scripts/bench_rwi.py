@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from rwi.store.database import asyncpg_dsn  # noqa: E402
 from tests.support.databases import server_url, with_database  # noqa: E402
+from tests.support.serve import start_serve  # noqa: E402
 from tests.support.service import free_port  # noqa: E402
 
 TOKEN = "bench-token"
@@ -43,23 +44,8 @@ async def start_service(database_url: str, workdir: Path) -> tuple[asyncio.subpr
         f'[database]\nurl = "{database_url}"\n[log]\nlevel = "WARNING"\n'
         f'[storage]\ndata_dir = "{workdir / "data"}"\n'
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rwi",
-        "--config",
-        str(config),
-        "serve",
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        if not line:
-            raise RuntimeError("rwi serve exited during start-up")
-        if line.startswith("rwi: listening on"):
-            return proc, port
+    proc, _ = await start_serve(config)
+    return proc, port
 
 
 async def drive(port: int, rate: float, seconds: float, connections: int) -> dict[str, object]:

@@ -12,31 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import RwiClient
+from tests.support.serve import start_serve
 from tests.support.service import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 async def start(config: Path) -> tuple[asyncio.subprocess.Process, list[str]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rwi",
-        "--config",
-        str(config),
-        "serve",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "RWI_DATABASE_URL": ""} if "RWI_DATABASE_URL" in os.environ else None,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line, f"rwi serve exited: {lines}"
-        lines.append(line.rstrip())
-        if line.startswith("rwi: listening on"):
-            return proc, lines
+    env = {k: v for k, v in os.environ.items() if k != "RWI_DATABASE_URL"}
+    return await start_serve(config, stderr=asyncio.subprocess.STDOUT, env=env)
 
 
 async def stop(proc: asyncio.subprocess.Process) -> str:
