@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rwi.domain import Command, Observation, State, decide, evolve, observe
+from rwi.domain.decide import iso
 from rwi.domain.delivery import recipients
 from rwi.domain.model import Emit, Policy
 from rwi.errors import RwiError
@@ -28,7 +29,7 @@ class World:
     def apply(self, events: tuple[Emit, ...] | list[Emit]) -> list[Emit]:
         stamped = []
         for event in events:
-            event = Emit(event.stream_id, event.type, event.data, {"ts": _iso(self.now)})
+            event = Emit(event.stream_id, event.type, event.data, {"ts": iso(self.now)})
             evolve(self.state, event)
             self.log.append(event)
             stamped.append(event)
@@ -63,10 +64,6 @@ class World:
         for event in self.log:
             evolve(fresh, event)
         return fresh.snapshot()
-
-
-def _iso(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def outbound_answered(w: World, cid: str, call_id: str) -> None:
