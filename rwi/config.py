@@ -11,6 +11,7 @@ media layers own their own schemas.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class ContextConfig:
     no_answer_timeout_secs: float = 30.0
     no_answer_action: str = "hangup"
     no_answer_transfer_target: str = ""
+    no_answer_tone_hz: float = 425.0
+    no_answer_tone_secs: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -207,12 +210,26 @@ def _contexts(items: Any, source: str) -> tuple[ContextConfig, ...]:
                 f"{source}: rwi.contexts[{index}].no_answer_transfer_target is required "
                 "when no_answer_action = 'transfer'"
             )
+        if target and not re.match(r"^(sips?|tel):[^\s<>]+$", target, re.IGNORECASE):
+            raise ConfigError(
+                f"{source}: rwi.contexts[{index}].no_answer_transfer_target must be a sip:, "
+                f"sips: or tel: URI, got {target!r}"
+            )
+        tone_hz = float(reader.number("no_answer_tone_hz", 425.0, minimum=20))
+        tone_secs = float(reader.number("no_answer_tone_secs", 3.0, minimum=0.1))
+        if tone_hz > 4000 or tone_secs > 60:
+            raise ConfigError(
+                f"{source}: rwi.contexts[{index}]: no_answer_tone_hz must be <= 4000 and "
+                "no_answer_tone_secs <= 60"
+            )
         contexts.append(
             ContextConfig(
                 name=name,
                 no_answer_timeout_secs=float(reader.number("no_answer_timeout_secs", 30.0)),
                 no_answer_action=action,
                 no_answer_transfer_target=target,
+                no_answer_tone_hz=tone_hz,
+                no_answer_tone_secs=tone_secs,
             )
         )
         reader.finish()

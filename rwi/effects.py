@@ -106,6 +106,14 @@ class StopEarlyMedia:
 
 
 @dataclass(frozen=True)
+class Refer:
+    """REFER the far end of ``leg_id`` to ``target`` (a blind transfer of a bridged leg)."""
+
+    leg_id: str
+    target: str
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Fire a ``timer.fired`` observation after ``seconds``."""
 
@@ -129,6 +137,7 @@ Effect = (
     | StopPlay
     | EarlyMedia
     | StopEarlyMedia
+    | Refer
     | StartTimer
 )
 
@@ -192,6 +201,8 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             return [EarlyMedia(data["source_call_id"], data["call_id"])]
         case "media.ringback.passthrough.stopped":
             return [StopEarlyMedia(data["source_call_id"], data["call_id"])]
+        case "call.transferred" if data.get("method") == "refer":
+            return [Refer(data["call_id"], data["target"])]
         case "session.closed" | "call.detached":
             connection_id = data["connection_id"]
             ts = event.meta.get("ts", "")
@@ -241,6 +252,9 @@ class LegDriver(Protocol):
     ) -> object: ...
     async def stop_play(self, leg_id: str) -> None: ...
     async def early_media(self, from_leg: str, to_leg: str) -> None: ...
+    async def send_refer(
+        self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
+    ) -> int: ...
 
 
 Observe = Callable[[Observation], Awaitable[Any]]
@@ -255,11 +269,13 @@ class Executor:
         observe: Observe,
         source: Callable[[dict[str, Any]], Any],
         music: Callable[[str | None], Any],
+        refer_to: Callable[[str], str] = str,
     ) -> None:
         self.driver = driver
         self.observe = observe
         self.source = source  # RWI source params -> driver's media source
         self.music = music
+        self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
@@ -325,6 +341,16 @@ class Executor:
                         )
                     )
 
+    async def _refer(self, effect: Refer) -> None:
+        try:
+            status = await self.driver.send_refer(effect.leg_id, self.refer_to(effect.target))
+        except Exception as exc:  # the leg went away, or the REFER could not be sent
+            log.info("REFER on %s failed: %s", effect.leg_id, exc)
+            status = getattr(exc, "sip_status", None) or 500
+        await self.observe(
+            Observation("sip.refer.result", {"call_id": effect.leg_id, "status": status})
+        )
+
     async def _execute(self, effect: Effect) -> None:
         d = self.driver
         match effect:
@@ -366,5 +392,9 @@ class Executor:
                 await d.early_media(effect.from_leg, effect.to_leg)
             case StopEarlyMedia():
                 await d.unbridge(effect.from_leg, effect.to_leg)
+            case Refer():
+                # The far end may take its time (up to Timer F): the other legs' effects
+                # must not wait for it.
+                self._spawn(self._refer(effect))
             case StartTimer():
                 self._arm(effect)

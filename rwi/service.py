@@ -30,6 +30,7 @@ from rwi.domain.calls import check_sound_path, hangup_events
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
+from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.effects import Effect, Executor, plan
 from rwi.errors import RwiError
 from rwi.gateway.outbox import Outbox
@@ -47,7 +48,7 @@ from rwi.store.writer import encode_json
 
 log = logging.getLogger(__name__)
 
-CALL_BUILT = frozenset(CALL_HANDLERS)
+CALL_BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
 
 Clock = Callable[[], datetime]
 MAX_RECORDED_FRAME = 4096
@@ -116,6 +117,8 @@ class Service:
                     no_answer_timeout_secs=c.no_answer_timeout_secs,
                     no_answer_action=c.no_answer_action,
                     no_answer_transfer_target=c.no_answer_transfer_target,
+                    no_answer_tone_hz=c.no_answer_tone_hz,
+                    no_answer_tone_secs=c.no_answer_tone_secs,
                 )
                 for c in config.rwi.contexts
             ),

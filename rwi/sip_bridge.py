@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from rwi.dialplan import Offer, route
@@ -26,6 +27,7 @@ from sip_media.call_types import (
     LegObservation,
     LegOffered,
     LegProgress,
+    NotifyIn,
     PlaybackDone,
     RegistrationChanged,
 )
@@ -37,6 +39,25 @@ log = logging.getLogger(__name__)
 
 #: CallLegs' end reasons that the contract names differently
 _END_REASONS = {"cancel": "canceled", "rtp_timeout": "rtp_timeout"}
+_SIPFRAG = re.compile(rb"^\s*SIP/2\.0\s+([1-6][0-9][0-9])\b")
+_TARGET = re.compile(r"^(sips?):([^@;?>\s]+)@([^;?>\s]+)(.*)$", re.IGNORECASE)
+
+
+def sipfrag_status(body: bytes) -> int | None:
+    """The status line of a REFER's NOTIFY body (``message/sipfrag``), if any."""
+    match = _SIPFRAG.match(body)
+    return int(match.group(1)) if match else None
+
+
+def refer_target(target: str, names: set[str], here: tuple[str, int]) -> str:
+    """A transfer target as a Refer-To URI the far end can use: ``sip:<user>@local`` and
+    ``sip:<number>@<trunk>`` name things only this PBX knows, so they point at us (the
+    far end's INVITE then goes through our dialplan); other URIs are passed as given."""
+    match = _TARGET.match(target)
+    if match is None or match.group(3).lower() not in names:
+        return target
+    scheme, user, _host, rest = match.groups()
+    return f"{scheme}:{user}@{here[0]}:{here[1]}{rest}"
 
 
 def media_source(source: dict[str, Any]) -> media.Source:
@@ -72,7 +93,9 @@ class SipBridge:
         self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = legs.subscribe(self._queue.put_nowait)
-        self.executor = Executor(legs, service.observe, media_source, hold_music)
+        self.executor = Executor(
+            legs, service.observe, media_source, hold_music, refer_to=self._refer_to
+        )
 
     def start(self) -> None:
         self.service.executor = self.executor
@@ -96,6 +119,10 @@ class SipBridge:
                 await self._handle(item)
             except Exception:  # one bad report must not stop the others
                 log.exception("could not handle %r", item)
+
+    def _refer_to(self, target: str) -> str:
+        names = {"local", *(name.lower() for name in self.settings.engine.trunks)}
+        return refer_target(target, names, self.legs.sip.local_address())
 
     async def _handle(self, obs: LegObservation) -> None:
         observation = await self._translate(obs)
@@ -148,6 +175,11 @@ class SipBridge:
                         "digit": obs.digit,
                     },
                 )
+            case NotifyIn(event=event) if event.split(";")[0].strip().lower() == "refer":
+                status = sipfrag_status(obs.body)
+                if status is None:
+                    return None
+                return Observation("sip.refer.notify", {"call_id": obs.leg_id, "status": status})
             case RegistrationChanged():
                 return Observation(
                     "sip.registration",

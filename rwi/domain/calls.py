@@ -20,7 +20,7 @@ Handler = Callable[[State, Command, str], Decision]
 REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
 ANSWERABLE = ("offered", "ringing")
 DEFAULT_HOLD_MUSIC = "hold_music.wav"
-_DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
+DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")
 
 
@@ -71,10 +71,18 @@ def claim(
         return call, []
     if call.owner is not None:
         raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
+    session = state.sessions.get(command.connection_id)
+    offered_here = session is not None and call.context in session.contexts
+    if call.b2bua_peer is not None or call.playback_id == no_answer_tone_id(call_id):
+        if not offered_here:
+            raise not_found(call_id)
+        raise RwiError(
+            "invalid_state",
+            f"call {call_id!r} was not claimed in time: its context's no-answer action has it",
+        )
     if call.direction != "inbound" or call.state not in ANSWERABLE:
         return owned(state, command, call_id), []
-    session = state.sessions.get(command.connection_id)
-    if session is None or call.context not in session.contexts:
+    if not offered_here:
         # Not offered to this connection: it is not to know the call exists.
         raise not_found(call_id)
     event = Emit(
@@ -101,6 +109,10 @@ def ringback_id(call_id: str) -> str:
     return f"rb-{call_id}"
 
 
+def no_answer_tone_id(call_id: str) -> str:
+    return f"na-{call_id}"
+
+
 def release_links(state: State, call: CallState, reason: str) -> list[Emit]:
     """Stop what an outbound leg made other legs hear while it rang (hold music,
     local ringback, its early media), once it is answered or gone."""
@@ -123,8 +135,9 @@ def release_links(state: State, call: CallState, reason: str) -> list[Emit]:
                     },
                 )
             )
-    for target in state.calls.values():
-        if target.passthrough_from == call.call_id:
+    for target_id in sorted(call.passthrough_to):
+        target = state.calls.get(target_id)
+        if target is not None and target.passthrough_from == call.call_id:
             events.append(
                 Emit(
                     call_stream(target.call_id),
@@ -200,10 +213,9 @@ def originate(state: State, command: Command, ts: str) -> Decision:
     call_id = params["call_id"]
     if call_id in state.calls:
         raise RwiError("call_exists", f"call {call_id!r} is already active")
-    if not _DESTINATION.match(params["destination"]):
+    if not DESTINATION.match(params["destination"]):
         raise RwiError("invalid_params", "params.destination must be a sip:, sips: or tel: URI")
-    mine = sum(1 for c in state.calls.values() if c.owner == command.connection_id)
-    if mine >= state.policy.max_calls_per_connection:
+    if state.owned_by(command.connection_id) >= state.policy.max_calls_per_connection:
         raise RwiError(
             "rate_limited",
             f"max_calls_per_connection ({state.policy.max_calls_per_connection}) reached",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from rwi.domain import calls
+from rwi.domain import calls, transfers
 from rwi.domain.model import (
     Command,
     Decision,
@@ -67,7 +67,7 @@ SESSION_HANDLERS: dict[str, Handler] = {
     "session.list_calls": _list_calls,
     "session.resume": _resume,
 }
-HANDLERS: dict[str, Handler] = {**SESSION_HANDLERS, **calls.HANDLERS}
+HANDLERS: dict[str, Handler] = {**SESSION_HANDLERS, **calls.HANDLERS, **transfers.HANDLERS}
 
 #: Actions this build executes over RWI; the rest of the contract answers
 #: ``unknown_action``. Call commands join once their effects reach SIP and media.
@@ -80,13 +80,20 @@ def decide(state: State, command: Command, now: datetime) -> Decision:
     handler = HANDLERS.get(command.action)
     if handler is None:
         raise RwiError("unknown_action", f"action {command.action!r} is not available")
-    return handler(state, command, iso(now))
+    ts = iso(now)
+    decision = handler(state, command, ts)
+    after = transfers.aftermath(state, decision.events, ts)
+    return Decision(decision.events + tuple(after), decision.data) if after else decision
 
 
 def observe(state: State, observation: Observation, now: datetime) -> tuple[Emit, ...]:
     """Decide what an outside happening means for the calls."""
     rule = RULES.get(observation.type)
-    return rule(state, observation, iso(now)) if rule is not None else ()
+    if rule is None:
+        return ()
+    ts = iso(now)
+    events = rule(state, observation, ts)
+    return events + tuple(transfers.aftermath(state, events, ts))
 
 
 def iso(now: datetime) -> str:

@@ -22,6 +22,7 @@ def evolve(state: State, event: EventLike) -> State:
                     call.orphaned_at = ts
                 call.owner = None
                 call.attached.clear()
+            state.owned.clear()
         case "session.opened":
             state.sessions[data["connection_id"]] = SessionState(
                 connection_id=data["connection_id"], token=data["token"]
@@ -31,7 +32,7 @@ def evolve(state: State, event: EventLike) -> State:
             state.sessions.pop(connection_id, None)
             for call in state.calls.values():
                 if call.owner == connection_id:
-                    call.owner = None
+                    state.set_owner(call, None)
                     call.orphaned_at = ts
                 call.attached.pop(connection_id, None)
         case "session.subscribed":
@@ -68,30 +69,38 @@ def evolve(state: State, event: EventLike) -> State:
             else:
                 state.registrations.pop(data["aor"], None)
         case "call.originated":
-            state.calls[data["call_id"]] = CallState(
+            call = state.calls[data["call_id"]] = CallState(
                 call_id=data["call_id"],
                 direction="outbound",
                 state="dialing",
                 caller=data.get("caller_id") or "",
                 callee=data["destination"],
                 context=data.get("context"),
-                owner=data["owner"],
                 created_at=ts,
                 destination=data["destination"],
                 ringback=data.get("ringback", "local"),
                 ringback_target=data.get("ringback_target"),
                 hold_target=data.get("hold_music_target"),
                 b2bua_peer=data.get("b2bua_peer"),
+                transfer_of=data.get("transfer_of"),
             )
+            state.set_owner(call, data["owner"])
             if data.get("b2bua_peer") in state.calls:
                 state.calls[data["b2bua_peer"]].b2bua_peer = data["call_id"]
+            transferred = state.calls.get(data.get("transfer_of") or "")
+            if transferred is not None:
+                transferred.transfer_kind = data.get("transfer_kind")
+                transferred.transfer_leg = data["call_id"]
+                transferred.transfer_peer = data.get("transfer_peer")
         case "call.claimed":
-            _call(state, data).owner = data["connection_id"]
+            state.set_owner(_call(state, data), data["connection_id"])
         case "call.ringing":
             call = _call(state, data)
             call.state = "ringing" if call.direction == "inbound" else "early"
         case "call.early_media":
-            _call(state, data).state = "early"
+            call = _call(state, data)
+            call.state = "early"
+            call.early_media = True
         case "call.answered":
             call = _call(state, data)
             call.state = "answered"
@@ -101,7 +110,8 @@ def evolve(state: State, event: EventLike) -> State:
             a.state = b.state = "bridged"
             a.bridged_with, b.bridged_with = b.call_id, a.call_id
             a.playback_id = b.playback_id = None
-            a.passthrough_from = b.passthrough_from = None
+            _stop_passthrough(state, a)
+            _stop_passthrough(state, b)
         case "call.unbridged":
             for leg in (data.get("leg_a"), data.get("leg_b")):
                 unbridged = state.calls.get(leg) if leg else None
@@ -113,6 +123,8 @@ def evolve(state: State, event: EventLike) -> State:
                         unbridged.held_from = "answered"
         case "call.hangup":
             gone = state.calls.pop(data["call_id"], None)
+            if gone is not None:
+                state.set_owner(gone, None)
             peer = state.calls.get(gone.bridged_with) if gone and gone.bridged_with else None
             if peer is not None and peer.bridged_with == data["call_id"]:
                 peer.bridged_with = None
@@ -134,15 +146,34 @@ def evolve(state: State, event: EventLike) -> State:
             if playing is not None and playing.playback_id == data["playback_id"]:
                 playing.playback_id = None
         case "media.ringback.passthrough.started":
-            _call(state, data).passthrough_from = data["source_call_id"]
+            call = _call(state, data)
+            _stop_passthrough(state, call)
+            call.passthrough_from = data["source_call_id"]
+            source = state.calls.get(data["source_call_id"])
+            if source is not None:
+                source.passthrough_to.add(call.call_id)
         case "media.ringback.passthrough.stopped":
             stopped = state.calls.get(data["call_id"])
             if stopped is not None:
-                stopped.passthrough_from = None
+                _stop_passthrough(state, stopped)
+        case "call.transferred":
+            if data.get("method") == "refer":
+                _call(state, data).transfer_kind = "refer"
+        case "call.transfer.accepted":
+            accepted = _call(state, data)
+            if accepted.transfer_kind == "refer":
+                accepted.transfer_kind = "referred"
+        case "call.transfer.ended":
+            ended = state.calls.get(data["call_id"])
+            if ended is not None:
+                ended.transfer_kind = ended.transfer_leg = ended.transfer_peer = None
+            new_leg = state.calls.get(data.get("transfer_call_id") or "")
+            if new_leg is not None:
+                new_leg.transfer_of = None
         case "call.attached":
             call = _call(state, data)
             if data["mode"] == "control":
-                call.owner = data["connection_id"]
+                state.set_owner(call, data["connection_id"])
                 call.orphaned_at = None
                 call.attached.pop(data["connection_id"], None)
             else:
@@ -150,7 +181,7 @@ def evolve(state: State, event: EventLike) -> State:
         case "call.detached":
             call = _call(state, data)
             if call.owner == data["connection_id"]:
-                call.owner = None
+                state.set_owner(call, None)
                 call.orphaned_at = ts
             call.attached.pop(data["connection_id"], None)
         case _:
@@ -160,3 +191,12 @@ def evolve(state: State, event: EventLike) -> State:
 
 def _call(state: State, data: dict[str, Any]) -> CallState:
     return state.calls[data["call_id"]]
+
+
+def _stop_passthrough(state: State, call: CallState) -> None:
+    if call.passthrough_from is None:
+        return
+    source = state.calls.get(call.passthrough_from)
+    if source is not None:
+        source.passthrough_to.discard(call.call_id)
+    call.passthrough_from = None

@@ -109,8 +109,21 @@ class CallState:
     hold_target: str | None = None
     #: on a leg hearing another leg's early media: that leg
     passthrough_from: str | None = None
-    #: the other leg of a plain B2BUA call (dialplan route to a local user; no owner)
+    #: the other leg of a plain B2BUA call (dialplan route to a local user, or a context's
+    #: no-answer transfer; no owner)
     b2bua_peer: str | None = None
+    #: an outbound leg heard early: 183 with SDP seen (``call.early_media`` sent once)
+    early_media: bool = False
+    #: a transfer of this leg in progress: its kind (``attended``, ``blind``, ``refer``,
+    #: ``referred`` once the far end accepted), the new leg dialled for it, and the leg
+    #: this one was bridged with when an attended transfer began
+    transfer_kind: str | None = None
+    transfer_leg: str | None = None
+    transfer_peer: str | None = None
+    #: on a leg dialled for a transfer: the leg being transferred
+    transfer_of: str | None = None
+    #: derived index (not folded state): legs hearing this leg's early media
+    passthrough_to: set[str] = field(default_factory=set)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -143,6 +156,8 @@ class ContextPolicy:
     no_answer_timeout_secs: float = 30.0
     no_answer_action: str = "hangup"
     no_answer_transfer_target: str = ""
+    no_answer_tone_hz: float = 425.0
+    no_answer_tone_secs: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,25 @@ class State:
     instance: str | None = None
     #: SIP registrations by address-of-record, as the registrar reported them
     registrations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: derived index (not part of the snapshot): how many calls each connection owns
+    owned: dict[str, int] = field(default_factory=dict)
+
+    def owned_by(self, connection_id: str) -> int:
+        return self.owned.get(connection_id, 0)
+
+    def set_owner(self, call: CallState, owner: str | None) -> None:
+        """The one place a call's owner changes, so ``owned`` stays exact."""
+        if call.owner == owner:
+            return
+        if call.owner is not None:
+            left = self.owned.get(call.owner, 0) - 1
+            if left > 0:
+                self.owned[call.owner] = left
+            else:
+                self.owned.pop(call.owner, None)
+        if owner is not None:
+            self.owned[owner] = self.owned.get(owner, 0) + 1
+        call.owner = owner
 
     def snapshot(self) -> dict[str, Any]:
         """A plain, comparable picture of the state (replay checks and tooling)."""
@@ -192,6 +226,11 @@ class State:
                     "hold_target": c.hold_target,
                     "passthrough_from": c.passthrough_from,
                     "b2bua_peer": c.b2bua_peer,
+                    "early_media": c.early_media,
+                    "transfer_kind": c.transfer_kind,
+                    "transfer_leg": c.transfer_leg,
+                    "transfer_peer": c.transfer_peer,
+                    "transfer_of": c.transfer_of,
                 }
                 for cid, c in sorted(self.calls.items())
             },

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rwi.domain.calls import hangup_events, release_links, ringback_id, stop_playback
+from rwi.domain import transfers
+from rwi.domain.calls import (
+    hangup_events,
+    no_answer_tone_id,
+    release_links,
+    ringback_id,
+    stop_playback,
+)
 from rwi.domain.model import CallState, Emit, Observation, State, call_stream
+from rwi.domain.no_answer import no_answer_action, tone_over
 
 Rule = Callable[[State, Observation, str], tuple[Emit, ...]]
 BUSY = (486, 600)
@@ -80,11 +88,12 @@ def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     status = obs.data.get("status", 180)
     early = bool(obs.data.get("sdp"))
     events: list[Emit] = []
+    data = {"call_id": call.call_id, "sip_status": status}
     if call.state == "dialing":
-        kind = "call.early_media" if early else "call.ringing"
-        events.append(
-            Emit(call_stream(call.call_id), kind, {"call_id": call.call_id, "sip_status": status})
-        )
+        events.append(Emit(call_stream(call.call_id), "call.ringing", data))
+    if early and not call.early_media:
+        # the first 183 with SDP, also after a 180: the far end now sends audio
+        events.append(Emit(call_stream(call.call_id), "call.early_media", data))
     events += _ringback(state, call, early)
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
     if peer is not None and peer.state == "offered":
@@ -132,10 +141,14 @@ def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return ()
     answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
     events = [*release_links(state, call, "answered"), answered]
+    events += transfers.on_answered(state, call)
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
-    if peer is not None and peer.answered_at is None:
+    if peer is not None and (peer.answered_at is None or peer.state == "answered"):
         # the callee answered a plain B2BUA call: answer the caller and join them
-        events.append(Emit(call_stream(peer.call_id), "call.answered", {"call_id": peer.call_id}))
+        if peer.answered_at is None:
+            events.append(
+                Emit(call_stream(peer.call_id), "call.answered", {"call_id": peer.call_id})
+            )
         events.append(
             Emit(
                 call_stream(peer.call_id),
@@ -175,6 +188,8 @@ def _ended(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return ()
     if obs.data.get("reason"):
         reason = obs.data["reason"]
+    elif call.transfer_kind == "referred":
+        reason = "transfer"  # the far end accepted our REFER and left
     elif call.answered_at is None and call.direction == "inbound":
         reason = "canceled"
     else:
@@ -208,7 +223,10 @@ def _playback_done(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     for key in ("digit", "error"):
         if obs.data.get(key):
             data[key] = obs.data[key]
-    return (Emit(call_stream(call.call_id), "media.play.finished", data),)
+    finished = Emit(call_stream(call.call_id), "media.play.finished", data)
+    if call.owner is None and call.playback_id == no_answer_tone_id(call.call_id):
+        return (finished, *tone_over(state, call, ts))
+    return (finished,)
 
 
 def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
@@ -222,13 +240,13 @@ def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return tuple(events + hangup_events(state, call, ts, "no_answer", 487, "system"))
     unclaimed = call.owner is None and call.b2bua_peer is None
     if kind == "claim_timeout" and unclaimed and call.state in ("offered", "ringing"):
-        return tuple(hangup_events(state, call, ts, "no_answer", 480, "system"))
+        return tuple(no_answer_action(state, call, ts, "no_answer", 480))
     if (
         kind == "orphan_timeout"
         and call.owner is None
         and call.orphaned_at == obs.data.get("since")
     ):
-        return tuple(hangup_events(state, call, ts, "timeout", None, "system"))
+        return tuple(no_answer_action(state, call, ts, "timeout", None))
     return ()
 
 
@@ -247,6 +265,8 @@ def _registration(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
 
 
 RULES: dict[str, Rule] = {
+    "sip.refer.result": transfers.refer_status,
+    "sip.refer.notify": transfers.refer_status,
     "sip.registration": _registration,
     "effect.failed": _effect_failed,
     "sip.call.offered": _offered,

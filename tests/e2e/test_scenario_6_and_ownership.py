@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import RING_180, Sipp, pbx, sip_tables
+from tests.e2e.pbx import RING_180, Sipp, events_of, pbx, sip_tables
 from tests.e2e.test_scenarios_calls import answered, echo_agent, start, write_tone_wav
 from tests.interop.calls.conftest import RtpPeer
 
@@ -18,11 +18,12 @@ pytestmark = pytest.mark.e2e
 async def test_scenario_6_prompt_interrupted_by_a_digit(db_url: str, tmp_path: Path) -> None:
     far = RtpPeer(None)  # the customer's phone: silence, then an RFC 4733 digit
     phone = Sipp(tmp_path, "uas_call", ring=RING_180, sdp_port=far.port, pt=0, codec="PCMU")
-    tables = sip_tables(tmp_path, users={"customer": phone})
+    sales = echo_agent(tmp_path)
+    tables = sip_tables(tmp_path, users={"customer": phone, "sales": sales})
     write_tone_wav(tmp_path / "sounds" / "welcome.wav", 600.0, seconds=10)
     try:
         async with pbx(db_url, tmp_path, tables) as rig:
-            await start(rig, (phone, ()))
+            await start(rig, (phone, ()), (sales, ("-rtp_echo",)))
             client = await rig.client()
             await answered(client, "leg_a", "sip:customer@local")
             local = rig.svc.runtime.legs.info("leg_a").local_rtp
@@ -40,14 +41,28 @@ async def test_scenario_6_prompt_interrupted_by_a_digit(db_url: str, tmp_path: P
             assert finished["data"] == {"playback_id": playback, "interrupted": True, "digit": "5"}
             assert dtmf["data"]["digit"] == "5"
             assert 100 <= dtmf["data"]["duration_ms"] <= 140
-            # scenario 6 goes on with call.transfer.attended: answered as not built yet
+            # 3. on to sales by attended transfer: the customer holds while sales answers
             transfer = await client.request(
                 "call.transfer.attended", {"call_id": "leg_a", "target": "sip:sales@local"}
             )
-            assert transfer["error"]["code"] == "unknown_action"
-            await client.request("call.hangup", {"call_id": "leg_a"})
-            await client.event("call.hangup", call_id="leg_a")
+            consult = transfer["data"]["consultation_call_id"]
+            await client.event("media.hold.started", call_id="leg_a")
+            await client.event("call.answered", call_id=consult, timeout=15)
+            done = await client.request(
+                "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
+            )
+            assert done["response"] == "success"
+            bridged = await client.event("call.bridged", call_id="leg_a")
+            assert bridged["data"] == {"leg_a": "leg_a", "leg_b": consult}
+            assert events_of(client, "leg_a") == [
+                "call.ringing", "call.answered", "media.play.started", "media.play.finished",
+                "call.dtmf", "media.hold.started", "media.hold.stopped", "call.bridged",
+            ]  # fmt: skip
+            for leg in ("leg_a", consult):
+                await client.request("call.hangup", {"call_id": leg})
+                await client.event("call.hangup", call_id=leg)
             assert await phone.finish() == 0
+            assert await sales.finish() == 0
             await rig.replay_matches()
     finally:
         far.close()

@@ -394,6 +394,7 @@ def test_local_ringback_and_passthrough_for_the_waiting_party() -> None:
         ringback_target="customer",
     )
     assert w.see("sip.call.progress", call_id="agent2", status=183, sdp=True) == [
+        "call.ringing",
         "call.early_media",
         "media.ringback.passthrough.started",
     ]

@@ -60,6 +60,16 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             '[[rwi.contexts]]\nname = "s"\nno_answer_action = "transfer"\n',
             "no_answer_transfer_target is required",
         ),
+        (
+            '[[rwi.contexts]]\nname = "s"\nno_answer_action = "transfer"\n'
+            'no_answer_transfer_target = "voicemail"\n',
+            "no_answer_transfer_target must be a sip:, sips: or tel: URI",
+        ),
+        (
+            '[[rwi.contexts]]\nname = "s"\nno_answer_action = "play_tone"\n'
+            "no_answer_tone_hz = 9000\n",
+            "no_answer_tone_hz must be <= 4000",
+        ),
         ('[log]\nlevel = "LOUD"\n', "log.level must be"),
         ("this is = not toml [", "not valid TOML"),
     ],

@@ -1,0 +1,243 @@
+"""Transfers end to end: seed scenario 3 method B (agent swap by attended transfer),
+scenario 2 (attended transfer: a busy consultation and a cancelled one restore the
+call), and blind transfers (REFER of a bridged leg, PBX re-route of an unbridged one),
+with SIPp phones, audio checked by spectrum, and the log replayed to the live state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.pbx import RING_180, TONES, Pbx, Sipp, events_of, g711_file, heard, pbx, sip_tables
+from tests.e2e.test_scenarios_calls import answered, customer, echo_agent, start, write_tone_wav
+from tests.support.client import RwiClient
+
+pytestmark = pytest.mark.e2e
+
+
+def tone_agent(tmp: Path, freq_file: Path) -> Sipp:
+    """An agent's phone that answers and says a tone of its own."""
+    return Sipp(
+        tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0, codec="PCMU",
+        ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
+    )  # fmt: skip
+
+
+async def bridged_customer_and_agent(rig: Pbx, client: RwiClient) -> None:
+    await answered(client, "leg_a", "sip:5550100@trunk")
+    await answered(client, "leg_b", "sip:agent1@local")
+    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+    assert reply["response"] == "success", reply
+    await client.event("call.bridged", call_id="leg_a")
+
+
+async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust = customer(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
+    agent1 = echo_agent(tmp_path)
+    agent2 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
+    write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (agent2, ()))
+        client = await rig.client()
+        await bridged_customer_and_agent(rig, client)
+
+        # 1. attended transfer to agent2: the customer holds, agent1 consults agent2
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
+        )
+        consult = reply["data"]["consultation_call_id"]
+        assert reply["response"] == "success" and consult.startswith("consult-leg_a-")
+        await client.event("call.answered", call_id=consult, timeout=15)
+        await client.event("call.bridged", call_id="leg_b")
+        await rig.sip_answered(consult)
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        _, agent1_hears = await rig.tap("leg_b", 1.0)
+        assert heard(customer_hears, TONES) == {440.0}  # hold music, not the agents
+        assert heard(agent1_hears, TONES) == {1500.0}  # agent2
+
+        # 2. complete: agent1 is hung up, the customer talks to agent2
+        reply = await client.request(
+            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
+        )
+        assert reply["response"] == "success"
+        assert reply["data"] == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
+        bridged = await client.wait_for(
+            lambda f: (
+                f.get("event") == "call.bridged"
+                and f["data"] == {"leg_a": "leg_a", "leg_b": consult}
+            )
+        )
+        assert client.frames.index(reply) < client.frames.index(bridged)
+        hangup = await client.event("call.hangup", call_id="leg_b")
+        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "rwi")
+        assert await agent1.finish() == 0  # agent1's phone got our BYE
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        _, agent2_hears = await rig.tap(consult, 1.0)
+        assert heard(customer_hears, TONES) == {1500.0}
+        assert heard(agent2_hears, TONES) == {1000.0}
+
+        assert events_of(client, "leg_a") == [
+            "call.ringing", "call.answered", "call.bridged", "call.unbridged",
+            "media.hold.started", "media.hold.stopped", "call.bridged",
+        ]  # fmt: skip
+        assert events_of(client, "leg_b") == [
+            "call.ringing", "call.answered", "media.play.started", "media.play.finished",
+            "call.bridged", "call.hangup",
+        ]  # fmt: skip
+        listed = await client.request("session.list_calls")
+        assert {c["call_id"]: (c["state"], c["bridged_with"]) for c in listed["data"]["calls"]} == {
+            "leg_a": ("bridged", consult), consult: ("bridged", "leg_a")}  # fmt: skip
+
+        for leg in ("leg_a", consult):
+            await client.request("call.hangup", {"call_id": leg})
+            await client.event("call.hangup", call_id=leg)
+        assert await cust.finish() == 0
+        assert await agent2.finish() == 0
+        await rig.replay_matches()
+
+
+async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust = customer(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
+    agent1 = echo_agent(tmp_path)
+    busy = Sipp(tmp_path, "uas_busy")
+    agent2 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    users = {"agent1": agent1, "busy": busy, "agent2": agent2}
+    tables = sip_tables(tmp_path, trunk=cust, users=users)
+    write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (busy, ()), (agent2, ()))
+        client = await rig.client()
+        await bridged_customer_and_agent(rig, client)
+
+        # a busy consultation: the transfer fails, customer and agent1 talk again
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:busy@local"}
+        )
+        busy_leg = reply["data"]["consultation_call_id"]
+        failed = await client.event("call.transfer.failed", call_id="leg_a", timeout=10)
+        assert failed["data"] == {
+            "consultation_call_id": busy_leg, "sip_status": 486, "reason": "busy"}  # fmt: skip
+        await client.event("media.hold.stopped", call_id="leg_a")
+        assert await busy.finish() == 0
+        _, agent1_hears = await rig.tap("leg_b", 1.0)
+        assert heard(agent1_hears, TONES) == {1000.0}
+
+        # a consultation that is cancelled after agent2 answered
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
+        )
+        consult = reply["data"]["consultation_call_id"]
+        await client.event("call.answered", call_id=consult, timeout=15)
+        await client.event("call.bridged", call_id="leg_b")
+        unknown = await client.request(
+            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": "consult-x"}
+        )
+        assert unknown["error"]["code"] == "not_found"
+        assert "consult-x" in unknown["error"]["message"]
+        reply = await client.request("call.transfer.cancel", {"consultation_call_id": consult})
+        assert reply["data"] == {"call_id": "leg_a", "consultation_call_id": consult}
+        gone = await client.event("call.hangup", call_id=consult)
+        assert gone["data"]["reason"] == "canceled"
+        assert await agent2.finish() == 0
+        rebridged = await client.wait_for(
+            lambda f: (
+                f.get("event") == "call.bridged"
+                and f["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
+                and f["seq"] > gone["seq"]
+            )
+        )
+        assert rebridged["call_id"] == "leg_a"
+        _, agent1_hears = await rig.tap("leg_b", 1.0)
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        assert heard(agent1_hears, TONES) == {1000.0}
+        assert heard(customer_hears, TONES) == {1000.0}  # agent1's echo
+        assert [e for e in events_of(client, "leg_a") if e.startswith("call.transfer")] == [
+            "call.transfer.failed"
+        ]
+        for leg in ("leg_a", "leg_b"):
+            await client.request("call.hangup", {"call_id": leg})
+        await client.event("call.hangup", call_id="leg_b")
+        await rig.replay_matches()
+
+
+def transferee(tmp: Path, freq_file: Path, refer_to: str) -> Sipp:
+    """The customer's phone: accepts our REFER, reports success, leaves the call."""
+    bye = """  <send retrans="500">
+    <![CDATA[
+BYE [$remote_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: [$remote_from]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>"""
+    return Sipp(
+        tmp, "uas_transferee", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
+        codec="PCMU", ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
+        refer_to=refer_to, frag="SIP/2.0 200 OK", ending=bye,
+    )  # fmt: skip
+
+
+async def test_blind_transfers_by_refer_and_by_reroute(db_url: str, tmp_path: Path) -> None:
+    tone = g711_file(tmp_path / "c1k.ul", 0, 1000.0)
+    cust = transferee(tmp_path, tone, r"sip:agent2@127\.0\.0\.1:[0-9]+")
+    agent1 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    agent2 = echo_agent(tmp_path)
+    tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ()), (agent2, ("-rtp_echo",)))
+        client = await rig.client()
+        await bridged_customer_and_agent(rig, client)
+
+        # a bridged leg: its far end is REFERred to the target (through this PBX)
+        reply = await client.request(
+            "call.transfer", {"call_id": "leg_a", "target": "sip:agent2@local"}
+        )
+        assert reply["data"] == {"call_id": "leg_a", "method": "refer"}
+        transferred = await client.event("call.transferred", call_id="leg_a")
+        assert transferred["data"] == {"target": "sip:agent2@local", "method": "refer"}
+        accepted = await client.event("call.transfer.accepted", call_id="leg_a", timeout=10)
+        assert accepted["data"] == {"sip_status": 200}
+        hangup = await client.event("call.hangup", call_id="leg_a", timeout=10)
+        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "remote")
+        unbridged = await client.event("call.unbridged", call_id="leg_b")
+        assert unbridged["data"]["reason"] == "hangup"
+        assert await cust.finish() == 0  # it saw the right Refer-To and left by BYE
+
+        # an unbridged leg: the PBX dials the target itself and bridges on answer
+        reply = await client.request(
+            "call.transfer", {"call_id": "leg_b", "target": "sip:agent2@local"}
+        )
+        new_leg = reply["data"]["transfer_call_id"]
+        assert reply["data"] == {
+            "call_id": "leg_b",
+            "method": "bridge",
+            "transfer_call_id": new_leg,
+        }
+        accepted = await client.event("call.transfer.accepted", call_id="leg_b", timeout=15)
+        assert accepted["data"] == {"transfer_call_id": new_leg, "sip_status": 200}
+        bridged = await client.event("call.bridged", call_id="leg_b", timeout=5)
+        assert bridged["data"] == {"leg_a": "leg_b", "leg_b": new_leg}
+        await rig.sip_answered(new_leg)
+        _, agent1_hears = await rig.tap("leg_b", 1.0)
+        assert heard(agent1_hears, TONES) == {1500.0}  # agent2 echoes agent1's tone
+        assert [e for e in events_of(client, "leg_b") if e.startswith("call.transfer")] == [
+            "call.transferred", "call.transfer.accepted"]  # fmt: skip
+
+        for leg in ("leg_b", new_leg):
+            await client.request("call.hangup", {"call_id": leg})
+            await client.event("call.hangup", call_id=leg)
+        assert await agent1.finish() == 0
+        assert await agent2.finish() == 0
+        await rig.replay_matches()
