@@ -6,6 +6,11 @@ media leg under one leg id. The call-control service receives the frozen
 :class:`CallError` subclasses, each knowing its wire form (a short ``code`` and the SIP
 status that best describes it). Nothing here imports the SIP stack or the media engine
 at run time, so the service can import, persist and match on these types cheaply.
+
+Restart recovery: ``LegOffered``, ``LegProgress`` and ``LegAnswered`` carry ``dialog``,
+a :class:`~sip_media.sip.dialog_record.DialogRecord` (a pure value: ``to_dict`` for the
+log, ``from_dict`` to read it back) with which a new process can end the leg's SIP
+dialog after a crash (``CallLegs.end_stale``). It is left out of equality.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sip_media.adapter_types import RegistrationChanged
+from sip_media.sip.dialog_record import DialogKind, DialogRecord, DialogRecordError
 
 EndedBy = Literal["local", "remote"]
 DtmfVia = Literal["rfc4733", "info", "inband"]
@@ -29,6 +35,8 @@ class LegOffered:
     names to their value (repeated headers joined with ", "). ``trunk`` names the
     configured trunk whose proxy address sent the INVITE, if any; ``user`` is the
     digest-authenticated local user; ``replaces`` the leg id this call replaces.
+    ``dialog``: what a new process needs to send this INVITE a final response
+    (``inbound_early`` record; None if it could not be recorded).
     """
 
     leg_id: str
@@ -42,22 +50,33 @@ class LegOffered:
     trunk: str | None = None
     user: str | None = None
     replaces: str | None = None
+    dialog: DialogRecord | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class LegProgress:
-    """A provisional response to our INVITE; ``early_media`` when it carried SDP."""
+    """A provisional response to our INVITE; ``early_media`` when it carried SDP.
+
+    ``dialog``: what a new process needs to CANCEL the INVITE (``outbound_early`` record,
+    with the early dialog if the 1xx had a To tag); None if it could not be recorded.
+    """
 
     leg_id: str
     status: int
     early_media: bool = False
+    dialog: DialogRecord | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class LegAnswered:
-    """The dialog is confirmed (2xx to our INVITE, or the ACK of our 2xx) with media."""
+    """The dialog is confirmed (2xx to our INVITE, or the ACK of our 2xx) with media.
+
+    ``dialog``: what a new process needs to BYE it (``confirmed`` record); None if it
+    could not be recorded.
+    """
 
     leg_id: str
+    dialog: DialogRecord | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +263,9 @@ class MediaFailure(CallError):
 
 __all__ = [
     "CallError",
+    "DialogKind",
+    "DialogRecord",
+    "DialogRecordError",
     "DtmfVia",
     "DuplicateLegError",
     "EndedBy",

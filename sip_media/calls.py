@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sip_media import call_sdp
 from sip_media.adapter import SipAdapter
@@ -62,6 +62,7 @@ from sip_media.call_legstate import LegInfo, LegState, LiveLeg, cause_reason
 from sip_media.call_media import MediaOps, RequestOps
 from sip_media.call_types import (
     CallError,
+    DialogRecord,
     DuplicateLegError,
     EndedBy,
     LegAnswered,
@@ -82,6 +83,7 @@ from sip_media.call_types import (
 from sip_media.media import api as m
 from sip_media.media.config import MediaConfig
 from sip_media.media.service import MediaService, start_media
+from sip_media.sip import stale
 from sip_media.sip.agent import Invitation
 from sip_media.sip.engine import EngineConfig
 from sip_media.sip.errors import SipError
@@ -246,7 +248,8 @@ class CallLegs(MediaOps, RequestOps):
             return
         self._legs[call.leg_id] = LiveLeg(call.leg_id, False, LegState.OFFERED, offer=call.sdp)
         trunks = {t.name: t.proxy[0] for t in self.sip.engine.config.trunks.values()}
-        self._emit(call_sdp.offered(call, trunks))
+        offered = call_sdp.offered(call, trunks)
+        self._emit(replace(offered, dialog=self.dialog_record(call.leg_id)))
 
     async def _remote_sdp(self, obs: Provisional | Answered | Reinvited) -> None:
         """A provisional, the answer (2xx / ACK) or a remote re-INVITE: follow its SDP."""
@@ -260,11 +263,12 @@ class CallLegs(MediaOps, RequestOps):
             match obs:
                 case Provisional(status=status) if leg.outbound and not leg.answered:
                     leg.transition(LegState.RINGING)
-                    self._emit(LegProgress(leg.leg_id, status, media))
+                    record = self.dialog_record(leg.leg_id)
+                    self._emit(LegProgress(leg.leg_id, status, media, dialog=record))
                 case Answered():
                     leg.answered = True
                     leg.transition(LegState.ANSWERED)
-                    self._emit(LegAnswered(leg.leg_id))
+                    self._emit(LegAnswered(leg.leg_id, dialog=self.dialog_record(leg.leg_id)))
                 case _:
                     pass
 
@@ -422,6 +426,46 @@ class CallLegs(MediaOps, RequestOps):
         result = await self.sip.execute(Hangup(leg.leg_id))
         if result is not None and result.status >= 300:
             log.info("leg %s: hangup answered %d (already gone)", leg.leg_id, result.status)
+
+    # ------------------------------------------------------------------ restart recovery
+    def dialog_record(self, leg_id: str) -> DialogRecord | None:
+        """What a new process would need to end this leg's SIP dialog, as it stands now.
+
+        ``outbound_early`` from ``dial`` until the answer (CANCEL), ``inbound_early`` from
+        ``LegOffered`` until our 2xx (final response), ``confirmed`` after (BYE); None for
+        an unknown or finished leg. The same record rides on ``LegOffered``,
+        ``LegProgress`` and ``LegAnswered``; call this right after ``dial`` to log the
+        CANCEL data before any provisional arrives.
+        """
+        inv = self.sip.engine.sessions.get(leg_id)
+        return None if inv is None else stale.record_of(self.sip.engine, inv)
+
+    async def end_stale(
+        self,
+        record: DialogRecord,
+        *,
+        reason_code: int = 480,
+        reason_text: str = "Service restarted",
+        timeout: float = stale.STALE_TIMEOUT,  # noqa: ASYNC109 (bound on the exchange)
+    ) -> int:
+        """End a dialog a previous process left behind (BYE, CANCEL or final response).
+
+        ``record`` comes from an observation that process reported (``from_dict`` of
+        the logged ``to_dict``); no leg of this ``CallLegs`` is involved and no
+        observation follows. Returns the final status (see
+        :func:`sip_media.sip.stale.end_stale`: 200/481 for a BYE, 487/200/481 for a
+        CANCEL, ``reason_code`` for a final response, 408 for none within ``timeout``,
+        503 when the transport failed). Raises ``DialogRecordError`` (``.code``:
+        ``invalid_record``, ``destination_refused``, ``live_dialog``, ``no_transport``)
+        when nothing is sent, ``ValueError`` for a bad ``reason_code``.
+        """
+        return await stale.end_stale(
+            self.sip.engine,
+            record,
+            reason_code=reason_code,
+            reason_text=reason_text,
+            timeout=timeout,
+        )
 
     # ------------------------------------------------------------------ helpers
     def _inbound(self, leg_id: str) -> LiveLeg:
