@@ -1,0 +1,156 @@
+"""Restart recovery against SIPp: a CallLegs "crashes" (torn down without a word to the
+far ends), a fresh CallLegs on the same SIP port ends each dialog from the record the
+first one reported (BYE, CANCEL + ACK of the 487, final response), and SIPp, which
+only passes if the call ends exactly as its scenario says, exits 0.
+
+Each record goes through ``to_dict`` -> ``json.dumps`` -> ``json.loads`` ->
+``from_dict`` first, as it would through the service's event log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sip_media.call_types import (
+    DialogKind,
+    DialogRecord,
+    LegAnswered,
+    LegOffered,
+    LegProgress,
+)
+from sip_media.calls import CallLegs
+from sip_media.media.config import MediaConfig
+from sip_media.sip.engine import EngineConfig
+from sip_media.sip.timers import TimerConfig
+
+from .conftest import Collector, Rig, Sipp, close_rig, free_block
+
+pytestmark = pytest.mark.interop
+
+
+def logged(record: DialogRecord | None) -> DialogRecord:
+    """The record as a restarted service reads it back from its log."""
+    assert record is not None
+    return DialogRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+
+
+async def crash(rig: Rig) -> None:
+    """Stop ``rig.legs`` as SIGKILL would, as far as the far ends can tell: the SIP
+    socket closes first, then every transaction, timer and session is dropped and the
+    CallLegs closed with no leg left to hang up. Nothing may be sent meanwhile."""
+    engine = rig.legs.sip.engine
+    sent_before = engine.stats.counters["messages_out"]
+    await engine.stop()
+    for tx in [*engine.table.client.values(), *engine.table.server.values()]:
+        tx.terminate()  # cancels its timers; sends nothing
+    for inv in engine.sessions.values():
+        if inv._timeout is not None:  # an outbound leg's no-answer timer
+            inv._timeout.cancel()
+    engine.sessions.clear()
+    engine.dialogs.clear()
+    engine.by_invite_tx.clear()
+    rig.legs._legs.clear()
+    await rig.legs.close()
+    assert engine.stats.counters["messages_out"] == sent_before
+
+
+async def restarted(tmp: Path, sip_port: int) -> Rig:
+    """A new CallLegs on the SIP port of the one that crashed (fresh media range)."""
+    base = free_block(2, 22000, 29800) // 100 * 100
+    legs = await CallLegs.start(
+        EngineConfig(
+            udp=[("127.0.0.1", sip_port)],
+            allowed_destinations=("127.0.0.0/8",),
+            timers=TimerConfig(t1=0.1, t2=0.4, t4=0.5),
+        ),
+        MediaConfig(
+            sounds_dir=tmp / "sounds2",
+            recordings_dir=tmp / "recordings2",
+            port_min=base,
+            port_max=base + 98,
+            allowed_destinations=("127.0.0.0/8",),
+        ),
+    )
+    return Rig(legs, Collector(legs), tmp)
+
+
+async def end_after_crash(
+    rig: Rig, tmp: Path, record: DialogRecord, peer: Sipp, reason_code: int = 480
+) -> int:
+    """Crash ``rig``, end ``record`` from a fresh CallLegs; SIPp must pass."""
+    port = rig.legs.sip.local_address()[1]
+    await crash(rig)
+    second = await restarted(tmp, port)
+    try:
+        status = await second.legs.end_stale(record, reason_code=reason_code, timeout=5)
+        await peer.finish()
+        assert second.obs.seen == []  # no leg of the new process is involved
+        return status
+    finally:
+        await close_rig(second)
+
+
+async def test_outbound_answered_leg_gets_a_bye(rig: Rig, tmp_path: Path) -> None:
+    phone = rig.sipp("uas_stale_bye")
+    await phone.start()
+    await rig.legs.dial("out-1", phone.uri)
+    answered = await rig.obs.wait(LegAnswered, "out-1")
+    record = logged(answered.dialog)
+    assert record.kind is DialogKind.CONFIRMED and record.leg_id == "out-1"
+    assert record.destination == ("127.0.0.1", phone.sip_port)
+    assert await end_after_crash(rig, tmp_path, record, phone) == 200
+
+
+async def test_outbound_ringing_leg_gets_a_cancel_and_the_487_is_acked(
+    rig: Rig, tmp_path: Path
+) -> None:
+    phone = rig.sipp("uas_noanswer")
+    await phone.start()
+    await rig.legs.dial("out-2", phone.uri)
+    before_1xx = rig.legs.dialog_record("out-2")  # CANCEL data before any provisional
+    progress = await rig.obs.wait(LegProgress, "out-2")
+    record = logged(progress.dialog)
+    assert record.kind is DialogKind.OUTBOUND_EARLY and record.remote_tag  # early dialog
+    assert before_1xx is not None and before_1xx.vias == record.vias
+    assert await end_after_crash(rig, tmp_path, record, phone) == 487
+
+
+async def test_outbound_answer_crossing_the_cancel_is_acked_and_byed(
+    rig: Rig, tmp_path: Path
+) -> None:
+    phone = rig.sipp("uas_cancel_crossed")
+    await phone.start()
+    await rig.legs.dial("out-3", phone.uri)
+    record = logged((await rig.obs.wait(LegProgress, "out-3")).dialog)
+    assert await end_after_crash(rig, tmp_path, record, phone) == 200  # the BYE's status
+
+
+async def test_inbound_answered_leg_gets_a_bye(rig: Rig, tmp_path: Path) -> None:
+    caller = rig.sipp("uac_stale_bye")
+    await caller.start("-s", "svc", remote=rig.sip_target)
+    offered = await rig.obs.wait(LegOffered)
+    assert offered.dialog is not None and offered.dialog.kind is DialogKind.INBOUND_EARLY
+    await rig.legs.answer(offered.leg_id)
+    answered = await rig.obs.wait(LegAnswered, offered.leg_id)
+    record = logged(answered.dialog)
+    assert record.kind is DialogKind.CONFIRMED
+    assert record.remote_target == f"sip:erin@127.0.0.1:{caller.sip_port}"
+    assert await end_after_crash(rig, tmp_path, record, caller) == 200
+
+
+@pytest.mark.parametrize("code", [480, 503])
+async def test_inbound_offered_leg_gets_a_final_response(
+    rig: Rig, tmp_path: Path, code: int
+) -> None:
+    caller = rig.sipp("uac_stale_final", code=code)
+    await caller.start("-s", "svc", remote=rig.sip_target)
+    offered = await rig.obs.wait(LegOffered)
+    await rig.legs.ring(offered.leg_id)
+    record = logged(offered.dialog)
+    assert record.kind is DialogKind.INBOUND_EARLY and record.cseq == 7
+    assert record.destination == ("127.0.0.1", caller.sip_port)
+    status = await end_after_crash(rig, tmp_path, record, caller, reason_code=code)
+    assert status == code
