@@ -23,7 +23,7 @@ from sip_media.call_types import (
 )
 from sip_media.calls import CallLegs
 from sip_media.media.config import MediaConfig
-from sip_media.sip.engine import EngineConfig
+from sip_media.sip.engine import EngineConfig, TrunkConfig
 from sip_media.sip.timers import TimerConfig
 
 from .conftest import Collector, Rig, Sipp, close_rig, free_block
@@ -57,7 +57,7 @@ async def crash(rig: Rig) -> None:
     assert engine.stats.counters["messages_out"] == sent_before
 
 
-async def restarted(tmp: Path, sip_port: int) -> Rig:
+async def restarted(tmp: Path, sip_port: int, trunks: dict[str, TrunkConfig] | None = None) -> Rig:
     """A new CallLegs on the SIP port of the one that crashed (fresh media range)."""
     base = free_block(2, 22000, 29800) // 100 * 100
     legs = await CallLegs.start(
@@ -65,10 +65,11 @@ async def restarted(tmp: Path, sip_port: int) -> Rig:
             udp=[("127.0.0.1", sip_port)],
             allowed_destinations=("127.0.0.0/8",),
             timers=TimerConfig(t1=0.1, t2=0.4, t4=0.5),
+            trunks=dict(trunks or {}),
         ),
         MediaConfig(
-            sounds_dir=tmp / "sounds2",
-            recordings_dir=tmp / "recordings2",
+            sounds_dir=tmp / f"sounds{base}",
+            recordings_dir=tmp / f"recordings{base}",
             port_min=base,
             port_max=base + 98,
             allowed_destinations=("127.0.0.0/8",),
@@ -80,10 +81,12 @@ async def restarted(tmp: Path, sip_port: int) -> Rig:
 async def end_after_crash(
     rig: Rig, tmp: Path, record: DialogRecord, peer: Sipp, reason_code: int = 480
 ) -> int:
-    """Crash ``rig``, end ``record`` from a fresh CallLegs; SIPp must pass."""
+    """Crash ``rig``, end ``record`` from a fresh CallLegs (same port, same trunks);
+    SIPp must pass."""
     port = rig.legs.sip.local_address()[1]
+    trunks = rig.legs.sip.engine.config.trunks
     await crash(rig)
-    second = await restarted(tmp, port)
+    second = await restarted(tmp, port, trunks)
     try:
         status = await second.legs.end_stale(record, reason_code=reason_code, timeout=5)
         await peer.finish()
@@ -154,3 +157,21 @@ async def test_inbound_offered_leg_gets_a_final_response(
     assert record.destination == ("127.0.0.1", caller.sip_port)
     status = await end_after_crash(rig, tmp_path, record, caller, reason_code=code)
     assert status == code
+
+
+async def test_a_trunk_challenging_the_bye_gets_credentials(tmp_path: Path) -> None:
+    """The record names the trunk; the new process answers its 401 from the config."""
+    trunk = Sipp(tmp_path, "uas_stale_bye_auth")
+    config = TrunkConfig(
+        "itsp", ("127.0.0.1", trunk.sip_port), username="trunkuser", password="trunkpw"
+    )
+    rig = await restarted(tmp_path, free_block(2), {"itsp": config})
+    try:
+        await trunk.start()
+        await rig.legs.dial("out-4", "sip:100@itsp")
+        record = logged((await rig.obs.wait(LegAnswered, "out-4")).dialog)
+        assert record.trunk == "itsp"
+        assert await end_after_crash(rig, tmp_path, record, trunk) == 200
+    finally:
+        await trunk.close()
+        await close_rig(rig)
