@@ -447,6 +447,7 @@ class CallLegs(MediaOps, RequestOps):
         reason_code: int = 480,
         reason_text: str = "Service restarted",
         timeout: float = stale.STALE_TIMEOUT,  # noqa: ASYNC109 (bound on the exchange)
+        answer_sent: bool = False,
     ) -> int:
         """End a dialog a previous process left behind (BYE, CANCEL or final response).
 
@@ -455,7 +456,9 @@ class CallLegs(MediaOps, RequestOps):
         observation follows. Returns the final status (see
         :func:`sip_media.sip.stale.end_stale`: 200/481 for a BYE, 487/200/481 for a
         CANCEL, ``reason_code`` for a final response, 408 for none within ``timeout``,
-        503 when the transport failed). Raises ``DialogRecordError`` (``.code``:
+        503 when the transport failed). ``answer_sent``: for an ``inbound_early``
+        record of a leg we had started to answer (no ``LegAnswered`` logged), also BYE
+        it. Raises ``DialogRecordError`` (``.code``:
         ``invalid_record``, ``destination_refused``, ``live_dialog``, ``no_transport``)
         when nothing is sent, ``ValueError`` for a bad ``reason_code``.
         """
@@ -465,6 +468,7 @@ class CallLegs(MediaOps, RequestOps):
             reason_code=reason_code,
             reason_text=reason_text,
             timeout=timeout,
+            answer_sent=answer_sent,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -160,6 +160,7 @@ async def end_stale(
     reason_code: int = 480,
     reason_text: str = "Service restarted",
     timeout: float = STALE_TIMEOUT,  # noqa: ASYNC109 (a bound on the whole exchange)
+    answer_sent: bool = False,
 ) -> int:
     """End the dialog ``record`` describes, from an engine that never knew it.
 
@@ -170,9 +171,17 @@ async def end_stale(
     - ``outbound_early``: the INVITE's final status if it comes within the bound after
       the CANCEL was accepted (487 normally; if a 2xx crossed the CANCEL, it is ACKed and
       BYEd and the BYE's status is returned), otherwise the CANCEL's own final status
-      (200, or 481 when the INVITE transaction is already gone).
+      (200; 481 when the INVITE transaction is already gone). On 481, if the record
+      holds an early dialog (a 1xx with a To tag), a BYE follows in that dialog, in
+      case the INVITE had been answered unreported, and its status is returned (200:
+      it was, and is now over; 481: it was not).
     - ``inbound_early``: ``reason_code`` (sent as the final response; a response gets no
-      reply: the wait is for the ACK, which stops the retransmissions).
+      reply: the wait is for the ACK, which stops the retransmissions). With
+      ``answer_sent`` (the log shows we had decided to answer, but no ``LegAnswered``:
+      our 2xx may have reached the caller), a BYE follows the final response at once
+      (a UAS may BYE only a confirmed dialog, and the caller has one exactly when it
+      got the 2xx, in which case it ignores our late final response) and its status
+      is returned (200 or 481).
     - :data:`NO_RESPONSE` (408) when no final came in time, :data:`TRANSPORT_FAILED`
       (503) when the transport could not send.
 
@@ -221,7 +230,16 @@ async def end_stale(
         case DialogKind.OUTBOUND_EARLY:
             status = await _cancel(engine, transport, record, reason, deadline)
         case DialogKind.INBOUND_EARLY:
-            status = await _final(engine, transport, record, reason_code, reason, deadline)
+            status = await _final(
+                engine, transport, record, reason_code, reason, deadline, not answer_sent
+            )
+            if answer_sent and record.remote_target:
+                dialog = _dialog(record)
+                dest = _next_hop(engine, dialog, record.destination)
+                status = await _in_dialog(
+                    engine, transport, dialog, "BYE", record.bye_cseq, dest, reason, deadline,
+                    record.trunk,
+                )  # fmt: skip
     log.info("stale dialog %s (leg %s): %d", record.call_id, record.leg_id or "?", status)
     return status
 
@@ -230,6 +248,17 @@ def _transport(engine: Engine, name: str) -> Transport | None:
     """The engine's transport of that name, else its UDP one, else its first."""
     by_name = {t.name: t for t in engine.transports}
     return by_name.get(name) or by_name.get("UDP") or next(iter(engine.transports), None)
+
+
+def _next_hop(engine: Engine, dialog: Dialog, fallback: Address) -> Address:
+    """Where a request in ``dialog`` goes; ``fallback`` (the address the dialog's INVITE
+    came from or went to) when its Route/Contact is unusable or outside the allow-list
+    (NAT, hostile Contact), as ``indialog.destination`` does for live dialogs."""
+    try:
+        dest = dialog.next_hop()
+    except SipError:
+        return fallback
+    return dest if engine.allow.permits(dest[0]) else fallback
 
 
 def _dialog(record: DialogRecord) -> Dialog:
@@ -432,6 +461,16 @@ async def _cancel(
                 return await asyncio.shield(invite_final)
         except TimeoutError:
             return status
+    if status == 481 and record.remote_tag and record.remote_target:
+        # No INVITE transaction left to cancel: it ended while nobody listened, maybe
+        # with a 2xx our predecessor ACKed but never reported. The early dialog's tags
+        # then name the confirmed dialog: BYE it (481 again if there is none).
+        dialog = _dialog(record)
+        dest = _next_hop(engine, dialog, record.destination)
+        return await _in_dialog(
+            engine, transport, dialog, "BYE", record.bye_cseq, dest, extra, deadline,
+            record.trunk,
+        )  # fmt: skip
     return status
 
 
@@ -456,12 +495,7 @@ def _ack_and_bye(
         route_set=list(reversed(msg.header_list("record-route"))),
     )
     dialog.refresh_target(msg.header("contact"))
-    try:
-        dest = dialog.next_hop()
-    except SipError:
-        dest = record.destination
-    if not engine.allow.permits(dest[0]):
-        dest = record.destination  # a hostile Contact: the INVITE's own next hop instead
+    dest = _next_hop(engine, dialog, record.destination)
     ack = dialog.request(
         "ACK", via_header(transport.name, *transport.local, new_branch()), record.cseq
     )
@@ -507,6 +541,7 @@ async def _final(
     code: int,
     extra: Headers,
     deadline: float,
+    wait_ack: bool,
 ) -> int:
     top = record.vias[0]
     sent = top.split(";", 1)[0].split(None, 1)
@@ -537,6 +572,8 @@ async def _final(
     tx.on_ack_timeout = lambda: None if tx.ended.done() else tx.ended.set_result(False)
     engine.table.add_server(tx)
     tx.respond(code, data)
+    if not wait_ack:
+        return code
     try:
         async with asyncio.timeout_at(deadline):
             acked = await asyncio.shield(tx.ended)

@@ -79,7 +79,12 @@ async def restarted(tmp: Path, sip_port: int, trunks: dict[str, TrunkConfig] | N
 
 
 async def end_after_crash(
-    rig: Rig, tmp: Path, record: DialogRecord, peer: Sipp, reason_code: int = 480
+    rig: Rig,
+    tmp: Path,
+    record: DialogRecord,
+    peer: Sipp,
+    reason_code: int = 480,
+    answer_sent: bool = False,
 ) -> int:
     """Crash ``rig``, end ``record`` from a fresh CallLegs (same port, same trunks);
     SIPp must pass."""
@@ -88,7 +93,9 @@ async def end_after_crash(
     await crash(rig)
     second = await restarted(tmp, port, trunks)
     try:
-        status = await second.legs.end_stale(record, reason_code=reason_code, timeout=5)
+        status = await second.legs.end_stale(
+            record, reason_code=reason_code, timeout=5, answer_sent=answer_sent
+        )
         await peer.finish()
         assert second.obs.seen == []  # no leg of the new process is involved
         return status
@@ -175,3 +182,27 @@ async def test_a_trunk_challenging_the_bye_gets_credentials(tmp_path: Path) -> N
     finally:
         await trunk.close()
         await close_rig(rig)
+
+
+async def test_outbound_answer_never_logged_is_byed_after_the_cancel_481(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Only LegProgress made it to the log: the CANCEL finds no transaction (481), the
+    BYE in the dialog the 180 opened ends the call."""
+    phone = rig.sipp("uas_answered_unreported")
+    await phone.start()
+    await rig.legs.dial("out-5", phone.uri)
+    record = logged((await rig.obs.wait(LegProgress, "out-5")).dialog)
+    await rig.obs.wait(LegAnswered, "out-5")  # happened, but "not logged"
+    assert await end_after_crash(rig, tmp_path, record, phone) == 200
+
+
+async def test_inbound_answer_never_logged_gets_a_bye(rig: Rig, tmp_path: Path) -> None:
+    """Only LegOffered made it to the log, and the log shows we were answering."""
+    caller = rig.sipp("uac_stale_answered")
+    await caller.start("-s", "svc", remote=rig.sip_target)
+    offered = await rig.obs.wait(LegOffered)
+    await rig.legs.answer(offered.leg_id)
+    await rig.obs.wait(LegAnswered, offered.leg_id)  # happened, but "not logged"
+    record = logged(offered.dialog)
+    assert await end_after_crash(rig, tmp_path, record, caller, answer_sent=True) == 200

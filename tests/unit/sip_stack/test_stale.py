@@ -189,14 +189,34 @@ async def test_cancel_then_the_487_is_acked(h: Harness) -> None:
     assert again.method == "ACK" and again.branch == inv_msg.branch
 
 
-async def test_cancel_refused_with_481_returns_at_once(h: Harness) -> None:
-    inv, _ = outbound(h)
+async def test_cancel_refused_with_481_without_an_early_dialog_returns_at_once(
+    h: Harness,
+) -> None:
+    inv, _ = outbound(h, ring_tag="")  # no 1xx with a To tag: nothing to BYE
     record = taken(record_of(h.engine, inv))
     fresh = Harness()
     task = start(end_stale(fresh.engine, record, timeout=5))
     [cancel] = await sent(fresh)
     fresh.inject(reply(cancel, 481))
     assert await task == 481
+    assert fresh.take() == []
+
+
+async def test_cancel_refused_with_481_byes_the_early_dialog(h: Harness) -> None:
+    """The INVITE was answered and ACKed by the dead process, which never reported it:
+    CANCEL finds no transaction, so the dialog the 1xx opened gets a BYE."""
+    inv, inv_msg = outbound(h)
+    record = taken(record_of(h.engine, inv))
+    fresh = Harness()
+    task = start(end_stale(fresh.engine, record, timeout=5))
+    [cancel] = await sent(fresh)
+    fresh.inject(reply(cancel, 481))
+    [(bye, dest)] = await wire(fresh)
+    assert bye.method == "BYE" and bye.ruri == "sip:bob@127.0.0.1:5070" and dest == FAR
+    assert (bye.from_tag, bye.to_tag, bye.call_id) == (inv_msg.from_tag, "rt", inv_msg.call_id)
+    assert bye.cseq == inv_msg.cseq + CSEQ_STEP
+    fresh.inject(reply(bye, 200))
+    assert await task == 200
 
 
 @pytest.mark.parametrize("contact_host", ["127.0.0.1:5072", "192.0.2.1"])
@@ -243,6 +263,22 @@ async def test_final_response_to_an_unanswered_inbound_invite(h: Harness) -> Non
     assert await task == 503
     fresh.clock.advance(30)
     assert fresh.take() == []
+
+
+async def test_answer_sent_adds_a_bye_after_the_final_response(h: Harness) -> None:
+    """We had sent our 2xx when we died (no LegAnswered logged): 480 for a caller that
+    never got it, BYE for one that did."""
+    inv = inbound(h)
+    record = taken(record_of(h.engine, inv))
+    fresh = Harness()
+    task = start(end_stale(fresh.engine, record, timeout=5, answer_sent=True))
+    (final, final_dest), (bye, bye_dest) = await wire(fresh, 2)
+    assert final.status == 480 and final_dest == PEER
+    assert bye.method == "BYE" and bye.ruri == "sip:bob@127.0.0.1:5070" and bye_dest == FAR
+    assert (bye.from_tag, bye.to_tag) == (record.local_tag, "ft1")
+    assert bye.from_ == f"<sip:alice@127.0.0.1>;tag={record.local_tag}"
+    fresh.inject(reply(bye, 200))
+    assert await task == 200
 
 
 # ------------------------------------------------------------------------ refusals
