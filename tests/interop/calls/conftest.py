@@ -284,7 +284,8 @@ class Sipp:
         for key, value in {**defaults, **subs}.items():
             text = text.replace("{" + key + "}", str(value))
         assert "{" not in text.split("-->", 1)[-1], f"unfilled placeholder in {scenario}"
-        base = free_block(4)
+        # SIPp binds -mp (audio RTP), +1 (RTCP) and +2/+3 (video) even for audio calls.
+        base = free_block(6)
         self.sip_port, self.media_port = base, base + 2
         self.ctrl_port = free_block(2)
         self.name = f"{scenario}_{base}"
