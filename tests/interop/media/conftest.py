@@ -223,7 +223,7 @@ class Sipp:
         text = (HERE / scenario).read_text()
         text = text.replace("{pt}", str(pt)).replace("{codec}", codec)
         text = text.replace("{media_action}", media_action)
-        base = free_block(4)
+        base = free_block(6)  # SIPp binds -mp, +1 and the video pair +2/+3
         self.sip_port, self.media_port, self.ctrl_port = base, base + 2, free_block(2)
         self.scenario = workdir / f"sipp_{base}.xml"
         self.scenario.write_text(text)
