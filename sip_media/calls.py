@@ -25,6 +25,10 @@ one terminal observation: ``LegFailed`` (outbound, never answered, not hung up b
 ``LegEnded``. Media-only operations (bridge, hold, play, record, supervise,
 conferences, DTMF) are in :class:`~sip_media.call_media.MediaOps`; in-dialog requests
 (MESSAGE, NOTIFY, INFO, OPTIONS, REFER) in :class:`~sip_media.call_media.RequestOps`.
+
+Restart recovery: ``LegOffered``, ``LegProgress`` and ``LegAnswered`` carry a
+``DialogRecord`` (``dialog``); after a crash, a new ``CallLegs`` ends each dialog the
+log still shows live with ``await legs.end_stale(DialogRecord.from_dict(logged))``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ A record is one of three kinds (:class:`DialogKind`), each ended differently:
   carrying the INVITE's Vias (``vias``, as our 1xx carried them: ``received``/``rport``
   filled in), From ``remote_uri;tag=remote_tag``, To ``local_uri;tag=local_tag`` (the
   tag our 1xx carried), ``call_id`` and ``cseq`` (the INVITE's), sent to ``destination``
-  (where the INVITE came from).
+  (where the INVITE came from). ``remote_target``/``route_set`` (their Contact and
+  Record-Route) let a BYE follow when our 2xx may have gone out unlogged.
 
 Every field is validated when the record is built, so a record read back from a log
 cannot inject header lines or name a nonsense address: a bad one raises
@@ -251,6 +252,8 @@ def _validate(record: DialogRecord) -> None:
         case DialogKind.INBOUND_EARLY:
             if not record.vias:
                 raise DialogRecordError("a response needs the INVITE's Vias", field="vias")
+            if record.remote_target:
+                _check_uri(record.remote_target, "remote_target")
 
 
 def _check_text(value: object, name: str) -> None:
