@@ -9,6 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sip_media.sip.agent import Invitation
 from sip_media.sip.dialog_record import (
@@ -344,3 +346,57 @@ async def test_bad_arguments_raise_clear_errors(h: Harness) -> None:
         await end_stale(empty, record, timeout=1)
     assert caught.value.code == "no_transport"
     assert fresh.wire.sent == []
+
+
+# --------------------------------------------------------------------- odd records
+ODD_TEXT = st.text(
+    alphabet=st.sampled_from(list(' ;,<>:@"\\=%[]/?!tagbranchz9hG4bK\u00e9\u2028\t'))
+)
+ODD_FIELDS = (
+    "call_id",
+    "local_tag",
+    "remote_tag",
+    "local_uri",
+    "remote_uri",
+    "remote_target",
+    "request_uri",
+    "route_set",
+    "vias",
+    "trunk",
+)
+
+
+def base_records() -> list[DialogRecord]:
+    h = Harness()
+    confirmed = taken(record_of(h.engine, answered_inbound(h)))
+    other = Harness()
+    early_in = taken(record_of(other.engine, inbound(other)))
+    inv, _ = outbound(other)
+    return [confirmed, early_in, taken(record_of(other.engine, inv))]
+
+
+BASES = base_records()
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=st.sampled_from(BASES), name=st.sampled_from(ODD_FIELDS), text=ODD_TEXT)
+def test_odd_records_end_or_fail_clearly(base: DialogRecord, name: str, text: str) -> None:
+    """Whatever a record holds, end_stale returns a status or raises DialogRecordError,
+    and sends only to loopback."""
+    data = base.to_dict()
+    data[name] = [text] if name in ("route_set", "vias") else text
+    try:
+        record = DialogRecord.from_dict(data)
+    except DialogRecordError:
+        return
+    fresh = Harness()
+
+    async def run() -> int | None:
+        try:
+            return await end_stale(fresh.engine, record, timeout=0.01, answer_sent=True)
+        except DialogRecordError:
+            return None
+
+    status = asyncio.run(run())
+    assert status is None or 300 <= status <= 699 or status == 200
+    assert all(dest[0] == "127.0.0.1" for _, dest in fresh.wire.sent)
