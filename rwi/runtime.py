@@ -87,6 +87,7 @@ class Runtime:
         service.sounds_dir = settings.media.sounds_dir
         self.bridge = SipBridge(service, self.legs, settings)
         self.bridge.start()
+        self.bridge.end_stale(service.stale_dialogs)
 
     async def ready(self) -> tuple[bool, dict[str, object]]:
         checks: dict[str, object] = {}

@@ -133,6 +133,10 @@ class Service:
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
+        #: dialogs of the calls the previous run left live, by call id: the SIP side
+        #: ends them once it is up (``SipBridge.end_stale``)
+        #: (the record, and whether the call had been answered in the log)
+        self.stale_dialogs: dict[str, tuple[dict[str, Any], bool]] = {}
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -142,8 +146,18 @@ class Service:
         # Calls never survive a restart (their SIP dialogs and media legs lived in the
         # old process): end each one in the log, so history and clients agree.
         ended: list[Emit] = []
+        gone: set[str] = set()
         for call in list(self.state.calls.values()):
-            ended += hangup_events(self.state, call, ts, "system", None, "system")
+            if call.call_id in gone:
+                continue  # the other leg of a plain B2BUA call ends with its peer
+            events = hangup_events(self.state, call, ts, "system", None, "system")
+            gone.update(e.data["call_id"] for e in events if e.type == "call.hangup")
+            ended += events
+        self.stale_dialogs = {
+            call_id: (dialog, self.state.calls[call_id].answered_at is not None)
+            for call_id, dialog in self.state.dialogs.items()
+            if call_id in self.state.calls
+        }
         await self._commit(
             [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}), *ended],
             {"ts": ts},

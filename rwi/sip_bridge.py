@@ -10,6 +10,7 @@ It also builds the executor's view of the media sources.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import Any
@@ -20,6 +21,8 @@ from rwi.effects import Executor
 from rwi.service import Service
 from rwi.sip_settings import SipSettings
 from sip_media.call_types import (
+    DialogRecord,
+    DialogRecordError,
     LegAnswered,
     LegDtmf,
     LegEnded,
@@ -81,6 +84,13 @@ def restored_bindings(state: State) -> list[Binding]:
     return [Binding.from_dict(b) for bindings in state.registrations.values() for b in bindings]
 
 
+def _with_dialog(data: dict[str, Any], dialog: DialogRecord | None) -> dict[str, Any]:
+    """An observation's data with the leg's dialog record, for a restart after a crash."""
+    if dialog is not None:
+        data["dialog"] = dialog.to_dict()
+    return data
+
+
 def hold_music(name: str | None) -> media.Source:
     return media.HOLD_MUSIC if name is None else media.FileSource(name)
 
@@ -92,6 +102,7 @@ class SipBridge:
         self.settings = settings
         self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._stale_task: asyncio.Task[None] | None = None
         self._unsubscribe = legs.subscribe(self._queue.put_nowait)
         self.executor = Executor(
             legs, service.observe, media_source, hold_music, refer_to=self._refer_to
@@ -103,6 +114,10 @@ class SipBridge:
         self._task = asyncio.create_task(self._run(), name="rwi-sip-bridge")
 
     async def close(self) -> None:
+        if self._stale_task is not None:
+            self._stale_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stale_task
         self._unsubscribe()
         self._queue.put_nowait(None)
         if self._task is not None:
@@ -120,6 +135,26 @@ class SipBridge:
             except Exception:  # one bad report must not stop the others
                 log.exception("could not handle %r", item)
 
+    def end_stale(self, stale: dict[str, tuple[dict[str, Any], bool]]) -> None:
+        """End, in the background, the SIP dialogs of calls a previous run left live
+        (a crash: nobody sent their BYE or CANCEL); each outcome is logged."""
+        if stale:
+            self._stale_task = asyncio.create_task(self._end_stale(stale), name="rwi-stale")
+
+    async def _end_stale(self, stale: dict[str, tuple[dict[str, Any], bool]]) -> None:
+        async def one(call_id: str, dialog: dict[str, Any], answered: bool) -> None:
+            outcome: dict[str, Any] = {"call_id": call_id, "kind": dialog.get("kind")}
+            try:
+                record = DialogRecord.from_dict(dialog)
+                status = await self.legs.end_stale(record, answer_sent=answered)
+                outcome["status"] = status
+            except (DialogRecordError, ValueError, OSError) as exc:
+                outcome["error"] = str(exc)
+            log.info("restart: ended the SIP dialog of call %s: %s", call_id, outcome)
+            await self.service.observe(Observation("sip.stale.ended", outcome))
+
+        await asyncio.gather(*(one(c, d, a) for c, (d, a) in stale.items()))
+
     def _refer_to(self, target: str) -> str:
         names = {"local", *(name.lower() for name in self.settings.engine.trunks)}
         return refer_target(target, names, self.legs.sip.local_address())
@@ -130,23 +165,23 @@ class SipBridge:
             await self.service.observe(observation)
 
     async def _translate(self, obs: LegObservation) -> Observation | None:
+        data: dict[str, Any]
         match obs:
             case LegOffered():
                 return await self._offered(obs)
             case LegProgress():
-                return Observation(
-                    "sip.call.progress",
-                    {"call_id": obs.leg_id, "status": obs.status, "sdp": obs.early_media},
-                )
+                data = {"call_id": obs.leg_id, "status": obs.status, "sdp": obs.early_media}
+                return Observation("sip.call.progress", _with_dialog(data, obs.dialog))
             case LegAnswered():
-                return Observation("sip.call.answered", {"call_id": obs.leg_id})
+                data = {"call_id": obs.leg_id}
+                return Observation("sip.call.answered", _with_dialog(data, obs.dialog))
             case LegFailed():
                 return Observation(
                     "sip.call.failed",
                     {"call_id": obs.leg_id, "sip_status": obs.sip_status, "cause": obs.reason},
                 )
             case LegEnded():
-                data: dict[str, Any] = {
+                data = {
                     "call_id": obs.leg_id,
                     "sip_status": obs.sip_status,
                     "by": obs.by,
@@ -209,9 +244,11 @@ class SipBridge:
             "route": routed.rule,
         }
         if routed.context is not None:
-            return Observation("sip.call.offered", {**data, "context": routed.context})
+            offered = {**data, "context": routed.context}
+            return Observation("sip.call.offered", _with_dialog(offered, obs.dialog))
         if routed.user is not None:
-            return Observation("sip.call.offered", {**data, "route_user": routed.user})
+            offered = {**data, "route_user": routed.user}
+            return Observation("sip.call.offered", _with_dialog(offered, obs.dialog))
         # Refused by the dialplan: log why, then answer the INVITE.
         code = routed.reject if routed.reject is not None else 404
         await self.service.observe(

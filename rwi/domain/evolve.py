@@ -6,6 +6,9 @@ from typing import Any
 
 from rwi.domain.model import CallState, EventLike, SessionState, State, StoredReply
 
+#: Observations that carry a call's dialog record (``data["dialog"]``).
+_DIALOG_REPORTS = frozenset({"sip.call.offered", "sip.call.progress", "sip.call.answered"})
+
 
 def evolve(state: State, event: EventLike) -> State:
     """Apply one event. Unknown types are ignored so old code can read newer logs."""
@@ -43,6 +46,11 @@ def evolve(state: State, event: EventLike) -> State:
             session = state.sessions.get(data["connection_id"])
             if session is not None:
                 session.contexts.difference_update(data["contexts"])
+        case "observation" if data.get("dialog") and data.get("type") in _DIALOG_REPORTS:
+            # The SIP side's latest record of the call's dialog; kept until the call ends
+            # so that a restart after a crash can still end it (BYE, CANCEL or a final
+            # response). It may arrive before the call exists (an offered INVITE).
+            state.dialogs[data["call_id"]] = data["dialog"]
         case "rwi.command":
             key = data.get("idempotency_key")
             # The first execution under a key is the one retries get back; later records
@@ -123,6 +131,7 @@ def evolve(state: State, event: EventLike) -> State:
                         unbridged.held_from = "answered"
         case "call.hangup":
             gone = state.calls.pop(data["call_id"], None)
+            state.dialogs.pop(data["call_id"], None)
             if gone is not None:
                 state.set_owner(gone, None)
             peer = state.calls.get(gone.bridged_with) if gone and gone.bridged_with else None

@@ -184,6 +184,9 @@ class State:
     instance: str | None = None
     #: SIP registrations by address-of-record, as the registrar reported them
     registrations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: what a new process needs to end each live call's SIP dialog after a crash, as the
+    #: SIP side last reported it (``sip_media``'s ``DialogRecord.to_dict()``)
+    dialogs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: derived index (not part of the snapshot): how many calls each connection owns
     owned: dict[str, int] = field(default_factory=dict)
 
@@ -235,6 +238,7 @@ class State:
                 for cid, c in sorted(self.calls.items())
             },
             "registrations": dict(sorted(self.registrations.items())),
+            "dialogs": dict(sorted(self.dialogs.items())),
             "idempotency": {
                 f"{token}/{key}": {"params_hash": r.params_hash, "outcome": r.outcome}
                 for (token, key), r in sorted(self.idempotency.items())

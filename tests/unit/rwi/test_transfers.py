@@ -361,3 +361,17 @@ def test_owned_call_count_follows_every_owner_change() -> None:
     assert w.state.owned == {"b": 1}
     w.apply([Emit("session:b", "session.closed", {"connection_id": "b", "reason": "x"})])
     assert w.state.owned == {}
+
+
+def test_dialog_records_are_kept_while_the_call_lives() -> None:
+    w = World()
+    w.open("app")
+    dialog = {"kind": "confirmed", "call_id": "abc@127.0.0.1"}
+    w.do("app", "call.originate", call_id="out", destination="sip:x@local")
+    observed = {"type": "sip.call.answered", "call_id": "out", "dialog": dialog}
+    w.apply([Emit("service", "observation", observed)])
+    w.see("sip.call.answered", call_id="out")
+    assert w.state.dialogs == {"out": dialog}
+    assert w.replayed() == w.state.snapshot()
+    w.do("app", "call.hangup", call_id="out")
+    assert w.state.dialogs == {}

@@ -1,0 +1,139 @@
+"""A crash (SIGKILL) with calls up, then `rwi serve` again: the new process ends every
+SIP dialog the dead one left (BYE to answered legs both ways, CANCEL to a ringing one),
+from the dialog records in the log, and logs each outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from rwi.store.database import asyncpg_dsn
+from tests.e2e.pbx import Sipp, free_port_udp
+from tests.e2e.test_scenarios_calls import echo_agent
+from tests.interop.calls.conftest import free_block
+from tests.support.client import RwiClient
+from tests.support.serve import start_serve
+from tests.support.service import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def write_config(tmp: Path, db_url: str, sip_port: int, users: dict[str, Sipp]) -> Path:
+    port, media = free_port(), free_block(200, low=43000, high=60000)
+    user_tables = "".join(
+        f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{peer.sip_port}"\n'
+        for name, peer in users.items()
+    )
+    config = tmp / "rwi.toml"
+    config.write_text(
+        f'[rwi]\nlisten = "127.0.0.1:{port}"\n'
+        '[[rwi.tokens]]\nname = "app"\ntoken = "app-token"\nscopes = ["call.control"]\n'
+        '[[rwi.contexts]]\nname = "sales"\nno_answer_timeout_secs = 30\n'
+        f'[database]\nurl = "{db_url}"\n[log]\nlevel = "WARNING"\n'
+        f'[storage]\ndata_dir = "{tmp / "data"}"\n'
+        f'[sip]\nlisten = ["udp:127.0.0.1:{sip_port}"]\nallowed_destinations = ["127.0.0.0/8"]\n'
+        f"authenticate_invites = false\n{user_tables}"
+        '[[routes]]\nmatch_user = "^2000$"\ncontext = "sales"\n'
+        f"[media]\nport_min = {media}\nport_max = {media + 199}\n"
+    )
+    return config
+
+
+async def serve(config: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k != "RWI_DATABASE_URL"}
+    proc, _ = await start_serve(config, env=env)
+    return proc
+
+
+async def rows(db_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def logged(db_url: str, observation: str, call_id: str, limit: float = 10.0) -> None:
+    """Until the log holds ``observation`` for ``call_id``."""
+    query = (
+        "SELECT 1 FROM events WHERE type = 'observation' AND data->>'type' = $1 "
+        "AND data->>'call_id' = $2"
+    )
+    async with asyncio.timeout(limit):
+        while True:  # polling the database: no notification to wait on here
+            if await rows(db_url, query, observation, call_id):
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_crash_leaves_no_phone_hanging(db_url: str, tmp_path: Path) -> None:
+    agent = echo_agent(tmp_path)
+    ringing = Sipp(tmp_path, "uas_noanswer")
+    sip_port = free_port_udp()
+    config = write_config(tmp_path, db_url, sip_port, {"agent": agent, "slow": ringing})
+    caller = Sipp(tmp_path, "uac_wait_bye")
+    peers = [agent, ringing, caller]
+    proc = await serve(config)
+    try:
+        await agent.start("-rtp_echo")
+        await ringing.start()
+        port = config.read_text().split('listen = "127.0.0.1:', 1)[1].split('"', 1)[0]
+        client = await RwiClient.connect(f"ws://127.0.0.1:{port}/rwi/v1")
+        await client.request("session.subscribe", {"contexts": ["sales"]})
+        # an answered outbound leg, a ringing one, an answered inbound call
+        await client.request("call.originate", {"call_id": "up", "destination": "sip:agent@local"})
+        await client.request(
+            "call.originate", {"call_id": "rings", "destination": "sip:slow@local"}
+        )
+        await client.event("call.answered", call_id="up", timeout=10)
+        await client.event("call.ringing", call_id="rings", timeout=10)
+        await caller.start("-s", "2000", remote=f"127.0.0.1:{sip_port}")
+        incoming = await client.event("call.incoming", timeout=10)
+        inbound = incoming["call_id"]
+        await client.request("call.answer", {"call_id": inbound})
+        for call_id in ("up", inbound):
+            await logged(db_url, "sip.call.answered", call_id)
+        await logged(db_url, "sip.call.progress", "rings")
+
+        proc.send_signal(signal.SIGKILL)  # no BYE, no CANCEL leaves the dying process
+        await proc.wait()
+        await client.close()
+        proc = await serve(config)
+
+        for peer in peers:
+            assert await peer.finish(15) == 0  # each got its BYE or CANCEL, and was content
+        for call_id in ("up", "rings", inbound):
+            await logged(db_url, "sip.stale.ended", call_id)
+        ended = await rows(
+            db_url,
+            "SELECT data->>'call_id' AS call_id, data->>'kind' AS kind, "
+            "(data->>'status')::int AS status FROM events "
+            "WHERE type = 'observation' AND data->>'type' = 'sip.stale.ended'",
+        )
+        assert {r["call_id"]: (r["kind"], r["status"]) for r in ended} == {
+            "up": ("confirmed", 200),
+            "rings": ("outbound_early", 487),
+            inbound: ("confirmed", 200),
+        }
+        hangups = await rows(
+            db_url,
+            "SELECT data->>'call_id' AS call_id, data->>'reason' AS reason FROM events "
+            "WHERE type = 'call.hangup'",
+        )
+        assert {r["call_id"]: r["reason"] for r in hangups} == {
+            "up": "system",
+            "rings": "system",
+            inbound: "system",
+        }
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+        for peer in peers:
+            await peer.close()
