@@ -36,6 +36,7 @@ from tests.e2e.pbx import (
     pbx,
     sip_tables,
 )
+from tests.e2e.test_scenarios_calls import write_tone_wav
 from tests.interop.calls.conftest import free_block
 from tests.interop.sip.baresip_peer import Baresip
 
@@ -321,4 +322,111 @@ async def test_scenario_12_baresip_calls_in_and_the_client_answers(
             "call.incoming", "call.answered", "media.play.started", "media.play.finished",
             "call.hangup",
         ]  # fmt: skip
+        await rig.replay_matches()
+
+
+HOLD_HZ, AGENT2_HZ = 700.0, PLAY_HZ
+FOUR = (PHONE_HZ, HOLD_HZ, CUSTOMER_HZ, AGENT2_HZ)
+
+
+async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Seed scenario 3 method B (scenario 2's attended transfer, completed): the
+    customer talks to agent1 (1001), is held while agent1 consults agent2 (1002), then
+    talks to agent2; agent1's phone is hung up by the service, agent2 hangs up itself."""
+    cust = customer(tmp_path)
+    users = {"1001": password("1001"), "1002": password("1002")}
+    tables = phone_tables(tmp_path, users, trunk=cust)
+    write_tone_wav(tmp_path / "sounds" / "hold_music.wav", HOLD_HZ, seconds=5)
+    async with (
+        pbx(db_url, tmp_path, tables) as rig,
+        registered_phone(rig, "1001", PHONE_HZ) as agent1,
+        registered_phone(rig, "1002", AGENT2_HZ) as agent2,
+    ):
+        rig.sipps.append(cust)
+        await cust.start()
+        client = await rig.client()
+        for leg, destination in (("leg_a", "sip:5550100@trunk"), ("leg_b", "sip:1001@local")):
+            reply = await client.request(
+                "call.originate", {"call_id": leg, "destination": destination}
+            )
+            assert reply["response"] == "success", reply
+            await client.event("call.answered", call_id=leg, timeout=10)
+        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+        assert reply["response"] == "success", reply
+        await client.event("call.bridged", call_id="leg_a")
+        await agent1.wait_event("CALL_ESTABLISHED")
+
+        # 1. attended transfer: the customer is held, agent1 consults agent2
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:1002@local"}
+        )
+        assert reply["response"] == "success", reply
+        consult = reply["data"]["consultation_call_id"]
+        assert consult.startswith("consult-leg_a-")
+        await client.event("call.answered", call_id=consult, timeout=10)
+        await client.event("call.bridged", call_id="leg_b")
+        await agent2.wait_event("CALL_ESTABLISHED")
+        await rig.sip_answered(consult)
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        _, agent1_hears = await rig.tap("leg_b", 1.0)
+        _, agent2_hears = await rig.tap(consult, 1.0)
+        assert heard(customer_hears, FOUR) == {HOLD_HZ}  # hold music, not the agents
+        assert heard(agent1_hears, FOUR) == {AGENT2_HZ}
+        assert heard(agent2_hears, FOUR) == {PHONE_HZ}
+
+        # 2. complete: the service hangs up agent1's phone; customer and agent2 talk
+        reply = await client.request(
+            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
+        )
+        assert reply["response"] == "success", reply
+        assert reply["data"] == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
+        hangup = await client.event("call.hangup", call_id="leg_b")
+        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "rwi")
+        closed = await agent1.wait_event("CALL_CLOSED")
+        assert closed["param"] == "Connection reset by peer"
+        # what agent1's phone heard last: agent2, in the consultation
+        assert heard(last(await recording(agent1), 0.8), FOUR) == {AGENT2_HZ}
+        rebridged = await client.wait_for(
+            lambda f: (
+                f.get("event") == "call.bridged"
+                and f["data"] == {"leg_a": "leg_a", "leg_b": consult}
+            )
+        )
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        _, agent2_hears = await rig.tap(consult, 1.0)
+        assert heard(customer_hears, FOUR) == {AGENT2_HZ}
+        assert heard(agent2_hears, FOUR) == {CUSTOMER_HZ}
+
+        # 3. agent2 hangs up on the phone; the customer's leg stays up, unbridged
+        reply = await agent2.command("hangup")
+        assert reply["ok"], reply
+        hangup = await client.event("call.hangup", call_id=consult)
+        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("callee", "remote")
+        unbridged = await client.wait_for(
+            lambda f: f.get("event") == "call.unbridged" and f["seq"] > rebridged["seq"]
+        )
+        assert unbridged["call_id"] == "leg_a"
+        assert unbridged["data"] == {"leg_a": consult, "leg_b": "leg_a", "reason": "hangup"}
+        await agent2.wait_event("CALL_CLOSED")
+        assert heard(last(await recording(agent2), 0.8), FOUR) == {CUSTOMER_HZ}
+
+        assert events_of(client, "leg_a") == [
+            "call.ringing", "call.answered", "call.bridged", "call.unbridged",
+            "media.hold.started", "media.hold.stopped", "call.bridged", "call.unbridged",
+        ]  # fmt: skip
+        assert events_of(client, "leg_b") == [
+            "call.ringing", "call.answered", "media.play.started", "media.play.finished",
+            "call.bridged", "call.hangup",
+        ]  # fmt: skip
+        assert events_of(client, consult) == [
+            "call.ringing", "call.answered", "call.unbridged", "call.hangup"]  # fmt: skip
+        listed = await client.request("session.list_calls")
+        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+            "leg_a": "answered"}  # fmt: skip
+
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.event("call.hangup", call_id="leg_a")
+        assert await cust.finish() == 0
         await rig.replay_matches()
