@@ -430,3 +430,36 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
         await client.event("call.hangup", call_id="leg_a")
         assert await cust.finish() == 0
         await rig.replay_matches()
+
+
+async def test_a_registration_in_the_log_reaches_the_phone_after_a_restart(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The binding the registrar persisted is all the next run of the service has: the
+    phone does not register again (regint 600 s), and is still reachable."""
+    tables = phone_tables(tmp_path, {"1001": password("1001")})
+    service_port = int(tables["sip"]["listen"][0].rsplit(":", 1)[1])
+    async with baresip_phone(tmp_path, service_port, "1001") as phone:
+        async with pbx(db_url, tmp_path, tables) as rig:
+            await until_registered(rig, phone, "1001")
+        registered = await registrations(db_url, "1001")
+        async with pbx(db_url, tmp_path, tables) as rig:
+            assert bound_ports(rig, "1001") == {phone.sip_port}  # restored from the log
+            client = await rig.client()
+            reply = await client.request(
+                "call.originate", {"call_id": "again", "destination": "sip:1001@local"}
+            )
+            assert reply["response"] == "success", reply
+            await client.event("call.answered", call_id="again", timeout=10)
+            await phone.wait_event("CALL_ESTABLISHED")
+            await rig.sip_answered("again")
+            said, _ = await rig.tap("again", 1.0)
+            assert heard(said, TONES) == {PHONE_HZ}
+            await client.request("call.hangup", {"call_id": "again"})
+            await client.event("call.hangup", call_id="again")
+            await phone.wait_event("CALL_CLOSED")
+            assert await registrations(db_url, "1001") == registered  # no new REGISTER
+            await phone.stop()  # it un-registers: the binding leaves the log's state
+            await until(lambda: not bound_ports(rig, "1001"), "the un-REGISTER", 5)
+            assert (await registrations(db_url, "1001"))[-1]["bindings"] == []
+            await rig.replay_matches()
