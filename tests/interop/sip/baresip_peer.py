@@ -1,4 +1,10 @@
-"""A baresip process on loopback driven through its ctrl_tcp module (netstring JSON)."""
+"""A baresip process on loopback driven through its ctrl_tcp module (netstring JSON).
+
+Options beyond the defaults (all optional, so existing callers are unchanged):
+``tone_hz`` is the frequency of the looped file ``aufile`` sends, ``record`` loads
+``sndfile`` so every call leaves ``snd/dump-<time>-enc.wav`` (what the phone said) and
+``-dec.wav`` (what it heard), ``rtp_ports`` narrows the phone's RTP port range.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +35,24 @@ def write_tone(path: Path, seconds: int = 120, freq: float = 440.0) -> None:
 
 
 class Baresip:
-    def __init__(self, home: Path, sip_port: int, ctrl_port: int, account: str) -> None:
+    def __init__(
+        self,
+        home: Path,
+        sip_port: int,
+        ctrl_port: int,
+        account: str,
+        *,
+        tone_hz: float = 440.0,
+        record: bool = False,
+        rtp_ports: str = "20000-40000",
+    ) -> None:
         self.home = home
         self.sip_port = sip_port
         self.ctrl_port = ctrl_port
         self.account = account
+        self.tone_hz = tone_hz
+        self.record = record
+        self.rtp_ports = rtp_ports
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
@@ -46,7 +65,11 @@ class Baresip:
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         tone = self.home / "tone.wav"
-        write_tone(tone)
+        write_tone(tone, freq=self.tone_hz)
+        recording: list[str] = []
+        if self.record:
+            self.snd_path.mkdir(parents=True, exist_ok=True)
+            recording = ["module sndfile.so", f"snd_path {self.snd_path}"]
         (self.home / "config").write_text(
             "\n".join(
                 [
@@ -57,11 +80,12 @@ class Baresip:
                     f"audio_source aufile,{tone}",
                     "audio_player aubridge,nil",
                     "audio_alert aubridge,nil",
-                    "rtp_ports 20000-40000",
+                    f"rtp_ports {self.rtp_ports}",
                     f"module_path {MODULES}",
                     "module g711.so",
                     "module aufile.so",
                     "module aubridge.so",
+                    *recording,
                     "module_app account.so",
                     "module_app menu.so",
                     "module_app ctrl_tcp.so",
@@ -98,6 +122,17 @@ class Baresip:
                     raise AssertionError(f"baresip ctrl_tcp not up: {self.log()[-2000:]}") from None
                 await asyncio.sleep(0.05)
         self._pump = asyncio.ensure_future(self._read_loop())
+
+    @property
+    def snd_path(self) -> Path:
+        """Where ``sndfile`` writes its recordings (with ``record=True``)."""
+        return self.home / "snd"
+
+    def recordings(self, kind: str) -> list[Path]:
+        """``sndfile``'s files of one kind, ``"enc"`` (said) or ``"dec"`` (heard), oldest
+        first. Their names have one-second resolution: two calls of this phone in the
+        same second share (and overwrite) one file."""
+        return sorted(self.snd_path.glob(f"dump-*-{kind}.wav"))
 
     def log(self) -> str:
         path = self.home / "stdout.log"
