@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from urllib.parse import quote
@@ -77,6 +78,9 @@ from sip_media.sip.outbound import request_out_of_dialog
 from sip_media.sip.uri import SipURI, quote_string
 
 log = logging.getLogger(__name__)
+
+#: A caller id usable as the user part of our From URI (RFC 3261 unreserved characters).
+_SIP_USER = re.compile(r"^[A-Za-z0-9_.!~*'()+-]{1,64}$")
 
 ObservationCallback = Callable[[Observation], None]
 
@@ -269,9 +273,11 @@ class SipAdapter:
     def _dial(self, effect: Dial) -> EffectResult:
         route = self.engine.resolve(effect.target)
         host, _ = self.engine.local_address(route.transport)
-        from_uri = (
-            effect.from_uri or f"sip:{route.from_user or 'anonymous'}@{route.from_domain or host}"
-        )
+        # The caller id is the From user too (phones show it, call logs dial it back),
+        # unless a trunk insists on its own; text that is no SIP user stays display only.
+        caller = effect.caller_id or ""
+        user = route.from_user or (caller if _SIP_USER.match(caller) else "anonymous")
+        from_uri = effect.from_uri or f"sip:{user}@{route.from_domain or host}"
         SipURI.parse(from_uri)  # SipParseError (400) for anything that is not a URI
         for name, value in (*effect.extra_headers, ("Display", effect.caller_id or "")):
             check_header(name, value)

@@ -207,6 +207,7 @@ async def test_scenario_1_with_a_registered_baresip_agent(db_url: str, tmp_path:
         established = await agent.wait_event("CALL_ESTABLISHED")
         assert established["direction"] == "incoming"
         assert established["peerdisplayname"] == "2000"  # caller_id, as the display name
+        assert established["peeruri"].startswith("sip:2000@")  # and as the From user
 
         reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
         assert reply["response"] == "success"
