@@ -1,0 +1,142 @@
+"""The contract's error table (§2) for every call command this build executes: each
+command, from the wire on, answers each error its params can provoke with the right code
+and a message naming the offending field or id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rwi import protocol
+from rwi.domain.calls import HANDLERS as CALL_HANDLERS
+from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
+from rwi.errors import RwiError
+from tests.unit.rwi.test_calls import World, outbound_answered
+
+BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
+
+#: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
+PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
+    "call.answer": lambda c, d: {"call_id": c},
+    "call.reject": lambda c, d: {"call_id": c},
+    "call.ring": lambda c, d: {"call_id": c},
+    "call.hangup": lambda c, d: {"call_id": c},
+    "call.bridge": lambda c, d: {"leg_a": c, "leg_b": d},
+    "call.unbridge": lambda c, d: {"call_id": c},
+    "call.hold": lambda c, d: {"call_id": c},
+    "call.unhold": lambda c, d: {"call_id": c},
+    "media.play": lambda c, d: {"call_id": c, "source": {"type": "ringback"}},
+    "media.stop": lambda c, d: {"call_id": c},
+    "call.set_ringback_source": lambda c, d: {"target_call_id": c, "source_call_id": d},
+    "session.attach_call": lambda c, d: {"call_id": c},
+    "session.detach_call": lambda c, d: {"call_id": c},
+    "call.transfer": lambda c, d: {"call_id": c, "target": "sip:x@local"},
+    "call.transfer.attended": lambda c, d: {"call_id": c, "target": "sip:x@local"},
+    "call.transfer.complete": lambda c, d: {"call_id": c, "consultation_call_id": d},
+    "call.transfer.cancel": lambda c, d: {"consultation_call_id": c},
+}
+#: Commands whose unknown id is a consultation, not a call (``not_found``).
+CONSULTATION = {"call.transfer.cancel"}
+
+
+def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, str]:
+    spec = protocol.resolve(action)
+    try:
+        protocol.authorise(spec, frozenset({"call.control"}), BUILT)
+        w.do(cid, action, **spec.validate(params))
+    except RwiError as err:
+        return err.code, err.message
+    return "success", ""
+
+
+def test_every_built_call_command_is_in_the_table() -> None:
+    assert set(PARAMS) | {"call.originate"} == BUILT
+
+
+@pytest.mark.parametrize("action", sorted(PARAMS))
+def test_unknown_call(action: str) -> None:
+    w = World()
+    w.open("app")
+    code, message = run(w, "app", action, PARAMS[action]("ghost", "ghost2"))
+    expected = "not_found" if action in CONSULTATION else "call_not_found"
+    assert code == expected and "ghost" in message
+
+
+@pytest.mark.parametrize("action", sorted(set(PARAMS) - {"session.detach_call"}))
+def test_another_connections_call(action: str) -> None:
+    w = World()
+    w.open("app")
+    w.open("other")
+    outbound_answered(w, "app", "mine")
+    outbound_answered(w, "app", "also")
+    code, message = run(w, "other", action, PARAMS[action]("mine", "also"))
+    if action in CONSULTATION:
+        assert (code, "mine" in message) == ("not_found", True)  # no consultation of that id
+    else:
+        assert code == "already_owned" and "mine" in message
+
+
+def test_detaching_a_call_one_is_not_attached_to() -> None:
+    w = World()
+    w.open("app")
+    w.open("other")
+    outbound_answered(w, "app", "mine")
+    code, message = run(w, "other", "session.detach_call", {"call_id": "mine"})
+    assert code == "invalid_state" and "mine" in message
+
+
+@pytest.mark.parametrize("action", sorted(BUILT))
+def test_missing_and_mistyped_params(action: str) -> None:
+    w = World()
+    w.open("app")
+    spec = protocol.resolve(action)
+    valid = (
+        {"call_id": "c", "destination": "sip:c@local"}
+        if action == "call.originate"
+        else PARAMS[action]("c", "d")
+    )
+    for name in sorted(spec.required):
+        params = {k: v for k, v in valid.items() if k != name}
+        code, message = run(w, "app", action, params)
+        assert code == "invalid_params" and name in message, (action, name, message)
+        code, message = run(w, "app", action, {**valid, name: 42})
+        assert code == "invalid_params" and name in message, (action, name, message)
+
+
+@pytest.mark.parametrize("action", sorted(BUILT))
+def test_scope_is_checked_first(action: str) -> None:
+    spec = protocol.resolve(action)
+    with pytest.raises(RwiError) as info:
+        protocol.authorise(spec, frozenset({"queue.control"}), BUILT)
+    assert info.value.code == "forbidden"
+    assert info.value.message == "scope required: call.control"
+
+
+@pytest.mark.parametrize(
+    ("action", "setup"),
+    [
+        ("call.answer", "answered"),
+        ("call.reject", "answered"),
+        ("call.ring", "answered"),
+        ("call.unbridge", "answered"),
+        ("call.unhold", "answered"),
+        ("call.hold", "dialing"),
+        ("media.play", "dialing"),
+        ("call.bridge", "dialing"),
+        ("call.transfer", "dialing"),
+        ("call.transfer.attended", "dialing"),
+        ("call.set_ringback_source", "answered"),
+    ],
+)
+def test_wrong_state(action: str, setup: str) -> None:
+    w = World()
+    w.open("app")
+    if setup == "answered":
+        outbound_answered(w, "app", "c")
+    else:
+        w.do("app", "call.originate", call_id="c", destination="sip:c@local")
+    outbound_answered(w, "app", "d")
+    code, message = run(w, "app", action, PARAMS[action]("c", "d"))
+    assert code == "invalid_state" and ("'c'" in message or "'d'" in message), message
