@@ -96,15 +96,19 @@ def _dial(
 
 
 def _ended(call_id: str, leg_id: str | None, outcome: str) -> Emit:
-    return Emit(
-        call_stream(call_id),
-        "call.transfer.ended",
-        {"call_id": call_id, "transfer_call_id": leg_id, "outcome": outcome},
-    )
+    return _event(call_id, "call.transfer.ended", transfer_call_id=leg_id, outcome=outcome)
+
+
+def _event(call_id: str, kind: str, **data: Any) -> Emit:
+    return Emit(call_stream(call_id), kind, {"call_id": call_id, **data})
+
+
+def _unbridged(a: str, b: str) -> Emit:
+    return _event(a, "call.unbridged", leg_a=a, leg_b=b, reason="transfer")
 
 
 def _bridged(a: str, b: str) -> Emit:
-    return Emit(call_stream(a), "call.bridged", {"call_id": a, "leg_a": a, "leg_b": b})
+    return _event(a, "call.bridged", leg_a=a, leg_b=b)
 
 
 # --- commands ------------------------------------------------------------------------
@@ -118,25 +122,18 @@ def transfer(state: State, command: Command, ts: str) -> Decision:
     require_state(call, "call.transfer", "answered", "bridged")
     _not_pending(call, "call.transfer")
     if call.state == "bridged":
-        event = Emit(
-            call_stream(call.call_id),
-            "call.transferred",
-            {"call_id": call.call_id, "target": target, "method": "refer"},
-        )
+        event = _event(call.call_id, "call.transferred", target=target, method="refer")
         return Decision((event,), {"call_id": call.call_id, "method": "refer"})
     _room_for_one_more(state, command)
     leg_id = _new_leg_id("xfer", call.call_id, command.nonce)
     events = stop_playback(call, "replaced")
     events.append(
-        Emit(
-            call_stream(call.call_id),
+        _event(
+            call.call_id,
             "call.transferred",
-            {
-                "call_id": call.call_id,
-                "target": target,
-                "method": "bridge",
-                "transfer_call_id": leg_id,
-            },
+            target=target,
+            method="bridge",
+            transfer_call_id=leg_id,
         )
     )
     events.append(_dial(call, leg_id, target, "blind", 60.0, ringback_target=call.call_id))
@@ -156,27 +153,10 @@ def attended(state: State, command: Command, ts: str) -> Decision:
     peer = call.bridged_with
     events: list[Emit] = []
     if peer is not None:
-        events.append(
-            Emit(
-                call_stream(call.call_id),
-                "call.unbridged",
-                {
-                    "call_id": call.call_id,
-                    "leg_a": call.call_id,
-                    "leg_b": peer,
-                    "reason": "transfer",
-                },
-            )
-        )
+        events.append(_unbridged(call.call_id, peer))
     if call.state != "held":
         events += stop_playback(call, "hold")
-        events.append(
-            Emit(
-                call_stream(call.call_id),
-                "media.hold.started",
-                {"call_id": call.call_id, "music": None},
-            )
-        )
+        events.append(_event(call.call_id, "media.hold.started", music=None))
     timeout = float(command.params.get("timeout_secs", 60))
     events.append(_dial(call, leg_id, target, "attended", timeout, ringback_target=peer, peer=peer))
     return Decision(tuple(events), {"call_id": call.call_id, "consultation_call_id": leg_id})
@@ -221,22 +201,9 @@ def complete(state: State, command: Command, ts: str) -> Decision:
     if peer is not None and peer is not leg:
         events += hangup_events(state, peer, ts, "transfer", None, "rwi")
     elif leg.bridged_with is not None:
-        events.append(
-            Emit(
-                call_stream(leg.call_id),
-                "call.unbridged",
-                {
-                    "call_id": leg.call_id,
-                    "leg_a": leg.call_id,
-                    "leg_b": leg.bridged_with,
-                    "reason": "transfer",
-                },
-            )
-        )
+        events.append(_unbridged(leg.call_id, leg.bridged_with))
     if call.state == "held":
-        events.append(
-            Emit(call_stream(call.call_id), "media.hold.stopped", {"call_id": call.call_id})
-        )
+        events.append(_event(call.call_id, "media.hold.stopped"))
     events += stop_playback(call, "bridged") if call.state != "held" else []
     events.append(_bridged(call.call_id, leg.call_id))
     events.append(_ended(call.call_id, leg.call_id, "completed"))
@@ -271,10 +238,8 @@ def on_answered(state: State, leg: CallState) -> list[Emit]:
         return []
     if call.transfer_kind == "blind":
         events = [
-            Emit(
-                call_stream(call.call_id),
-                "call.transfer.accepted",
-                {"call_id": call.call_id, "transfer_call_id": leg.call_id, "sip_status": 200},
+            _event(
+                call.call_id, "call.transfer.accepted", transfer_call_id=leg.call_id, sip_status=200
             )
         ]
         if call.state == "answered":
@@ -326,9 +291,7 @@ def _restore(
     events: list[Emit] = []
     if call.transfer_kind == "attended":
         if call.state == "held":
-            events.append(
-                Emit(call_stream(call.call_id), "media.hold.stopped", {"call_id": call.call_id})
-            )
+            events.append(_event(call.call_id, "media.hold.stopped"))
         peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
         if (
             peer is not None
@@ -341,15 +304,12 @@ def _restore(
     if not cancelled:
         key = "consultation_call_id" if call.transfer_kind == "attended" else "transfer_call_id"
         events.append(
-            Emit(
-                call_stream(call.call_id),
+            _event(
+                call.call_id,
                 "call.transfer.failed",
-                {
-                    "call_id": call.call_id,
-                    key: leg.call_id,
-                    "sip_status": hangup.get("sip_status"),
-                    "reason": hangup.get("reason"),
-                },
+                **{key: leg.call_id},
+                sip_status=hangup.get("sip_status"),
+                reason=hangup.get("reason"),
             )
         )
     events.append(_ended(call.call_id, leg.call_id, "canceled" if cancelled else "failed"))
@@ -365,19 +325,9 @@ def refer_status(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return ()
     if status >= 300:
         return (
-            Emit(
-                call_stream(call.call_id),
-                "call.transfer.failed",
-                {"call_id": call.call_id, "sip_status": status},
-            ),
+            _event(call.call_id, "call.transfer.failed", sip_status=status),
             _ended(call.call_id, None, "failed"),
         )
     if 200 <= status < 300 and obs.type == "sip.refer.notify":
-        return (
-            Emit(
-                call_stream(call.call_id),
-                "call.transfer.accepted",
-                {"call_id": call.call_id, "sip_status": status},
-            ),
-        )
+        return (_event(call.call_id, "call.transfer.accepted", sip_status=status),)
     return ()
