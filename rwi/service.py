@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -422,12 +422,48 @@ class Service:
     async def observe(self, observation: Observation) -> list[int]:
         """Record an outside happening and what it means; returns the stored seqs."""
         await self._healthy.wait()
+        return await self.observe_soon(observation)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the live state is being rebuilt after a failed append."""
+        return self._healthy.is_set()
+
+    async def wait_healthy(self) -> None:
+        await self._healthy.wait()
+
+    def observe_soon(self, observation: Observation) -> asyncio.Future[list[int]]:
+        """``observe`` without waiting for the commit: decided, folded and queued for
+        the writer now, in call order. Its effects and pushes still leave only once it
+        is stored. The SIP side reports through this, so a burst of reports shares one
+        commit instead of waiting a commit each. Call it only while ``healthy``."""
         now = self.clock()
         emits = observe(self.state, observation, now)
         record = Emit(SERVICE_STREAM, "observation", {"type": observation.type, **observation.data})
-        return await self._commit(
+        prepared = self._prepare(
             [record, *emits], {"ts": iso(now), "observation": observation.type}
         )
+        try:
+            future = self.writer.append_soon(prepared.parts)
+        except StoreError:
+            self._spawn(self._recover())
+            raise
+
+        def stored(done: asyncio.Future[list[int]]) -> None:
+            if done.cancelled():
+                return
+            if done.exception() is not None:
+                self._spawn(self._recover())
+                return
+            self._push(prepared, done.result())
+
+        future.add_done_callback(stored)
+        return future
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- shared: fold, append, push ------------------------------------------------------
 

@@ -28,8 +28,7 @@ def seconds_between(start: str | None, end: str) -> float:
     """Whole-millisecond seconds between two of the wire's ISO timestamps (0 if unknown)."""
     if not start:
         return 0.0
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    delta = datetime.strptime(end, fmt) - datetime.strptime(start, fmt)
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
     return round(max(delta.total_seconds(), 0.0), 3)
 
 

@@ -98,4 +98,5 @@ def observe(state: State, observation: Observation, now: datetime) -> tuple[Emit
 
 def iso(now: datetime) -> str:
     """The wire's timestamp form: UTC, milliseconds, ``Z``."""
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    # isoformat is several times faster than strftime; [:23] drops any UTC offset.
+    return now.isoformat(timespec="milliseconds")[:23] + "Z"

@@ -153,10 +153,18 @@ class GroupCommitWriter:
 
     async def append_atomic(self, parts: Sequence[AppendPart]) -> list[int]:
         """Append to several streams all or nothing; seqs in the order of the parts."""
+        return await self.append_soon(parts)
+
+    def append_soon(self, parts: Sequence[AppendPart]) -> asyncio.Future[list[int]]:
+        """``append_atomic`` queued now, in the caller's order: the future resolves with
+        the seqs once durable. Lets a caller queue the next append without waiting for
+        this one's commit, which is what keeps the order of its appends."""
         if self._closing or self._task is None:
             raise StoreClosedError("the event store writer is not running")
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         if not any(part.events for part in parts):
-            return []
+            future.set_result([])
+            return future
         # Encoded here, in the caller's context, so bad data fails its own append and
         # never the writer's batch.
         encoded = {
@@ -164,10 +172,9 @@ class GroupCommitWriter:
             for part in parts
             for e in part.events
         }
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(parts, future, encoded))
         self._wake.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         while True:

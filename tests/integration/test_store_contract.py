@@ -272,3 +272,21 @@ async def test_pipelined_batches_keep_the_order_of_append_calls(db_url: str) -> 
         assert event.stream_version == versions.get(event.stream_id, 0) + 1
         versions[event.stream_id] = event.stream_version
     await pool.close()
+
+
+async def test_append_soon_queues_in_call_order_without_waiting(db_url: str) -> None:
+    """``append_soon`` enqueues at once: appends queued back to back, with no await in
+    between, share commits and are stored in the order they were queued."""
+    writer, reader, pool = await _store(db_url)
+    futures = [
+        writer.append_soon([AppendPart(f"s:{i % 5}", [NewEvent("x", {"i": i})])])
+        for i in range(300)
+    ]
+    assert writer.append_soon([AppendPart("empty", [])]).result() == []
+    seqs = [seq for future in await asyncio.gather(*futures) for seq in future]
+    assert seqs == list(range(1, 301))
+    assert writer.batches < 300  # queued together, committed together
+    stored = [e.data["i"] async for e in reader.read_all(0)]
+    assert stored == list(range(300))
+    await writer.close()
+    await pool.close()

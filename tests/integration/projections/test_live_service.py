@@ -97,3 +97,50 @@ async def test_calls_commands_and_replay_from_the_running_service(db_url: str) -
             await conn.close()
         await client.close()
         await assert_deterministic(svc)
+
+
+async def test_observe_soon_keeps_order_and_pushes_only_what_is_stored(db_url: str) -> None:
+    """Observations queued back to back (the SIP side's way) are decided in call order,
+    stored in that order, and each event reaches the client only once stored."""
+    async with running_service(make_config(db_url)) as svc:
+        client = await RwiClient.connect(svc.url)
+        await client.request("session.subscribe", {"contexts": ["sales"]})
+        offered = {"context": "sales", "caller": "sip:1@x", "callee": "sip:2@y", "trunk": "t"}
+        futures = []
+        for n in range(20):
+            futures.append(
+                svc.service.observe_soon(
+                    Observation("sip.call.offered", {"call_id": f"c{n}", **offered})
+                )
+            )
+            futures.append(
+                svc.service.observe_soon(
+                    Observation("sip.call.ended", {"call_id": f"c{n}", "sip_status": 487})
+                )
+            )
+        conn = await asyncpg.connect(asyncpg_dsn(db_url))
+        try:
+            for n in range(20):
+                frame = await client.event("call.hangup", call_id=f"c{n}")
+                # pushed only after its commit: it is in the log when it arrives
+                assert (
+                    await conn.fetchval("SELECT count(*) FROM events WHERE seq = $1", frame["seq"])
+                    == 1
+                )
+            stored = await asyncio.gather(*futures)
+            order = [
+                (r["type"], r["call_id"])
+                for r in await conn.fetch(
+                    "SELECT type, data->>'call_id' AS call_id FROM events "
+                    "WHERE type IN ('call.incoming', 'call.hangup') ORDER BY seq"
+                )
+            ]
+            head = await conn.fetchval("SELECT last_seq FROM event_head")
+        finally:
+            await conn.close()
+        assert order == [
+            (kind, f"c{n}") for n in range(20) for kind in ("call.incoming", "call.hangup")
+        ]
+        assert [seqs[0] for seqs in stored] == sorted(seqs[0] for seqs in stored)
+        assert stored[-1][-1] <= head
+        assert svc.service.state.calls == {}
