@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,11 +96,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
     try:
-        asyncio.run(server.serve())
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            runner.run(server.serve())
     finally:
         if runtime.embedded is not None:
             runtime.embedded.stop()
     return 0
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it exists (not on Windows): its sockets, timers and task switches
+    cost a fraction of the standard loop's, which is most of a call's CPU time."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -10,10 +10,11 @@ never out of ``seq`` order.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from rwi import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class Outbox:
             self.closed = True
             self._queue.put_nowait(None)
             return
-        self._queue.put_nowait(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        self._queue.put_nowait(jsontext.dumps(frame))
 
     async def _run(self) -> None:
         while True:

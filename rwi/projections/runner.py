@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 
 import asyncpg
@@ -40,6 +41,7 @@ class ProjectionRunner:
         page: int = 2000,
         poll_interval: float = 1.0,
         bulk_lag: int = BULK_LAG,
+        min_interval: float = 0.2,
     ) -> None:
         self.reader = reader
         self.dsn = dsn
@@ -47,6 +49,10 @@ class ProjectionRunner:
         self.page = page
         self.poll_interval = poll_interval
         self.bulk_lag = bulk_lag
+        #: at least this long between two advances: under load the log grows by a commit
+        #: every few milliseconds, and one transaction per projection per commit would
+        #: cost PostgreSQL more than the calls themselves; batched, it is a small share
+        self.min_interval = min_interval
         #: name -> position, as last committed by this runner (or found at start)
         self.positions: dict[str, int] = {}
         self.errors = 0
@@ -123,11 +129,14 @@ class ProjectionRunner:
         async for page in self.reader.follow(
             start, page=self.page, poll_interval=self.poll_interval
         ):
+            started = time.monotonic()
             upto = page[-1].seq
             for name, projection in self.projections.items():
                 if positions[name] < upto:
                     positions[name] = await engine.advance(conn, projection, upto)
             await self._publish(positions)
+            if len(page) < self.page:
+                await asyncio.sleep(self.min_interval - (time.monotonic() - started))
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn)

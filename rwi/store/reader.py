@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 
+from rwi import jsontext
 from rwi.store.events import StoredEvent
 from rwi.store.writer import NOTIFY_CHANNEL
 
@@ -33,8 +33,8 @@ def to_event(row: asyncpg.Record) -> StoredEvent:
         stream_id=row["stream_id"],
         stream_version=row["stream_version"],
         type=row["type"],
-        data=json.loads(row["data"]),
-        meta=json.loads(row["meta"]),
+        data=jsontext.loads(row["data"]),
+        meta=jsontext.loads(row["meta"]),
         recorded_at=row["recorded_at"],
     )
 

@@ -16,7 +16,6 @@ request with a typed error while the rest of the batch commits.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -26,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from rwi import jsontext
 from rwi.store.errors import (
     ConcurrencyError,
     DuplicateEventError,
@@ -100,11 +100,11 @@ class _Plan:
 def encode_json(value: dict[str, Any]) -> str:
     """JSON text for a jsonb column, or ``UnstorableEventError`` if jsonb cannot hold it."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        text = jsontext.dumps(value)
         text.encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise UnstorableEventError(f"event data is not storable JSON: {exc}") from None
-    if _NUL_ESCAPE.search(text):
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise UnstorableEventError("event data contains a NUL character, which jsonb cannot hold")
     return text
 
