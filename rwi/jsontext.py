@@ -10,22 +10,31 @@ acceptance rules are part of the contract.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
+
+#: types orjson would write its own way: left to ``default=str``, as the stdlib does
+_AS_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+#: orjson reads integers beyond 64 bits as floats, silently: such text goes to the stdlib
+_LONG_NUMBER = re.compile(rb"\d{19,}")
 
 
 def dumps(value: Any) -> str:
     """Compact JSON, non-ASCII kept as is; unknown types as ``str(value)``.
     Raises ``TypeError``/``ValueError`` for what cannot be JSON text at all."""
     try:
-        return orjson.dumps(value, default=str).decode()
+        return orjson.dumps(value, default=str, option=_AS_STR).decode()
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def loads(text: str | bytes) -> Any:
+    raw = text.encode() if isinstance(text, str) else text
+    if _LONG_NUMBER.search(raw):
+        return json.loads(raw)
     try:
-        return orjson.loads(text)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        return json.loads(raw)

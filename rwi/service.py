@@ -372,7 +372,11 @@ class Service:
             data["idempotency_key"] = key
             data["params_hash"] = params_hash(raw_params)
         try:
-            encode_json(data)
+            # A text frame is valid UTF-8, so a lone surrogate can only arrive as a \u
+            # escape, and NUL as one or raw: without either, the record is storable and
+            # the writer's own encoding is the only one needed.
+            if "\\u" in text or "\x00" in text:
+                encode_json(data)
         except UnstorableEventError:
             # jsonb cannot hold NUL or lone surrogates: keep the frame exactly, as
             # base64, and the readable fields with those characters escaped.

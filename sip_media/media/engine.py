@@ -71,7 +71,7 @@ class MediaEngine:
         self._sources: list[Playback] = []
         self._alaw_rows = np.zeros(0, dtype=np.int64)
         self._inband_rows = np.zeros(0, dtype=np.int64)
-        self._signatures: dict[str, frozenset[Node]] = {}
+        self._signatures: dict[str, set[Node]] = {}
         self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
         self._house_legs: list[Leg] = []
         self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
@@ -289,13 +289,13 @@ class MediaEngine:
         for dst, src, _gain in edges:
             if dst[0] == "leg":
                 inputs.setdefault(dst[1], set()).add(src)
-        signatures: dict[str, frozenset[Node]] = {}
-        for leg in self.legs.values():
-            sig = frozenset(inputs.get(leg.leg_id, ()))
-            if self._signatures.get(leg.leg_id) != sig:
+        # A leg whose inputs changed starts a new talk spurt (RTP marker bit). Compared
+        # as plain sets: this runs over every leg on every topology change.
+        previous, none = self._signatures, set[Node]()
+        for leg_id, leg in self.legs.items():
+            if previous.get(leg_id) != inputs.get(leg_id, none):
                 leg.marker_next = True
-            signatures[leg.leg_id] = sig
-        self._signatures = signatures
+        self._signatures = inputs
         self._dirty = False
 
     # --------------------------------------------------------------------------- tick
