@@ -359,21 +359,43 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+#: header values already found well-formed: a dialog's messages repeat their From, To,
+#: Call-ID, Contact and Route values, and parsing each again is a good share of the
+#: cost of a message. Bounded: emptied when full, so hostile traffic cannot grow it.
+_WELL_FORMED: set[tuple[str, str]] = set()
+_WELL_FORMED_MAX = 4096
+
+
 def _check_known_headers(headers: Headers) -> None:
     """Parse every header the stack relies on, so a malformed one fails here (400)
     instead of deep inside a transaction or dialog."""
+    seen = _WELL_FORMED
     for name, value in headers:
         check = _CHECKS.get(name)
-        if check is None:
+        if check is None or (name, value) in seen:
             continue
         try:
             check(value)
         except SipParseError as exc:
             raise SipParseError(f"Bad {name} header: {exc.reason}") from None
+        _remember((name, value))
+    contacts = headers.get_all("Contact")
+    if not contacts:
+        return
+    key = ("Contact", "\n".join(contacts))
+    if key in seen:
+        return
     try:
-        parse_contacts(headers.get_all("Contact"))
+        parse_contacts(contacts)
     except SipParseError as exc:
         raise SipParseError(f"Bad Contact header: {exc.reason}") from None
+    _remember(key)
+
+
+def _remember(key: tuple[str, str]) -> None:
+    if len(_WELL_FORMED) >= _WELL_FORMED_MAX:
+        _WELL_FORMED.clear()
+    _WELL_FORMED.add(key)
 
 
 # -- stream framing --------------------------------------------------------------------

@@ -262,3 +262,23 @@ def test_construction_refuses_injection() -> None:
     )
     reparsed = parse_message(Response(200, "OK", out).serialize())
     assert NameAddr.parse(reparsed.headers.get("P-Asserted-Identity") or "").display_name == hostile
+
+
+def test_well_formed_values_are_remembered_and_malformed_ones_never() -> None:
+    """Header values already parsed are not parsed again (a dialog repeats them), but a
+    malformed value is refused every time, also once the bounded memory has been
+    emptied and refilled by other traffic."""
+    from sip_media.sip import message
+
+    assert isinstance(parse_message(INVITE), Request)
+    assert ("From", "Alice <sip:alice@127.0.0.1>;tag=a1") in message._WELL_FORMED
+    assert ("Contact", "<sip:alice@127.0.0.1:5060>") in message._WELL_FORMED
+    bad_from = INVITE.replace(b"From: Alice <sip:alice@127.0.0.1>", b"From: Alice <sip:alice@")
+    bad_contact = INVITE.replace(b"Contact: <sip:alice@127.0.0.1:5060>", b"Contact: <sip:@>;;")
+    for round_ in range(3):
+        for bad, header in ((bad_from, "From"), (bad_contact, "Contact")):
+            with pytest.raises(SipParseError, match=f"Bad {header} header"):
+                parse_message(bad)
+        for n in range(message._WELL_FORMED_MAX // 2 + round_):
+            parse_message(INVITE.replace(b"tag=a1", b"tag=t%d" % n))
+        assert len(message._WELL_FORMED) <= message._WELL_FORMED_MAX
