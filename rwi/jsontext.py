@@ -18,7 +18,8 @@ import orjson
 #: types orjson would write its own way: left to ``default=str``, as the stdlib does
 _AS_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 #: orjson reads integers beyond 64 bits as floats, silently: such text goes to the stdlib
-_LONG_NUMBER = re.compile(rb"\d{19,}")
+_LONG_NUMBER = re.compile(r"\d{19,}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19,}")
 
 
 def dumps(value: Any) -> str:
@@ -31,10 +32,12 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    raw = text.encode() if isinstance(text, str) else text
-    if _LONG_NUMBER.search(raw):
-        return json.loads(raw)
+    long_number = (
+        _LONG_NUMBER.search(text) if isinstance(text, str) else _LONG_NUMBER_BYTES.search(text)
+    )
+    if long_number:
+        return json.loads(text)
     try:
-        return orjson.loads(raw)
+        return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        return json.loads(text)

@@ -425,22 +425,18 @@ class Service:
 
     async def observe(self, observation: Observation) -> list[int]:
         """Record an outside happening and what it means; returns the stored seqs."""
-        await self._healthy.wait()
+        await self.wait_healthy()
         return await self.observe_soon(observation)
 
-    @property
-    def healthy(self) -> bool:
-        """False while the live state is being rebuilt after a failed append."""
-        return self._healthy.is_set()
-
     async def wait_healthy(self) -> None:
+        """Until the live state is not being rebuilt after a failed append."""
         await self._healthy.wait()
 
     def observe_soon(self, observation: Observation) -> asyncio.Future[list[int]]:
         """``observe`` without waiting for the commit: decided, folded and queued for
         the writer now, in call order. Its effects and pushes still leave only once it
         is stored. The SIP side reports through this, so a burst of reports shares one
-        commit instead of waiting a commit each. Call it only while ``healthy``."""
+        commit instead of waiting a commit each. Call it after ``wait_healthy``."""
         now = self.clock()
         emits = observe(self.state, observation, now)
         record = Emit(SERVICE_STREAM, "observation", {"type": observation.type, **observation.data})
@@ -456,7 +452,9 @@ class Service:
         def stored(done: asyncio.Future[list[int]]) -> None:
             if done.cancelled():
                 return
-            if done.exception() is not None:
+            error = done.exception()
+            if error is not None:
+                log.error("observation %s could not be stored: %s", observation.type, error)
                 self._spawn(self._recover())
                 return
             self._push(prepared, done.result())

@@ -91,11 +91,6 @@ def _with_dialog(data: dict[str, Any], dialog: DialogRecord | None) -> dict[str,
     return data
 
 
-def _log_failure(done: asyncio.Future[list[int]]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.error("an observation could not be stored: %s", done.exception())
-
-
 def hold_music(name: str | None) -> media.Source:
     return media.HOLD_MUSIC if name is None else media.FileSource(name)
 
@@ -168,11 +163,11 @@ class SipBridge:
         observation = await self._translate(obs)
         if observation is None:
             return
-        if not self.service.healthy:
-            await self.service.wait_healthy()
+        await self.service.wait_healthy()
         # Queued, not awaited: the next report is decided while this one commits (the
-        # writer keeps the order; effects and pushes still wait for durability).
-        self.service.observe_soon(observation).add_done_callback(_log_failure)
+        # writer keeps the order; effects and pushes still wait for durability; a
+        # failure is logged and recovered from by the service).
+        self.service.observe_soon(observation)
 
     async def _translate(self, obs: LegObservation) -> Observation | None:
         data: dict[str, Any]
