@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from sip_media.sip.errors import SipParseError
 from sip_media.sip.message import Message, StreamFramer
@@ -204,8 +205,9 @@ class _TcpConnection(asyncio.Protocol):
         self.peer: Address = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.stream = transport
+        # A stream protocol is always handed a stream transport, but uvloop's (which
+        # `rwi serve` runs on) does not subclass asyncio.Transport: no isinstance check.
+        self.stream = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1]))
         self.owner.connections[self.peer] = self
