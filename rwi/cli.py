@@ -22,6 +22,8 @@ from rwi.config import Config, load_config
 from rwi.errors import ConfigError
 from rwi.store.database import migrate, redact
 
+CONFIG_HELP = "TOML config file (default: $RWI_CONFIG or ./rwi.toml)"
+
 
 def _config(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
@@ -132,7 +134,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rwi", description=__doc__)
-    parser.add_argument("--config", help="TOML config file (default: $RWI_CONFIG or ./rwi.toml)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--database-url", help="PostgreSQL URL (default: embedded PostgreSQL)")
@@ -144,7 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     from rwi import cli_tools
 
     cli_tools.register(sub)
+    _config_after_subcommand(parser)
     return parser
+
+
+def _config_after_subcommand(parser: argparse.ArgumentParser) -> None:
+    """``--config`` goes before or after the sub-command (``rwi serve --config F`` as the
+    README writes it, or ``rwi --config F serve``). SUPPRESS keeps a sub-command that is
+    not given the option from resetting what the top level parsed."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+                _config_after_subcommand(child)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -496,14 +496,21 @@ def resolve(action: str) -> ActionSpec:
     return SPECS[name]
 
 
-def authorise(spec: ActionSpec, scopes: frozenset[str], built: frozenset[str]) -> None:
-    """Scope first (a caller without it learns nothing more), then whether it is built."""
+def authorise(
+    spec: ActionSpec,
+    scopes: frozenset[str],
+    built: frozenset[str],
+    unavailable: Callable[[str], str | None] = lambda _: None,
+) -> None:
+    """Scope first (a caller without it learns nothing more), then whether it is built;
+    ``unavailable`` says why a built action is off in this deployment (no ``[sip]``)."""
     if spec.scope not in scopes:
         raise RwiError("forbidden", f"scope required: {spec.scope}")
     if spec.name not in built:
+        reason = unavailable(spec.name)
         raise RwiError(
             "unknown_action",
-            f"action {spec.name!r} is not available in this version of the service yet",
+            reason or f"action {spec.name!r} is not available in this version of the service yet",
         )
 
 

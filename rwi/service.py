@@ -247,7 +247,7 @@ class Service:
             action_id, action, raw_params = request.action_id, request.action, request.params
             spec = protocol.resolve(request.action)
             action = spec.name
-            protocol.authorise(spec, connection.token.scopes, self.built)
+            protocol.authorise(spec, connection.token.scopes, self.built, self._unavailable)
             params = spec.validate(request.params)
             self._check_sounds(spec.name, params)
             key = request.meta.get("idempotency_key")
@@ -311,6 +311,15 @@ class Service:
     def built(self) -> frozenset[str]:
         """Call commands are executed only when a SIP/media side is attached."""
         return BUILT | CALL_BUILT if self.executor is not None else BUILT
+
+    def _unavailable(self, action: str) -> str | None:
+        """Why a call command is off: the configuration has no SIP side to execute it."""
+        if action in CALL_BUILT and self.executor is None:
+            return (
+                f"action {action!r} needs SIP and media, and {self.config.source} has no [sip] "
+                "section (add one; rwi.example.toml shows the settings)"
+            )
+        return None
 
     def _check_sounds(self, action: str, params: dict[str, Any]) -> None:
         """Sound files must exist inside the sounds directory when the command is given."""

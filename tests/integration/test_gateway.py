@@ -163,9 +163,22 @@ async def test_every_malformed_frame_gets_the_right_error_and_the_connection_sur
 async def test_actions_of_later_issues_say_so_and_never_fake_success(db_url: str) -> None:
     async with running_service(make_config(db_url)) as svc:
         client = await RwiClient.connect(svc.url, token="admin-token")
-        reply = await client.request("call.hangup", {"call_id": "nonexistent"})
+        reply = await client.request("record.start", {"call_id": "nonexistent"})
         assert reply["error"]["code"] == "unknown_action"
         assert "not available in this version" in reply["error"]["message"]
+        await client.close()
+
+
+async def test_call_commands_without_sip_name_the_missing_section(db_url: str) -> None:
+    async with running_service(make_config(db_url)) as svc:
+        client = await RwiClient.connect(svc.url, token="admin-token")
+        for action in ("call.hangup", "call.originate", "call.transfer"):
+            reply = await client.request(action, {"call_id": "c1"})
+            assert reply["error"]["code"] == "unknown_action", reply
+            message = reply["error"]["message"]
+            assert f"action {action!r} needs SIP and media" in message, message
+            assert "<test> has no [sip] section" in message, message
+            assert "version" not in message
         await client.close()
 
 
