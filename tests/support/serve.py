@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,16 +11,18 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 async def start_serve(
     config: Path,
-    *,
+    *options: str,
     stderr: int | None = None,
     env: Mapping[str, str] | None = None,
     limit: float = 60.0,
 ) -> tuple[asyncio.subprocess.Process, list[str]]:
-    """Start `python -m rwi --config CONFIG serve`; return once it says where it listens,
-    with the lines it printed until then. ``stderr=asyncio.subprocess.STDOUT`` keeps the
-    logs in the same pipe (whoever passes it must read that pipe to the end)."""
+    """Start the service as the README does, ``./scripts/dev serve --config CONFIG
+    [options]`` (which execs the installed ``rwi serve`` on uvloop, so the process is the
+    service itself); return once it says where it listens, with the lines it printed
+    until then. ``stderr=asyncio.subprocess.STDOUT`` keeps the logs in the same pipe
+    (whoever passes it must read that pipe to the end)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rwi", "--config", str(config), "serve",
+        str(ROOT / "scripts" / "dev"), "serve", "--config", str(config), *options,
         stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=ROOT,
     )  # fmt: skip
     assert proc.stdout is not None
