@@ -1,0 +1,64 @@
+"""Each benchmark the README lists runs on this machine at a small scale and prints JSON
+figures that add up. They measure nothing here (no timed assertions): this only keeps the
+README's benchmark command lines working as the code under them changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from tests.support.serve import ROOT
+
+pytestmark = pytest.mark.e2e
+
+#: script -> the small-scale arguments used here (the README runs them with defaults)
+SMALL = {
+    "bench_store.py": ["--seconds", "0.5", "--writers", "1,4"],
+    "bench_rwi.py": ["--rate", "100", "--seconds", "1", "--connections", "2"],
+    "bench_sip.py": ["--start", "20", "--max", "20", "--seconds", "1", "--budget", "40"],
+    "bench_media.py": ["--calls", "10", "--warmup", "0.5", "--measure", "1"],
+    "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5"],
+    "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
+}
+
+
+async def figures(script: str) -> list[dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "scripts" / script), *SMALL[script], cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
+    lines = [line for line in out.decode().splitlines() if line.strip()]
+    assert lines, err.decode(errors="replace")[-3000:]
+    return [json.loads(line) for line in lines]
+
+
+def test_every_script_is_listed() -> None:
+    assert {p.name for p in (ROOT / "scripts").glob("bench_*.py")} == set(SMALL)
+
+
+@pytest.mark.parametrize("script", sorted(SMALL))
+async def test_benchmark_runs_and_reports(script: str) -> None:
+    results = await figures(script)
+    by_bench = {r["bench"]: r for r in results}
+    if script == "bench_store.py":
+        assert [r["writers"] for r in results] == [1, 4]
+        assert all(r["gaps"] == 0 and r["events"] == r["followed"] > 0 for r in results)
+    elif script == "bench_rwi.py":
+        assert by_bench["rwi_roundtrip"]["commands"] == 100
+        assert by_bench["rwi_roundtrip"]["errors"] == 0
+    elif script == "bench_sip.py":
+        assert by_bench["sip"]["calls_per_s"] == 20 and by_bench["sip"]["failed"] == 0
+    elif script == "bench_media.py":
+        assert results[-1]["calls"] == 10 and results[-1]["cores"] >= 1
+    elif script == "bench_calls.py":
+        assert [r["mode"] for r in results] == ["originate", "inbound"]
+        assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results
+    else:
+        assert by_bench["rebuild"]["events"] == 2000
+        assert by_bench["replay_call"]["calls"] == 3

@@ -1,0 +1,225 @@
+"""Every command line the README shows, run as written against a real call history: a
+SIPp call through ``./scripts/dev serve``, then replay, state, rebuild, verify, reports,
+export and import with the installed ``rwi`` (``--config`` after the sub-command, as the
+README writes it). A README line no test runs fails ``test_every_readme_command_is_run``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rwi.reporting import REPORTS
+from tests.interop.calls.conftest import Sipp, free_block
+from tests.support.client import RwiClient
+from tests.support.databases import fresh_database, server_url
+from tests.support.serve import ROOT
+from tests.support.shipped import serve, write_config
+
+pytestmark = pytest.mark.e2e
+
+RWI = str(Path(sys.executable).parent / "rwi")
+
+#: README command line -> where it runs. The benchmarks and the full test run have their
+#: own homes; everything else runs in this module.
+RUN_ELSEWHERE = {
+    "./scripts/dev test": ".ci/run runs exactly this line",
+    ".venv/bin/python scripts/bench_store.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_rwi.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_sip.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_media.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_calls.py --rates 100,150,200": (
+        "tests/e2e/test_benchmarks_run.py"
+    ),
+    ".venv/bin/python scripts/bench_rebuild.py": "tests/e2e/test_benchmarks_run.py",
+}
+RUN_HERE = {
+    "./scripts/dev serve",
+    '.venv/bin/python -m websockets "ws://127.0.0.1:8080/rwi/v1?token=change-me-app-token"',
+    "rwi serve [--config F] [--database-url URL] [--listen HOST:PORT]",
+    "rwi migrate [--config F] [--database-url URL]",
+    "rwi replay call <call_id> [--json]",
+    "rwi replay state --at <seq or ISO time> [--json]",
+    "rwi rebuild [projection ...]",
+    "rwi verify [--limit N]",
+    "rwi report <name> [--from T] [--to T] [--csv]",
+    "rwi export call <call_id> -o bundle.jsonl",
+    "rwi import bundle.jsonl --database-url URL",
+}
+
+
+def readme_commands() -> set[str]:
+    """`rwi ...` in inline code, and each command line of the ```sh blocks."""
+    text = (ROOT / "README.md").read_text()
+    found = {m.group(1) for m in re.finditer(r"`(rwi [^`]+)`", text)}
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            command = re.split(r"\s+#", line)[0].strip()
+            if command:
+                found.add(command)
+    return found
+
+
+def test_every_readme_command_is_run() -> None:
+    assert readme_commands() == RUN_HERE | set(RUN_ELSEWHERE)
+
+
+@pytest.fixture
+def scratch_url() -> Iterator[str]:
+    with fresh_database(server_url()) as url:
+        yield url
+
+
+async def run(*argv: str, stdin: bytes | None = None, limit: float = 60.0) -> str:
+    """The command's output; it must exit 0."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(stdin), limit)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, f"{argv}: exit {proc.returncode}\n{text[-3000:]}"
+    return text
+
+
+async def first_session(url: str) -> None:
+    """The README's first session: the websockets CLI, one JSON object typed per line,
+    each reply printed before the next line is typed (EOF closes the connection)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "websockets", f"{url}?token=app-token", cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    lines = (
+        '{"action": "session.subscribe", "action_id": "req-1", '
+        '"params": {"contexts": ["support"]}}',
+        '{"action": "session.list_calls", "action_id": "req-2"}',
+    )
+    printed = ""
+    async with asyncio.timeout(20):
+        for number, line in enumerate(lines, 1):
+            proc.stdin.write(line.encode() + b"\n")
+            await proc.stdin.drain()
+            while f'"action_id":"req-{number}","response":"success"' not in printed:
+                chunk = await proc.stdout.read(4096)
+                assert chunk, f"the websockets CLI stopped: {printed}"
+                printed += chunk.decode(errors="replace")
+        proc.stdin.close()
+        await proc.wait()
+    assert '"data":{"calls":[]}' in printed, printed
+
+
+async def a_call_through_the_service(tmp: Path, config: Path, db_url: str) -> str:
+    """One routed SIPp call, answered over RWI, hung up by the caller; also the README's
+    websocket client session against the same service."""
+    sip_port = free_block(2)
+    agent = Sipp(tmp, "uas_call", sdp_port="[media_port]", pt=0, codec="PCMU")
+    written = write_config(tmp, sip_port=sip_port, agent=agent, database_url=db_url)
+    assert written == config
+    caller = Sipp(tmp, "uac_call", middle="", pause_ms=300)
+    try:
+        async with serve(config, db_url) as url:
+            await first_session(url)
+
+            client = await RwiClient.connect(url)
+            try:
+                await client.request("session.subscribe", {"contexts": ["support"]})
+                await caller.start("-s", "2000", remote=f"127.0.0.1:{sip_port}")
+                incoming = await client.event("call.incoming", timeout=15)
+                call_id: str = incoming["call_id"]
+                await client.request("call.answer", {"call_id": call_id})
+                await client.event("call.hangup", call_id=call_id, timeout=15)
+                assert await caller.finish() == 0
+            finally:
+                await client.close()
+    finally:
+        await caller.close()
+    return call_id
+
+
+async def test_rwi_command_lines_on_a_real_call_history(
+    db_url: str, scratch_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "rwi.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    out = await run(RWI, "migrate", "--config", str(config))
+    assert "is at revision" in out
+    out = await run(RWI, "migrate", "--config", str(config), "--database-url", db_url)
+    assert "is at revision" in out
+
+    call_id = await a_call_through_the_service(tmp_path, config, db_url)
+    cfg = ("--config", str(config))
+
+    story = await run(RWI, "replay", "call", call_id, *cfg)
+    assert call_id in story and "call.incoming" in story
+    document = json.loads(await run(RWI, "replay", "call", call_id, "--json", *cfg))
+    assert document["call_id"] == call_id and document["steps"]
+
+    answered = next(step["seq"] for step in document["steps"] if step["type"] == "call.answered")
+    during = await run(RWI, "replay", "state", "--at", str(answered), *cfg)
+    assert call_id in during
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    after = json.loads(await run(RWI, "replay", "state", "--at", later, "--json", *cfg))
+    assert after["state"]["calls"] == {}  # the call is over
+
+    await run(RWI, "rebuild", *cfg)
+    await run(RWI, "rebuild", "calls", *cfg)
+    verified = await run(RWI, "verify", "--limit", "5", *cfg)
+    assert "agree with the log" in verified, verified  # (differences exit 1)
+
+    today = datetime.now(UTC).date()
+    window = ("--from", today.isoformat(), "--to", (today + timedelta(days=1)).isoformat())
+    for name in REPORTS:
+        table = await run(RWI, "report", name, *window, *cfg)
+        assert table.strip(), name
+        csv_text = await run(RWI, "report", name, *window, "--csv", *cfg)
+        assert "," in csv_text.splitlines()[0], (name, csv_text)
+    per_hour = await run(RWI, "report", "calls_per_hour", *window, "--csv", *cfg)
+    assert len(per_hour.strip().splitlines()) >= 2, per_hour  # header + this call's hour
+
+    bundle = tmp_path / "bundle.jsonl"
+    await run(RWI, "export", "call", call_id, "-o", str(bundle), *cfg)
+    assert bundle.stat().st_size > 0
+    await run(RWI, "import", str(bundle), "--database-url", scratch_url)
+    copied = json.loads(
+        await run(RWI, "replay", "call", call_id, "--json", "--database-url", scratch_url)
+    )
+    assert copied["steps"] == document["steps"]
+
+
+async def test_dev_serve_with_the_config_from_the_environment(db_url: str, tmp_path: Path) -> None:
+    """``./scripts/dev serve`` with no arguments: the config comes from $RWI_CONFIG."""
+    from tests.support.service import free_port
+
+    port = free_port()
+    config = tmp_path / "rwi.toml"
+    config.write_text(
+        f'[rwi]\nlisten = "127.0.0.1:{port}"\n[database]\nurl = "{db_url}"\n'
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RWI_")}
+    env["RWI_CONFIG"] = str(config)
+    proc = await asyncio.create_subprocess_exec(
+        str(ROOT / "scripts" / "dev"), "serve", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(60):
+        while not any(line.startswith("rwi: listening on") for line in seen):
+            line = (await proc.stdout.readline()).decode()
+            assert line, f"dev serve exited: {seen[-20:]}"
+            seen.append(line)
+    assert f"ws://127.0.0.1:{port}/rwi/v1" in seen[-1]
+    assert not (ROOT / "rwi.toml").exists() or "created rwi.toml" not in "".join(seen)
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
