@@ -86,7 +86,9 @@ class Engine:
             await udp.start()
             self.transports.append(udp)
         for addr in self.config.tcp:
-            tcp = TcpTransport(addr, self.allow, self.stats, self._receive_framed)
+            tcp = TcpTransport(
+                addr, self.allow, self.stats, self._receive_framed, self._unreachable
+            )
             await tcp.start()
             self.transports.append(tcp)
         _ = self.scheduler
@@ -95,6 +97,13 @@ class Engine:
         for transport in self.transports:
             transport.close()
         self.transports.clear()
+
+    def _unreachable(self, dest: Address) -> None:
+        """A connection-oriented transport could not reach ``dest``: fail the requests
+        sent there now (a call to a phone that refuses TCP ends at once, with 503)."""
+        for tx in list(self.table.client.values()):
+            if tx.dest == dest:
+                tx.transport_failed()
 
     def local_address(self, name: str = "UDP") -> Address:
         return self.transport_for(name).local
@@ -184,6 +193,7 @@ class Engine:
             on_timeout=on_timeout,
             ack_factory=ack_factory,
             on_transport_error=on_transport_error,
+            dest=dest,
         )
         self.table.add_client(tx)
         tx.start()

@@ -105,6 +105,7 @@ class ClientTransaction(_Transaction):
         on_timeout: Callable[[], None],
         ack_factory: Callable[[Any], bytes] | None = None,
         on_transport_error: Callable[[], None] | None = None,
+        dest: tuple[str, int] | None = None,
     ) -> None:
         super().__init__(
             key,
@@ -117,6 +118,7 @@ class ClientTransaction(_Transaction):
             TxState.CALLING if invite else TxState.TRYING,
         )
         self.on_transport_error = on_transport_error
+        self.dest = dest
         self.request = request
         self.on_response = on_response
         self.on_timeout = on_timeout
@@ -140,6 +142,15 @@ class ClientTransaction(_Transaction):
             if not self.reliable:
                 self.start_timer("timer_e", self._interval, self.timer_e)
             self.start_timer("timer_f", self.timers.timer_f, self.timer_f)
+
+    def transport_failed(self) -> None:
+        """The transport could not deliver the request after ``send`` accepted it (a TCP
+        connect refused): §17.1.4, the same as a failed send, and no wait for Timer B."""
+        if self.state not in (TxState.CALLING, TxState.TRYING):
+            return
+        self.stats.bump("send_errors")
+        self.terminate()
+        (self.on_transport_error or self.on_timeout)()
 
     # -- timers ---------------------------------------------------------------------
     def timer_a(self) -> None:

@@ -240,10 +240,18 @@ class TcpTransport(Transport):
     reliable = True
 
     def __init__(
-        self, local: Address, allow: AllowList, stats: Stats, framed_receiver: FramedReceiver
+        self,
+        local: Address,
+        allow: AllowList,
+        stats: Stats,
+        framed_receiver: FramedReceiver,
+        on_unreachable: Callable[[Address], None] = lambda _: None,
     ) -> None:
         super().__init__(local, allow, stats)
         self.framed_receiver = framed_receiver
+        #: told when a connection to a peer cannot be opened: what was queued for it is
+        #: lost, and the transactions waiting on it should fail now rather than time out
+        self.on_unreachable = on_unreachable
         self.connections: dict[Address, _TcpConnection] = {}
         self._pending: dict[Address, _Pending] = {}
         self._server: asyncio.Server | None = None
@@ -288,6 +296,7 @@ class TcpTransport(Transport):
             log.warning("TCP connect to %s:%d failed: %s", *dest, exc)
             self.stats.bump("send_errors")
             self._pending.pop(dest, None)
+            self.on_unreachable(dest)
             return
         pending = self._pending.pop(dest, _Pending([]))
         self.connections[dest] = proto

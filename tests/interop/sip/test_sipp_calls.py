@@ -23,6 +23,7 @@ from sip_media.adapter import (
 )
 from sip_media.nomedia import offer_sdp
 from sip_media.sip.routing import TrunkConfig
+from sip_media.sip.timers import TimerConfig
 
 from .conftest import Observer, Peers, engine_config, free_port, peers_ready, wait_until
 
@@ -290,3 +291,20 @@ async def test_engine_uac_early_media_then_ringing_then_answer(
     await adapter.execute(Hangup("em"))
     await observer.wait(Ended, "em")
     assert (await peers.finish(proc)).rc == 0
+
+
+async def test_engine_uac_over_tcp_to_a_closed_port_fails_at_once(peers: Peers) -> None:
+    """A refused TCP connect ends the call with 503 now, not after Timer B (32 s here)."""
+    tcp_port = free_port(socket.SOCK_STREAM)
+    config = engine_config(tcp=[("127.0.0.1", tcp_port)], timers=TimerConfig())
+    adapter = SipAdapter(config, no_media=True)
+    await adapter.start()
+    try:
+        observer = Observer(adapter)
+        closed = free_port(socket.SOCK_STREAM)  # nothing listens there
+        await adapter.execute(Dial("tcp-x", f"sip:bob@127.0.0.1:{closed};transport=tcp"))
+        ended = await observer.wait(Ended, "tcp-x", limit=5)
+        assert (ended.cause, ended.sip_status) == ("unreachable", 503), ended
+        assert adapter.stats["timeouts"] == 0
+    finally:
+        await adapter.stop()
