@@ -124,8 +124,7 @@ class CallLegs(MediaOps, RequestOps):
         self._owns = False
         self._closed = False
         self._unsubscribe_sip = sip.subscribe(self._queue.put_nowait)
-        self._previous_media_callback = media.observations.callback
-        media.observations.callback = self._on_media_observation
+        self._unsubscribe_media = media.observations.subscribe(self._queue.put_nowait)
         self._previous_answer_sdp = sip.engine.answer_sdp
         sip.engine.answer_sdp = self._answer_reinvite
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="call-legs")
@@ -159,7 +158,7 @@ class CallLegs(MediaOps, RequestOps):
                 await self.hangup(leg_id)
         self._closed = True
         self._unsubscribe_sip()
-        self.media.observations.callback = self._previous_media_callback
+        self._unsubscribe_media()
         self.sip.engine.answer_sdp = self._previous_answer_sdp
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -188,11 +187,6 @@ class CallLegs(MediaOps, RequestOps):
     def leg_ids(self) -> tuple[str, ...]:
         """Ids of the live legs."""
         return tuple(self._legs)
-
-    def _on_media_observation(self, obs: m.Observation) -> None:
-        if self._previous_media_callback is not None:
-            self._previous_media_callback(obs)
-        self._queue.put_nowait(obs)
 
     async def _pump(self) -> None:
         """Apply SIP and media observations in arrival order, one at a time."""

@@ -25,10 +25,11 @@ from typing import Any
 
 from . import api
 from .assets import ensure_assets
+from .clock import TICK, run_clock_step
 from .config import MediaConfig
 from .engine import MediaEngine
 from .errors import ERRORS_BY_CODE, InvalidEffectError, MediaError, UnknownIdError, WorkerError
-from .service import TICK, ObservationCallback, ObservationHub, run_clock_step
+from .hub import ObservationCallback, ObservationHub
 
 log = logging.getLogger(__name__)
 
