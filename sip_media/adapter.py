@@ -69,7 +69,7 @@ from sip_media.adapter_types import (
 from sip_media.nomedia import answer_keeping_media, answer_sdp, offer_sdp
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
-from sip_media.sip.agent import Invitation
+from sip_media.sip.agent import Invitation, ReofferHook
 from sip_media.sip.dialog import check_header
 from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.errors import SipError
@@ -85,6 +85,12 @@ _SIP_USER = re.compile(r"^[A-Za-z0-9_.!~*'()+-]{1,64}$")
 ObservationCallback = Callable[[Observation], None]
 
 
+def _keep_media(inv: Invitation, offer: bytes | None) -> bytes | None:
+    """Remote re-offers (hold/resume, refresh) are answered at once, keeping the leg's
+    media address; ``Reinvited`` tells the service (and later the media engine)."""
+    return answer_keeping_media(offer, inv.local_sdp)
+
+
 class SipAdapter:
     """Effects in, observations out, over one :class:`Engine`."""
 
@@ -95,18 +101,19 @@ class SipAdapter:
         no_media: bool = False,
         auto_answer: bool = False,
         bindings: Iterable[Binding] = (),
+        answer_reinvite: ReofferHook = _keep_media,
     ) -> None:
-        self.engine = Engine(config)
+        """``answer_reinvite``: our SDP answer to a remote re-INVITE's offer (the call-leg
+        layer answers from its media legs); by default the leg's media is kept."""
+        self.engine = Engine(
+            config, on_new_session=self._on_new_session, answer_sdp=answer_reinvite
+        )
         self.no_media = no_media
         self.auto_answer = auto_answer
         self._initial_bindings = tuple(bindings)
         self._callbacks: list[ObservationCallback] = []
         self._queues: list[asyncio.Queue[Observation]] = []
         self.engine.center.subscribe(self._on_notification)
-        self.engine.on_new_session = self._on_new_session
-        # Remote re-offers (hold/resume, refresh) are answered at once, keeping the leg's
-        # media address; ``Reinvited`` tells the service (and later the media engine).
-        self.engine.answer_sdp = lambda inv, offer: answer_keeping_media(offer, inv.local_sdp)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -284,7 +291,7 @@ class SipAdapter:
         display = f"{quote_string(effect.caller_id)} " if effect.caller_id else ""
         from_header = f"{display}<{from_uri}>"
         leg_id = effect.leg_id or "out-" + secrets.token_hex(6)
-        inv = Invitation(self.engine, leg_id, "outgoing")
+        inv = self.engine.new_session(leg_id, "outgoing")
         sdp = effect.sdp_offer
         if sdp is None and self.no_media:
             sdp = offer_sdp(host)

@@ -112,21 +112,27 @@ _Input = SipObservation | m.Observation | _Report
 class CallLegs(MediaOps, RequestOps):
     """Legs over one SIP adapter and one media service; see the module docstring."""
 
-    def __init__(self, sip: SipAdapter, media: MediaService) -> None:
-        """Attach to a started adapter and media service (call inside the event loop)."""
-        self.sip = sip
+    def __init__(
+        self,
+        sip_config: EngineConfig,
+        media: MediaService,
+        *,
+        bindings: Iterable[Binding] = (),
+        owns_media: bool = False,
+    ) -> None:
+        """Build the SIP adapter (started by :meth:`start`) over a started media service,
+        inside the event loop; ``owns_media``: :meth:`close` closes ``media`` too."""
+        self.sip = SipAdapter(sip_config, bindings=bindings, answer_reinvite=self._answer_reinvite)
         self.media = media
         self._legs: dict[str, LiveLeg] = {}
         self._playbacks: dict[str, str] = {}  # playback id -> leg id
         self._recordings: dict[str, tuple[str, ...]] = {}  # recording id -> legs
         self._callbacks: list[LegCallback] = []
         self._queue: asyncio.Queue[_Input] = asyncio.Queue()
-        self._owns = False
+        self._owns_media = owns_media
         self._closed = False
-        self._unsubscribe_sip = sip.subscribe(self._queue.put_nowait)
+        self._unsubscribe_sip = self.sip.subscribe(self._queue.put_nowait)
         self._unsubscribe_media = media.observations.subscribe(self._queue.put_nowait)
-        self._previous_answer_sdp = sip.engine.answer_sdp
-        sip.engine.answer_sdp = self._answer_reinvite
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="call-legs")
 
     @classmethod
@@ -139,18 +145,16 @@ class CallLegs(MediaOps, RequestOps):
     ) -> CallLegs:
         """Build and start a SIP adapter and a media service; ``close`` stops both."""
         media = await start_media(media_config)
-        sip = SipAdapter(sip_config, bindings=bindings)
+        legs = cls(sip_config, media, bindings=bindings, owns_media=True)
         try:
-            await sip.start()
+            await legs.sip.start()
         except BaseException:
-            await media.close()
+            await legs.close()
             raise
-        legs = cls(sip, media)
-        legs._owns = True
         return legs
 
     async def close(self) -> None:
-        """Hang up every live leg, detach, and stop the adapter and media if we own them."""
+        """Hang up every live leg, detach, stop the adapter (and the media if we own it)."""
         if self._closed:
             return
         for leg_id in list(self._legs):
@@ -159,12 +163,11 @@ class CallLegs(MediaOps, RequestOps):
         self._closed = True
         self._unsubscribe_sip()
         self._unsubscribe_media()
-        self.sip.engine.answer_sdp = self._previous_answer_sdp
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump_task
-        if self._owns:
-            await self.sip.stop()
+        await self.sip.stop()
+        if self._owns_media:
             await self.media.close()
 
     # ------------------------------------------------------------------ observations

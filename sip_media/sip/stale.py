@@ -69,21 +69,21 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
         trunk = route.trunk
         transport = engine.transport_for(route.transport).name
         if inv.state in (SessionState.OUTGOING, SessionState.EARLY):
-            parts = inv._invite_parts  # the INVITE in flight (same package: agent's state)
+            via, to, cseq = inv.pending_invite()
             return DialogRecord(
                 kind=DialogKind.OUTBOUND_EARLY,
                 call_id=dialog.call_id,
                 local_tag=dialog.local_tag,
                 remote_tag=dialog.remote_tag,
                 local_uri=dialog.local_uri,
-                remote_uri=parts["to"],
-                cseq=inv._invite_cseq,
+                remote_uri=to,
+                cseq=cseq,
                 destination=route.address,
                 transport=transport,
                 remote_target=dialog.remote_target if dialog.remote_tag else "",
                 route_set=tuple(dialog.route_set),
                 request_uri=route.request_uri,
-                vias=(parts["via"],),
+                vias=(via,),
                 leg_id=inv.leg_id,
                 trunk=trunk,
             )
@@ -98,7 +98,7 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
         )
         if inv.state in (SessionState.INCOMING, SessionState.EARLY):
             vias = list(msg.vias)
-            vias[0] = engine._stamp_via(vias[0], msg)  # as our 100/180 carried it
+            vias[0] = engine.stamp_via(vias[0], msg)  # as our 100/180 carried it
             return DialogRecord(
                 kind=DialogKind.INBOUND_EARLY,
                 call_id=msg.call_id,

@@ -109,9 +109,9 @@ def test_in_dialog_request_for_unknown_dialog_gets_481(h: Harness) -> None:
     assert h.take()[0].status == 481
 
 
-def test_remote_hold_reinvite_is_answered_recvonly(h: Harness) -> None:
+def test_remote_hold_reinvite_is_answered_recvonly() -> None:
+    h = Harness(answer_sdp=lambda inv, offer: SDP.replace("sendrecv", "recvonly").encode())
     _inv, tag = answered_call(h)
-    h.engine.answer_sdp = lambda inv, offer: SDP.replace("sendrecv", "recvonly").encode()
     h.inject(invite(branch="z9hG4bKre", cseq=2, to_tag=tag, sdp=HOLD_SDP))
     sent = h.take()
     assert [m.status for m in sent] == [100, 200]
@@ -199,7 +199,7 @@ def test_rate_limit_answers_503_with_retry_after(h: Harness) -> None:
 
 
 async def test_uac_early_dialog_then_answer_then_bye(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-1", "outgoing")
+    inv = h.engine.new_session("leg-1", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), SDP.encode(), timeout=0)
     [req] = h.take()
@@ -226,7 +226,7 @@ async def test_uac_early_dialog_then_answer_then_bye(h: Harness) -> None:
 
 
 async def test_uac_hangup_before_provisional_cancels_after_it(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-2", "outgoing")
+    inv = h.engine.new_session("leg-2", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
@@ -242,7 +242,7 @@ async def test_uac_hangup_before_provisional_cancels_after_it(h: Harness) -> Non
 
 @pytest.mark.parametrize("code", [486, 603])
 async def test_uac_rejected_acks_and_fails(h: Harness, code: int) -> None:
-    inv = Invitation(h.engine, "leg-3", "outgoing")
+    inv = h.engine.new_session("leg-3", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
@@ -285,7 +285,7 @@ def test_invite_for_a_foreign_host_is_refused_no_open_relay(h: Harness) -> None:
 
 
 async def test_dial_to_a_forbidden_destination_fails_without_sending(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-x", "outgoing")
+    inv = h.engine.new_session("leg-x", "outgoing")
     route = Route(request_uri="sip:bob@192.0.2.1", address=("192.0.2.1", 5060))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     assert h.wire.sent == []
@@ -296,7 +296,7 @@ async def test_dial_to_a_forbidden_destination_fails_without_sending(h: Harness)
 
 
 async def test_uac_no_answer_timeout_cancels(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-t", "outgoing")
+    inv = h.engine.new_session("leg-t", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=30)
     [req] = h.take()
@@ -326,7 +326,7 @@ def test_require_of_an_unimplemented_extension_gets_420(h: Harness) -> None:
 
 
 async def test_second_forked_2xx_is_acked_and_byed(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-f", "outgoing")
+    inv = h.engine.new_session("leg-f", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
