@@ -22,7 +22,7 @@ from sip_media.adapter import SipAdapter
 from sip_media.adapter_types import (
     Effect,
     EffectResult,
-    Reject,
+    RejectLeg,
     ReplyRefer,
     SendInfo,
     SendMessage,
@@ -122,7 +122,7 @@ class LegMedia:
         except SipError as exc:
             leg.end_reason = "not_acceptable"
             leg.transition(LegState.ENDING)
-            await self.sip.execute(Reject(leg.leg_id, 488))
+            await self.sip.execute(RejectLeg(leg.leg_id, 488))
             raise NegotiationError(f"leg {leg.leg_id}: {exc.reason}") from exc
         create = m.CreateLeg(
             leg.leg_id,
@@ -167,11 +167,11 @@ class MediaOps:
 
     async def hold(self, leg_id: str, music: m.Source | None = None) -> None:
         """The leg hears ``music`` (default hold music); whoever it is bridged to, silence."""
-        await self.legs.on_legs((leg_id,), m.Hold(leg_id, music or m.HOLD_MUSIC))
+        await self.legs.on_legs((leg_id,), m.HoldLeg(leg_id, music or m.HOLD_MUSIC))
 
     async def unhold(self, leg_id: str) -> None:
         """Put a held leg back into its bridge / conference."""
-        await self.legs.on_legs((leg_id,), m.Unhold(leg_id))
+        await self.legs.on_legs((leg_id,), m.UnholdLeg(leg_id))
 
     async def play(
         self,
@@ -184,7 +184,7 @@ class MediaOps:
     ) -> str:
         """Play to a leg (over what it hears); ``PlaybackDone`` follows. Returns the id."""
         leg = self.legs.get(leg_id)
-        play = m.Play(leg_id, source, loop, interrupt_on_dtmf, playback_id or m.new_id())
+        play = m.StartPlayback(leg_id, source, loop, interrupt_on_dtmf, playback_id or m.new_id())
         await self.legs.execute(play)
         self.legs.playbacks[play.playback_id] = leg_id
         leg.playbacks.add(play.playback_id)
@@ -198,7 +198,7 @@ class MediaOps:
             if self.legs.playbacks.get(pid) != leg_id:
                 continue
             try:
-                await self.legs.media.execute(m.StopPlay(pid))
+                await self.legs.media.execute(m.StopPlayback(pid))
             except UnknownIdError:
                 continue  # finished meanwhile: its PlaybackDone is on its way
             except MediaError as exc:

@@ -45,15 +45,15 @@ from dataclasses import dataclass, replace
 from sip_media import call_sdp
 from sip_media.adapter import SipAdapter
 from sip_media.adapter_types import (
-    Answer,
     Answered,
+    AnswerLeg,
     Binding,
-    Dial,
+    DialLeg,
     DtmfInfo,
     Effect,
     EffectResult,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     MessageReceived,
     NotifyReceived,
@@ -61,10 +61,10 @@ from sip_media.adapter_types import (
     ReferReceived,
     RegistrationChanged,
     Reinvited,
-    Reject,
-    Ring,
+    RejectLeg,
+    RingLeg,
+    SipObservation,
 )
-from sip_media.adapter_types import Observation as SipObservation
 from sip_media.call_legstate import LegInfo, LegState, LiveLeg, cause_reason
 from sip_media.call_media import LegMedia, MediaOps, RequestOps
 from sip_media.call_types import (
@@ -245,7 +245,7 @@ class CallLegs:
             case m.RecordingFinished(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
                 self._emit(RecordingDone(legs[0], rid, obs.path, obs.duration_secs, legs))
-            case m.RecordingFailed(recording_id=rid) if rid in self._recordings:
+            case m.RecordingWriteFailed(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
                 self._emit(RecordingFailed(legs[0], rid, obs.path, obs.error, legs))
             case _:
@@ -353,7 +353,7 @@ class CallLegs:
                 await self._leg_media.open(leg, create)
                 assert leg.local is not None
                 leg.local_sdp = call_sdp.offer(leg.local)
-                dial = Dial(
+                dial = DialLeg(
                     leg_id,
                     target,
                     from_uri=from_uri,
@@ -387,7 +387,7 @@ class CallLegs:
                     await self._leg_media.open_answer(leg, group)
                 assert leg.local_sdp is not None
                 sdp = leg.local_sdp.serialize()
-            await self._signal(Ring(leg_id, 183 if early_media else 180, sdp))
+            await self._signal(RingLeg(leg_id, 183 if early_media else 180, sdp))
             leg.transition(LegState.RINGING)
 
     async def answer(self, leg_id: str, *, group: str | None = None) -> None:
@@ -402,7 +402,7 @@ class CallLegs:
             if leg.local_sdp is None:
                 await self._leg_media.open_answer(leg, group)
             assert leg.local_sdp is not None
-            await self._signal(Answer(leg_id, leg.local_sdp.serialize()))
+            await self._signal(AnswerLeg(leg_id, leg.local_sdp.serialize()))
             leg.transition(LegState.ANSWERING)
 
     async def reject(self, leg_id: str, code: int = 486, reason: str | None = None) -> None:
@@ -415,7 +415,7 @@ class CallLegs:
             leg.end_reason = "rejected"
             leg.transition(LegState.ENDING)
             await self._leg_media.destroy(leg)
-            await self._signal(Reject(leg_id, code, reason))
+            await self._signal(RejectLeg(leg_id, code, reason))
 
     async def hangup(self, leg_id: str) -> None:
         """CANCEL (outbound, unanswered), 480 (inbound, unanswered) or BYE; media leg closed.
@@ -432,7 +432,7 @@ class CallLegs:
     async def _end_leg(self, leg: LiveLeg) -> None:
         leg.transition(LegState.ENDING)
         await self._leg_media.destroy(leg)
-        result = await self.sip.execute(Hangup(leg.leg_id))
+        result = await self.sip.execute(HangupLeg(leg.leg_id))
         if result is not None and result.status >= 300:
             log.info("leg %s: hangup answered %d (already gone)", leg.leg_id, result.status)
 

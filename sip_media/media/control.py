@@ -15,18 +15,18 @@ import numpy as np
 
 from . import api
 from .dtmf import DIGITS, dtmf_tone
-from .errors import DuplicateIdError, InvalidEffectError, UnknownIdError, UnknownLegError
-from .leg import Leg
+from .errors import DuplicateIdError, InvalidEffectError, UnknownIdError, UnknownMediaLegError
+from .leg import MediaLeg
 from .paths import resolve_inside
 from .recorder import Recorder
 from .sources import Playback, SourceStream, tone_samples
 from .tables import EngineTables
 
 
-def _leg(engine: EngineTables, leg_id: str) -> Leg:
+def _leg(engine: EngineTables, leg_id: str) -> MediaLeg:
     leg = engine.legs.get(leg_id)
     if leg is None:
-        raise UnknownLegError(f"unknown leg {leg_id!r}")
+        raise UnknownMediaLegError(f"unknown leg {leg_id!r}")
     return leg
 
 
@@ -59,7 +59,7 @@ def _create_leg(engine: EngineTables, e: api.CreateLeg, now: float) -> api.LegCr
         raise DuplicateIdError(f"leg {e.leg_id!r} exists")
     rtp, rtcp, port = engine.ports.open()
     try:
-        leg = Leg(
+        leg = MediaLeg(
             e.leg_id,
             rtp,
             rtcp,
@@ -181,7 +181,7 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
         case api.Disconnect(leg_a=a, leg_b=b):
             topo.bridges.discard(frozenset((a, b)))
             topo.early -= {(a, b), (b, a)}
-        case api.Hold(leg_id=leg_id, source=source):
+        case api.HoldLeg(leg_id=leg_id, source=source):
             _leg(engine, leg_id)
             stream = _stream(engine, source, True)
             old = topo.held.pop(leg_id, None)
@@ -192,12 +192,12 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
             topo.held[leg_id] = pid
             engine.mark_dirty()
             return api.PlaybackStarted(pid)
-        case api.Unhold(leg_id=leg_id):
+        case api.UnholdLeg(leg_id=leg_id):
             _leg(engine, leg_id)
             held = topo.held.pop(leg_id, None)
             if held is not None and held in engine.playbacks:
                 engine.finish_playback(engine.playbacks[held], True, None)
-        case api.Play():
+        case api.StartPlayback():
             _leg(engine, effect.leg_id)
             stream = _stream(engine, effect.source, effect.loop)
             _start(
@@ -209,7 +209,7 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
                 True,
             )
             return api.PlaybackStarted(effect.playback_id)
-        case api.StopPlay(playback_id=pid):
+        case api.StopPlayback(playback_id=pid):
             pb = engine.playbacks.get(pid)
             if pb is None:
                 raise UnknownIdError(f"unknown playback {pid!r}")

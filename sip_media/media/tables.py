@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .config import AllowList, MediaConfig
-from .leg import Leg, PortPool
+from .config import MediaAllowList, MediaConfig
+from .leg import MediaLeg, PortPool
 from .mixer import Topology
 from .recorder import Recorder
 from .sources import Playback, SoundCache
@@ -22,9 +22,9 @@ class EngineTables(Protocol):
 
     config: MediaConfig
     ports: PortPool
-    allow: AllowList
+    allow: MediaAllowList
     sounds: SoundCache
-    legs: dict[str, Leg]
+    legs: dict[str, MediaLeg]
     playbacks: dict[str, Playback]
     recorders: dict[str, Recorder]
     topology: Topology
@@ -33,15 +33,15 @@ class EngineTables(Protocol):
         """The topology changed: recompile the plan before the next mix."""
         ...
 
-    def register(self, leg: Leg) -> None:
+    def register(self, leg: MediaLeg) -> None:
         """Start polling a new leg's sockets."""
         ...
 
-    def unregister(self, leg: Leg) -> None:
+    def unregister(self, leg: MediaLeg) -> None:
         """Stop polling a leg and close its sockets."""
         ...
 
-    def unlatch(self, leg: Leg) -> None:
+    def unlatch(self, leg: MediaLeg) -> None:
         """Replace a connected RTP socket so the leg can latch onto a new source."""
         ...
 

@@ -33,7 +33,7 @@ from sip_media.sip.msgview import MsgView
 from sip_media.sip.reinvite import Reinvites
 from sip_media.sip.routing import Route
 from sip_media.sip.sessions import SessionTable
-from sip_media.sip.states import CAUSES, ReinviteState, SessionState
+from sip_media.sip.states import CAUSES, InviteSessionState, ReinviteState
 from sip_media.sip.timers import TimerHandle
 from sip_media.sip.transaction import ServerTransaction, TxState
 
@@ -58,7 +58,9 @@ class Invitation:
         self.table = table
         self.leg_id = leg_id
         self.direction = direction
-        self.state = SessionState.OUTGOING if direction == "outgoing" else SessionState.INCOMING
+        self.state = (
+            InviteSessionState.OUTGOING if direction == "outgoing" else InviteSessionState.INCOMING
+        )
         self.reinvites = Reinvites(core, self, lambda offer: answer_sdp(self, offer), self._end)
         self.dialog: Dialog | None = None
         self.local_sdp: bytes | None = None
@@ -94,14 +96,14 @@ class Invitation:
         self.reinvites.receive(msg, tx)
 
     # ------------------------------------------------------------------ state machine
-    def transition(self, new: SessionState) -> None:
+    def transition(self, new: InviteSessionState) -> None:
         old = self.state
         if old is new:
             return
         self.state = new
         log.debug("session %s: %s -> %s", self.leg_id, old.value, new.value)
         self.core.notify(n.SessionDidChangeState(self.leg_id, old.value, new.value))
-        if new is SessionState.DISCONNECTED:
+        if new is InviteSessionState.DISCONNECTED:
             if self._timeout is not None:
                 self._timeout.cancel()
             if self.dialog is not None:
@@ -109,14 +111,14 @@ class Invitation:
             self.table.forget(self)
 
     def _end(self, cause: str, status: int, by: str) -> None:
-        if self.state is SessionState.DISCONNECTED:
+        if self.state is InviteSessionState.DISCONNECTED:
             return
         was_connected = self.state in (
-            SessionState.CONNECTING,
-            SessionState.CONNECTED,
-            SessionState.DISCONNECTING,
+            InviteSessionState.CONNECTING,
+            InviteSessionState.CONNECTED,
+            InviteSessionState.DISCONNECTING,
         )
-        self.transition(SessionState.DISCONNECTED)
+        self.transition(InviteSessionState.DISCONNECTED)
         if was_connected or cause in ("cancelled", "no-answer", "replaced"):
             self.core.notify(n.SessionDidEnd(self.leg_id, cause, status, by))
         else:
@@ -217,14 +219,14 @@ class Invitation:
         )
 
     def _no_answer(self) -> None:
-        if self.state in (SessionState.OUTGOING, SessionState.EARLY):
+        if self.state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
             self._end_cause = "no-answer"
             self.hangup()
 
     def on_invite_response(self, status: int, msg: MsgView) -> None:
         dialog = self.dialog
         assert dialog is not None
-        if self.state is SessionState.DISCONNECTED and status >= 300:
+        if self.state is InviteSessionState.DISCONNECTED and status >= 300:
             return
         if status < 200:
             self._provisional = True
@@ -234,8 +236,8 @@ class Invitation:
                 return
             if msg.to_tag and not dialog.remote_tag:
                 self._establish(msg)
-            if self.state is SessionState.OUTGOING and status > 100:
-                self.transition(SessionState.EARLY)
+            if self.state is InviteSessionState.OUTGOING and status > 100:
+                self.transition(InviteSessionState.EARLY)
             if status > 100:
                 sdp = msg.body or None
                 if sdp:
@@ -282,8 +284,8 @@ class Invitation:
     def _on_invite_2xx(self, msg: MsgView) -> None:
         dialog = self.dialog
         assert dialog is not None
-        if self.state in (SessionState.CONNECTED, SessionState.DISCONNECTING) or (
-            self.state is SessionState.DISCONNECTED and self._ack is not None
+        if self.state in (InviteSessionState.CONNECTED, InviteSessionState.DISCONNECTING) or (
+            self.state is InviteSessionState.DISCONNECTED and self._ack is not None
         ):
             if msg.to_tag != dialog.remote_tag and dialog.remote_tag:
                 self._drop_fork(msg)
@@ -299,16 +301,16 @@ class Invitation:
         dialog.transition(DialogState.CONFIRMED)
         if self._timeout is not None:
             self._timeout.cancel()
-        self.transition(SessionState.CONNECTING)
+        self.transition(InviteSessionState.CONNECTING)
         transport = self.core.transport_for(self.route.transport if self.route else None)
         via = via_header(transport.name, *transport.local, new_branch())
         self._ack = dialog.request("ACK", via, self._invite_cseq)
         self.core.send_raw(self._ack, dialog.next_hop(), transport.name)
         if msg.body:
             self.remote_sdp = msg.body
-        if self.state is SessionState.DISCONNECTED:
+        if self.state is InviteSessionState.DISCONNECTED:
             return
-        self.transition(SessionState.CONNECTED)
+        self.transition(InviteSessionState.CONNECTED)
         self.core.notify(n.SessionDidStart(self.leg_id, msg.body or None))
         if self._cancel_wanted or self._end_cause:
             self.hangup()  # CANCEL crossed the 2xx: end with BYE
@@ -362,24 +364,24 @@ class Invitation:
         self.invite_tx.respond(status, data)
 
     def ring(self, status: int = 180, sdp: bytes | None = None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
-        self.transition(SessionState.EARLY)
+        self.transition(InviteSessionState.EARLY)
         if self.dialog is not None:
             self.dialog.transition(DialogState.EARLY)
         self._respond_invite(status, "Ringing" if status == 180 else "Session Progress", sdp)
 
     def answer(self, sdp: bytes | None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
         self.local_sdp = sdp
         assert self.dialog is not None
         self.dialog.transition(DialogState.CONFIRMED)
-        self.transition(SessionState.CONNECTING)
+        self.transition(InviteSessionState.CONNECTING)
         self._respond_invite(200, "OK", sdp)
 
     def reject(self, code: int, reason: str | None = None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
         self._respond_invite(code, reason or self.core.reason(code))
         self._end(CAUSES.get(code, "rejected"), code, "local")
@@ -388,21 +390,21 @@ class Invitation:
         if self.invite_tx is not None and self.invite_tx.state is TxState.ACCEPTED:
             self.invite_tx.ack_2xx()
         self.reinvites.on_ack(msg)
-        if self.state is SessionState.CONNECTING:
-            self.transition(SessionState.CONNECTED)
+        if self.state is InviteSessionState.CONNECTING:
+            self.transition(InviteSessionState.CONNECTED)
             self.core.notify(n.SessionDidStart(self.leg_id, msg.body or self.remote_sdp))
             if self._bye_after_ack:
                 self.hangup()
 
     def _ack_timeout(self) -> None:
-        if self.state in (SessionState.CONNECTING, SessionState.CONNECTED):
+        if self.state in (InviteSessionState.CONNECTING, InviteSessionState.CONNECTED):
             log.warning("session %s: no ACK for 2xx, sending BYE", self.leg_id)
             self._end_cause = "no-ack"
             self.hangup()
 
     def on_cancel(self) -> bool:
         """CANCEL matched our INVITE transaction: answer 487 if still unanswered."""
-        if self.state in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             self._respond_invite(487, "Request Terminated")
             self._end("cancelled", 487, "remote")
             return True
@@ -411,29 +413,32 @@ class Invitation:
     # ------------------------------------------------------------------ both
     def hangup(self) -> None:
         state = self.state
-        if state is SessionState.DISCONNECTED:
+        if state is InviteSessionState.DISCONNECTED:
             return
-        if self.direction == "incoming" and state in (SessionState.INCOMING, SessionState.EARLY):
+        if self.direction == "incoming" and state in (
+            InviteSessionState.INCOMING,
+            InviteSessionState.EARLY,
+        ):
             self._respond_invite(480, "Temporarily Unavailable")
             self._end(self._end_cause or "cancelled", 480, "local")
             return
-        if state in (SessionState.OUTGOING, SessionState.EARLY):
+        if state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
             self._end_cause = self._end_cause or "cancelled"
             if self._provisional:
                 self._cancel()
             else:
                 self._cancel_wanted = True  # §9.1: CANCEL only after a provisional
             return
-        if state is SessionState.DISCONNECTING:
+        if state is InviteSessionState.DISCONNECTING:
             return
         if (
             self.direction == "incoming"
-            and state is SessionState.CONNECTING
+            and state is InviteSessionState.CONNECTING
             and (self._end_cause != "no-ack")
         ):
             self._bye_after_ack = True  # §15: no BYE before the ACK for our 2xx
             return
-        self.transition(SessionState.DISCONNECTING)
+        self.transition(InviteSessionState.DISCONNECTING)
         cause = self._end_cause or "normal"
         indialog.send(
             self.core,
@@ -444,7 +449,7 @@ class Invitation:
 
     def on_bye(self, msg: MsgView, tx: ServerTransaction) -> None:
         self.core.respond(msg, tx, 200, "OK")
-        if self.invite_tx is not None and self.state is SessionState.CONNECTING:
+        if self.invite_tx is not None and self.state is InviteSessionState.CONNECTING:
             self.invite_tx.ack_2xx()
         self._end("normal", 200, "remote")
 

@@ -24,7 +24,7 @@ from sip_media.sip.dialog import new_branch, via_header
 from sip_media.sip.errors import SdpError, SipError
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.sdp import SessionDescription
-from sip_media.sip.states import ReinviteState, SessionState
+from sip_media.sip.states import InviteSessionState, ReinviteState
 from sip_media.sip.transaction import ServerTransaction
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ReinvitingSession(DialogUsage, Protocol):
     remote_sdp: bytes | None
 
     @property
-    def state(self) -> SessionState: ...
+    def state(self) -> InviteSessionState: ...
 
 
 class Reinvites:
@@ -81,7 +81,10 @@ class Reinvites:
         session = self.session
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, bytes | None]] = loop.create_future()
-        if session.state is not SessionState.CONNECTED or self.state is not ReinviteState.IDLE:
+        if (
+            session.state is not InviteSessionState.CONNECTED
+            or self.state is not ReinviteState.IDLE
+        ):
             fut.set_result((491, None))
             return fut
         self._to(ReinviteState.SENT)
@@ -138,7 +141,10 @@ class Reinvites:
         if self.state is ReinviteState.SENT:
             core.respond(msg, tx, 491, "Request Pending")
             return
-        if self.state is ReinviteState.RECEIVED or session.state is not SessionState.CONNECTED:
+        if (
+            self.state is ReinviteState.RECEIVED
+            or session.state is not InviteSessionState.CONNECTED
+        ):
             core.respond(msg, tx, 500, "Server Internal Error", extra=(("Retry-After", "1"),))
             return
         assert session.dialog is not None

@@ -34,7 +34,7 @@ from sip_media.sip.dialog import strip_tag
 from sip_media.sip.dialog_record import CSEQ_STEP, DialogKind, DialogRecord, DialogRecordError
 from sip_media.sip.errors import SipError
 from sip_media.sip.stale_tx import NO_RESPONSE, TRANSPORT_FAILED, Headers
-from sip_media.sip.states import SessionState
+from sip_media.sip.states import InviteSessionState
 from sip_media.sip.transport import Transport
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def record_of(engine: Engine, inv: Invitation) -> DialogRecord | None:
 
 def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
     dialog = inv.dialog
-    if dialog is None or inv.state is SessionState.DISCONNECTED:
+    if dialog is None or inv.state is InviteSessionState.DISCONNECTED:
         return None
     trunk: str | None
     if inv.direction == "outgoing":
@@ -68,7 +68,7 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
             return None
         trunk = route.trunk
         transport = engine.transport_for(route.transport).name
-        if inv.state in (SessionState.OUTGOING, SessionState.EARLY):
+        if inv.state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
             via, to, cseq = inv.pending_invite()
             return DialogRecord(
                 kind=DialogKind.OUTBOUND_EARLY,
@@ -96,7 +96,7 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
         trunk = next(
             (t.name for t in engine.config.trunks.values() if t.proxy[0] == source[0]), None
         )
-        if inv.state in (SessionState.INCOMING, SessionState.EARLY):
+        if inv.state in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             vias = list(msg.vias)
             vias[0] = engine.stamp_via(vias[0], msg)  # as our 100/180 carried it
             return DialogRecord(
