@@ -16,14 +16,14 @@ Usage::
     async for obs in adapter.observations():       # IncomingCall, Provisional, Answered,
         match obs:                                 # Ended, Reinvited, DtmfInfo, ...
             case IncomingCall(leg_id=leg):
-                await adapter.execute(Ring(leg))
-                await adapter.execute(Answer(leg, sdp=answer_from_media_engine))
+                await adapter.execute(RingLeg(leg))
+                await adapter.execute(AnswerLeg(leg, sdp=answer_from_media_engine))
             case RegistrationChanged(aor=aor, bindings=bs):
                 persist(aor, [b.to_dict() for b in bs])
-    await adapter.execute(Dial("leg-2", "sip:alice@local", caller_id="Bob"))
+    await adapter.execute(DialLeg("leg-2", "sip:alice@local", caller_id="Bob"))
     await adapter.stop()
 
-Every Dial ends with exactly one ``Ended`` (also when it cannot be routed: cause
+Every DialLeg ends with exactly one ``Ended`` (also when it cannot be routed: cause
 ``unroutable``); effects on an unknown leg return ``EffectResult(status=481)``.
 """
 
@@ -38,38 +38,38 @@ from urllib.parse import quote
 
 from sip_media.adapter_types import *  # noqa: F403  (re-export the vocabulary)
 from sip_media.adapter_types import (
-    Answer,
     Answered,
+    AnswerLeg,
     Binding,
-    Dial,
+    DialLeg,
     DtmfInfo,
     Effect,
     EffectResult,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     MessageReceived,
     NotifyReceived,
-    Observation,
     OptionsResult,
     Provisional,
     ReferReceived,
     RegistrationChanged,
     Reinvite,
     Reinvited,
-    Reject,
+    RejectLeg,
     ReplyRefer,
-    Ring,
+    RingLeg,
     SendInfo,
     SendMessage,
     SendNotify,
     SendOptions,
     SendRefer,
+    SipObservation,
 )
 from sip_media.nomedia import answer_keeping_media, answer_sdp, offer_sdp
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
-from sip_media.sip.agent import Invitation
+from sip_media.sip.agent import Invitation, ReofferHook
 from sip_media.sip.dialog import check_header
 from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.errors import SipError
@@ -82,7 +82,13 @@ log = logging.getLogger(__name__)
 #: A caller id usable as the user part of our From URI (RFC 3261 unreserved characters).
 _SIP_USER = re.compile(r"^[A-Za-z0-9_.!~*'()+-]{1,64}$")
 
-ObservationCallback = Callable[[Observation], None]
+ObservationCallback = Callable[[SipObservation], None]
+
+
+def _keep_media(inv: Invitation, offer: bytes | None) -> bytes | None:
+    """Remote re-offers (hold/resume, refresh) are answered at once, keeping the leg's
+    media address; ``Reinvited`` tells the service (and later the media engine)."""
+    return answer_keeping_media(offer, inv.local_sdp)
 
 
 class SipAdapter:
@@ -95,18 +101,19 @@ class SipAdapter:
         no_media: bool = False,
         auto_answer: bool = False,
         bindings: Iterable[Binding] = (),
+        answer_reinvite: ReofferHook = _keep_media,
     ) -> None:
-        self.engine = Engine(config)
+        """``answer_reinvite``: our SDP answer to a remote re-INVITE's offer (the call-leg
+        layer answers from its media legs); by default the leg's media is kept."""
+        self.engine = Engine(
+            config, on_new_session=self._on_new_session, answer_sdp=answer_reinvite
+        )
         self.no_media = no_media
         self.auto_answer = auto_answer
         self._initial_bindings = tuple(bindings)
         self._callbacks: list[ObservationCallback] = []
-        self._queues: list[asyncio.Queue[Observation]] = []
+        self._queues: list[asyncio.Queue[SipObservation]] = []
         self.engine.center.subscribe(self._on_notification)
-        self.engine.on_new_session = self._on_new_session
-        # Remote re-offers (hold/resume, refresh) are answered at once, keeping the leg's
-        # media address; ``Reinvited`` tells the service (and later the media engine).
-        self.engine.answer_sdp = lambda inv, offer: answer_keeping_media(offer, inv.local_sdp)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -136,8 +143,8 @@ class SipAdapter:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
-    async def observations(self) -> AsyncIterator[Observation]:
-        queue: asyncio.Queue[Observation] = asyncio.Queue()
+    async def observations(self) -> AsyncIterator[SipObservation]:
+        queue: asyncio.Queue[SipObservation] = asyncio.Queue()
         self._queues.append(queue)
         try:
             while True:
@@ -145,7 +152,7 @@ class SipAdapter:
         finally:
             self._queues.remove(queue)
 
-    def _emit(self, obs: Observation) -> None:
+    def _emit(self, obs: SipObservation) -> None:
         for queue in self._queues:
             queue.put_nowait(obs)
         for callback in list(self._callbacks):
@@ -213,7 +220,7 @@ class SipAdapter:
     async def execute(self, effect: Effect) -> EffectResult | None:
         try:
             match effect:
-                case Dial():
+                case DialLeg():
                     try:
                         return self._dial(effect)
                     except SipError as exc:  # unroutable / malformed: the leg ends at once
@@ -231,15 +238,15 @@ class SipAdapter:
             if inv is None:
                 return EffectResult(effect.leg_id, 481, "No such leg")
             match effect:
-                case Ring(status=status, sdp=sdp):
+                case RingLeg(status=status, sdp=sdp):
                     inv.ring(status, sdp)
-                case Answer(sdp=sdp):
+                case AnswerLeg(sdp=sdp):
                     if sdp is None and self.no_media:
                         sdp = answer_sdp(inv.remote_sdp, None)
                     inv.answer(sdp)
-                case Reject(code=code, reason=reason):
+                case RejectLeg(code=code, reason=reason):
                     inv.reject(code, reason)
-                case Hangup():
+                case HangupLeg():
                     inv.hangup()
                 case Reinvite(sdp=sdp):
                     status, _ = await inv.reinvite(sdp)
@@ -270,7 +277,7 @@ class SipAdapter:
             return EffectResult(effect.leg_id, exc.status, exc.reason)
         return None
 
-    def _dial(self, effect: Dial) -> EffectResult:
+    def _dial(self, effect: DialLeg) -> EffectResult:
         route = self.engine.resolve(effect.target)
         host, _ = self.engine.local_address(route.transport)
         # The caller id is the From user too (phones show it, call logs dial it back),
@@ -284,7 +291,7 @@ class SipAdapter:
         display = f"{quote_string(effect.caller_id)} " if effect.caller_id else ""
         from_header = f"{display}<{from_uri}>"
         leg_id = effect.leg_id or "out-" + secrets.token_hex(6)
-        inv = Invitation(self.engine, leg_id, "outgoing")
+        inv = self.engine.new_session(leg_id, "outgoing")
         sdp = effect.sdp_offer
         if sdp is None and self.no_media:
             sdp = offer_sdp(host)

@@ -22,7 +22,7 @@ class Effect:
 
 
 @dataclass(frozen=True, slots=True)
-class Dial(Effect):
+class DialLeg(Effect):
     """Place an outbound INVITE. ``target``: ``sip:user@local``, ``sip:num@trunk`` or a URI."""
 
     target: str
@@ -34,24 +34,24 @@ class Dial(Effect):
 
 
 @dataclass(frozen=True, slots=True)
-class Ring(Effect):
+class RingLeg(Effect):
     status: int = 180
     sdp: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Answer(Effect):
+class AnswerLeg(Effect):
     sdp: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Reject(Effect):
+class RejectLeg(Effect):
     code: int = 486
     reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Hangup(Effect):
+class HangupLeg(Effect):
     """CANCEL before an answer (UAC), 487 (UAS, unanswered) or BYE once connected."""
 
 
@@ -121,12 +121,12 @@ class EffectResult:
 
 # ---------------------------------------------------------------------- observations
 @dataclass(frozen=True, slots=True)
-class Observation:
+class SipObservation:
     leg_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class IncomingCall(Observation):
+class IncomingCall(SipObservation):
     request_uri: str
     from_: str
     to: str
@@ -138,44 +138,44 @@ class IncomingCall(Observation):
 
 
 @dataclass(frozen=True, slots=True)
-class Provisional(Observation):
+class Provisional(SipObservation):
     status: int
     sdp: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Answered(Observation):
+class Answered(SipObservation):
     sdp: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Ended(Observation):
+class Ended(SipObservation):
     cause: str
     sip_status: int
     by: str  # "local" | "remote"
 
 
 @dataclass(frozen=True, slots=True)
-class Reinvited(Observation):
+class Reinvited(SipObservation):
     sdp: bytes | None
     hold: bool
 
 
 @dataclass(frozen=True, slots=True)
-class DtmfInfo(Observation):
+class DtmfInfo(SipObservation):
     digit: str
     duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class MessageReceived(Observation):
+class MessageReceived(SipObservation):
     content_type: str
     body: bytes
     from_: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class NotifyReceived(Observation):
+class NotifyReceived(SipObservation):
     event: str
     content_type: str
     body: bytes
@@ -183,7 +183,7 @@ class NotifyReceived(Observation):
 
 
 @dataclass(frozen=True, slots=True)
-class ReferReceived(Observation):
+class ReferReceived(SipObservation):
     refer_id: str
     refer_to: str
     referred_by: str | None = None
@@ -191,7 +191,7 @@ class ReferReceived(Observation):
 
 
 @dataclass(frozen=True, slots=True)
-class RegistrationChanged(Observation):
+class RegistrationChanged(SipObservation):
     """``leg_id`` is ``""``; ``aor`` with its full current bindings (empty: unregistered).
 
     Persist ``[b.to_dict() for b in bindings]``; pass ``Binding.from_dict`` of them back as
@@ -202,6 +202,6 @@ class RegistrationChanged(Observation):
 
 
 @dataclass(frozen=True, slots=True)
-class OptionsResult(Observation):
+class OptionsResult(SipObservation):
     status: int
     rtt: float | None = None

@@ -1,7 +1,9 @@
 """Leg-keyed pass-throughs of the call-leg layer: media operations and in-dialog requests.
 
-Where it sits: mixed into :class:`sip_media.calls.CallLegs`. :class:`LegsCore` opens,
-updates (from the far end's SDP) and closes each leg's media leg. :class:`MediaOps` maps
+Where it sits: collaborators that :class:`sip_media.calls.CallLegs` builds and holds.
+:class:`LegMedia` owns nothing but the media side of the legs in the leg table it is
+given: it opens, updates (from the far end's SDP) and closes each leg's media leg, and
+remembers which playbacks and recordings belong to which legs. :class:`MediaOps` maps
 bridge, hold, play, record, supervise, conference and DTMF effects, named by leg ids,
 onto the media engine (``sip_media.media.api``); :class:`RequestOps` sends MESSAGE,
 NOTIFY, INFO, OPTIONS and REFER inside a leg's dialog through the SIP adapter and
@@ -20,7 +22,7 @@ from sip_media.adapter import SipAdapter
 from sip_media.adapter_types import (
     Effect,
     EffectResult,
-    Reject,
+    RejectLeg,
     ReplyRefer,
     SendInfo,
     SendMessage,
@@ -46,35 +48,38 @@ from sip_media.sip.errors import SipError
 log = logging.getLogger(__name__)
 
 
-class LegsCore:
-    """The leg table and the media side of a leg: open it from SDP, follow the far
-    end's SDP, close it. Shared by :class:`~sip_media.calls.CallLegs` and the mixins."""
+class LegMedia:
+    """The media side of the live legs: open it from SDP, follow the far end's SDP,
+    close it; shared by :class:`~sip_media.calls.CallLegs` and its other collaborators."""
 
-    sip: SipAdapter
-    media: MediaService
-    _legs: dict[str, LiveLeg]
-    _playbacks: dict[str, str]
-    _recordings: dict[str, tuple[str, ...]]
+    def __init__(self, sip: SipAdapter, media: MediaService, legs: dict[str, LiveLeg]) -> None:
+        self.sip = sip
+        self.media = media
+        self.legs = legs
+        self.playbacks: dict[str, str] = {}  # playback id -> leg id
+        self.recordings: dict[str, tuple[str, ...]] = {}  # recording id -> legs
 
-    def _get(self, leg_id: str) -> LiveLeg:
-        leg = self._legs.get(leg_id)
+    def get(self, leg_id: str) -> LiveLeg:
+        """The live leg, else ``UnknownLegError``."""
+        leg = self.legs.get(leg_id)
         if leg is None:
             raise UnknownLeg(f"no live leg {leg_id!r}")
         return leg
 
-    async def _media(self, effect: m.Effect) -> m.Result:
+    async def execute(self, effect: m.Effect) -> m.Result:
         """Apply a media effect; ``MediaError`` becomes ``MediaFailure``."""
         try:
             return await self.media.execute(effect)
         except MediaError as exc:
             raise MediaFailure(str(exc), media_code=exc.code) from exc
 
-    async def _legs_media(self, leg_ids: Iterable[str], effect: m.Effect) -> None:
+    async def on_legs(self, leg_ids: Iterable[str], effect: m.Effect) -> None:
+        """Apply ``effect`` once every leg it names is known to be live."""
         for leg_id in leg_ids:
-            self._get(leg_id)
-        await self._media(effect)
+            self.get(leg_id)
+        await self.execute(effect)
 
-    async def _apply_remote(self, leg: LiveLeg, body: bytes) -> bool:
+    async def apply_remote(self, leg: LiveLeg, body: bytes) -> bool:
         """Point the media leg at the far end's SDP; False when it is unusable."""
         if leg.local_sdp is None:
             return False
@@ -95,19 +100,19 @@ class LegsCore:
             telephone_event_pt=params.telephone_event_pt,
             direction=params.direction,
         )
-        await self._media(update)
+        await self.execute(update)
         leg.applied = params if params.remote else call_sdp.keep_remote(params, old)
         return True
 
-    async def _open_media(self, leg: LiveLeg, create: m.CreateLeg) -> None:
-        result = await self._media(create)
+    async def open(self, leg: LiveLeg, create: m.CreateLeg) -> None:
+        result = await self.execute(create)
         assert isinstance(result, m.LegCreated)
         leg.local = call_sdp.local_media(result.local_ip, result.local_port)
 
-    async def _open_answer_media(self, leg: LiveLeg, group: str | None) -> None:
+    async def open_answer(self, leg: LiveLeg, group: str | None) -> None:
         """Create the media leg for an inbound call and our SDP (answer, or offer)."""
         if not leg.offer:  # INVITE without SDP: offer in the 2xx, answer in the ACK
-            await self._open_media(leg, m.CreateLeg(leg.leg_id, direction="inactive", group=group))
+            await self.open(leg, m.CreateLeg(leg.leg_id, direction="inactive", group=group))
             assert leg.local is not None
             leg.local_sdp = call_sdp.offer(leg.local)
             return
@@ -117,7 +122,7 @@ class LegsCore:
         except SipError as exc:
             leg.end_reason = "not_acceptable"
             leg.transition(LegState.ENDING)
-            await self.sip.execute(Reject(leg.leg_id, 488))
+            await self.sip.execute(RejectLeg(leg.leg_id, 488))
             raise NegotiationError(f"leg {leg.leg_id}: {exc.reason}") from exc
         create = m.CreateLeg(
             leg.leg_id,
@@ -128,41 +133,45 @@ class LegsCore:
             direction=plan.direction,
             group=group,
         )
-        await self._open_media(leg, create)
+        await self.open(leg, create)
         assert leg.local is not None
         leg.local_sdp = call_sdp.answer(remote, leg.local)
         leg.applied = plan
 
-    async def _destroy_media(self, leg: LiveLeg) -> None:
+    async def destroy(self, leg: LiveLeg) -> None:
         if leg.local is None or leg.media_closed:
             return
         leg.media_closed = True
         with contextlib.suppress(CallError):
-            await self._media(m.DestroyLeg(leg.leg_id))
+            await self.execute(m.DestroyLeg(leg.leg_id))
 
 
-class MediaOps(LegsCore):
+class MediaOps:
     """Who hears what: bridges, hold, players, recorders, supervision, conferences."""
+
+    def __init__(self, legs: LegMedia, sip: SipAdapter) -> None:
+        self.legs = legs
+        self.sip = sip
 
     async def bridge(self, a: str, b: str) -> None:
         """Each leg hears the other (same codec: packets relayed as they arrive)."""
-        await self._legs_media((a, b), m.Connect(a, b))
+        await self.legs.on_legs((a, b), m.Connect(a, b))
 
     async def unbridge(self, a: str, b: str) -> None:
         """Undo :meth:`bridge` (or :meth:`early_media`) between two legs."""
-        await self._legs_media((a, b), m.Disconnect(a, b))
+        await self.legs.on_legs((a, b), m.Disconnect(a, b))
 
     async def early_media(self, from_leg: str, to_leg: str) -> None:
         """One way: ``to_leg`` hears ``from_leg`` (e.g. a callee's 183 to the caller)."""
-        await self._legs_media((from_leg, to_leg), m.PassThroughEarlyMedia(from_leg, to_leg))
+        await self.legs.on_legs((from_leg, to_leg), m.PassThroughEarlyMedia(from_leg, to_leg))
 
     async def hold(self, leg_id: str, music: m.Source | None = None) -> None:
         """The leg hears ``music`` (default hold music); whoever it is bridged to, silence."""
-        await self._legs_media((leg_id,), m.Hold(leg_id, music or m.HOLD_MUSIC))
+        await self.legs.on_legs((leg_id,), m.HoldLeg(leg_id, music or m.HOLD_MUSIC))
 
     async def unhold(self, leg_id: str) -> None:
         """Put a held leg back into its bridge / conference."""
-        await self._legs_media((leg_id,), m.Unhold(leg_id))
+        await self.legs.on_legs((leg_id,), m.UnholdLeg(leg_id))
 
     async def play(
         self,
@@ -174,22 +183,22 @@ class MediaOps(LegsCore):
         playback_id: str | None = None,
     ) -> str:
         """Play to a leg (over what it hears); ``PlaybackDone`` follows. Returns the id."""
-        leg = self._get(leg_id)
-        play = m.Play(leg_id, source, loop, interrupt_on_dtmf, playback_id or m.new_id())
-        await self._media(play)
-        self._playbacks[play.playback_id] = leg_id
+        leg = self.legs.get(leg_id)
+        play = m.StartPlayback(leg_id, source, loop, interrupt_on_dtmf, playback_id or m.new_id())
+        await self.legs.execute(play)
+        self.legs.playbacks[play.playback_id] = leg_id
         leg.playbacks.add(play.playback_id)
         return play.playback_id
 
     async def stop_play(self, leg_id: str, playback_id: str | None = None) -> None:
         """Stop one playback, or every playback of the leg (``PlaybackDone`` each)."""
-        leg = self._get(leg_id)
+        leg = self.legs.get(leg_id)
         wanted = [playback_id] if playback_id is not None else sorted(leg.playbacks)
         for pid in wanted:
-            if self._playbacks.get(pid) != leg_id:
+            if self.legs.playbacks.get(pid) != leg_id:
                 continue
             try:
-                await self.media.execute(m.StopPlay(pid))
+                await self.legs.media.execute(m.StopPlayback(pid))
             except UnknownIdError:
                 continue  # finished meanwhile: its PlaybackDone is on its way
             except MediaError as exc:
@@ -213,59 +222,59 @@ class MediaOps(LegsCore):
         legs = (leg_id,) if other_leg is None else (leg_id, other_leg)
         rid = recording_id or m.new_id()
         effect = m.Record(legs, path, mode, beep, max_duration_s, rid)
-        self._recordings[rid] = legs
+        self.legs.recordings[rid] = legs
         try:
             for leg in legs:
-                self._get(leg)
-            result = await self._media(effect)
+                self.legs.get(leg)
+            result = await self.legs.execute(effect)
         except BaseException:
-            self._recordings.pop(rid, None)
+            self.legs.recordings.pop(rid, None)
             raise
         assert isinstance(result, m.RecordingStarted)
         return result
 
     async def pause_record(self, recording_id: str) -> None:
         """Pause a recording (paused time is left out of the file)."""
-        await self._media(m.PauseRecord(recording_id))
+        await self.legs.execute(m.PauseRecord(recording_id))
 
     async def resume_record(self, recording_id: str) -> None:
         """Resume a paused recording."""
-        await self._media(m.ResumeRecord(recording_id))
+        await self.legs.execute(m.ResumeRecord(recording_id))
 
     async def stop_record(self, recording_id: str) -> None:
         """Finalise a recording (``RecordingDone`` follows)."""
-        await self._media(m.StopRecord(recording_id))
+        await self.legs.execute(m.StopRecord(recording_id))
 
     async def supervise(
         self, supervisor: str, agent: str, customer: str, mode: m.SuperviseMode = "listen"
     ) -> None:
         """listen: supervisor hears both; whisper: agent hears the supervisor; barge: all."""
         effect = m.Supervise(supervisor, agent, customer, mode)
-        await self._legs_media((supervisor, agent, customer), effect)
+        await self.legs.on_legs((supervisor, agent, customer), effect)
 
     async def stop_supervise(self, supervisor: str) -> None:
         """End the supervision started by ``supervisor``."""
-        await self._media(m.StopSupervise(supervisor))
+        await self.legs.execute(m.StopSupervise(supervisor))
 
     async def conference_add(self, conference_id: str, leg_id: str, *, muted: bool = False) -> None:
         """Add a leg to a conference (created on first use); it hears everyone else."""
-        await self._legs_media((leg_id,), m.ConferenceAdd(conference_id, leg_id, muted))
+        await self.legs.on_legs((leg_id,), m.ConferenceAdd(conference_id, leg_id, muted))
 
     async def conference_remove(self, conference_id: str, leg_id: str) -> None:
         """Take a leg out of a conference (gone when empty)."""
-        await self._media(m.ConferenceRemove(conference_id, leg_id))
+        await self.legs.execute(m.ConferenceRemove(conference_id, leg_id))
 
     async def conference_mute(self, conference_id: str, leg_id: str, muted: bool = True) -> None:
         """Mute or unmute a member (a muted member still hears the others)."""
-        await self._media(m.ConferenceMute(conference_id, leg_id, muted))
+        await self.legs.execute(m.ConferenceMute(conference_id, leg_id, muted))
 
     async def send_dtmf(
         self, leg_id: str, digits: str, *, duration_ms: int = 100, via: DtmfVia = "rfc4733"
     ) -> None:
         """Send digits: RFC 4733 (in-band if the peer has no telephone-event) or SIP INFO."""
-        self._get(leg_id)
+        self.legs.get(leg_id)
         if via != "info":
-            await self._media(m.SendDtmf(leg_id, digits, duration_ms))
+            await self.legs.execute(m.SendDtmf(leg_id, digits, duration_ms))
             return
         for digit in digits:
             result = await self.sip.execute(SendInfo.dtmf(leg_id, digit, duration_ms))
@@ -274,12 +283,16 @@ class MediaOps(LegsCore):
                 raise SignallingError(f"INFO {digit!r} on {leg_id}: {status}", sip_status=status)
 
 
-class RequestOps(LegsCore):
+class RequestOps:
     """In-dialog requests: the peer's final status is returned, not raised."""
+
+    def __init__(self, legs: LegMedia, sip: SipAdapter) -> None:
+        self.legs = legs
+        self.sip = sip
 
     async def _request(self, effect: Effect) -> EffectResult:
         if effect.leg_id:
-            self._get(effect.leg_id)
+            self.legs.get(effect.leg_id)
         result = await self.sip.execute(effect)
         if result is None:
             raise SignallingError(f"{type(effect).__name__}: no result")
@@ -324,7 +337,7 @@ class RequestOps(LegsCore):
     ) -> int:
         """REFER the leg's peer to ``refer_to`` (attended: ``replaces_leg``); final status."""
         if replaces_leg is not None:
-            self._get(replaces_leg)
+            self.legs.get(replaces_leg)
         return (await self._request(SendRefer(leg_id, refer_to, replaces_leg))).status
 
     async def reply_refer(
@@ -339,7 +352,7 @@ class RequestOps(LegsCore):
         """Report a received REFER's progress to its sender (NOTIFY with a sipfrag)."""
         if not 100 <= status <= 699:
             raise LegStateError(f"bad REFER status {status}")
-        self._get(leg_id)
+        self.legs.get(leg_id)
         result = await self.sip.execute(ReplyRefer(leg_id, refer_id, status, reason, final))
         if result is not None and result.status >= 300:
             raise SignallingError(

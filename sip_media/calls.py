@@ -23,8 +23,11 @@ Every effect method raises a :class:`~sip_media.call_types.CallError` subclass o
 failure. Every leg that ``dial`` accepted or ``LegOffered`` announced ends with exactly
 one terminal observation: ``LegFailed`` (outbound, never answered, not hung up by us) or
 ``LegEnded``. Media-only operations (bridge, hold, play, record, supervise,
-conferences, DTMF) are in :class:`~sip_media.call_media.MediaOps`; in-dialog requests
-(MESSAGE, NOTIFY, INFO, OPTIONS, REFER) in :class:`~sip_media.call_media.RequestOps`.
+conferences, DTMF) are done by a :class:`~sip_media.call_media.MediaOps`, in-dialog
+requests (MESSAGE, NOTIFY, INFO, OPTIONS, REFER) by a
+:class:`~sip_media.call_media.RequestOps`, both over the legs' media
+(:class:`~sip_media.call_media.LegMedia`): collaborators ``CallLegs`` builds and
+delegates to.
 
 Restart recovery: ``LegOffered``, ``LegProgress`` and ``LegAnswered`` carry a
 ``DialogRecord`` (``dialog``); after a crash, a new ``CallLegs`` ends each dialog the
@@ -42,15 +45,15 @@ from dataclasses import dataclass, replace
 from sip_media import call_sdp
 from sip_media.adapter import SipAdapter
 from sip_media.adapter_types import (
-    Answer,
     Answered,
+    AnswerLeg,
     Binding,
-    Dial,
+    DialLeg,
     DtmfInfo,
     Effect,
     EffectResult,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     MessageReceived,
     NotifyReceived,
@@ -58,15 +61,16 @@ from sip_media.adapter_types import (
     ReferReceived,
     RegistrationChanged,
     Reinvited,
-    Reject,
-    Ring,
+    RejectLeg,
+    RingLeg,
+    SipObservation,
 )
-from sip_media.adapter_types import Observation as SipObservation
 from sip_media.call_legstate import LegInfo, LegState, LiveLeg, cause_reason
-from sip_media.call_media import MediaOps, RequestOps
+from sip_media.call_media import LegMedia, MediaOps, RequestOps
 from sip_media.call_types import (
     CallError,
     DialogRecord,
+    DtmfVia,
     DuplicateLegError,
     EndedBy,
     LegAnswered,
@@ -109,25 +113,33 @@ class _Report:
 _Input = SipObservation | m.Observation | _Report
 
 
-class CallLegs(MediaOps, RequestOps):
+class CallLegs:
     """Legs over one SIP adapter and one media service; see the module docstring."""
 
-    def __init__(self, sip: SipAdapter, media: MediaService) -> None:
-        """Attach to a started adapter and media service (call inside the event loop)."""
-        self.sip = sip
-        self.media = media
+    def __init__(
+        self,
+        sip_config: EngineConfig,
+        media: MediaService,
+        *,
+        bindings: Iterable[Binding] = (),
+        owns_media: bool = False,
+    ) -> None:
+        """Build the SIP adapter (started by :meth:`start`) over a started media service,
+        inside the event loop; ``owns_media``: :meth:`close` closes ``media`` too."""
         self._legs: dict[str, LiveLeg] = {}
-        self._playbacks: dict[str, str] = {}  # playback id -> leg id
-        self._recordings: dict[str, tuple[str, ...]] = {}  # recording id -> legs
+        self.sip = SipAdapter(sip_config, bindings=bindings, answer_reinvite=self._answer_reinvite)
+        self.media = media
+        self._leg_media = LegMedia(self.sip, media, self._legs)
+        self._media_ops = MediaOps(self._leg_media, self.sip)
+        self._requests = RequestOps(self._leg_media, self.sip)
+        self._playbacks = self._leg_media.playbacks  # playback id -> leg id
+        self._recordings = self._leg_media.recordings  # recording id -> legs
         self._callbacks: list[LegCallback] = []
         self._queue: asyncio.Queue[_Input] = asyncio.Queue()
-        self._owns = False
+        self._owns_media = owns_media
         self._closed = False
-        self._unsubscribe_sip = sip.subscribe(self._queue.put_nowait)
-        self._previous_media_callback = media.observations.callback
-        media.observations.callback = self._on_media_observation
-        self._previous_answer_sdp = sip.engine.answer_sdp
-        sip.engine.answer_sdp = self._answer_reinvite
+        self._unsubscribe_sip = self.sip.subscribe(self._queue.put_nowait)
+        self._unsubscribe_media = media.observations.subscribe(self._queue.put_nowait)
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="call-legs")
 
     @classmethod
@@ -140,18 +152,16 @@ class CallLegs(MediaOps, RequestOps):
     ) -> CallLegs:
         """Build and start a SIP adapter and a media service; ``close`` stops both."""
         media = await start_media(media_config)
-        sip = SipAdapter(sip_config, bindings=bindings)
+        legs = cls(sip_config, media, bindings=bindings, owns_media=True)
         try:
-            await sip.start()
+            await legs.sip.start()
         except BaseException:
-            await media.close()
+            await legs.close()
             raise
-        legs = cls(sip, media)
-        legs._owns = True
         return legs
 
     async def close(self) -> None:
-        """Hang up every live leg, detach, and stop the adapter and media if we own them."""
+        """Hang up every live leg, detach, stop the adapter (and the media if we own it)."""
         if self._closed:
             return
         for leg_id in list(self._legs):
@@ -159,13 +169,12 @@ class CallLegs(MediaOps, RequestOps):
                 await self.hangup(leg_id)
         self._closed = True
         self._unsubscribe_sip()
-        self.media.observations.callback = self._previous_media_callback
-        self.sip.engine.answer_sdp = self._previous_answer_sdp
+        self._unsubscribe_media()
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump_task
-        if self._owns:
-            await self.sip.stop()
+        await self.sip.stop()
+        if self._owns_media:
             await self.media.close()
 
     # ------------------------------------------------------------------ observations
@@ -183,16 +192,11 @@ class CallLegs(MediaOps, RequestOps):
 
     def info(self, leg_id: str) -> LegInfo:
         """A snapshot of a live leg (state, RTP addresses, codec, direction)."""
-        return self._get(leg_id).snapshot()
+        return self._leg_media.get(leg_id).snapshot()
 
     def leg_ids(self) -> tuple[str, ...]:
         """Ids of the live legs."""
         return tuple(self._legs)
-
-    def _on_media_observation(self, obs: m.Observation) -> None:
-        if self._previous_media_callback is not None:
-            self._previous_media_callback(obs)
-        self._queue.put_nowait(obs)
 
     async def _pump(self) -> None:
         """Apply SIP and media observations in arrival order, one at a time."""
@@ -241,7 +245,7 @@ class CallLegs(MediaOps, RequestOps):
             case m.RecordingFinished(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
                 self._emit(RecordingDone(legs[0], rid, obs.path, obs.duration_secs, legs))
-            case m.RecordingFailed(recording_id=rid) if rid in self._recordings:
+            case m.RecordingWriteFailed(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
                 self._emit(RecordingFailed(legs[0], rid, obs.path, obs.error, legs))
             case _:
@@ -263,7 +267,7 @@ class CallLegs(MediaOps, RequestOps):
         async with leg.lock:
             if self._legs.get(obs.leg_id) is not leg or leg.state in LegState.over():
                 return
-            media = bool(obs.sdp) and await self._apply_remote(leg, obs.sdp or b"")
+            media = bool(obs.sdp) and await self._leg_media.apply_remote(leg, obs.sdp or b"")
             match obs:
                 case Provisional(status=status) if leg.outbound and not leg.answered:
                     leg.transition(LegState.RINGING)
@@ -297,7 +301,7 @@ class CallLegs(MediaOps, RequestOps):
                 return
             del self._legs[obs.leg_id]
             leg.transition(LegState.ENDED)
-            await self._destroy_media(leg)
+            await self._leg_media.destroy(leg)
         terminal: LegObservation
         if leg.outbound and not leg.answered and not leg.hangup_requested:
             terminal = LegFailed(leg.leg_id, obs.sip_status, cause_reason(obs.cause))
@@ -345,10 +349,11 @@ class CallLegs(MediaOps, RequestOps):
         self._legs[leg_id] = leg
         async with leg.lock:
             try:
-                await self._open_media(leg, m.CreateLeg(leg_id, direction="inactive", group=group))
+                create = m.CreateLeg(leg_id, direction="inactive", group=group)
+                await self._leg_media.open(leg, create)
                 assert leg.local is not None
                 leg.local_sdp = call_sdp.offer(leg.local)
-                dial = Dial(
+                dial = DialLeg(
                     leg_id,
                     target,
                     from_uri=from_uri,
@@ -366,7 +371,7 @@ class CallLegs(MediaOps, RequestOps):
                 leg.transition(LegState.ENDED)
                 if self._legs.get(leg_id) is leg:
                     del self._legs[leg_id]
-                await self._destroy_media(leg)
+                await self._leg_media.destroy(leg)
                 raise
 
     async def ring(
@@ -379,10 +384,10 @@ class CallLegs(MediaOps, RequestOps):
             sdp: bytes | None = None
             if early_media:
                 if leg.local_sdp is None:
-                    await self._open_answer_media(leg, group)
+                    await self._leg_media.open_answer(leg, group)
                 assert leg.local_sdp is not None
                 sdp = leg.local_sdp.serialize()
-            await self._signal(Ring(leg_id, 183 if early_media else 180, sdp))
+            await self._signal(RingLeg(leg_id, 183 if early_media else 180, sdp))
             leg.transition(LegState.RINGING)
 
     async def answer(self, leg_id: str, *, group: str | None = None) -> None:
@@ -395,9 +400,9 @@ class CallLegs(MediaOps, RequestOps):
         async with leg.lock:
             self._expect(leg, LegState.OFFERED, LegState.RINGING)
             if leg.local_sdp is None:
-                await self._open_answer_media(leg, group)
+                await self._leg_media.open_answer(leg, group)
             assert leg.local_sdp is not None
-            await self._signal(Answer(leg_id, leg.local_sdp.serialize()))
+            await self._signal(AnswerLeg(leg_id, leg.local_sdp.serialize()))
             leg.transition(LegState.ANSWERING)
 
     async def reject(self, leg_id: str, code: int = 486, reason: str | None = None) -> None:
@@ -409,15 +414,15 @@ class CallLegs(MediaOps, RequestOps):
             self._expect(leg, LegState.OFFERED, LegState.RINGING)
             leg.end_reason = "rejected"
             leg.transition(LegState.ENDING)
-            await self._destroy_media(leg)
-            await self._signal(Reject(leg_id, code, reason))
+            await self._leg_media.destroy(leg)
+            await self._signal(RejectLeg(leg_id, code, reason))
 
     async def hangup(self, leg_id: str) -> None:
         """CANCEL (outbound, unanswered), 480 (inbound, unanswered) or BYE; media leg closed.
 
         Idempotent while the leg is ending; ``LegEnded(by="local")`` follows.
         """
-        leg = self._get(leg_id)
+        leg = self._leg_media.get(leg_id)
         async with leg.lock:
             if leg.state in LegState.over():
                 return
@@ -426,10 +431,164 @@ class CallLegs(MediaOps, RequestOps):
 
     async def _end_leg(self, leg: LiveLeg) -> None:
         leg.transition(LegState.ENDING)
-        await self._destroy_media(leg)
-        result = await self.sip.execute(Hangup(leg.leg_id))
+        await self._leg_media.destroy(leg)
+        result = await self.sip.execute(HangupLeg(leg.leg_id))
         if result is not None and result.status >= 300:
             log.info("leg %s: hangup answered %d (already gone)", leg.leg_id, result.status)
+
+    # ------------------------------------------------------------------ media
+    async def bridge(self, a: str, b: str) -> None:
+        """Each leg hears the other (same codec: packets relayed as they arrive)."""
+        await self._media_ops.bridge(a, b)
+
+    async def unbridge(self, a: str, b: str) -> None:
+        """Undo :meth:`bridge` (or :meth:`early_media`) between two legs."""
+        await self._media_ops.unbridge(a, b)
+
+    async def early_media(self, from_leg: str, to_leg: str) -> None:
+        """One way: ``to_leg`` hears ``from_leg`` (e.g. a callee's 183 to the caller)."""
+        await self._media_ops.early_media(from_leg, to_leg)
+
+    async def hold(self, leg_id: str, music: m.Source | None = None) -> None:
+        """The leg hears ``music`` (default hold music); whoever it is bridged to, silence."""
+        await self._media_ops.hold(leg_id, music)
+
+    async def unhold(self, leg_id: str) -> None:
+        """Put a held leg back into its bridge / conference."""
+        await self._media_ops.unhold(leg_id)
+
+    async def play(
+        self,
+        leg_id: str,
+        source: m.Source,
+        *,
+        loop: bool = False,
+        interrupt_on_dtmf: bool = False,
+        playback_id: str | None = None,
+    ) -> str:
+        """Play to a leg (over what it hears); ``PlaybackDone`` follows. Returns the id."""
+        return await self._media_ops.play(
+            leg_id, source, loop=loop, interrupt_on_dtmf=interrupt_on_dtmf, playback_id=playback_id
+        )
+
+    async def stop_play(self, leg_id: str, playback_id: str | None = None) -> None:
+        """Stop one playback, or every playback of the leg (``PlaybackDone`` each)."""
+        await self._media_ops.stop_play(leg_id, playback_id)
+
+    async def record(
+        self,
+        leg_id: str,
+        path: str,
+        *,
+        other_leg: str | None = None,
+        mode: m.RecordMode = "mixed",
+        beep: bool = False,
+        max_duration_s: float | None = None,
+        recording_id: str | None = None,
+    ) -> m.RecordingStarted:
+        """Record a leg (what it says and hears) or two legs; ``RecordingDone`` follows."""
+        return await self._media_ops.record(
+            leg_id,
+            path,
+            other_leg=other_leg,
+            mode=mode,
+            beep=beep,
+            max_duration_s=max_duration_s,
+            recording_id=recording_id,
+        )
+
+    async def pause_record(self, recording_id: str) -> None:
+        """Pause a recording (paused time is left out of the file)."""
+        await self._media_ops.pause_record(recording_id)
+
+    async def resume_record(self, recording_id: str) -> None:
+        """Resume a paused recording."""
+        await self._media_ops.resume_record(recording_id)
+
+    async def stop_record(self, recording_id: str) -> None:
+        """Finalise a recording (``RecordingDone`` follows)."""
+        await self._media_ops.stop_record(recording_id)
+
+    async def supervise(
+        self, supervisor: str, agent: str, customer: str, mode: m.SuperviseMode = "listen"
+    ) -> None:
+        """listen: supervisor hears both; whisper: agent hears the supervisor; barge: all."""
+        await self._media_ops.supervise(supervisor, agent, customer, mode)
+
+    async def stop_supervise(self, supervisor: str) -> None:
+        """End the supervision started by ``supervisor``."""
+        await self._media_ops.stop_supervise(supervisor)
+
+    async def conference_add(self, conference_id: str, leg_id: str, *, muted: bool = False) -> None:
+        """Add a leg to a conference (created on first use); it hears everyone else."""
+        await self._media_ops.conference_add(conference_id, leg_id, muted=muted)
+
+    async def conference_remove(self, conference_id: str, leg_id: str) -> None:
+        """Take a leg out of a conference (gone when empty)."""
+        await self._media_ops.conference_remove(conference_id, leg_id)
+
+    async def conference_mute(self, conference_id: str, leg_id: str, muted: bool = True) -> None:
+        """Mute or unmute a member (a muted member still hears the others)."""
+        await self._media_ops.conference_mute(conference_id, leg_id, muted)
+
+    async def send_dtmf(
+        self, leg_id: str, digits: str, *, duration_ms: int = 100, via: DtmfVia = "rfc4733"
+    ) -> None:
+        """Send digits: RFC 4733 (in-band if the peer has no telephone-event) or SIP INFO."""
+        await self._media_ops.send_dtmf(leg_id, digits, duration_ms=duration_ms, via=via)
+
+    # ------------------------------------------------------------------ in-dialog requests
+    async def send_message(
+        self,
+        leg_id: str,
+        body: bytes,
+        content_type: str = "text/plain",
+        *,
+        target: str | None = None,
+    ) -> int:
+        """MESSAGE in the leg's dialog (or out of dialog to ``target``); final status."""
+        return await self._requests.send_message(leg_id, body, content_type, target=target)
+
+    async def send_notify(
+        self,
+        leg_id: str,
+        event: str,
+        body: bytes = b"",
+        content_type: str = "text/plain",
+        subscription_state: str = "active",
+    ) -> int:
+        """NOTIFY in the leg's dialog; final status."""
+        return await self._requests.send_notify(
+            leg_id, event, body, content_type, subscription_state
+        )
+
+    async def send_info(
+        self, leg_id: str, body: bytes, content_type: str = "application/dtmf-relay"
+    ) -> int:
+        """INFO in the leg's dialog; final status."""
+        return await self._requests.send_info(leg_id, body, content_type)
+
+    async def options_ping(self, leg_id: str) -> tuple[int, float]:
+        """OPTIONS in the leg's dialog: ``(status, rtt_ms)`` (408 when unanswered)."""
+        return await self._requests.options_ping(leg_id)
+
+    async def send_refer(
+        self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
+    ) -> int:
+        """REFER the leg's peer to ``refer_to`` (attended: ``replaces_leg``); final status."""
+        return await self._requests.send_refer(leg_id, refer_to, replaces_leg=replaces_leg)
+
+    async def reply_refer(
+        self,
+        leg_id: str,
+        refer_id: str,
+        status: int,
+        *,
+        reason: str | None = None,
+        final: bool = True,
+    ) -> None:
+        """Report a received REFER's progress to its sender (NOTIFY with a sipfrag)."""
+        await self._requests.reply_refer(leg_id, refer_id, status, reason=reason, final=final)
 
     # ------------------------------------------------------------------ restart recovery
     def dialog_record(self, leg_id: str) -> DialogRecord | None:
@@ -477,7 +636,7 @@ class CallLegs(MediaOps, RequestOps):
 
     # ------------------------------------------------------------------ helpers
     def _inbound(self, leg_id: str) -> LiveLeg:
-        leg = self._get(leg_id)
+        leg = self._leg_media.get(leg_id)
         if leg.outbound:
             raise LegStateError(f"leg {leg_id!r} is outbound")
         return leg

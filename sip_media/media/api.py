@@ -105,7 +105,7 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
+class HoldLeg:
     """Take a leg out of its mix; it hears ``source`` (hold music by default)."""
 
     leg_id: str
@@ -113,14 +113,14 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
-class Unhold:
+class UnholdLeg:
     """Put a held leg back into its mix."""
 
     leg_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class Play:
+class StartPlayback:
     """Play a source to a leg (mixed over whatever else it hears)."""
 
     leg_id: str
@@ -131,7 +131,7 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
-class StopPlay:
+class StopPlayback:
     """Stop a playback (reported as finished with ``interrupted=True``)."""
 
     playback_id: str
@@ -240,10 +240,10 @@ Effect = (
     | DestroyLeg
     | Connect
     | Disconnect
-    | Hold
-    | Unhold
-    | Play
-    | StopPlay
+    | HoldLeg
+    | UnholdLeg
+    | StartPlayback
+    | StopPlayback
     | Record
     | PauseRecord
     | ResumeRecord
@@ -272,7 +272,7 @@ class LegCreated:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackStarted:
-    """Answer to :class:`Play` / :class:`Hold`."""
+    """Answer to :class:`StartPlayback` / :class:`HoldLeg`."""
 
     playback_id: str
 
@@ -343,7 +343,7 @@ class RecordingFinished:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordingFailed:
+class RecordingWriteFailed:
     """A recording could not be written."""
 
     recording_id: str
@@ -357,5 +357,5 @@ Observation = (
     | RtpTimeout
     | PlaybackFinished
     | RecordingFinished
-    | RecordingFailed
+    | RecordingWriteFailed
 )

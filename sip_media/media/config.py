@@ -2,7 +2,7 @@
 
 Where it sits: built once by the service (from its TOML ``[media]`` section via
 :meth:`MediaConfig.from_mapping`) and handed to the engine or its worker processes.
-:class:`AllowList` is consulted whenever a leg's remote address changes; packets to a
+:class:`MediaAllowList` is consulted whenever a leg's remote address changes; packets to a
 refused address are dropped and counted, never sent.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import MediaConfigError
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class MediaConfig:
 
     def __post_init__(self) -> None:
         if not (1024 <= self.port_min < self.port_max <= 65535):
-            raise ConfigError("port range must satisfy 1024 <= port_min < port_max <= 65535")
+            raise MediaConfigError("port range must satisfy 1024 <= port_min < port_max <= 65535")
         if self.workers < 0:
-            raise ConfigError("workers must be >= 0")
+            raise MediaConfigError("workers must be >= 0")
         if self.ringback_region not in ("eu", "us"):
-            raise ConfigError("ringback_region must be 'eu' or 'us'")
+            raise MediaConfigError("ringback_region must be 'eu' or 'us'")
         if self.jitter_max_frames < 1:
-            raise ConfigError("jitter_max_frames must be >= 1")
-        AllowList(self.allowed_destinations)  # validates
+            raise MediaConfigError("jitter_max_frames must be >= 1")
+        MediaAllowList(self.allowed_destinations)  # validates
 
     @property
     def local_ip(self) -> str:
@@ -62,7 +62,7 @@ class MediaConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown media settings: {sorted(unknown)}")
+            raise MediaConfigError(f"unknown media settings: {sorted(unknown)}")
         kwargs = dict(data)
         for key in ("sounds_dir", "recordings_dir"):
             if key in kwargs:
@@ -72,17 +72,17 @@ class MediaConfig:
         try:
             return cls(**kwargs)
         except TypeError as exc:
-            raise ConfigError(str(exc)) from exc
+            raise MediaConfigError(str(exc)) from exc
 
 
-class AllowList:
+class MediaAllowList:
     """CIDR allow-list for outbound media (``127.0.0.0/8`` in every test)."""
 
     def __init__(self, cidrs: tuple[str, ...]) -> None:
         try:
             self._nets = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
         except ValueError as exc:
-            raise ConfigError(f"bad allowed_destinations entry: {exc}") from exc
+            raise MediaConfigError(f"bad allowed_destinations entry: {exc}") from exc
         self._cache: dict[str, bool] = {}
 
     def permits(self, ip: str) -> bool:

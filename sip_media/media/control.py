@@ -9,30 +9,28 @@ samples; the next tick picks up the new topology.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 import numpy as np
 
 from . import api
 from .dtmf import DIGITS, dtmf_tone
-from .errors import DuplicateIdError, InvalidEffectError, UnknownIdError, UnknownLegError
-from .leg import Leg
+from .errors import DuplicateIdError, InvalidEffectError, UnknownIdError, UnknownMediaLegError
+from .leg import MediaLeg
 from .paths import resolve_inside
 from .recorder import Recorder
 from .sources import Playback, SourceStream, tone_samples
-
-if TYPE_CHECKING:
-    from .engine import MediaEngine
+from .tables import EngineTables
 
 
-def _leg(engine: MediaEngine, leg_id: str) -> Leg:
+def _leg(engine: EngineTables, leg_id: str) -> MediaLeg:
     leg = engine.legs.get(leg_id)
     if leg is None:
-        raise UnknownLegError(f"unknown leg {leg_id!r}")
+        raise UnknownMediaLegError(f"unknown leg {leg_id!r}")
     return leg
 
 
-def _stream(engine: MediaEngine, source: api.Source, loop: bool) -> SourceStream:
+def _stream(engine: EngineTables, source: api.Source, loop: bool) -> SourceStream:
     if isinstance(source, api.FileSource):
         samples = engine.sounds.load(source.name).astype(np.float32)
         return SourceStream(samples, loop)
@@ -42,7 +40,7 @@ def _stream(engine: MediaEngine, source: api.Source, loop: bool) -> SourceStream
 
 
 def _start(
-    engine: MediaEngine,
+    engine: EngineTables,
     pid: str,
     leg_id: str,
     stream: SourceStream,
@@ -56,12 +54,12 @@ def _start(
     engine.mark_dirty()
 
 
-def _create_leg(engine: MediaEngine, e: api.CreateLeg, now: float) -> api.LegCreated:
+def _create_leg(engine: EngineTables, e: api.CreateLeg, now: float) -> api.LegCreated:
     if e.leg_id in engine.legs:
         raise DuplicateIdError(f"leg {e.leg_id!r} exists")
     rtp, rtcp, port = engine.ports.open()
     try:
-        leg = Leg(
+        leg = MediaLeg(
             e.leg_id,
             rtp,
             rtcp,
@@ -84,7 +82,7 @@ def _create_leg(engine: MediaEngine, e: api.CreateLeg, now: float) -> api.LegCre
     return api.LegCreated(e.leg_id, engine.config.local_ip, port)
 
 
-def _update_leg(engine: MediaEngine, e: api.UpdateLeg, now: float) -> None:
+def _update_leg(engine: EngineTables, e: api.UpdateLeg, now: float) -> None:
     leg = _leg(engine, e.leg_id)
     if e.payload_type is not None:
         leg.set_codec(e.payload_type)
@@ -100,7 +98,7 @@ def _update_leg(engine: MediaEngine, e: api.UpdateLeg, now: float) -> None:
     engine.mark_dirty()
 
 
-def _destroy_leg(engine: MediaEngine, leg_id: str) -> None:
+def _destroy_leg(engine: EngineTables, leg_id: str) -> None:
     leg = _leg(engine, leg_id)
     for pb in [p for p in engine.playbacks.values() if p.leg_id == leg_id]:
         engine.finish_playback(pb, True, None)
@@ -110,7 +108,7 @@ def _destroy_leg(engine: MediaEngine, leg_id: str) -> None:
     engine.unregister(leg)
 
 
-def _record(engine: MediaEngine, e: api.Record) -> api.RecordingStarted:
+def _record(engine: EngineTables, e: api.Record) -> api.RecordingStarted:
     if not 1 <= len(e.legs) <= 2 or len(set(e.legs)) != len(e.legs):
         raise InvalidEffectError("record one leg or two different legs")
     for leg_id in e.legs:
@@ -139,14 +137,14 @@ def _record(engine: MediaEngine, e: api.Record) -> api.RecordingStarted:
     return api.RecordingStarted(e.recording_id, str(path))
 
 
-def _recorder(engine: MediaEngine, rid: str) -> Recorder:
+def _recorder(engine: EngineTables, rid: str) -> Recorder:
     rec = engine.recorders.get(rid)
     if rec is None:
         raise UnknownIdError(f"unknown recording {rid!r}")
     return rec
 
 
-def _send_dtmf(engine: MediaEngine, e: api.SendDtmf) -> None:
+def _send_dtmf(engine: EngineTables, e: api.SendDtmf) -> None:
     leg = _leg(engine, e.leg_id)
     if not e.digits or any(d.upper() not in DIGITS for d in e.digits):
         raise InvalidEffectError(f"invalid DTMF digits {e.digits!r}")
@@ -161,7 +159,7 @@ def _send_dtmf(engine: MediaEngine, e: api.SendDtmf) -> None:
     _start(engine, api.new_id(), leg.leg_id, SourceStream(tones, False), False, False)
 
 
-def apply_effect(engine: MediaEngine, effect: api.Effect, now: float) -> api.Result:
+def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Result:
     """Apply one effect; raise a :class:`~.errors.MediaError` if it cannot be."""
     topo = engine.topology
     match effect:
@@ -183,7 +181,7 @@ def apply_effect(engine: MediaEngine, effect: api.Effect, now: float) -> api.Res
         case api.Disconnect(leg_a=a, leg_b=b):
             topo.bridges.discard(frozenset((a, b)))
             topo.early -= {(a, b), (b, a)}
-        case api.Hold(leg_id=leg_id, source=source):
+        case api.HoldLeg(leg_id=leg_id, source=source):
             _leg(engine, leg_id)
             stream = _stream(engine, source, True)
             old = topo.held.pop(leg_id, None)
@@ -194,12 +192,12 @@ def apply_effect(engine: MediaEngine, effect: api.Effect, now: float) -> api.Res
             topo.held[leg_id] = pid
             engine.mark_dirty()
             return api.PlaybackStarted(pid)
-        case api.Unhold(leg_id=leg_id):
+        case api.UnholdLeg(leg_id=leg_id):
             _leg(engine, leg_id)
             held = topo.held.pop(leg_id, None)
             if held is not None and held in engine.playbacks:
                 engine.finish_playback(engine.playbacks[held], True, None)
-        case api.Play():
+        case api.StartPlayback():
             _leg(engine, effect.leg_id)
             stream = _stream(engine, effect.source, effect.loop)
             _start(
@@ -211,7 +209,7 @@ def apply_effect(engine: MediaEngine, effect: api.Effect, now: float) -> api.Res
                 True,
             )
             return api.PlaybackStarted(effect.playback_id)
-        case api.StopPlay(playback_id=pid):
+        case api.StopPlayback(playback_id=pid):
             pb = engine.playbacks.get(pid)
             if pb is None:
                 raise UnknownIdError(f"unknown playback {pid!r}")

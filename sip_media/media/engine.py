@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from . import api, g711
-from .config import AllowList, MediaConfig
+from .config import MediaAllowList, MediaConfig
 from .control import apply_effect
 from .dtmf import DtmfEnd, DtmfSignal, DtmfStart, InbandDetector, detect_frames
-from .leg import FRAME, Leg, PortPool
+from .leg import FRAME, MediaLeg, PortPool
 from .mixer import MixPlan, Node, Topology, build_edges, compile_plan, decode_rows, encode_rows, mix
 from .recorder import Recorder
 from .sources import Playback, SoundCache
@@ -48,9 +48,9 @@ class MediaEngine:
         self.config = config
         lo, hi = port_range or (config.port_min, config.port_max)
         self.ports = PortPool(config.bind_ip, lo, hi)
-        self.allow = AllowList(config.allowed_destinations)
+        self.allow = MediaAllowList(config.allowed_destinations)
         self.sounds = SoundCache(config.sounds_dir)
-        self.legs: dict[str, Leg] = {}
+        self.legs: dict[str, MediaLeg] = {}
         self.playbacks: dict[str, Playback] = {}
         self.recorders: dict[str, Recorder] = {}
         self.topology = Topology(
@@ -58,22 +58,22 @@ class MediaEngine:
             whisper_gain=config.whisper_gain,
             barge_gain=config.barge_gain,
         )
-        self._by_fd: dict[int, tuple[Leg, bool]] = {}
-        self._fast: dict[int, tuple[Callable[[int], bytes], PacketHandler, Leg]] = {}
+        self._by_fd: dict[int, tuple[MediaLeg, bool]] = {}
+        self._fast: dict[int, tuple[Callable[[int], bytes], PacketHandler, MediaLeg]] = {}
         self._poll = select.epoll()
         self._observations: list[api.Observation] = []
         self._dirty = True
         self._ticks = 0
         self._plan: MixPlan | None = None
-        self._pass: list[tuple[Leg, Leg]] = []
-        self._mixed: list[Leg] = []
+        self._pass: list[tuple[MediaLeg, MediaLeg]] = []
+        self._mixed: list[MediaLeg] = []
         self._mixed_pos: dict[str, int] = {}
         self._sources: list[Playback] = []
         self._alaw_rows = np.zeros(0, dtype=np.int64)
         self._inband_rows = np.zeros(0, dtype=np.int64)
         self._signatures: dict[str, set[Node]] = {}
         self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
-        self._house_legs: list[Leg] = []
+        self._house_legs: list[MediaLeg] = []
         self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
 
     # ----------------------------------------------------------------- bookkeeping
@@ -96,7 +96,7 @@ class MediaEngine:
         """The topology changed: recompile the plan before the next mix."""
         self._dirty = True
 
-    def register(self, leg: Leg) -> None:
+    def register(self, leg: MediaLeg) -> None:
         """Start polling a new leg's sockets."""
         self.legs[leg.leg_id] = leg
         for sock, is_rtp in ((leg.sock, True), (leg.rtcp_sock, False)):
@@ -104,7 +104,7 @@ class MediaEngine:
             self._poll.register(sock.fileno(), select.EPOLLIN)
         self._dirty = True
 
-    def unregister(self, leg: Leg) -> None:
+    def unregister(self, leg: MediaLeg) -> None:
         """Stop polling a leg and close its sockets."""
         for sock in (leg.sock, leg.rtcp_sock):
             fd = sock.fileno()
@@ -118,7 +118,7 @@ class MediaEngine:
         self.legs.pop(leg.leg_id, None)
         self._dirty = True
 
-    def unlatch(self, leg: Leg) -> None:
+    def unlatch(self, leg: MediaLeg) -> None:
         """Replace a connected RTP socket so the leg can latch onto a new source."""
         if not leg.connected:
             return
@@ -150,7 +150,7 @@ class MediaEngine:
         try:
             duration = rec.close()
         except OSError as exc:
-            self.emit(api.RecordingFailed(rec.recording_id, str(rec.path), str(exc)))
+            self.emit(api.RecordingWriteFailed(rec.recording_id, str(rec.path), str(exc)))
             return
         self.emit(api.RecordingFinished(rec.recording_id, str(rec.path), round(duration, 3)))
 
@@ -233,7 +233,7 @@ class MediaEngine:
                 if signals:
                     self._dtmf(leg, signals, "rfc4733")  # type: ignore[arg-type]
 
-    def _dtmf(self, leg: Leg, signals: list[DtmfSignal], method: str) -> None:
+    def _dtmf(self, leg: MediaLeg, signals: list[DtmfSignal], method: str) -> None:
         for sig in signals:
             if isinstance(sig, DtmfStart):
                 for pb in list(self.playbacks.values()):
@@ -253,7 +253,7 @@ class MediaEngine:
                 if node[0] == "leg":
                     degree[node[1]] = degree.get(node[1], 0) + 1
         busy = {leg for rec in self.recorders.values() for leg in rec.legs}
-        passthrough: list[tuple[Leg, Leg]] = []
+        passthrough: list[tuple[MediaLeg, MediaLeg]] = []
         paired: set[str] = set()
         self._dtmf_wait = set()
         for pair in topo.bridges:
@@ -380,7 +380,7 @@ class MediaEngine:
                 full = rec.write(channels)
             except OSError as exc:
                 self.recorders.pop(rec.recording_id, None)
-                self.emit(api.RecordingFailed(rec.recording_id, str(rec.path), str(exc)))
+                self.emit(api.RecordingWriteFailed(rec.recording_id, str(rec.path), str(exc)))
                 continue
             if full:
                 self.finish_recording(rec)

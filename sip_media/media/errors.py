@@ -15,7 +15,7 @@ class MediaError(Exception):
     code = "media_error"
 
 
-class ConfigError(MediaError):
+class MediaConfigError(MediaError):
     """The media configuration is invalid (port range, allow-list, directories)."""
 
     code = "config_error"
@@ -33,7 +33,7 @@ class MediaFileError(MediaError):
     code = "bad_media_file"
 
 
-class UnknownLegError(MediaError):
+class UnknownMediaLegError(MediaError):
     """An effect names a leg the engine does not know."""
 
     code = "unknown_leg"
@@ -79,10 +79,10 @@ ERRORS_BY_CODE: dict[str, type[MediaError]] = {
     cls.code: cls
     for cls in (
         MediaError,
-        ConfigError,
+        MediaConfigError,
         UnsafePathError,
         MediaFileError,
-        UnknownLegError,
+        UnknownMediaLegError,
         DuplicateIdError,
         UnknownIdError,
         PortsExhaustedError,

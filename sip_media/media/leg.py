@@ -1,6 +1,6 @@
 """A leg: one RTP endpoint (UDP socket pair) with its inbound and outbound stream state.
 
-Where it sits: the engine owns one :class:`Leg` per call party.  Inbound, the engine
+Where it sits: the engine owns one :class:`MediaLeg` per call party.  Inbound, the engine
 hands each datagram to :meth:`Leg.receive` (validation, symmetric-RTP latching,
 RFC 3550 statistics, jitter buffer, RFC 4733 events); outbound, it calls
 :meth:`Leg.send_audio` once per tick with an encoded frame, and the leg writes the
@@ -17,7 +17,7 @@ import struct
 from typing import Final
 
 from . import g711
-from .config import AllowList
+from .config import MediaAllowList
 from .dtmf import DtmfSignal, EventReceiver, EventSender, InbandDetector
 from .errors import PortsExhaustedError, UnsupportedCodecError
 from .jitter import JitterBuffer
@@ -79,7 +79,7 @@ class PortPool:
         raise PortsExhaustedError("no free RTP port pair in the configured range")
 
 
-class Leg:
+class MediaLeg:
     """State of one RTP endpoint; see the module docstring."""
 
     __slots__ = (
@@ -147,7 +147,7 @@ class Leg:
         rtp_sock: socket.socket,
         rtcp_sock: socket.socket,
         local_port: int,
-        allow: AllowList,
+        allow: MediaAllowList,
         payload_type: int,
         telephone_event_pt: int | None,
         direction: str,
@@ -182,7 +182,7 @@ class Leg:
         self.send_ok = False
         self.connected = False
         self.just_latched = False
-        self.relay: Leg | None = None  # same-codec bridge peer: packets are forwarded
+        self.relay: MediaLeg | None = None  # same-codec bridge peer: packets are forwarded
         self.relay_offset: int | None = None
         self.ssrc = random.getrandbits(32)
         self.tx_seq = random.getrandbits(16)
@@ -426,7 +426,7 @@ class Leg:
         self.tx_packets += 1
         self.tx_bytes += len(payload)
 
-    def set_relay(self, peer: Leg | None) -> None:
+    def set_relay(self, peer: MediaLeg | None) -> None:
         """Start/stop forwarding this leg's packets to ``peer`` without decoding."""
         if peer is self.relay:
             return

@@ -1,6 +1,6 @@
 """Strict resolution of user-supplied file names inside a configured directory.
 
-Where it sits: every ``Play`` (sounds directory) and ``Record`` (recordings directory)
+Where it sits: every ``StartPlayback`` (sounds directory) and ``Record`` (recordings directory)
 path goes through :func:`resolve_inside` before any file is opened.  Absolute paths,
 ``..`` components, NUL bytes and symlinks that lead outside the directory raise
 :class:`~sip_media.media.errors.UnsafePathError`.

@@ -2,14 +2,13 @@
 
 Where it sits: the SIP adapter (and tests, benchmarks) start media with
 :func:`start_media`, then ``await service.execute(effect)`` and receive observations
-through :class:`ObservationHub` (a callback, a queue-like ``wait_for``, a history).
+through :class:`~.hub.ObservationHub` (subscribers, a queue-like ``wait_for``, a
+history).
 ``workers = 0`` runs :class:`InProcessMedia` — the engine ticks inside the caller's
 event loop; ``workers = N`` runs :class:`~.worker.WorkerMedia` — N processes, each with
 its own engine and clock, talking over pipes with the same effect / observation objects.
 
-The clock follows an absolute schedule (``start + k * 20 ms``): no drift, and when the
-loop was late it runs the missed ticks back to back (up to ``max_catchup_ticks``; older
-ones are skipped and counted).
+The clock (:mod:`.clock`) follows an absolute schedule: no drift, missed ticks caught up.
 """
 
 from __future__ import annotations
@@ -18,49 +17,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Protocol
 
 from . import api
 from .assets import ensure_assets
+from .clock import TICK, run_clock_step
 from .config import MediaConfig
 from .engine import MediaEngine
+from .hub import ObservationCallback, ObservationHub
 
-TICK: Final = 0.020
 log = logging.getLogger(__name__)
-ObservationCallback = Callable[[api.Observation], None]
-
-
-class ObservationHub:
-    """Fan-out of observations: optional callback, bounded history, async waiters."""
-
-    def __init__(self, callback: ObservationCallback | None = None, keep: int = 10000) -> None:
-        self.callback = callback
-        self.history: deque[api.Observation] = deque(maxlen=keep)
-        self._changed = asyncio.Event()
-
-    def publish(self, observations: list[api.Observation]) -> None:
-        """Deliver a batch of observations."""
-        if not observations:
-            return
-        for obs in observations:
-            self.history.append(obs)
-            if self.callback is not None:
-                self.callback(obs)
-        self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[api.Observation], bool]) -> api.Observation:
-        """Return the first observation in the history matching ``predicate``.
-
-        Waits for one to arrive; callers bound the wait with ``asyncio.timeout``.
-        """
-        while True:
-            for obs in self.history:
-                if predicate(obs):
-                    return obs
-            self._changed.clear()
-            await self._changed.wait()
 
 
 class MediaService(Protocol):
@@ -75,24 +41,6 @@ class MediaService(Protocol):
     async def close(self) -> None:
         """Stop the clock, finalise recordings, close sockets."""
         ...
-
-
-def run_clock_step(engine: MediaEngine, next_tick: float, max_catchup: int) -> float:
-    """Run every tick that is due at the current time; return the next deadline."""
-    now = time.monotonic()
-    ran = 0
-    while now >= next_tick:
-        if ran >= max_catchup:
-            missed = int((now - next_tick) / TICK) + 1
-            engine.stats["skipped_ticks"] += missed
-            next_tick += missed * TICK
-            break
-        engine.tick(now)
-        next_tick += TICK
-        ran += 1
-    if ran > 1:
-        engine.stats["late_ticks"] += ran - 1
-    return next_tick
 
 
 class InProcessMedia:

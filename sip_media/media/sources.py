@@ -1,8 +1,8 @@
 """Audio sources mixed by the engine: file players and tone generators.
 
-Where it sits: a ``Play``/``Hold`` effect creates a :class:`SourceStream`; every tick the
-engine calls :meth:`SourceStream.read` for one 160-sample float32 frame, puts it in the
-mixing matrix as an input node, and reports ``PlaybackFinished`` when it returns
+Where it sits: a ``StartPlayback``/``HoldLeg`` effect creates a :class:`SourceStream`; every
+tick the engine calls :meth:`SourceStream.read` for one 160-sample float32 frame, puts
+it in the mixing matrix as an input node, and reports ``PlaybackFinished`` when it returns
 ``None``.  WAV files are converted to 8 kHz mono once and cached (:class:`SoundCache`).
 Tone cadences: ringback 425 Hz 1 s on / 4 s off (EU) or 440+480 Hz 2 s on / 4 s off
 (US), a 1 kHz beep, silence.

@@ -25,10 +25,11 @@ from typing import Any
 
 from . import api
 from .assets import ensure_assets
+from .clock import TICK, run_clock_step
 from .config import MediaConfig
 from .engine import MediaEngine
 from .errors import ERRORS_BY_CODE, InvalidEffectError, MediaError, UnknownIdError, WorkerError
-from .service import TICK, ObservationCallback, ObservationHub, run_clock_step
+from .hub import ObservationCallback, ObservationHub
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,9 @@ def _legs_of(effect: api.Effect) -> tuple[str, ...]:
         case (
             api.UpdateLeg(leg_id=leg)
             | api.DestroyLeg(leg_id=leg)
-            | api.Hold(leg_id=leg)
-            | api.Unhold(leg_id=leg)
-            | api.Play(leg_id=leg)
+            | api.HoldLeg(leg_id=leg)
+            | api.UnholdLeg(leg_id=leg)
+            | api.StartPlayback(leg_id=leg)
             | api.SendDtmf(leg_id=leg)
             | api.ConferenceAdd(leg_id=leg)
             | api.ConferenceRemove(leg_id=leg)
@@ -184,7 +185,7 @@ class WorkerMedia:
             for obs in msg[1]:
                 if isinstance(obs, api.PlaybackFinished):
                     self._id_worker.pop(obs.playback_id, None)
-                elif isinstance(obs, api.RecordingFinished | api.RecordingFailed):
+                elif isinstance(obs, api.RecordingFinished | api.RecordingWriteFailed):
                     self._id_worker.pop(obs.recording_id, None)
             self.observations.publish(msg[1])
         elif kind == "stats":
@@ -206,7 +207,7 @@ class WorkerMedia:
         if isinstance(effect, api.CreateLeg):
             key = (effect.group or effect.leg_id).encode()
             return zlib.crc32(key) % len(self._conns)
-        if isinstance(effect, api.StopPlay):
+        if isinstance(effect, api.StopPlayback):
             return self._known(effect.playback_id)
         if isinstance(effect, api.PauseRecord | api.ResumeRecord | api.StopRecord):
             return self._known(effect.recording_id)
@@ -219,7 +220,7 @@ class WorkerMedia:
             raise InvalidEffectError("legs of this effect live in different media workers")
         worker = next(iter(workers))
         if worker < 0:
-            return 0  # unknown leg: let a worker answer with UnknownLegError
+            return 0  # unknown leg: let a worker answer with UnknownMediaLegError
         return worker
 
     def _known(self, key: str) -> int:

@@ -5,18 +5,22 @@ State machine ``outgoing|incoming -> early -> connecting -> connected -> disconn
 -> disconnected`` with a re-INVITE sub-state; every change goes through
 :meth:`Invitation.transition`. Happenings are posted as notifications; in-dialog
 requests other than INVITE/BYE (INFO, MESSAGE, NOTIFY, REFER, OPTIONS) are handled by
-``sip_media.sip.indialog``.
+``sip_media.sip.indialog``, re-INVITEs by the session's ``reinvite.Reinvites``. It sees
+the engine only as a :class:`~sip_media.sip.core.SipCore` and files itself in the
+engine's :class:`~sip_media.sip.sessions.SessionTable`; the engine creates sessions
+(:meth:`~sip_media.sip.engine.Engine.new_session`) with the hook that answers re-offers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
+from sip_media.sip.core import SipCore
 from sip_media.sip.dialog import (
     Dialog,
     DialogState,
@@ -26,31 +30,42 @@ from sip_media.sip.dialog import (
     via_header,
 )
 from sip_media.sip.msgview import MsgView
-from sip_media.sip.reinvite import ReinviteMixin
-from sip_media.sip.states import CAUSES, ReinviteState, SessionState
+from sip_media.sip.reinvite import Reinvites
+from sip_media.sip.routing import Route
+from sip_media.sip.sessions import SessionTable
+from sip_media.sip.states import CAUSES, InviteSessionState, ReinviteState
 from sip_media.sip.timers import TimerHandle
 from sip_media.sip.transaction import ServerTransaction, TxState
 
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine, Route
-
 log = logging.getLogger(__name__)
 
+#: The owner's answer to a remote re-offer on a session (see ``reinvite.Reinvites``).
+ReofferHook = Callable[["Invitation", bytes | None], bytes | None]
 
-class Invitation(ReinviteMixin):
+
+class Invitation:
     """An INVITE dialog usage; ``direction`` is ``outgoing`` (UAC) or ``incoming`` (UAS)."""
 
-    def __init__(self, engine: Engine, leg_id: str, direction: str) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        core: SipCore,
+        table: SessionTable[Invitation],
+        leg_id: str,
+        direction: str,
+        answer_sdp: ReofferHook,
+    ) -> None:
+        self.core = core
+        self.table = table
         self.leg_id = leg_id
         self.direction = direction
-        self.state = SessionState.OUTGOING if direction == "outgoing" else SessionState.INCOMING
-        self.reinvite_state = ReinviteState.IDLE
+        self.state = (
+            InviteSessionState.OUTGOING if direction == "outgoing" else InviteSessionState.INCOMING
+        )
+        self.reinvites = Reinvites(core, self, lambda offer: answer_sdp(self, offer), self._end)
         self.dialog: Dialog | None = None
         self.local_sdp: bytes | None = None
         self.remote_sdp: bytes | None = None
         self.invite_tx: ServerTransaction | None = None  # UAS: the initial INVITE
-        self.reinvite_tx: ServerTransaction | None = None
         self.request: MsgView | None = None
         self.route: Route | None = None
         self.refers: dict[str, tuple[str, int]] = {}
@@ -64,38 +79,50 @@ class Invitation(ReinviteMixin):
         self._cancel_wanted = False
         self._end_cause: str | None = None
         self._timeout: TimerHandle | None = None
-        self._reinvite_future: asyncio.Future[tuple[int, bytes | None]] | None = None
         self._auth_tried = False
         self._bye_after_ack = False
 
+    # ------------------------------------------------------------------ re-INVITE
+    @property
+    def reinvite_state(self) -> ReinviteState:
+        return self.reinvites.state
+
+    def reinvite(self, sdp: bytes | None) -> asyncio.Future[tuple[int, bytes | None]]:
+        """Send a re-INVITE (with ``sdp``, else the current local SDP); (status, sdp)."""
+        return self.reinvites.send(sdp)
+
+    def on_reinvite(self, msg: MsgView, tx: ServerTransaction) -> None:
+        """Remote re-INVITE (§14.2): glare -> 491, overlapping -> 500, else answer."""
+        self.reinvites.receive(msg, tx)
+
     # ------------------------------------------------------------------ state machine
-    def transition(self, new: SessionState) -> None:
+    def transition(self, new: InviteSessionState) -> None:
         old = self.state
         if old is new:
             return
         self.state = new
         log.debug("session %s: %s -> %s", self.leg_id, old.value, new.value)
-        self.engine.notify(n.SessionDidChangeState(self.leg_id, old.value, new.value))
-        if new is SessionState.DISCONNECTED:
+        self.core.notify(n.SessionDidChangeState(self.leg_id, old.value, new.value))
+        if new is InviteSessionState.DISCONNECTED:
             if self._timeout is not None:
                 self._timeout.cancel()
             if self.dialog is not None:
                 self.dialog.transition(DialogState.TERMINATED)
-            self.engine.forget(self)
+            self.table.forget(self)
 
     def _end(self, cause: str, status: int, by: str) -> None:
-        if self.state is SessionState.DISCONNECTED:
+        if self.state is InviteSessionState.DISCONNECTED:
             return
         was_connected = self.state in (
-            SessionState.CONNECTING,
-            SessionState.CONNECTED,
-            SessionState.DISCONNECTING,
+            InviteSessionState.CONNECTING,
+            InviteSessionState.CONNECTED,
+            InviteSessionState.DISCONNECTING,
         )
-        self.transition(SessionState.DISCONNECTED)
+        self.transition(InviteSessionState.DISCONNECTED)
         if was_connected or cause in ("cancelled", "no-answer", "replaced"):
-            self.engine.notify(n.SessionDidEnd(self.leg_id, cause, status, by))
+            self.core.notify(n.SessionDidEnd(self.leg_id, cause, status, by))
         else:
-            self.engine.notify(n.SessionDidFail(self.leg_id, status, cause, by))
+            self.core.notify(n.SessionDidFail(self.leg_id, status, cause, by))
 
     # ------------------------------------------------------------------ UAC
     def dial(
@@ -106,15 +133,15 @@ class Invitation(ReinviteMixin):
         sdp: bytes | None,
         timeout: float,
     ) -> None:
-        engine = self.engine
+        core = self.core
         self.route = route
         self.local_sdp = sdp
-        transport = engine.transport_for(route.transport)
+        transport = core.transport_for(route.transport)
         host, port = transport.local
-        local_tag = engine.new_tag()
-        call_id = engine.new_call_id()
+        local_tag = core.new_tag()
+        call_id = core.new_call_id()
         user = route.from_user or "sip_media"
-        contact = f"<sip:{user}@{host}:{port}{engine.transport_param(transport)}>"
+        contact = f"<sip:{user}@{host}:{port}{core.transport_param(transport)}>"
         to = f"<{route.request_uri}>"
         self.dialog = Dialog(
             call_id=call_id,
@@ -126,15 +153,15 @@ class Invitation(ReinviteMixin):
             local_contact=contact,
             local_seq=0,
         )
-        engine.register_session(self)
+        self.table.register_session(self)
         self._send_invite(extra)
         if timeout > 0:
-            self._timeout = engine.scheduler.call_later(timeout, self._no_answer)
+            self._timeout = core.scheduler.call_later(timeout, self._no_answer)
 
     def _send_invite(self, extra: tuple[tuple[str, str], ...]) -> None:
         assert self.dialog is not None and self.route is not None
-        engine = self.engine
-        transport = engine.transport_for(self.route.transport)
+        core = self.core
+        transport = core.transport_for(self.route.transport)
         branch = new_branch()
         via = via_header(transport.name, *transport.local, branch)
         cseq = self.dialog.next_cseq()
@@ -144,13 +171,13 @@ class Invitation(ReinviteMixin):
         data = self.dialog.request(
             "INVITE", via, cseq, extra=extra, body=self.local_sdp or b"", content_type=None
         )
-        engine.send_request(
+        core.send_request(
             data,
             self.route.address,
             transport,
             (branch, "INVITE"),
             invite=True,
-            on_response=self._on_invite_response,
+            on_response=self.on_invite_response,
             on_timeout=lambda: self._end("timeout", 408, "local"),
             ack_factory=self._non2xx_ack,
             on_transport_error=lambda: self._end("unreachable", 503, "local"),
@@ -171,7 +198,7 @@ class Invitation(ReinviteMixin):
 
     def _cancel(self) -> None:
         assert self.dialog is not None and self.route is not None
-        transport = self.engine.transport_for(self.route.transport)
+        transport = self.core.transport_for(self.route.transport)
         data = build_request(
             "CANCEL",
             self.route.request_uri,
@@ -181,7 +208,7 @@ class Invitation(ReinviteMixin):
             call_id=self.dialog.call_id,
             cseq=self._invite_cseq,
         )
-        self.engine.send_request(
+        self.core.send_request(
             data,
             self.route.address,
             transport,
@@ -192,14 +219,14 @@ class Invitation(ReinviteMixin):
         )
 
     def _no_answer(self) -> None:
-        if self.state in (SessionState.OUTGOING, SessionState.EARLY):
+        if self.state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
             self._end_cause = "no-answer"
             self.hangup()
 
-    def _on_invite_response(self, status: int, msg: MsgView) -> None:
+    def on_invite_response(self, status: int, msg: MsgView) -> None:
         dialog = self.dialog
         assert dialog is not None
-        if self.state is SessionState.DISCONNECTED and status >= 300:
+        if self.state is InviteSessionState.DISCONNECTED and status >= 300:
             return
         if status < 200:
             self._provisional = True
@@ -209,16 +236,16 @@ class Invitation(ReinviteMixin):
                 return
             if msg.to_tag and not dialog.remote_tag:
                 self._establish(msg)
-            if self.state is SessionState.OUTGOING and status > 100:
-                self.transition(SessionState.EARLY)
+            if self.state is InviteSessionState.OUTGOING and status > 100:
+                self.transition(InviteSessionState.EARLY)
             if status > 100:
                 sdp = msg.body or None
                 if sdp:
                     self.remote_sdp = sdp
                 if status in (180, 183):
-                    self.engine.notify(n.SessionGotRingIndication(self.leg_id, status, sdp))
+                    self.core.notify(n.SessionGotRingIndication(self.leg_id, status, sdp))
                 else:
-                    self.engine.notify(
+                    self.core.notify(
                         n.SessionGotProvisionalResponse(self.leg_id, status, msg.reason, sdp)
                     )
             return
@@ -238,7 +265,7 @@ class Invitation(ReinviteMixin):
         route = self.route
         if self._auth_tried or route is None or not route.username:
             return False
-        header = self.engine.client_auth(msg, "INVITE", route)
+        header = self.core.client_auth(msg, "INVITE", route)
         if header is None:
             return False
         self._auth_tried = True
@@ -252,39 +279,39 @@ class Invitation(ReinviteMixin):
         dialog.remote_tag = msg.to_tag
         dialog.route_set = list(reversed(msg.header_list("record-route")))
         dialog.refresh_target(msg.header("contact"))
-        self.engine.register_dialog(self)
+        self.table.register_dialog(self)
 
     def _on_invite_2xx(self, msg: MsgView) -> None:
         dialog = self.dialog
         assert dialog is not None
-        if self.state in (SessionState.CONNECTED, SessionState.DISCONNECTING) or (
-            self.state is SessionState.DISCONNECTED and self._ack is not None
+        if self.state in (InviteSessionState.CONNECTED, InviteSessionState.DISCONNECTING) or (
+            self.state is InviteSessionState.DISCONNECTED and self._ack is not None
         ):
             if msg.to_tag != dialog.remote_tag and dialog.remote_tag:
                 self._drop_fork(msg)
                 return
             if self._ack is not None:  # retransmitted 2xx: re-ACK (§13.2.2.4)
                 tname = self.route.transport if self.route else None
-                self.engine.send_raw(self._ack, dialog.next_hop(), tname)
+                self.core.send_raw(self._ack, dialog.next_hop(), tname)
             return
         if dialog.remote_tag != msg.to_tag:
             if dialog.remote_tag:
-                self.engine.unregister_dialog(self)
+                self.table.unregister_dialog(self)
             self._establish(msg)
         dialog.transition(DialogState.CONFIRMED)
         if self._timeout is not None:
             self._timeout.cancel()
-        self.transition(SessionState.CONNECTING)
-        transport = self.engine.transport_for(self.route.transport if self.route else None)
+        self.transition(InviteSessionState.CONNECTING)
+        transport = self.core.transport_for(self.route.transport if self.route else None)
         via = via_header(transport.name, *transport.local, new_branch())
         self._ack = dialog.request("ACK", via, self._invite_cseq)
-        self.engine.send_raw(self._ack, dialog.next_hop(), transport.name)
+        self.core.send_raw(self._ack, dialog.next_hop(), transport.name)
         if msg.body:
             self.remote_sdp = msg.body
-        if self.state is SessionState.DISCONNECTED:
+        if self.state is InviteSessionState.DISCONNECTED:
             return
-        self.transition(SessionState.CONNECTED)
-        self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or None))
+        self.transition(InviteSessionState.CONNECTED)
+        self.core.notify(n.SessionDidStart(self.leg_id, msg.body or None))
         if self._cancel_wanted or self._end_cause:
             self.hangup()  # CANCEL crossed the 2xx: end with BYE
 
@@ -294,11 +321,11 @@ class Invitation(ReinviteMixin):
         fork = replace(self.dialog, remote_tag=msg.to_tag, local_seq=self._invite_cseq)
         fork.route_set = list(reversed(msg.header_list("record-route")))
         fork.refresh_target(msg.header("contact"))
-        transport = self.engine.transport_for(self.route.transport if self.route else None)
+        transport = self.core.transport_for(self.route.transport if self.route else None)
         for method in ("ACK", "BYE"):
             via = via_header(transport.name, *transport.local, new_branch())
             cseq = self._invite_cseq if method == "ACK" else fork.next_cseq()
-            self.engine.send_raw(fork.request(method, via, cseq), fork.next_hop(), transport.name)
+            self.core.send_raw(fork.request(method, via, cseq), fork.next_hop(), transport.name)
 
     # ------------------------------------------------------------------ UAS
     def accept_request(self, msg: MsgView, tx: ServerTransaction) -> None:
@@ -306,27 +333,27 @@ class Invitation(ReinviteMixin):
         self.request = msg
         self.invite_tx = tx
         tx.on_ack_timeout = self._ack_timeout
-        transport = self.engine.transport_of(tx)
+        transport = self.core.transport_of(tx)
         host, port = transport.local
         self.dialog = Dialog(
             call_id=msg.call_id,
-            local_tag=self.engine.new_tag(),
+            local_tag=self.core.new_tag(),
             remote_tag=msg.from_tag,
             local_uri=strip_tag(msg.to),
             remote_uri=strip_tag(msg.from_),
             remote_target=msg.ruri,
-            local_contact=f"<sip:{host}:{port}{self.engine.transport_param(transport)}>",
+            local_contact=f"<sip:{host}:{port}{self.core.transport_param(transport)}>",
             local_seq=0,
             remote_seq=msg.cseq,
             route_set=msg.header_list("record-route"),
         )
         self.dialog.refresh_target(msg.header("contact"))
         self.remote_sdp = msg.body or None
-        self.engine.register_dialog(self)
+        self.table.register_dialog(self)
 
     def _respond_invite(self, status: int, reason: str, sdp: bytes | None = None) -> None:
         assert self.request is not None and self.invite_tx is not None and self.dialog
-        data = self.engine.response_bytes(
+        data = self.core.response_bytes(
             self.request,
             status,
             reason,
@@ -337,49 +364,47 @@ class Invitation(ReinviteMixin):
         self.invite_tx.respond(status, data)
 
     def ring(self, status: int = 180, sdp: bytes | None = None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
-        self.transition(SessionState.EARLY)
+        self.transition(InviteSessionState.EARLY)
         if self.dialog is not None:
             self.dialog.transition(DialogState.EARLY)
         self._respond_invite(status, "Ringing" if status == 180 else "Session Progress", sdp)
 
     def answer(self, sdp: bytes | None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
         self.local_sdp = sdp
         assert self.dialog is not None
         self.dialog.transition(DialogState.CONFIRMED)
-        self.transition(SessionState.CONNECTING)
+        self.transition(InviteSessionState.CONNECTING)
         self._respond_invite(200, "OK", sdp)
 
     def reject(self, code: int, reason: str | None = None) -> None:
-        if self.state not in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state not in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             return
-        self._respond_invite(code, reason or self.engine.reason(code))
+        self._respond_invite(code, reason or self.core.reason(code))
         self._end(CAUSES.get(code, "rejected"), code, "local")
 
     def on_ack(self, msg: MsgView) -> None:
         if self.invite_tx is not None and self.invite_tx.state is TxState.ACCEPTED:
             self.invite_tx.ack_2xx()
-        if self.reinvite_tx is not None and msg.cseq == self.reinvite_tx.request.cseq:
-            self.reinvite_tx.ack_2xx()
-            self.reinvite_tx = None
-        if self.state is SessionState.CONNECTING:
-            self.transition(SessionState.CONNECTED)
-            self.engine.notify(n.SessionDidStart(self.leg_id, msg.body or self.remote_sdp))
+        self.reinvites.on_ack(msg)
+        if self.state is InviteSessionState.CONNECTING:
+            self.transition(InviteSessionState.CONNECTED)
+            self.core.notify(n.SessionDidStart(self.leg_id, msg.body or self.remote_sdp))
             if self._bye_after_ack:
                 self.hangup()
 
     def _ack_timeout(self) -> None:
-        if self.state in (SessionState.CONNECTING, SessionState.CONNECTED):
+        if self.state in (InviteSessionState.CONNECTING, InviteSessionState.CONNECTED):
             log.warning("session %s: no ACK for 2xx, sending BYE", self.leg_id)
             self._end_cause = "no-ack"
             self.hangup()
 
     def on_cancel(self) -> bool:
         """CANCEL matched our INVITE transaction: answer 487 if still unanswered."""
-        if self.state in (SessionState.INCOMING, SessionState.EARLY):
+        if self.state in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             self._respond_invite(487, "Request Terminated")
             self._end("cancelled", 487, "remote")
             return True
@@ -388,42 +413,50 @@ class Invitation(ReinviteMixin):
     # ------------------------------------------------------------------ both
     def hangup(self) -> None:
         state = self.state
-        if state is SessionState.DISCONNECTED:
+        if state is InviteSessionState.DISCONNECTED:
             return
-        if self.direction == "incoming" and state in (SessionState.INCOMING, SessionState.EARLY):
+        if self.direction == "incoming" and state in (
+            InviteSessionState.INCOMING,
+            InviteSessionState.EARLY,
+        ):
             self._respond_invite(480, "Temporarily Unavailable")
             self._end(self._end_cause or "cancelled", 480, "local")
             return
-        if state in (SessionState.OUTGOING, SessionState.EARLY):
+        if state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
             self._end_cause = self._end_cause or "cancelled"
             if self._provisional:
                 self._cancel()
             else:
                 self._cancel_wanted = True  # §9.1: CANCEL only after a provisional
             return
-        if state is SessionState.DISCONNECTING:
+        if state is InviteSessionState.DISCONNECTING:
             return
         if (
             self.direction == "incoming"
-            and state is SessionState.CONNECTING
+            and state is InviteSessionState.CONNECTING
             and (self._end_cause != "no-ack")
         ):
             self._bye_after_ack = True  # §15: no BYE before the ACK for our 2xx
             return
-        self.transition(SessionState.DISCONNECTING)
+        self.transition(InviteSessionState.DISCONNECTING)
         cause = self._end_cause or "normal"
         indialog.send(
-            self.engine,
+            self.core,
             self,
             "BYE",
             on_done=lambda status, msg: self._end(cause, 200, "local"),
         )
 
     def on_bye(self, msg: MsgView, tx: ServerTransaction) -> None:
-        self.engine.respond(msg, tx, 200, "OK")
-        if self.invite_tx is not None and self.state is SessionState.CONNECTING:
+        self.core.respond(msg, tx, 200, "OK")
+        if self.invite_tx is not None and self.state is InviteSessionState.CONNECTING:
             self.invite_tx.ack_2xx()
         self._end("normal", 200, "remote")
+
+    def pending_invite(self) -> tuple[str, str, int]:
+        """UAC: the INVITE in flight as (Via, To, CSeq), for a dialog record."""
+        parts = self._invite_parts
+        return parts["via"], parts["to"], self._invite_cseq
 
     def replaces_value(self) -> str:
         """``Replaces`` value naming this dialog for the remote peer (RFC 3891)."""

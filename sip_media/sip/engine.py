@@ -3,9 +3,11 @@
 Where it sits: the hub of ``sip_media.sip``. Transports hand it bytes; it parses them
 (``message`` via ``msgview``), matches transactions (§17.1.3/§17.2.3), applies the
 per-source limit, answers malformed requests with 400, and dispatches to the transaction
-users: ``agent.Invitation`` for INVITE dialogs, ``indialog`` for the other in-dialog
-methods, ``registrar`` for REGISTER. Outbound, it builds Vias and sends through
-transactions; everything it sends passes the transport's allow-list.
+users: ``agent.Invitation`` for INVITE dialogs (re-INVITE, BYE), ``indialog`` for the
+other in-dialog methods, ``registrar`` for REGISTER. The users see it as a
+``core.SipCore``. Outbound, it builds Vias and sends through transactions; everything
+it sends passes the transport's allow-list. Its owner (the adapter) hands it, at
+construction, the hooks for a new incoming session and for answering re-offers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
-from sip_media.sip.agent import Invitation
+from sip_media.sip.agent import Invitation, ReofferHook
 from sip_media.sip.config import CONTENT_POLICY, SESSION_POLICY, EngineConfig
 from sip_media.sip.dialog import build_response, new_call_id, new_tag
 from sip_media.sip.errors import SipError, SipParseError
@@ -31,6 +33,7 @@ from sip_media.sip.message import (
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.registrar import Registrar, client_authorization
 from sip_media.sip.routing import Route, Router, TrunkConfig
+from sip_media.sip.sessions import SessionTable
 from sip_media.sip.stats import Stats
 from sip_media.sip.timers import LoopScheduler, Scheduler
 from sip_media.sip.transaction import (
@@ -50,28 +53,49 @@ from sip_media.sip.transport import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Engine", "EngineConfig", "Route", "TrunkConfig"]
+__all__ = ["Engine", "EngineConfig", "NewSessionHook", "Route", "TrunkConfig"]
+
+#: Told of each new incoming INVITE session (100 Trying sent, nothing else yet).
+NewSessionHook = Callable[[Invitation, MsgView], None]
+
+
+def _keep_local_sdp(inv: Invitation, offer: bytes | None) -> bytes | None:
+    return inv.local_sdp
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, scheduler: Scheduler | None = None) -> None:
+    """Transports, transactions and sessions of one SIP endpoint.
+
+    ``on_new_session``: told of each new incoming INVITE session; ``answer_sdp``: our
+    answer to a remote re-offer (default: the session's current local SDP).
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        scheduler: Scheduler | None = None,
+        *,
+        on_new_session: NewSessionHook | None = None,
+        answer_sdp: ReofferHook | None = None,
+    ) -> None:
         self.config = config
         self.stats = Stats(trace=config.trace)
         self.allow = AllowList(config.allowed_destinations)
         self.limiter = RateLimiter(config.max_transactions_per_source)
         self.table = TransactionTable()
         self.transports: list[Transport] = []
-        self.sessions: dict[str, Invitation] = {}
-        self.dialogs: dict[tuple[str, str, str], Invitation] = {}
-        self.by_invite_tx: dict[tuple[str, ...], Invitation] = {}
+        self.session_table: SessionTable[Invitation] = SessionTable()
+        self.sessions = self.session_table.sessions
+        self.dialogs = self.session_table.dialogs
+        self.by_invite_tx = self.session_table.by_invite_tx
         self.center = n.NotificationCenter()
-        self.router = Router(self)
         self._scheduler = scheduler
         self.registrar = Registrar(self)
-        self.answer_sdp: Callable[[Invitation, bytes | None], bytes | None] = lambda inv, offer: (
-            inv.local_sdp
+        self.router = Router(
+            config.domains, config.trunks, config.static_contacts, self.registrar.contacts_for
         )
-        self.on_new_session: Callable[[Invitation, MsgView], None] | None = None
+        self._answer_sdp = answer_sdp or _keep_local_sdp
+        self._on_new_session = on_new_session
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -136,27 +160,10 @@ class Engine:
     def notify(self, notification: n.Notification) -> None:
         self.center.post(notification)
 
-    # ------------------------------------------------------------------ session table
-    def register_session(self, inv: Invitation) -> None:
-        """A UAC session before any dialog exists (no remote tag yet)."""
-        self.sessions[inv.leg_id] = inv
-
-    def register_dialog(self, inv: Invitation) -> None:
-        assert inv.dialog is not None
-        self.sessions[inv.leg_id] = inv
-        self.dialogs[inv.dialog.key] = inv
-
-    def unregister_dialog(self, inv: Invitation) -> None:
-        if inv.dialog is not None and self.dialogs.get(inv.dialog.key) is inv:
-            del self.dialogs[inv.dialog.key]
-
-    def forget(self, inv: Invitation) -> None:
-        """A session is over: drop it from every table (transactions finish on their own)."""
-        if self.sessions.get(inv.leg_id) is inv:
-            del self.sessions[inv.leg_id]
-        self.unregister_dialog(inv)
-        if inv.invite_tx is not None:
-            self.by_invite_tx.pop(inv.invite_tx.key, None)
+    # ------------------------------------------------------------------ sessions
+    def new_session(self, leg_id: str, direction: str) -> Invitation:
+        """A new INVITE session on this engine (``outgoing``: call ``dial`` next)."""
+        return Invitation(self, self.session_table, leg_id, direction, self._answer_sdp)
 
     # ------------------------------------------------------------------ sending
     def send_raw(self, data: bytes, dest: Address, transport: str | None) -> None:
@@ -212,7 +219,7 @@ class Engine:
         content_type: str | None = None,
     ) -> bytes:
         vias = list(msg.vias)
-        vias[0] = self._stamp_via(vias[0], msg)
+        vias[0] = self.stamp_via(vias[0], msg)
         rr = (
             msg.header_list("record-route") if 100 < status < 300 and msg.method == "INVITE" else []
         )
@@ -232,7 +239,7 @@ class Engine:
             content_type=content_type,
         )
 
-    def _stamp_via(self, via: str, msg: MsgView) -> str:
+    def stamp_via(self, via: str, msg: MsgView) -> str:
         source = msg.source
         if source is None:
             return via
@@ -385,7 +392,12 @@ class Engine:
             if not inv.dialog or not inv.dialog.accept_remote_cseq(msg.cseq, method):
                 self.respond(msg, tx, 500, "CSeq Out of Order")
                 return
-            indialog.handle(self, inv, msg, tx)
+            if method == "INVITE":
+                inv.on_reinvite(msg, tx)
+            elif method == "BYE":
+                inv.on_bye(msg, tx)
+            else:
+                indialog.handle(self, inv, msg, tx)
             return
         if method == "INVITE":
             self._on_new_invite(msg, tx, source)
@@ -441,7 +453,7 @@ class Engine:
         if not allowed:
             return
         leg_id = "in-" + secrets.token_hex(6)
-        inv = Invitation(self, leg_id, "incoming")
+        inv = self.new_session(leg_id, "incoming")
         inv.accept_request(msg, tx)
         inv.user = user
         assert inv.dialog is not None
@@ -462,8 +474,8 @@ class Engine:
                 inv.reject(486, "Busy Here")  # RFC 3891 §3: early-only vs confirmed dialog
                 return
             inv.replaces = target.leg_id
-        if self.on_new_session is not None:
-            self.on_new_session(inv, msg)
+        if self._on_new_session is not None:
+            self._on_new_session(inv, msg)
 
     def _on_response(self, msg: MsgView) -> None:
         tx = self.table.client.get(msg.client_key())
@@ -473,7 +485,7 @@ class Engine:
         if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
             inv = self.dialogs.get((msg.call_id, msg.from_tag, msg.to_tag))
             if inv is not None:
-                inv._on_invite_response(msg.status, msg)
+                inv.on_invite_response(msg.status, msg)
                 return
         self.stats.bump("unmatched_responses")
         log.debug("unmatched response %d %s", msg.status, msg.cseq_method)

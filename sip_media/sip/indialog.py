@@ -1,7 +1,7 @@
 """In-dialog requests other than the INVITE itself, and error answers for bad requests.
 
-Where it sits: called by ``engine`` once a request has matched a session's dialog.
-re-INVITE and BYE go back to ``agent.Invitation``; INFO (DTMF relay, RFC 2976 with
+Where it sits: called by ``engine`` once a request has matched a session's dialog
+(re-INVITE and BYE go to ``agent.Invitation`` instead); INFO (DTMF relay, RFC 2976 with
 application/dtmf-relay), MESSAGE, NOTIFY, OPTIONS and REFER (RFC 3515, with its implicit
 subscription and message/sipfrag NOTIFYs) are handled here and posted as notifications.
 """
@@ -11,28 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from sip_media.sip import notifications as n
+from sip_media.sip.core import DialogUsage, SipCore
 from sip_media.sip.dialog import new_branch, via_header
 from sip_media.sip.errors import SipParseError
 from sip_media.sip.msgview import MsgView, param
 from sip_media.sip.transaction import ServerTransaction
 
-if TYPE_CHECKING:
-    from sip_media.sip.agent import Invitation
-    from sip_media.sip.engine import Engine
-
 log = logging.getLogger(__name__)
 
 
-def handle(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction) -> None:
+def handle(engine: SipCore, inv: DialogUsage, msg: MsgView, tx: ServerTransaction) -> None:
+    """An in-dialog request other than INVITE and BYE."""
     method = msg.method
-    if method == "INVITE":
-        inv.on_reinvite(msg, tx)
-    elif method == "BYE":
-        inv.on_bye(msg, tx)
-    elif method == "INFO":
+    if method == "INFO":
         _info(engine, inv, msg, tx)
     elif method == "MESSAGE":
         engine.respond(msg, tx, 200, "OK")
@@ -57,8 +50,8 @@ def handle(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction)
 
 
 def send(
-    engine: Engine,
-    inv: Invitation,
+    engine: SipCore,
+    inv: DialogUsage,
     method: str,
     *,
     extra: Iterable[tuple[str, str]] = (),
@@ -94,7 +87,7 @@ def send(
     )
 
 
-def destination(engine: Engine, inv: Invitation) -> tuple[str, int]:
+def destination(engine: SipCore, inv: DialogUsage) -> tuple[str, int]:
     """Next hop for a request in this dialog; for a UAS dialog whose remote target is
     outside the allow-list (NAT, hostile Contact), fall back to the INVITE's source."""
     dialog = inv.dialog
@@ -130,7 +123,7 @@ def parse_dtmf_relay(body: bytes) -> tuple[str | None, int | None]:
     return digit, duration
 
 
-def _info(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction) -> None:
+def _info(engine: SipCore, inv: DialogUsage, msg: MsgView, tx: ServerTransaction) -> None:
     ctype = _ctype(msg)
     digit: str | None = None
     duration: int | None = None
@@ -142,7 +135,7 @@ def _info(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction) 
     engine.notify(n.SessionGotInfo(inv.leg_id, ctype, msg.body, digit, duration))
 
 
-def _refer(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction) -> None:
+def _refer(engine: SipCore, inv: DialogUsage, msg: MsgView, tx: ServerTransaction) -> None:
     refer_to = msg.header("refer-to")
     if not refer_to:
         engine.respond(msg, tx, 400, "Missing Refer-To")
@@ -169,7 +162,7 @@ def _refer(engine: Engine, inv: Invitation, msg: MsgView, tx: ServerTransaction)
 
 
 def send_refer_notify(
-    engine: Engine, inv: Invitation, refer_id: str, status: int, reason: str, *, final: bool
+    engine: SipCore, inv: DialogUsage, refer_id: str, status: int, reason: str, *, final: bool
 ) -> None:
     """The implicit subscription's NOTIFY carrying ``SIP/2.0 <status>`` (RFC 3515 §2.4.5)."""
     entry = inv.refers.get(refer_id)
@@ -191,8 +184,8 @@ def send_refer_notify(
 
 
 def send_and_wait(
-    engine: Engine,
-    inv: Invitation,
+    engine: SipCore,
+    inv: DialogUsage,
     method: str,
     *,
     extra: tuple[tuple[str, str], ...] = (),
@@ -210,7 +203,7 @@ def send_and_wait(
     return fut
 
 
-def out_of_dialog_message(engine: Engine, msg: MsgView, tx: ServerTransaction) -> None:
+def out_of_dialog_message(engine: SipCore, msg: MsgView, tx: ServerTransaction) -> None:
     engine.respond(msg, tx, 200, "OK")
     engine.notify(n.SessionGotMessage("", _ctype(msg), msg.body, msg.from_))
 

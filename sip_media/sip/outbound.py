@@ -8,18 +8,15 @@ Authorization header built by ``registrar.client_authorization``.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
+from sip_media.sip.core import SipCore
 from sip_media.sip.dialog import build_request, new_branch, new_tag, via_header
 from sip_media.sip.msgview import MsgView
-
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
-    from sip_media.sip.routing import Route
+from sip_media.sip.routing import Route
 
 
 async def request_out_of_dialog(
-    engine: Engine,
+    engine: SipCore,
     method: str,
     route: Route,
     body: bytes = b"",

@@ -15,7 +15,6 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from sip_media.sip import notifications as n
 from sip_media.sip.bindings import (
@@ -26,18 +25,16 @@ from sip_media.sip.bindings import (
     rebuild,
     sweep,
 )
+from sip_media.sip.core import SipCore
 from sip_media.sip.digest import DigestServer, authorization_for, choose_challenge
 from sip_media.sip.errors import AuthError, SipError
 from sip_media.sip.headers import AuthHeader
 from sip_media.sip.message import Request
 from sip_media.sip.msgview import MsgView
+from sip_media.sip.routing import Route
 from sip_media.sip.transaction import ServerTransaction
 from sip_media.sip.transport import Address, Transport
 from sip_media.sip.uri import NameAddr, SipURI
-
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
-    from sip_media.sip.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +78,9 @@ def _credentials(msg: MsgView, name: str) -> AuthHeader | None:
 
 
 class Registrar:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        config = engine.config
+    def __init__(self, core: SipCore) -> None:
+        self.core = core
+        config = core.config
         secret = secrets.token_bytes(32)
         self.digest = DigestServer(
             config.realm, secret, config.users.get, algorithms=config.digest_algorithms
@@ -101,12 +98,12 @@ class Registrar:
     def handle(
         self, msg: MsgView, tx: ServerTransaction, source: Address, transport: Transport
     ) -> None:
-        engine = self.engine
+        core = self.core
         request = msg.message
         assert isinstance(request, Request)
         try:
             to_uri = request.to.uri
-            if not engine.is_local_host(to_uri.host):
+            if not core.is_local_host(to_uri.host):
                 raise SipError("Not a domain served here", status=403)
             user = self.digest.verify(
                 _credentials(msg, "authorization"), method="REGISTER", uri=str(request.uri)
@@ -128,15 +125,15 @@ class Registrar:
                 source_bindings=from_source,
             )
         except SipError as exc:
-            engine.respond(msg, tx, exc.status, exc.reason, extra=exc.headers)
+            core.respond(msg, tx, exc.status, exc.reason, extra=exc.headers)
             return
         if outcome.bindings:
             self.bindings[aor] = outcome.bindings
         else:
             self.bindings.pop(aor, None)
-        engine.respond(msg, tx, 200, "OK", extra=outcome.contact_headers(now))
+        core.respond(msg, tx, 200, "OK", extra=outcome.contact_headers(now))
         if outcome.changed:
-            engine.notify(n.RegistrationDidChange(aor, outcome.bindings))
+            core.notify(n.RegistrationDidChange(aor, outcome.bindings))
 
     def restore(self, bindings: Iterable[Binding]) -> None:
         """Reload persisted bindings (expired ones are dropped)."""
@@ -153,7 +150,7 @@ class Registrar:
                     self.bindings[aor] = live
                 else:
                     del self.bindings[aor]
-                self.engine.notify(n.RegistrationDidChange(aor, live))
+                self.core.notify(n.RegistrationDidChange(aor, live))
             if live and SipURI.parse(aor).user == user:
                 out.extend(live)
         return out
@@ -167,7 +164,7 @@ class Registrar:
     # ------------------------------------------------------------------ INVITE auth
     def authorize_invite(self, msg: MsgView, tx: ServerTransaction) -> tuple[bool, str | None]:
         """Local users must prove who they are (407); other callers pass unauthenticated."""
-        config = self.engine.config
+        config = self.core.config
         try:
             from_user = NameAddr.parse(msg.from_).uri.user or ""
         except SipError:
@@ -180,9 +177,9 @@ class Registrar:
                 _credentials(msg, "proxy-authorization"), method="INVITE", uri=str(msg.message.uri)
             ).username
         except AuthError as exc:
-            self.engine.respond(msg, tx, exc.status, exc.reason, extra=exc.headers)
+            self.core.respond(msg, tx, exc.status, exc.reason, extra=exc.headers)
             return False, None
         if user != from_user:
-            self.engine.respond(msg, tx, 403, "Forbidden (From does not match credentials)")
+            self.core.respond(msg, tx, 403, "Forbidden (From does not match credentials)")
             return False, None
         return True, user

@@ -1,10 +1,12 @@
 """re-INVITE inside an established INVITE session (RFC 3261 §14, glare §14.1/§14.2).
 
-Where it sits: mixed into ``agent.Invitation``. Sending: one re-INVITE at a time
+Where it sits: a collaborator of ``agent.Invitation``, which builds one
+:class:`Reinvites` per session with the engine core, the session itself and the hook
+that answers a remote offer. Sending: one re-INVITE at a time
 (``ReinviteState.SENT``), the TU ACKs its 2xx (and every retransmission of it).
 Receiving: glare with our own pending re-INVITE -> 491; a second one while we are still
 answering -> 500 with Retry-After; otherwise the offer is answered through
-``engine.answer_sdp`` (488 when unusable) and posted as ``SessionGotReinvite`` with the
+the ``answer`` hook (488 when unusable) and posted as ``SessionGotReinvite`` with the
 hold flag (a=sendonly/inactive or c=0.0.0.0).
 """
 
@@ -12,22 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import Protocol
 
 from sip_media.sip import indialog
 from sip_media.sip import notifications as n
-from sip_media.sip.dialog import Dialog, new_branch, via_header
+from sip_media.sip.core import DialogUsage, SipCore
+from sip_media.sip.dialog import new_branch, via_header
 from sip_media.sip.errors import SdpError, SipError
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.sdp import SessionDescription
-from sip_media.sip.states import ReinviteState, SessionState
+from sip_media.sip.states import InviteSessionState, ReinviteState
 from sip_media.sip.transaction import ServerTransaction
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from sip_media.sip.agent import Invitation
-    from sip_media.sip.engine import Engine, Route
+#: The session's answer to a remote re-offer (None: no offer, we offer); SipError refuses.
+AnswerHook = Callable[[bytes | None], bytes | None]
+#: Ends the session: (cause, SIP status, "local" | "remote").
+EndHook = Callable[[str, int, str], None]
 
 
 def is_hold(sdp: bytes | None) -> bool:
@@ -42,113 +47,123 @@ def is_hold(sdp: bytes | None) -> bool:
     return bool(audio) and all(desc.direction_of(m) in ("sendonly", "inactive") for m in audio)
 
 
-class ReinviteMixin:
-    """The re-INVITE half of :class:`agent.Invitation` (state lives on the session)."""
+class ReinvitingSession(DialogUsage, Protocol):
+    """What re-INVITE handling reads and updates on its session."""
 
-    engine: Engine
-    leg_id: str
-    state: SessionState
-    reinvite_state: ReinviteState
-    dialog: Dialog | None
-    route: Route | None
-    invite_tx: ServerTransaction | None
-    reinvite_tx: ServerTransaction | None
     local_sdp: bytes | None
     remote_sdp: bytes | None
-    _reinvite_future: asyncio.Future[tuple[int, bytes | None]] | None
 
-    def _end(self, cause: str, status: int, by: str) -> None:
-        raise NotImplementedError
+    @property
+    def state(self) -> InviteSessionState: ...
 
-    def _reinvite_to(self, new: ReinviteState) -> None:
-        old = self.reinvite_state
+
+class Reinvites:
+    """Re-INVITEs of one session, sent and received; holds the re-INVITE sub-state."""
+
+    def __init__(
+        self, core: SipCore, session: ReinvitingSession, answer: AnswerHook, end: EndHook
+    ) -> None:
+        self.core = core
+        self.session = session
+        self.answer = answer
+        self.end = end
+        self.state = ReinviteState.IDLE
+        self.tx: ServerTransaction | None = None  # a remote re-INVITE we answered 2xx
+        self._future: asyncio.Future[tuple[int, bytes | None]] | None = None
+
+    def _to(self, new: ReinviteState) -> None:
+        old = self.state
         if old is not new:
-            self.reinvite_state = new
-            log.debug("session %s re-INVITE: %s -> %s", self.leg_id, old.value, new.value)
+            self.state = new
+            log.debug("session %s re-INVITE: %s -> %s", self.session.leg_id, old.value, new.value)
 
-    def _session(self) -> Invitation:
-        return cast("Invitation", self)
-
-    def reinvite(self, sdp: bytes | None) -> asyncio.Future[tuple[int, bytes | None]]:
+    def send(self, sdp: bytes | None) -> asyncio.Future[tuple[int, bytes | None]]:
+        session = self.session
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, bytes | None]] = loop.create_future()
         if (
-            self.state is not SessionState.CONNECTED
-            or self.reinvite_state is not ReinviteState.IDLE
+            session.state is not InviteSessionState.CONNECTED
+            or self.state is not ReinviteState.IDLE
         ):
             fut.set_result((491, None))
             return fut
-        self._reinvite_to(ReinviteState.SENT)
-        self._reinvite_future = fut
+        self._to(ReinviteState.SENT)
+        self._future = fut
         if sdp is not None:
-            self.local_sdp = sdp
+            session.local_sdp = sdp
         indialog.send(
-            self.engine,
-            self._session(),
+            self.core,
+            session,
             "INVITE",
-            body=self.local_sdp or b"",
-            on_done=self._on_reinvite_done,
+            body=session.local_sdp or b"",
+            on_done=self._on_done,
         )
         return fut
 
-    def _on_reinvite_done(self, status: int, msg: MsgView | None) -> None:
-        if 200 <= status < 300 and msg is not None and self.dialog is not None:
-            self._ack_reinvite(msg)
-            if self.reinvite_state is ReinviteState.IDLE:
+    def _on_done(self, status: int, msg: MsgView | None) -> None:
+        session = self.session
+        dialog = session.dialog
+        if 200 <= status < 300 and msg is not None and dialog is not None:
+            self._ack(msg)
+            if self.state is ReinviteState.IDLE:
                 return  # retransmitted 2xx: re-ACKed above, already reported
-        self._reinvite_to(ReinviteState.IDLE)
+        self._to(ReinviteState.IDLE)
         sdp = msg.body if msg is not None and msg.body else None
-        if 200 <= status < 300 and msg is not None and self.dialog is not None:
-            self.dialog.refresh_target(msg.header("contact"))
+        if 200 <= status < 300 and msg is not None and dialog is not None:
+            dialog.refresh_target(msg.header("contact"))
             if sdp:
-                self.remote_sdp = sdp
-        fut = self._reinvite_future
-        self._reinvite_future = None
+                session.remote_sdp = sdp
+        fut = self._future
+        self._future = None
         if fut is not None and not fut.done():
             fut.set_result((status, sdp))
-        self.engine.notify(n.SessionReinviteResult(self.leg_id, status, sdp))
+        self.core.notify(n.SessionReinviteResult(session.leg_id, status, sdp))
         if status in (408, 481):
-            self._end("failed", status, "remote")
+            self.end("failed", status, "remote")
 
-    def _ack_reinvite(self, msg: MsgView) -> None:
+    def _ack(self, msg: MsgView) -> None:
         """The TU ACKs a 2xx to its own re-INVITE (§13.2.2.4), same CSeq, new branch."""
-        assert self.dialog is not None
-        tname = self.route.transport if self.route else None
-        if self.invite_tx is not None:
-            tname = self.engine.transport_of(self.invite_tx).name
-        transport = self.engine.transport_for(tname)
+        session = self.session
+        assert session.dialog is not None
+        core = self.core
+        tname = session.route.transport if session.route else None
+        if session.invite_tx is not None:
+            tname = core.transport_of(session.invite_tx).name
+        transport = core.transport_for(tname)
         via = via_header(transport.name, *transport.local, new_branch())
-        ack = self.dialog.request("ACK", via, msg.cseq)
-        self.engine.send_raw(
-            ack, indialog.destination(self.engine, self._session()), transport.name
-        )
+        ack = session.dialog.request("ACK", via, msg.cseq)
+        core.send_raw(ack, indialog.destination(core, session), transport.name)
 
-    def on_reinvite(self, msg: MsgView, tx: ServerTransaction) -> None:
+    def receive(self, msg: MsgView, tx: ServerTransaction) -> None:
         """Remote re-INVITE (§14.2): glare -> 491, overlapping -> 500, else answer."""
-        if self.reinvite_state is ReinviteState.SENT:
-            self.engine.respond(msg, tx, 491, "Request Pending")
+        session = self.session
+        core = self.core
+        if self.state is ReinviteState.SENT:
+            core.respond(msg, tx, 491, "Request Pending")
             return
         if (
-            self.reinvite_state is ReinviteState.RECEIVED
-            or self.state is not SessionState.CONNECTED
+            self.state is ReinviteState.RECEIVED
+            or session.state is not InviteSessionState.CONNECTED
         ):
-            self.engine.respond(
-                msg, tx, 500, "Server Internal Error", extra=(("Retry-After", "1"),)
-            )
+            core.respond(msg, tx, 500, "Server Internal Error", extra=(("Retry-After", "1"),))
             return
-        assert self.dialog is not None
-        self.dialog.refresh_target(msg.header("contact"))
+        assert session.dialog is not None
+        session.dialog.refresh_target(msg.header("contact"))
         offer = msg.body or None
         hold = is_hold(offer)
         if offer:
-            self.remote_sdp = offer
+            session.remote_sdp = offer
         try:
-            answer = self.engine.answer_sdp(self._session(), offer)
+            answer = self.answer(offer)
         except SipError as exc:
-            self.engine.respond(msg, tx, exc.status, exc.reason)  # 488: keep the old session
+            core.respond(msg, tx, exc.status, exc.reason)  # 488: keep the old session
             return
-        self.reinvite_tx = tx
-        self.engine.respond(
-            msg, tx, 200, "OK", contact=self.dialog.local_contact, body=answer or b""
-        )
-        self.engine.notify(n.SessionGotReinvite(self.leg_id, offer, hold))
+        self.tx = tx
+        core.respond(msg, tx, 200, "OK", contact=session.dialog.local_contact, body=answer or b"")
+        core.notify(n.SessionGotReinvite(session.leg_id, offer, hold))
+
+    def on_ack(self, msg: MsgView) -> None:
+        """An ACK in the dialog: it may complete the remote re-INVITE we answered."""
+        if self.tx is not None and msg.cseq == self.tx.request.cseq:
+            self.tx.ack_2xx()
+            self.tx = None

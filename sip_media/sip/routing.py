@@ -9,17 +9,16 @@ credentials, from-user); anything else to the URI's own host:port. The allow-lis
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sip_media.sip.dialog import uri_address
 from sip_media.sip.errors import SipError
 from sip_media.sip.uri import SipURI
 
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
-
 Address = tuple[str, int]
+#: A local user's registered contacts, best first: (contact URI, REGISTER source, transport)
+ContactLookup = Callable[[str], list[tuple[str, Address | None, str]]]
 
 
 class RouteError(SipError):
@@ -51,32 +50,42 @@ class Route:
 
 
 class Router:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Resolves targets against the served ``domains``, the ``trunks``, the registered
+    ``contacts`` and the ``static_contacts`` it is built with."""
+
+    def __init__(
+        self,
+        domains: tuple[str, ...],
+        trunks: Mapping[str, TrunkConfig],
+        static_contacts: Mapping[str, str],
+        contacts: ContactLookup,
+    ) -> None:
+        self.domains = domains
+        self.trunks = trunks
+        self.static_contacts = static_contacts
+        self.contacts = contacts
 
     def resolve(self, target: str) -> Route:
         try:
             uri = SipURI.parse(target)
         except SipError as exc:
             raise RouteError(f"Bad target {target[:60]!r}", status=400) from exc
-        config = self.engine.config
         host = uri.host.lower()
-        if host in config.domains:
+        if host in self.domains:
             return self._local_user(uri.user or "")
-        trunk = config.trunks.get(host)
+        trunk = self.trunks.get(host)
         if trunk is not None:
             return self._trunk(uri.user or "", trunk)
         transport = (uri.transport or "udp").upper()
         return Route(request_uri=str(uri), address=uri_address(str(uri)), transport=transport)
 
     def _local_user(self, user: str) -> Route:
-        registrar = self.engine.registrar
-        contacts = registrar.contacts_for(user) if registrar is not None else []
+        contacts = self.contacts(user)
         if contacts:
             contact, source, transport = contacts[0]
             address = source or uri_address(contact)
             return Route(request_uri=contact, address=address, transport=transport)
-        static = self.engine.config.static_contacts.get(user)
+        static = self.static_contacts.get(user)
         if static is not None:
             uri = SipURI.parse(static)
             return Route(

@@ -49,7 +49,7 @@ class Origin:
 
 
 @dataclass(frozen=True)
-class Connection:
+class ConnectionData:
     address: str
     net_type: str = "IN"
     addr_type: str = "IP4"
@@ -63,8 +63,8 @@ class Connection:
         return f"{self.net_type} {self.addr_type} {self.address}"
 
 
-def connection_for(address: str) -> Connection:
-    return Connection(address, addr_type="IP6" if ":" in address else "IP4")
+def connection_for(address: str) -> ConnectionData:
+    return ConnectionData(address, addr_type="IP6" if ":" in address else "IP4")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class MediaDescription:
     port: int
     proto: str
     formats: tuple[str, ...]
-    connection: Connection | None = None
+    connection: ConnectionData | None = None
     attributes: Attributes = ()
     port_count: int | None = None
     extra: tuple[tuple[str, str], ...] = ()
@@ -151,7 +151,7 @@ def _parse_rtpmap(value: str) -> RtpMap | None:
 class SessionDescription:
     origin: Origin
     session_name: str = "-"
-    connection: Connection | None = None
+    connection: ConnectionData | None = None
     timing: tuple[str, ...] = ("0 0",)
     attributes: Attributes = ()
     media: tuple[MediaDescription, ...] = ()
@@ -184,7 +184,7 @@ class SessionDescription:
             lines += _attr_lines(m.attributes)
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    def connection_of(self, media: MediaDescription) -> Connection | None:
+    def connection_of(self, media: MediaDescription) -> ConnectionData | None:
         return media.connection or self.connection
 
     def direction_of(self, media: MediaDescription) -> str:
@@ -211,7 +211,7 @@ def _parse(text: str) -> SessionDescription:
     version = int(lines[0][2:])
     origin: Origin | None = None
     name = "-"
-    session_conn: Connection | None = None
+    session_conn: ConnectionData | None = None
     timing: list[str] = []
     attrs: list[tuple[str, str | None]] = []
     extra: list[tuple[str, str]] = []
@@ -268,11 +268,11 @@ def _parse_origin(value: str) -> Origin:
     return Origin(parts[0], parts[1], int(parts[2]), parts[5], parts[3], parts[4])
 
 
-def _parse_connection(value: str) -> Connection:
+def _parse_connection(value: str) -> ConnectionData:
     parts = value.split()
     if len(parts) != 3:
         raise SdpError("Malformed c= line", status=400)
-    return Connection(parts[2], parts[0], parts[1])
+    return ConnectionData(parts[2], parts[0], parts[1])
 
 
 def _parse_media(value: str) -> MediaDescription:

@@ -34,7 +34,7 @@ from sip_media.sip.dialog import strip_tag
 from sip_media.sip.dialog_record import CSEQ_STEP, DialogKind, DialogRecord, DialogRecordError
 from sip_media.sip.errors import SipError
 from sip_media.sip.stale_tx import NO_RESPONSE, TRANSPORT_FAILED, Headers
-from sip_media.sip.states import SessionState
+from sip_media.sip.states import InviteSessionState
 from sip_media.sip.transport import Transport
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def record_of(engine: Engine, inv: Invitation) -> DialogRecord | None:
 
 def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
     dialog = inv.dialog
-    if dialog is None or inv.state is SessionState.DISCONNECTED:
+    if dialog is None or inv.state is InviteSessionState.DISCONNECTED:
         return None
     trunk: str | None
     if inv.direction == "outgoing":
@@ -68,22 +68,22 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
             return None
         trunk = route.trunk
         transport = engine.transport_for(route.transport).name
-        if inv.state in (SessionState.OUTGOING, SessionState.EARLY):
-            parts = inv._invite_parts  # the INVITE in flight (same package: agent's state)
+        if inv.state in (InviteSessionState.OUTGOING, InviteSessionState.EARLY):
+            via, to, cseq = inv.pending_invite()
             return DialogRecord(
                 kind=DialogKind.OUTBOUND_EARLY,
                 call_id=dialog.call_id,
                 local_tag=dialog.local_tag,
                 remote_tag=dialog.remote_tag,
                 local_uri=dialog.local_uri,
-                remote_uri=parts["to"],
-                cseq=inv._invite_cseq,
+                remote_uri=to,
+                cseq=cseq,
                 destination=route.address,
                 transport=transport,
                 remote_target=dialog.remote_target if dialog.remote_tag else "",
                 route_set=tuple(dialog.route_set),
                 request_uri=route.request_uri,
-                vias=(parts["via"],),
+                vias=(via,),
                 leg_id=inv.leg_id,
                 trunk=trunk,
             )
@@ -96,9 +96,9 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
         trunk = next(
             (t.name for t in engine.config.trunks.values() if t.proxy[0] == source[0]), None
         )
-        if inv.state in (SessionState.INCOMING, SessionState.EARLY):
+        if inv.state in (InviteSessionState.INCOMING, InviteSessionState.EARLY):
             vias = list(msg.vias)
-            vias[0] = engine._stamp_via(vias[0], msg)  # as our 100/180 carried it
+            vias[0] = engine.stamp_via(vias[0], msg)  # as our 100/180 carried it
             return DialogRecord(
                 kind=DialogKind.INBOUND_EARLY,
                 call_id=msg.call_id,

@@ -1,6 +1,6 @@
 """Session state enums shared by ``agent`` (the INVITE session) and ``reinvite``.
 
-``SessionState`` is sipsimple's Invitation state: outgoing|incoming -> early ->
+``InviteSessionState`` is sipsimple's Invitation state: outgoing|incoming -> early ->
 connecting -> connected -> disconnecting -> disconnected; ``ReinviteState`` is the
 re-INVITE sub-state of a connected session.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 
-class SessionState(enum.Enum):
+class InviteSessionState(enum.Enum):
     OUTGOING = "outgoing"
     INCOMING = "incoming"
     EARLY = "early"

@@ -26,7 +26,9 @@ async def test_prompt_interrupted_by_digit_stops_within_one_frame(
     peer = peers(pt=0)
     leg = await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
     peer.start(("127.0.0.1", leg.local_port))
-    play = await media.execute(api.Play("a", api.FileSource("menu.wav"), interrupt_on_dtmf=True))
+    play = await media.execute(
+        api.StartPlayback("a", api.FileSource("menu.wav"), interrupt_on_dtmf=True)
+    )
     await eventually(lambda: len(peer.audio()) >= 8 * 300)  # the prompt is playing
     sent_at = time.monotonic()
     peer.send_digit("7", 120)
@@ -125,7 +127,7 @@ async def test_a_digit_as_the_very_first_packet_latches_and_interrupts(
     peer = peers(pt=0)
     leg = await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
     play = await media.execute(
-        api.Play("a", api.ToneSource("ringback"), loop=True, interrupt_on_dtmf=True)
+        api.StartPlayback("a", api.ToneSource("ringback"), loop=True, interrupt_on_dtmf=True)
     )
     peer.send_digit("#", 80)  # queued before the first frame: the stream starts with it
     peer.start(("127.0.0.1", leg.local_port))

@@ -18,7 +18,7 @@ from sip_media.media.errors import (
     InvalidEffectError,
     PortsExhaustedError,
     UnknownIdError,
-    UnknownLegError,
+    UnknownMediaLegError,
     UnsafePathError,
     UnsupportedCodecError,
 )
@@ -73,9 +73,9 @@ async def test_ssrc_seq_ts_continuity_and_marker_on_source_change(
 
     await media.execute(api.CreateLeg("a", "127.0.0.1", peer.port, 0))
     await ten_more()
-    await media.execute(api.Play("a", api.ToneSource("ringback", region="us")))
+    await media.execute(api.StartPlayback("a", api.ToneSource("ringback", region="us")))
     await ten_more()
-    await media.execute(api.Hold("a"))
+    await media.execute(api.HoldLeg("a"))
     await ten_more()
     packets = [rtp.parse_rtp(d) for _, d in peer.received]
     assert all(p is not None for p in packets)
@@ -121,14 +121,14 @@ async def test_typed_errors(media: Any, media_config: Any) -> None:
         await media.execute(api.CreateLeg("a"))
     with pytest.raises(UnsupportedCodecError):
         await media.execute(api.CreateLeg("g729", payload_type=18))
-    with pytest.raises(UnknownLegError):
+    with pytest.raises(UnknownMediaLegError):
         await media.execute(api.Connect("a", "nope"))
     with pytest.raises(InvalidEffectError):
         await media.execute(api.Connect("a", "a"))
     with pytest.raises(UnknownIdError):
-        await media.execute(api.StopPlay("nope"))
+        await media.execute(api.StopPlayback("nope"))
     with pytest.raises(UnsafePathError):
-        await media.execute(api.Play("a", api.FileSource("../../etc/passwd")))
+        await media.execute(api.StartPlayback("a", api.FileSource("../../etc/passwd")))
     with pytest.raises(UnsafePathError):
         await media.execute(api.Record(("a",), "/tmp/x.wav"))
     with pytest.raises(InvalidEffectError):
@@ -146,7 +146,7 @@ async def test_destroy_leg_finishes_its_playbacks_and_recordings(
     media: Any, wait: Any, audio: Any, eventually: Any
 ) -> None:
     await media.execute(api.CreateLeg("a"))
-    play = await media.execute(api.Play("a", api.ToneSource("beep"), loop=True))
+    play = await media.execute(api.StartPlayback("a", api.ToneSource("beep"), loop=True))
     rec = await media.execute(api.Record(("a",), "gone.wav"))
     ticks = media.engine.stats["ticks"]
     await eventually(lambda: media.engine.stats["ticks"] >= ticks + 5)

@@ -128,7 +128,7 @@ async def test_hold_music_and_unhold(media: Any, peers: Any, sipp: Any, audio: A
     await media.execute(api.Connect("a", "b"))
     # bridged: a's tone goes to SIPp and comes back to a
     assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {440.0}, "b": {440.0}}
-    await media.execute(api.Hold("b"))
+    await media.execute(api.HoldLeg("b"))
     rec = await media.execute(api.Record(("b",), "held.wav", "separate"))
     got = await what_each_hears(media, audio, ("a",), 0.6)
     await media.execute(api.StopRecord(rec.recording_id))
@@ -138,7 +138,7 @@ async def test_hold_music_and_unhold(media: Any, peers: Any, sipp: Any, audio: A
         music = wav[:, channel]
         assert np.sqrt(np.mean(music**2)) > 1000
         assert audio.heard(music, (440.0,)) == set()
-    await media.execute(api.Unhold("b"))
+    await media.execute(api.UnholdLeg("b"))
     assert await what_each_hears(media, audio, ("a", "b"), 0.5) == {"a": {440.0}, "b": {440.0}}
     await echo.bye()
 

@@ -167,7 +167,7 @@ async def test_player_prompt_reaches_sipp_and_comes_back(
     ip, port = await echo.invite(b.local_port)
     await media.execute(api.UpdateLeg("b", remote_ip=ip, remote_port=port))
     rec = await media.execute(api.Record(("b",), "prompt.wav", "separate"))
-    play = await media.execute(api.Play("b", api.FileSource("prompt.wav")))
+    play = await media.execute(api.StartPlayback("b", api.FileSource("prompt.wav")))
     done = await wait(media, lambda o: isinstance(o, api.PlaybackFinished))
     assert done == api.PlaybackFinished(play.playback_id, "b", False, None)
     await media.execute(api.StopRecord(rec.recording_id))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sip_media.media import api
-from sip_media.media.errors import InvalidEffectError, UnknownIdError, UnknownLegError
+from sip_media.media.errors import InvalidEffectError, UnknownIdError, UnknownMediaLegError
 from sip_media.media.service import start_media
 
 pytestmark = pytest.mark.interop
@@ -30,7 +30,7 @@ async def test_worker_processes_bridge_dtmf_and_errors(
         p2.start(("127.0.0.1", b.local_port))
         await service.execute(api.Connect("a", "b"))
         play = await service.execute(
-            api.Play(
+            api.StartPlayback(
                 "a", api.ToneSource("tone", frequency=1500.0, seconds=5.0), interrupt_on_dtmf=True
             )
         )
@@ -46,10 +46,10 @@ async def test_worker_processes_bridge_dtmf_and_errors(
         await asyncio.sleep(0.6)  # a window of audio after the prompt stopped
         assert audio.heard(p1.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {1000.0}
         assert audio.heard(p2.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {440.0}
-        with pytest.raises(UnknownLegError):
-            await service.execute(api.Hold("nobody"))
+        with pytest.raises(UnknownMediaLegError):
+            await service.execute(api.HoldLeg("nobody"))
         with pytest.raises(UnknownIdError):
-            await service.execute(api.StopPlay(play.playback_id))
+            await service.execute(api.StopPlayback(play.playback_id))
         # find a leg that lands on the other worker: cross-worker mixing is refused
         for i in range(20):
             await service.execute(api.CreateLeg(f"x{i}", group=f"g{i}"))

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 import pytest
 
-from sip_media.adapter import Observation, SipAdapter
+from sip_media.adapter import SipAdapter, SipObservation
 from sip_media.sip.engine import EngineConfig
 from sip_media.sip.timers import TimerConfig
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-ObsT = TypeVar("ObsT", bound=Observation)
+ObsT = TypeVar("ObsT", bound=SipObservation)
 
 pytestmark = pytest.mark.interop
 
@@ -117,18 +117,18 @@ class Observer:
     """Collects adapter observations and waits for specific ones with a timeout."""
 
     def __init__(self, adapter: SipAdapter) -> None:
-        self.seen: list[Observation] = []
+        self.seen: list[SipObservation] = []
         self._changed = asyncio.Event()
         adapter.subscribe(self._add)
 
-    def _add(self, obs: Observation) -> None:
+    def _add(self, obs: SipObservation) -> None:
         self.seen.append(obs)
         self._changed.set()
 
     async def wait_for(
-        self, match: Callable[[Observation], bool], limit: float = 10
-    ) -> Observation:
-        async def find() -> Observation:
+        self, match: Callable[[SipObservation], bool], limit: float = 10
+    ) -> SipObservation:
+        async def find() -> SipObservation:
             index = 0
             while True:
                 for obs in self.seen[index:]:

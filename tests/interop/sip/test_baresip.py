@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from sip_media.adapter import (
-    Answer,
     Answered,
-    Dial,
+    AnswerLeg,
+    DialLeg,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     ReferReceived,
     RegistrationChanged,
     Reinvited,
     ReplyRefer,
-    Ring,
+    RingLeg,
     SipAdapter,
 )
 
@@ -48,11 +48,11 @@ async def phone(tmp_path: Path) -> AsyncIterator[Baresip]:
 async def test_engine_calls_baresip_which_auto_answers(
     adapter: SipAdapter, observer: Observer, phone: Baresip
 ) -> None:
-    await adapter.execute(Dial("b1", f"sip:bob@127.0.0.1:{phone.sip_port}"))
+    await adapter.execute(DialLeg("b1", f"sip:bob@127.0.0.1:{phone.sip_port}"))
     answered = await observer.wait(Answered, "b1")
     assert answered.sdp is not None and b"PCMU/8000" in answered.sdp
     await phone.wait_event("CALL_ESTABLISHED")
-    await adapter.execute(Hangup("b1"))
+    await adapter.execute(HangupLeg("b1"))
     ended = await observer.wait(Ended, "b1")
     assert (ended.cause, ended.by) == ("normal", "local")
     await phone.wait_event("CALL_CLOSED")
@@ -66,8 +66,8 @@ async def test_baresip_calls_engine_and_hangs_up(
     assert reply["ok"], reply
     call = await observer.wait(IncomingCall)
     assert "bob" in call.from_
-    await adapter.execute(Ring(call.leg_id))
-    await adapter.execute(Answer(call.leg_id))
+    await adapter.execute(RingLeg(call.leg_id))
+    await adapter.execute(AnswerLeg(call.leg_id))
     await observer.wait(Answered, call.leg_id)
     await phone.wait_event("CALL_ESTABLISHED")
     await phone.command("hangup")
@@ -105,10 +105,10 @@ async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Pa
         await bob.command("dial", f"sip:carol@{host}:{port}")
         incoming = await observer.wait(IncomingCall)
         assert incoming.user == "bob"  # passed the 407 digest challenge
-        await adapter.execute(Ring(incoming.leg_id))
-        await adapter.execute(Dial("to-carol", "sip:carol@local", caller_id="bob"))
+        await adapter.execute(RingLeg(incoming.leg_id))
+        await adapter.execute(DialLeg("to-carol", "sip:carol@local", caller_id="bob"))
         await observer.wait(Answered, "to-carol")
-        await adapter.execute(Answer(incoming.leg_id))
+        await adapter.execute(AnswerLeg(incoming.leg_id))
         await observer.wait(Answered, incoming.leg_id)
         await bob.wait_event("CALL_ESTABLISHED")
         await carol.wait_event("CALL_ESTABLISHED")
@@ -116,7 +116,7 @@ async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Pa
         await bob.command("hangup")
         ended = await observer.wait(Ended, incoming.leg_id)
         assert ended.by == "remote"
-        await adapter.execute(Hangup("to-carol"))
+        await adapter.execute(HangupLeg("to-carol"))
         await observer.wait(Ended, "to-carol")
         await carol.wait_event("CALL_CLOSED")
     finally:
@@ -132,7 +132,7 @@ async def test_baresip_holds_resumes_and_blind_transfers(
     await phone.command("dial", f"sip:alice@{host}:{port}")
     call = await observer.wait(IncomingCall)
     leg = call.leg_id
-    await adapter.execute(Answer(leg))
+    await adapter.execute(AnswerLeg(leg))
     await phone.wait_event("CALL_ESTABLISHED")
 
     await phone.command("hold")

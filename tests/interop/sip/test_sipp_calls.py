@@ -8,17 +8,17 @@ import socket
 import pytest
 
 from sip_media.adapter import (
-    Answer,
     Answered,
-    Dial,
+    AnswerLeg,
+    DialLeg,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     Provisional,
     RegistrationChanged,
     Reinvite,
     Reinvited,
-    Ring,
+    RingLeg,
     SipAdapter,
 )
 from sip_media.nomedia import offer_sdp
@@ -39,8 +39,8 @@ async def answer_incoming(adapter: SipAdapter, observer: Observer, ring: bool = 
     call = await observer.wait(IncomingCall)
     assert call.sdp is not None and b"m=audio" in call.sdp
     if ring:
-        await adapter.execute(Ring(call.leg_id))
-    await adapter.execute(Answer(call.leg_id))
+        await adapter.execute(RingLeg(call.leg_id))
+    await adapter.execute(AnswerLeg(call.leg_id))
     return call.leg_id
 
 
@@ -62,12 +62,12 @@ async def test_engine_uac_to_sipp_uas_bye_from_engine(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_basic", None, port=port)
-    await adapter.execute(Dial("leg-1", f"sip:bob@127.0.0.1:{port}", caller_id="Alice"))
+    await adapter.execute(DialLeg("leg-1", f"sip:bob@127.0.0.1:{port}", caller_id="Alice"))
     ringing = await observer.wait(Provisional, "leg-1")
     assert ringing.status == 180
     answered = await observer.wait(Answered, "leg-1")
     assert answered.sdp is not None and b"m=audio" in answered.sdp
-    await adapter.execute(Hangup("leg-1"))
+    await adapter.execute(HangupLeg("leg-1"))
     ended = await observer.wait(Ended, "leg-1")
     assert (ended.cause, ended.by) == ("normal", "local")
     result = await peers.finish(proc)
@@ -79,7 +79,7 @@ async def test_engine_uac_bye_from_sipp_uas(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_bye", None, port=port)
-    await adapter.execute(Dial("leg-2", f"sip:bob@127.0.0.1:{port}"))
+    await adapter.execute(DialLeg("leg-2", f"sip:bob@127.0.0.1:{port}"))
     await observer.wait(Answered, "leg-2")
     ended = await observer.wait(Ended, "leg-2")
     assert (ended.cause, ended.by) == ("normal", "remote")
@@ -92,7 +92,7 @@ async def test_sipp_uac_waits_for_bye_from_engine(
     proc = await peers.sipp("uac_wait_bye", remote(adapter), "-s", "alice")
     leg = await answer_incoming(adapter, observer, ring=False)
     await observer.wait(Answered, leg)
-    await adapter.execute(Hangup(leg))
+    await adapter.execute(HangupLeg(leg))
     ended = await observer.wait(Ended, leg)
     assert (ended.cause, ended.by) == ("normal", "local")
     assert (await peers.finish(proc)).rc == 0
@@ -103,7 +103,7 @@ async def test_sipp_cancels_before_answer(
 ) -> None:
     proc = await peers.sipp("uac_cancel", remote(adapter), "-s", "alice")
     call = await observer.wait(IncomingCall)
-    await adapter.execute(Ring(call.leg_id))
+    await adapter.execute(RingLeg(call.leg_id))
     ended = await observer.wait(Ended, call.leg_id)
     assert (ended.cause, ended.sip_status, ended.by) == ("cancelled", 487, "remote")
     assert (await peers.finish(proc)).rc == 0
@@ -114,7 +114,7 @@ async def test_engine_uac_gets_486_busy(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_busy", None, port=port)
-    await adapter.execute(Dial("leg-3", f"sip:bob@127.0.0.1:{port}"))
+    await adapter.execute(DialLeg("leg-3", f"sip:bob@127.0.0.1:{port}"))
     ended = await observer.wait(Ended, "leg-3")
     assert (ended.cause, ended.sip_status, ended.by) == ("busy", 486, "remote")
     assert (await peers.finish(proc)).rc == 0  # SIPp got its ACK
@@ -125,7 +125,7 @@ async def test_engine_uac_no_answer_times_out_with_cancel(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_noanswer", None, port=port)
-    await adapter.execute(Dial("leg-4", f"sip:bob@127.0.0.1:{port}", timeout=1.0))
+    await adapter.execute(DialLeg("leg-4", f"sip:bob@127.0.0.1:{port}", timeout=1.0))
     await observer.wait(Provisional, "leg-4")
     ended = await observer.wait(Ended, "leg-4")
     assert (ended.cause, ended.sip_status, ended.by) == ("no-answer", 487, "local")
@@ -151,7 +151,7 @@ async def test_retransmitted_invite_is_absorbed(
     call = await observer.wait(IncomingCall)
     await wait_until(lambda: adapter.stats["retransmissions_absorbed"] >= 1, "duplicate INVITE")
     result_task = asyncio.ensure_future(peers.finish(proc))
-    await adapter.execute(Answer(call.leg_id))
+    await adapter.execute(AnswerLeg(call.leg_id))
     await observer.wait(Ended, call.leg_id)
     assert (await result_task).rc == 0
     assert sum(isinstance(o, IncomingCall) for o in observer.seen) == 1
@@ -230,9 +230,9 @@ async def test_engine_answers_trunk_digest_challenge(peers: Peers) -> None:
     try:
         observer = Observer(adapter)
         proc = await peers.sipp("uas_auth", None, port=port)
-        await adapter.execute(Dial("trunk-1", "sip:5551234@itsp"))
+        await adapter.execute(DialLeg("trunk-1", "sip:5551234@itsp"))
         await observer.wait(Answered, "trunk-1")
-        await adapter.execute(Hangup("trunk-1"))
+        await adapter.execute(HangupLeg("trunk-1"))
         ended = await observer.wait(Ended, "trunk-1")
         assert ended.cause == "normal"
         result = await peers.finish(proc)
@@ -246,12 +246,12 @@ async def test_engine_puts_sipp_on_hold_with_reinvite(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_reinvite", None, port=port)
-    await adapter.execute(Dial("leg-h", f"sip:bob@127.0.0.1:{port}"))
+    await adapter.execute(DialLeg("leg-h", f"sip:bob@127.0.0.1:{port}"))
     await observer.wait(Answered, "leg-h")
     hold = offer_sdp().replace(b"a=sendrecv", b"a=sendonly")
     result = await adapter.execute(Reinvite("leg-h", hold))
     assert result is not None and result.status == 200
-    await adapter.execute(Hangup("leg-h"))
+    await adapter.execute(HangupLeg("leg-h"))
     await observer.wait(Ended, "leg-h")
     assert (await peers.finish(proc)).rc == 0  # SIPp saw the ACK for its 2xx
 
@@ -265,9 +265,9 @@ async def test_engine_uac_over_tcp_to_sipp_uas(peers: Peers) -> None:
         port = free_port(socket.SOCK_STREAM)
         proc = await peers.sipp("uas_basic", None, "-t", "t1", port=port)
         await peers_ready(port)
-        await adapter.execute(Dial("tcp-1", f"sip:bob@127.0.0.1:{port};transport=tcp"))
+        await adapter.execute(DialLeg("tcp-1", f"sip:bob@127.0.0.1:{port};transport=tcp"))
         await observer.wait(Answered, "tcp-1")
-        await adapter.execute(Hangup("tcp-1"))
+        await adapter.execute(HangupLeg("tcp-1"))
         ended = await observer.wait(Ended, "tcp-1")
         assert ended.cause == "normal"
         assert (await peers.finish(proc)).rc == 0
@@ -280,7 +280,7 @@ async def test_engine_uac_early_media_then_ringing_then_answer(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_early_media", None, port=port)
-    await adapter.execute(Dial("em", f"sip:bob@127.0.0.1:{port}"))
+    await adapter.execute(DialLeg("em", f"sip:bob@127.0.0.1:{port}"))
     progress = await observer.wait(Provisional, "em")
     assert progress.status == 183 and progress.sdp is not None and b"m=audio" in progress.sdp
     ringing = await observer.wait_for(
@@ -288,7 +288,7 @@ async def test_engine_uac_early_media_then_ringing_then_answer(
     )
     assert isinstance(ringing, Provisional) and ringing.sdp is None
     await observer.wait(Answered, "em")
-    await adapter.execute(Hangup("em"))
+    await adapter.execute(HangupLeg("em"))
     await observer.wait(Ended, "em")
     assert (await peers.finish(proc)).rc == 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sip_media.adapter import (
-    Answer,
+    AnswerLeg,
     DtmfInfo,
     Ended,
     IncomingCall,
@@ -30,7 +30,7 @@ async def test_in_dialog_requests_both_ways(
     proc = await peers.sipp("uac_indialog", f"{host}:{port}", "-s", "alice")
     call = await observer.wait(IncomingCall)
     leg = call.leg_id
-    await adapter.execute(Answer(leg))
+    await adapter.execute(AnswerLeg(leg))
     dtmf = await observer.wait(DtmfInfo, leg)
     assert (dtmf.digit, dtmf.duration_ms) == ("7", 160)
     message = await observer.wait(MessageReceived, leg)

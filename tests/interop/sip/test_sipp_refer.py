@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sip_media.adapter import (
-    Answer,
     Answered,
-    Dial,
+    AnswerLeg,
+    DialLeg,
     Ended,
-    Hangup,
+    HangupLeg,
     IncomingCall,
     NotifyReceived,
     ReferReceived,
@@ -29,7 +29,7 @@ async def test_sipp_refers_engine_and_gets_sipfrag_notifies(
     host, port = adapter.local_address()
     proc = await peers.sipp("uac_refer", f"{host}:{port}", "-s", "alice")
     call = await observer.wait(IncomingCall)
-    await adapter.execute(Answer(call.leg_id))
+    await adapter.execute(AnswerLeg(call.leg_id))
     refer = await observer.wait(ReferReceived, call.leg_id)
     assert refer.refer_to.startswith("<sip:carol@")
     assert refer.referred_by is not None
@@ -45,14 +45,14 @@ async def test_engine_refers_sipp_and_gets_notify(
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_refer", None, port=port)
-    await adapter.execute(Dial("leg-r", f"sip:bob@127.0.0.1:{port}"))
+    await adapter.execute(DialLeg("leg-r", f"sip:bob@127.0.0.1:{port}"))
     await observer.wait(Answered, "leg-r")
     result = await adapter.execute(SendRefer("leg-r", "sip:carol@127.0.0.1"))
     assert result is not None and result.status == 202
     notify = await observer.wait(NotifyReceived, "leg-r")
     assert notify.event == "refer" and notify.body.startswith(b"SIP/2.0 200")
     assert notify.subscription_state.startswith("terminated")
-    await adapter.execute(Hangup("leg-r"))
+    await adapter.execute(HangupLeg("leg-r"))
     await observer.wait(Ended, "leg-r")
     assert (await peers.finish(proc)).rc == 0
 
@@ -63,14 +63,14 @@ async def test_invite_with_replaces_takes_over_a_dialog(
     host, port = adapter.local_address()
     proc = await peers.sipp("uac_replaces", f"{host}:{port}", "-s", "alice")
     first = await observer.wait(IncomingCall)
-    await adapter.execute(Answer(first.leg_id))
+    await adapter.execute(AnswerLeg(first.leg_id))
     second = await observer.wait_for(
         lambda o: isinstance(o, IncomingCall) and o.leg_id != first.leg_id
     )
     assert isinstance(second, IncomingCall) and second.replaces == first.leg_id
-    await adapter.execute(Answer(second.leg_id))
+    await adapter.execute(AnswerLeg(second.leg_id))
     await observer.wait(Answered, second.leg_id)
-    await adapter.execute(Hangup(first.leg_id))
+    await adapter.execute(HangupLeg(first.leg_id))
     ended = await observer.wait(Ended, first.leg_id)
     assert ended.by == "local"
     ended = await observer.wait(Ended, second.leg_id)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sip_media.media import service
-from sip_media.media.service import TICK, run_clock_step
+from sip_media.media import clock
+from sip_media.media.clock import TICK, run_clock_step
 
 
 class FakeEngine:
@@ -20,7 +20,7 @@ class FakeEngine:
 
 
 def at(monkeypatch: pytest.MonkeyPatch, t: float) -> None:
-    monkeypatch.setattr(service.time, "monotonic", lambda: t)
+    monkeypatch.setattr(clock.time, "monotonic", lambda: t)
 
 
 def test_on_time_runs_one_tick_and_keeps_the_absolute_schedule(

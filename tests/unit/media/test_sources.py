@@ -7,8 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sip_media.media.config import AllowList, MediaConfig
-from sip_media.media.errors import ConfigError, InvalidEffectError, MediaFileError, UnsafePathError
+from sip_media.media.config import MediaAllowList, MediaConfig
+from sip_media.media.errors import (
+    InvalidEffectError,
+    MediaConfigError,
+    MediaFileError,
+    UnsafePathError,
+)
 from sip_media.media.sources import FRAME, SoundCache, SourceStream, tone_samples
 from sip_media.media.wav import write_wav
 
@@ -87,13 +92,13 @@ def test_config_and_allow_list(tmp_path: Path) -> None:
         {"sounds_dir": str(tmp_path), "recordings_dir": str(tmp_path), "workers": 2}
     )
     assert cfg.workers == 2 and cfg.sounds_dir == tmp_path
-    with pytest.raises(ConfigError):
+    with pytest.raises(MediaConfigError):
         MediaConfig.from_mapping({"sounds_dir": "x", "recordings_dir": "y", "bogus": 1})
-    with pytest.raises(ConfigError):
+    with pytest.raises(MediaConfigError):
         MediaConfig(tmp_path, tmp_path, port_min=30000, port_max=20000)
-    with pytest.raises(ConfigError):
+    with pytest.raises(MediaConfigError):
         MediaConfig(tmp_path, tmp_path, allowed_destinations=("not-a-cidr",))
-    allow = AllowList(("127.0.0.0/8", "::1/128"))
+    allow = MediaAllowList(("127.0.0.0/8", "::1/128"))
     assert allow.permits("127.0.0.1") and allow.permits("127.9.9.9") and allow.permits("::1")
     for bad in ("192.0.2.1", "255.255.255.255", "example.com", "", "10.0.0.1"):
         assert not allow.permits(bad)

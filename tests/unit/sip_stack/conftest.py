@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from sip_media.sip import notifications as n
+from sip_media.sip.agent import Invitation
 from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.stats import Stats
@@ -37,17 +38,23 @@ class RecordingTransport(Transport):
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        on_new_session: Callable[[Invitation, MsgView], None] | None = None,
+        answer_sdp: Callable[[Invitation, bytes | None], bytes | None] | None = None,
+    ) -> None:
         self.clock = ManualScheduler()
+        self.sessions: list[object] = []
         self.engine = Engine(
-            EngineConfig(udp=[], timers=TimerConfig(t1=0.5, t2=4.0, t4=5.0)), self.clock
+            EngineConfig(udp=[], timers=TimerConfig(t1=0.5, t2=4.0, t4=5.0)),
+            self.clock,
+            on_new_session=on_new_session or (lambda inv, msg: self.sessions.append(inv)),
+            answer_sdp=answer_sdp,
         )
         self.wire = RecordingTransport(self.engine.allow, self.engine.stats)
         self.engine.transports.append(self.wire)
         self.notes: list[n.Notification] = []
         self.engine.center.subscribe(self.notes.append)
-        self.sessions: list[object] = []
-        self.engine.on_new_session = lambda inv, msg: self.sessions.append(inv)
 
     def inject(self, text: str, source: Address = PEER) -> None:
         data = text.replace("\n", "\r\n").encode()

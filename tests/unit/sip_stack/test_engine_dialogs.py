@@ -7,7 +7,7 @@ import pytest
 from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
 from sip_media.sip.routing import Route
-from sip_media.sip.states import ReinviteState, SessionState
+from sip_media.sip.states import InviteSessionState, ReinviteState
 from sip_media.sip.transaction import TxState
 
 from .conftest import HOLD_SDP, SDP, Harness, invite
@@ -27,7 +27,7 @@ def answered_call(h: Harness) -> tuple[Invitation, str]:
     ok = h.take()[-1]
     assert ok.status == 200
     h.inject(invite(method="ACK", branch="z9hG4bKack", to_tag=ok.to_tag))
-    assert inv.state is SessionState.CONNECTED
+    assert inv.state is InviteSessionState.CONNECTED
     h.take()
     return inv, ok.to_tag
 
@@ -35,7 +35,7 @@ def answered_call(h: Harness) -> tuple[Invitation, str]:
 def test_uas_call_lifecycle(h: Harness) -> None:
     h.inject(invite(sdp=SDP))
     inv = only_session(h)
-    assert inv.state is SessionState.INCOMING
+    assert inv.state is InviteSessionState.INCOMING
     [trying] = h.take()
     assert trying.status == 100 and not trying.to_tag
     assert ";received=127.0.0.1" in trying.vias[0] and "rport=5070" in trying.vias[0]
@@ -43,17 +43,17 @@ def test_uas_call_lifecycle(h: Harness) -> None:
     inv.ring()
     [ringing] = h.take()
     assert ringing.status == 180 and ringing.to_tag
-    assert inv.state is SessionState.EARLY
+    assert inv.state is InviteSessionState.EARLY
 
     inv.answer(SDP.encode())
     [ok] = h.take()
     assert ok.status == 200 and ok.to_tag == ringing.to_tag and ok.body
-    assert inv.state is SessionState.CONNECTING
+    assert inv.state is InviteSessionState.CONNECTING
     h.clock.advance(0.5)  # 2xx retransmitted until the ACK (RFC 6026, timer G/L)
     assert [m.status for m in h.take()] == [200]
 
     h.inject(invite(method="ACK", branch="z9hG4bKack", to_tag=ok.to_tag))
-    assert inv.state is SessionState.CONNECTED
+    assert inv.state is InviteSessionState.CONNECTED
     assert h.of(n.SessionDidStart)
     h.clock.advance(10)
     assert h.take() == []  # ACKed: no more 2xx
@@ -61,7 +61,7 @@ def test_uas_call_lifecycle(h: Harness) -> None:
     h.inject(invite(method="BYE", branch="z9hG4bKbye", cseq=2, to_tag=ok.to_tag))
     [bye_ok] = h.take()
     assert (bye_ok.status, bye_ok.cseq_method) == (200, "BYE")
-    assert inv.state is SessionState.DISCONNECTED
+    assert inv.state is InviteSessionState.DISCONNECTED
     [ended] = h.of(n.SessionDidEnd)
     assert ended == n.SessionDidEnd(inv.leg_id, "normal", 200, "remote")
     assert [x.new for x in h.of(n.SessionDidChangeState)] == [  # type: ignore[attr-defined]
@@ -91,7 +91,7 @@ def test_cancel_matches_invite_200_and_487(h: Harness) -> None:
     h.inject(invite(method="CANCEL"))
     sent = h.take()
     assert [(m.status, m.cseq_method) for m in sent] == [(200, "CANCEL"), (487, "INVITE")]
-    assert inv.state is SessionState.DISCONNECTED
+    assert inv.state is InviteSessionState.DISCONNECTED
     assert h.of(n.SessionDidEnd)[0] == n.SessionDidEnd(inv.leg_id, "cancelled", 487, "remote")
     h.inject(invite(method="ACK", to_tag=sent[1].to_tag))  # ACK for 487: same branch
     tx = h.engine.table.server[("z9hG4bKa1", "127.0.0.1:5070", "INVITE")]
@@ -109,9 +109,9 @@ def test_in_dialog_request_for_unknown_dialog_gets_481(h: Harness) -> None:
     assert h.take()[0].status == 481
 
 
-def test_remote_hold_reinvite_is_answered_recvonly(h: Harness) -> None:
+def test_remote_hold_reinvite_is_answered_recvonly() -> None:
+    h = Harness(answer_sdp=lambda inv, offer: SDP.replace("sendrecv", "recvonly").encode())
     _inv, tag = answered_call(h)
-    h.engine.answer_sdp = lambda inv, offer: SDP.replace("sendrecv", "recvonly").encode()
     h.inject(invite(branch="z9hG4bKre", cseq=2, to_tag=tag, sdp=HOLD_SDP))
     sent = h.take()
     assert [m.status for m in sent] == [100, 200]
@@ -199,7 +199,7 @@ def test_rate_limit_answers_503_with_retry_after(h: Harness) -> None:
 
 
 async def test_uac_early_dialog_then_answer_then_bye(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-1", "outgoing")
+    inv = h.engine.new_session("leg-1", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), SDP.encode(), timeout=0)
     [req] = h.take()
@@ -211,22 +211,22 @@ async def test_uac_early_dialog_then_answer_then_bye(h: Harness) -> None:
     fill = {"via": req.vias[0], "from_": req.from_, "cid": req.call_id}
     h.inject(reply.format(code="183 Session Progress", **fill))
     h.inject(reply.format(code="180 Ringing", **fill))
-    assert inv.state is SessionState.EARLY
+    assert inv.state is InviteSessionState.EARLY
     assert [x.status for x in h.of(n.SessionGotRingIndication)] == [183, 180]  # type: ignore[attr-defined]
     h.inject(reply.format(code="200 OK", **fill))
     [ack] = h.take()
     assert ack.method == "ACK" and ack.to_tag == "rt1" and ack.cseq == 1
-    assert inv.state is SessionState.CONNECTED
+    assert inv.state is InviteSessionState.CONNECTED
     h.inject(reply.format(code="200 OK", **fill))  # retransmitted 2xx is re-ACKed
     assert [m.method for m in h.take()] == ["ACK"]
     inv.hangup()
     [bye] = h.take()
     assert bye.method == "BYE" and bye.cseq == 2 and bye.to_tag == "rt1"
-    assert inv.state is SessionState.DISCONNECTING
+    assert inv.state is InviteSessionState.DISCONNECTING
 
 
 async def test_uac_hangup_before_provisional_cancels_after_it(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-2", "outgoing")
+    inv = h.engine.new_session("leg-2", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
@@ -242,7 +242,7 @@ async def test_uac_hangup_before_provisional_cancels_after_it(h: Harness) -> Non
 
 @pytest.mark.parametrize("code", [486, 603])
 async def test_uac_rejected_acks_and_fails(h: Harness, code: int) -> None:
-    inv = Invitation(h.engine, "leg-3", "outgoing")
+    inv = h.engine.new_session("leg-3", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
@@ -254,7 +254,7 @@ async def test_uac_rejected_acks_and_fails(h: Harness, code: int) -> None:
     assert ack.method == "ACK" and ack.branch == req.branch and ack.to_tag == "z"
     [fail] = h.of(n.SessionDidFail)
     assert fail.status == code and fail.by == "remote"  # type: ignore[attr-defined]
-    assert inv.state is SessionState.DISCONNECTED
+    assert inv.state is InviteSessionState.DISCONNECTED
 
 
 def test_invite_with_replaces_names_the_replaced_leg(h: Harness) -> None:
@@ -285,18 +285,18 @@ def test_invite_for_a_foreign_host_is_refused_no_open_relay(h: Harness) -> None:
 
 
 async def test_dial_to_a_forbidden_destination_fails_without_sending(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-x", "outgoing")
+    inv = h.engine.new_session("leg-x", "outgoing")
     route = Route(request_uri="sip:bob@192.0.2.1", address=("192.0.2.1", 5060))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     assert h.wire.sent == []
-    assert inv.state is SessionState.DISCONNECTED
+    assert inv.state is InviteSessionState.DISCONNECTED
     [fail] = h.of(n.SessionDidFail)
     assert (fail.status, fail.reason) == (503, "unreachable")  # type: ignore[attr-defined]
     assert h.engine.stats.counters["dropped_by_allow_list"] == 1
 
 
 async def test_uac_no_answer_timeout_cancels(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-t", "outgoing")
+    inv = h.engine.new_session("leg-t", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=30)
     [req] = h.take()
@@ -326,7 +326,7 @@ def test_require_of_an_unimplemented_extension_gets_420(h: Harness) -> None:
 
 
 async def test_second_forked_2xx_is_acked_and_byed(h: Harness) -> None:
-    inv = Invitation(h.engine, "leg-f", "outgoing")
+    inv = h.engine.new_session("leg-f", "outgoing")
     route = Route(request_uri="sip:bob@127.0.0.1:5070", address=("127.0.0.1", 5070))
     inv.dial(route, "<sip:alice@127.0.0.1>", (), None, timeout=0)
     [req] = h.take()
@@ -341,7 +341,7 @@ async def test_second_forked_2xx_is_acked_and_byed(h: Harness) -> None:
     ack, bye = h.take()
     assert (ack.method, ack.to_tag, ack.cseq) == ("ACK", "two", 1)
     assert (bye.method, bye.to_tag, bye.cseq) == ("BYE", "two", 2)
-    assert inv.state is SessionState.CONNECTED and inv.dialog is not None
+    assert inv.state is InviteSessionState.CONNECTED and inv.dialog is not None
     assert inv.dialog.remote_tag == "one"
 
 
@@ -354,4 +354,4 @@ def test_uas_hangup_before_ack_waits_for_the_ack(h: Harness) -> None:
     assert h.take() == []  # §15: BYE only after the ACK
     h.inject(invite(method="ACK", branch="z9hG4bKack", to_tag=ok.to_tag))
     [bye] = h.take()
-    assert bye.method == "BYE" and inv.state is SessionState.DISCONNECTING
+    assert bye.method == "BYE" and inv.state is InviteSessionState.DISCONNECTING

@@ -48,16 +48,16 @@ def test_hostile_via_and_contact_hosts_get_no_traffic() -> None:
 
 
 async def test_dial_refuses_header_injection() -> None:
-    from sip_media.adapter import Dial, SipAdapter
+    from sip_media.adapter import DialLeg, SipAdapter
     from sip_media.sip.engine import EngineConfig
 
     adapter = SipAdapter(EngineConfig(udp=[("127.0.0.1", 0)]), no_media=True)
     await adapter.start()
     try:
-        evil = Dial("x", "sip:bob@127.0.0.1:9", extra_headers=(("X-A", "1\r\nBYE: now"),))
+        evil = DialLeg("x", "sip:bob@127.0.0.1:9", extra_headers=(("X-A", "1\r\nBYE: now"),))
         result = await adapter.execute(evil)
         assert result is not None and result.status == 400
-        quoted = Dial("y", "sip:bob@127.0.0.1:9", caller_id='Eve" <sip:admin@x>\r\nX: 1')
+        quoted = DialLeg("y", "sip:bob@127.0.0.1:9", caller_id='Eve" <sip:admin@x>\r\nX: 1')
         result = await adapter.execute(quoted)
         assert result is not None and result.status == 400
         assert adapter.stats["messages_out"] == 0

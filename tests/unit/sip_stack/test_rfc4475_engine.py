@@ -23,8 +23,7 @@ def test_corpus_is_present() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_engine_survives_torture_message(path: Path) -> None:
-    h = Harness()
-    h.engine.on_new_session = lambda inv, msg: inv.answer(None)  # exercise the UAS path
+    h = Harness(on_new_session=lambda inv, msg: inv.answer(None))  # exercise the UAS path
     h.engine._receive(path.read_bytes(), ("127.0.0.1", 5070), h.wire)
     assert h.engine.stats.counters["errors"] == 0
     for _data, dest in h.wire.sent:

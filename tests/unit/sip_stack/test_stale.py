@@ -80,7 +80,7 @@ def answered_inbound(h: Harness) -> Invitation:
 
 
 def outbound(h: Harness, *, ring_tag: str = "rt") -> tuple[Invitation, MsgView]:
-    inv = Invitation(h.engine, "out-1", "outgoing")
+    inv = h.engine.new_session("out-1", "outgoing")
     inv.dial(h.engine.resolve("sip:bob@127.0.0.1:5070"), "<sip:alice@127.0.0.1>", (), None, 0)
     [inv_msg] = h.take()
     if ring_tag:
@@ -119,7 +119,7 @@ def test_records_follow_an_inbound_session(h: Harness) -> None:
 
 
 def test_records_follow_an_outbound_session(h: Harness) -> None:
-    inv = Invitation(h.engine, "out-1", "outgoing")
+    inv = h.engine.new_session("out-1", "outgoing")
     inv.dial(h.engine.resolve("sip:bob@127.0.0.1:5070"), "<sip:alice@127.0.0.1>", (), None, 0)
     [inv_msg] = h.take()
     before = record_of(h.engine, inv)
