@@ -302,7 +302,7 @@ async def test_engine_uac_over_tcp_to_a_closed_port_fails_at_once(peers: Peers) 
     try:
         observer = Observer(adapter)
         closed = free_port(socket.SOCK_STREAM)  # nothing listens there
-        await adapter.execute(Dial("tcp-x", f"sip:bob@127.0.0.1:{closed};transport=tcp"))
+        await adapter.execute(DialLeg("tcp-x", f"sip:bob@127.0.0.1:{closed};transport=tcp"))
         ended = await observer.wait(Ended, "tcp-x", limit=5)
         assert (ended.cause, ended.sip_status) == ("unreachable", 503), ended
         assert adapter.stats["timeouts"] == 0
