@@ -416,7 +416,7 @@ ALIASES = _aliases()
 
 
 @dataclass(frozen=True)
-class Request:
+class CommandFrame:
     """A parsed, well-formed request; the action name is canonical."""
 
     action: str
@@ -437,7 +437,7 @@ def new_action_id() -> str:
     return f"srv-{uuid.uuid4().hex[:16]}"
 
 
-def parse_frame(text: str) -> Request:
+def parse_frame(text: str) -> CommandFrame:
     """Parse one text frame; raise ``RwiError`` (parse_error / invalid_request)."""
     try:
         value = json.loads(text)
@@ -472,7 +472,7 @@ def parse_frame(text: str) -> Request:
         raise RwiError(
             "invalid_request", "meta.idempotency_key must be a string of 1 to 256 characters"
         )
-    return Request(action=action, action_id=action_id, params=params, meta=meta)
+    return CommandFrame(action=action, action_id=action_id, params=params, meta=meta)
 
 
 def action_id_of(text: str) -> str | None:
