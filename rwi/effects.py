@@ -1,25 +1,17 @@
-"""Effects: what a durable event makes happen on SIP and media, and who makes it happen.
+"""Effects: what a durable event makes happen on SIP and media (planned purely).
 
 ``plan(state, event)`` is pure: from the state just before an event and the event, the
 effects it requires (dial, answer, bridge, play, arm a timer...). The service plans while
-it decides and hands the effects to the ``Executor`` only after the events are stored.
-The executor is the only code that calls ``sip_media``: it runs effects one at a time in
-decision order, and turns timers into observations that go through the log like any
-other happening, so a replay sees them.
+it decides and hands the effects to the executor (``rwi.executor``) only after the
+events are stored.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from rwi.domain.model import EventLike, Observation, State
-
-log = logging.getLogger(__name__)
-
+from rwi.domain.model import EventLike, State
 
 # --- the effects ---------------------------------------------------------------------
 
@@ -114,6 +106,16 @@ class Refer:
 
 
 @dataclass(frozen=True)
+class EndStaleDialog:
+    """End the SIP dialog a previous process left live (BYE, CANCEL or a final
+    response), from the record it logged; ``answered``: the call was answered."""
+
+    call_id: str
+    dialog: dict[str, Any]
+    answered: bool
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Fire a ``timer.fired`` observation after ``seconds``."""
 
@@ -138,11 +140,9 @@ Effect = (
     | EarlyMedia
     | StopEarlyMedia
     | Refer
+    | EndStaleDialog
     | StartTimer
 )
-
-#: Effects without which the call cannot go on: their failure ends it.
-_VITAL = (Dial, Ring, Answer)
 
 #: Why a playback was stopped by a decision (the engine must be told); a prompt that
 #: ran out or was cut by a digit has already stopped by itself.
@@ -155,7 +155,20 @@ def plan(state: State, event: EventLike) -> list[Effect]:
     """The effects ``event`` requires, given the state just before it (pure)."""
     data = event.data
     call = state.calls.get(data.get("call_id", "")) if "call_id" in data else None
+    if call is not None and call.instance != state.instance:
+        # A call of a previous process, ended at this one's start: its legs went with
+        # that process; its SIP dialog is ended from its record (``service.started``).
+        return []
     match event.type:
+        case "service.started":
+            return [
+                EndStaleDialog(call_id, dialog, state.calls[call_id].answered_at is not None)
+                for call_id, dialog in state.dialogs.items()
+                if call_id in state.calls
+            ]
+        case "observation" if data.get("type") == "sip.call.refused":
+            # the dialplan refused the INVITE: answer it with the route's status
+            return [Reject(data["call_id"], int(data["sip_status"]))]
         case "call.originated":
             headers = tuple(sorted(data.get("extra_headers", {}).items()))
             timeout = float(data.get("timeout_secs", 60))
@@ -216,185 +229,3 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             ]
         case _:
             return []
-
-
-# --- running them --------------------------------------------------------------------
-
-
-class LegDriver(Protocol):
-    """What the executor needs of the SIP/media side (``sip_media.calls.CallLegs``)."""
-
-    async def dial(
-        self,
-        leg_id: str,
-        target: str,
-        *,
-        caller_id: str | None = None,
-        extra_headers: tuple[tuple[str, str], ...] = (),
-        timeout: float = 60.0,  # noqa: ASYNC109 (the SIP no-answer timer, not an await)
-    ) -> None: ...
-    async def ring(self, leg_id: str) -> None: ...
-    async def answer(self, leg_id: str) -> None: ...
-    async def reject(self, leg_id: str, code: int) -> None: ...
-    async def hangup(self, leg_id: str) -> None: ...
-    async def bridge(self, a: str, b: str) -> None: ...
-    async def unbridge(self, a: str, b: str) -> None: ...
-    async def hold(self, leg_id: str, music: Any) -> None: ...
-    async def unhold(self, leg_id: str) -> None: ...
-    async def play(
-        self,
-        leg_id: str,
-        source: Any,
-        *,
-        loop: bool = False,
-        interrupt_on_dtmf: bool = False,
-        playback_id: str | None = None,
-    ) -> object: ...
-    async def stop_play(self, leg_id: str) -> None: ...
-    async def early_media(self, from_leg: str, to_leg: str) -> None: ...
-    async def send_refer(
-        self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
-    ) -> int: ...
-
-
-Observe = Callable[[Observation], Awaitable[Any]]
-
-
-class Executor:
-    """Runs effects in decision order; failures come back as observations."""
-
-    def __init__(
-        self,
-        driver: LegDriver,
-        observe: Observe,
-        source: Callable[[dict[str, Any]], Any],
-        music: Callable[[str | None], Any],
-        refer_to: Callable[[str], str] = str,
-    ) -> None:
-        self.driver = driver
-        self.observe = observe
-        self.source = source  # RWI source params -> driver's media source
-        self.music = music
-        self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
-        self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._spawned: set[asyncio.Task[Any]] = set()
-        self.failures = 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="rwi-effects")
-
-    async def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._queue.put_nowait(None)
-        if self._task is not None:
-            await self._task
-
-    def submit(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, StartTimer):
-                self._arm(effect)
-            else:
-                self._queue.put_nowait(effect)
-
-    def _arm(self, timer: StartTimer) -> None:
-        data: dict[str, Any] = {"call_id": timer.call_id, "kind": timer.kind}
-        if timer.since is not None:
-            data["since"] = timer.since
-
-        def fire() -> None:
-            self._timers.discard(handle)
-            self._spawn(self.observe(Observation("timer.fired", data)))
-
-        handle = asyncio.get_running_loop().call_later(timer.seconds, fire)
-        self._timers.add(handle)
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
-
-    async def _run(self) -> None:
-        while True:
-            effect = await self._queue.get()
-            if effect is None:
-                return
-            try:
-                await self._execute(effect)
-            except Exception as exc:  # one failed effect must not stop the others
-                self.failures += 1
-                log.warning("effect %r failed: %s", effect, exc)
-                leg = getattr(effect, "leg_id", None) or getattr(effect, "leg_a", None)
-                if leg is not None:
-                    self._spawn(
-                        self.observe(
-                            Observation(
-                                "effect.failed",
-                                {
-                                    "call_id": leg,
-                                    "effect": type(effect).__name__,
-                                    "error": str(exc),
-                                },
-                            )
-                        )
-                    )
-
-    async def _refer(self, effect: Refer) -> None:
-        try:
-            status = await self.driver.send_refer(effect.leg_id, self.refer_to(effect.target))
-        except Exception as exc:  # the leg went away, or the REFER could not be sent
-            log.info("REFER on %s failed: %s", effect.leg_id, exc)
-            status = getattr(exc, "sip_status", None) or 500
-        await self.observe(
-            Observation("sip.refer.result", {"call_id": effect.leg_id, "status": status})
-        )
-
-    async def _execute(self, effect: Effect) -> None:
-        d = self.driver
-        match effect:
-            case Dial():
-                await d.dial(
-                    effect.leg_id,
-                    effect.target,
-                    caller_id=effect.caller_id,
-                    extra_headers=effect.extra_headers,
-                    timeout=effect.timeout_secs + 5,  # our own timer decides first
-                )
-            case Ring():
-                await d.ring(effect.leg_id)
-            case Answer():
-                await d.answer(effect.leg_id)
-            case Reject():
-                await d.reject(effect.leg_id, effect.code)
-            case Hangup():
-                await d.hangup(effect.leg_id)
-            case Bridge():
-                await d.bridge(effect.leg_a, effect.leg_b)
-            case Unbridge():
-                await d.unbridge(effect.leg_a, effect.leg_b)
-            case Hold():
-                await d.hold(effect.leg_id, self.music(effect.music))
-            case Unhold():
-                await d.unhold(effect.leg_id)
-            case Play():
-                await d.play(
-                    effect.leg_id,
-                    self.source(effect.source),
-                    loop=effect.loop,
-                    interrupt_on_dtmf=effect.interrupt_on_dtmf,
-                    playback_id=effect.playback_id,
-                )
-            case StopPlay():
-                await d.stop_play(effect.leg_id)
-            case EarlyMedia():
-                await d.early_media(effect.from_leg, effect.to_leg)
-            case StopEarlyMedia():
-                await d.unbridge(effect.from_leg, effect.to_leg)
-            case Refer():
-                # The far end may take its time (up to Timer F): the other legs' effects
-                # must not wait for it.
-                self._spawn(self._refer(effect))
-            case StartTimer():
-                self._arm(effect)

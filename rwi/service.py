@@ -19,23 +19,21 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rwi import protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
-from rwi.domain.calls import check_sound_path, hangup_events
+from rwi.domain.calls import hangup_events
 from rwi.domain.decide import BUILT, iso
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
-from rwi.effects import Effect, Executor, plan
+from rwi.effects import Effect, plan
 from rwi.errors import RwiError
-from rwi.gateway.outbox import Outbox
-from rwi.gateway.ratelimit import TokenBucket
-from rwi.sounds import sound_exists
+from rwi.executor import Executor
+from rwi.sounds import SoundLibrary
 from rwi.store import (
     AppendPart,
     EventReader,
@@ -74,16 +72,61 @@ def params_hash(params: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass
-class Connection:
-    """One authenticated WebSocket connection, as the service sees it."""
+class Outgoing(Protocol):
+    """A client's ordered way out (``rwi.gateway.outbox.Outbox``)."""
 
-    connection_id: str
-    token: TokenConfig
-    outbox: Outbox
-    commands: TokenBucket
-    originates: TokenBucket
-    remote: str = ""
+    @property
+    def last_seq(self) -> int: ...
+    def reply(self, frame: dict[str, Any]) -> None: ...
+    def event(self, frame: dict[str, Any]) -> None: ...
+    def hold_live(self) -> None: ...
+    def replayed(self, frame: dict[str, Any]) -> None: ...
+    def release_live(self) -> None: ...
+
+
+class Client(Protocol):
+    """A connected RWI client as the service sees it (``rwi.gateway.connection``)."""
+
+    @property
+    def connection_id(self) -> str: ...
+    @property
+    def token(self) -> TokenConfig: ...
+    @property
+    def remote(self) -> str: ...
+    @property
+    def outbox(self) -> Outgoing: ...
+    def admit(self, action: str) -> None:
+        """Raise ``rate_limited`` when the client's limits refuse ``action``."""
+
+
+def policy_of(config: Config) -> Policy:
+    """The configured limits the domain applies."""
+    return Policy(
+        max_calls_per_connection=config.rwi.max_calls_per_connection,
+        orphan_hold_secs=config.rwi.orphan_hold_secs,
+        contexts=tuple(
+            ContextPolicy(
+                name=c.name,
+                no_answer_timeout_secs=c.no_answer_timeout_secs,
+                no_answer_action=c.no_answer_action,
+                no_answer_transfer_target=c.no_answer_transfer_target,
+                no_answer_tone_hz=c.no_answer_tone_hz,
+                no_answer_tone_secs=c.no_answer_tone_secs,
+            )
+            for c in config.rwi.contexts
+        ),
+    )
+
+
+async def load_state(reader: EventReader, policy: Policy) -> tuple[State, int]:
+    """The live state folded from the whole log (the same ``evolve`` as live), and the
+    number of events folded."""
+    state = State(policy=policy)
+    count = 0
+    async for event in reader.read_all(0):
+        evolve(state, event)
+        count += 1
+    return state, count
 
 
 @dataclass
@@ -97,51 +140,45 @@ class _Prepared:
 
 
 class Service:
+    """The loop. Its collaborators come in here: the store's writer and reader, the
+    clock, the ``executor`` that runs effects on SIP and media (None: no SIP/media side,
+    call commands are not offered), the sounds directory commands are checked against,
+    and optionally the state already folded from the log (``load_state``)."""
+
     def __init__(
         self,
         config: Config,
         writer: GroupCommitWriter,
         reader: EventReader,
         clock: Clock = utcnow,
+        *,
+        executor: Executor | None = None,
+        sounds: SoundLibrary | None = None,
+        state: State | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
         self.reader = reader
         self.clock = clock
-        self.policy = Policy(
-            max_calls_per_connection=config.rwi.max_calls_per_connection,
-            orphan_hold_secs=config.rwi.orphan_hold_secs,
-            contexts=tuple(
-                ContextPolicy(
-                    name=c.name,
-                    no_answer_timeout_secs=c.no_answer_timeout_secs,
-                    no_answer_action=c.no_answer_action,
-                    no_answer_transfer_target=c.no_answer_transfer_target,
-                    no_answer_tone_hz=c.no_answer_tone_hz,
-                    no_answer_tone_secs=c.no_answer_tone_secs,
-                )
-                for c in config.rwi.contexts
-            ),
-        )
-        self.state = State(policy=self.policy)
-        self.connections: dict[str, Connection] = {}
+        self.policy = policy_of(config)
+        self._loaded = state is not None
+        self.state = state if state is not None else State(policy=self.policy)
+        self.connections: dict[str, Client] = {}
         self.instance = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
-        #: runs the effects of durable events on SIP and media; None = no SIP side
-        self.executor: Executor | None = None
-        self.sounds_dir: Path | None = None
+        self.executor = executor
+        self.sounds = sounds if sounds is not None else SoundLibrary()
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
-        #: dialogs of the calls the previous run left live, by call id: the SIP side
-        #: ends them once it is up (``SipBridge.end_stale``)
-        #: (the record, and whether the call had been answered in the log)
-        self.stale_dialogs: dict[str, tuple[dict[str, Any], bool]] = {}
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.rebuild()
+        if not self._loaded:
+            await self.rebuild()
+        if self.executor is not None:
+            self.executor.start(self.observe)
         ts = iso(self.clock())
         # Calls never survive a restart (their SIP dialogs and media legs lived in the
         # old process): end each one in the log, so history and clients agree.
@@ -153,11 +190,7 @@ class Service:
             events = hangup_events(self.state, call, ts, "system", None, "system")
             gone.update(e.data["call_id"] for e in events if e.type == "call.hangup")
             ended += events
-        self.stale_dialogs = {
-            call_id: (dialog, self.state.calls[call_id].answered_at is not None)
-            for call_id, dialog in self.state.dialogs.items()
-            if call_id in self.state.calls
-        }
+        # planned from these: ending the old dialogs on SIP (``rwi.effects``)
         await self._commit(
             [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}), *ended],
             {"ts": ts},
@@ -170,13 +203,7 @@ class Service:
 
     async def rebuild(self) -> None:
         """Live state from the log, through the same ``evolve`` as live."""
-        state = State(policy=self.policy)
-        count = 0
-        async for event in self.reader.read_all(0):
-            evolve(state, event)
-            count += 1
-        self.state = state
-        self.rebuilt_events = count
+        self.state, self.rebuilt_events = await load_state(self.reader, self.policy)
 
     async def _recover(self) -> None:
         if not self._healthy.is_set():
@@ -196,7 +223,7 @@ class Service:
 
     # --- sessions ------------------------------------------------------------------------
 
-    async def open_session(self, connection: Connection) -> None:
+    async def open_session(self, connection: Client) -> None:
         await self._healthy.wait()
         self.connections[connection.connection_id] = connection
         data = {
@@ -221,9 +248,7 @@ class Service:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def submit(
-        self, connection: Connection, text: str, refused: RwiError | None = None
-    ) -> None:
+    async def submit(self, connection: Client, text: str, refused: RwiError | None = None) -> None:
         """Decide on one frame now; its append, reply and pushes complete in a task.
 
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
@@ -249,25 +274,14 @@ class Service:
             action = spec.name
             protocol.authorise(spec, connection.token.scopes, self.built)
             params = spec.validate(request.params)
-            self._check_sounds(spec.name, params)
+            self.sounds.check(spec.name, params)
             key = request.meta.get("idempotency_key")
             stored = self._idempotent_reply(connection, key, request.params)
             if stored is not None:
                 outcome = stored
                 extra["replayed"] = True
             else:
-                if not connection.commands.take():
-                    raise RwiError(
-                        "rate_limited",
-                        f"command rate limit of {self.config.rwi.command_rate_limit:g}/s "
-                        "for this connection exceeded",
-                    )
-                if spec.name == "call.originate" and not connection.originates.take():
-                    raise RwiError(
-                        "rate_limited",
-                        f"originate_rate_limit of {self.config.rwi.originate_rate_limit:g}/s "
-                        "for this connection exceeded",
-                    )
+                connection.admit(spec.name)
                 command = Command(
                     action=spec.name,
                     action_id=request.action_id,
@@ -312,27 +326,8 @@ class Service:
         """Call commands are executed only when a SIP/media side is attached."""
         return BUILT | CALL_BUILT if self.executor is not None else BUILT
 
-    def _check_sounds(self, action: str, params: dict[str, Any]) -> None:
-        """Sound files must exist inside the sounds directory when the command is given."""
-        names: list[tuple[str, str]] = []
-        source = params.get("source")
-        if action == "media.play" and source and source.get("type") == "file" and "uri" in source:
-            names.append(("params.source.uri", source["uri"]))
-        if action == "call.hold" and params.get("music"):
-            names.append(("params.music", params["music"]))
-        music = params.get("hold_music")
-        if action == "call.originate" and music and music.get("type") == "file" and "uri" in music:
-            names.append(("params.hold_music.uri", music["uri"]))
-        for field_name, name in names:
-            check_sound_path(field_name, name)
-            if self.sounds_dir is not None and not sound_exists(self.sounds_dir, name):
-                raise RwiError(
-                    "invalid_params",
-                    f"{field_name}: no sound file {name!r} in the sounds directory",
-                )
-
     def _idempotent_reply(
-        self, connection: Connection, key: str | None, params: Any
+        self, connection: Client, key: str | None, params: Any
     ) -> dict[str, Any] | None:
         if key is None:
             return None
@@ -348,7 +343,7 @@ class Service:
 
     def _command_record(
         self,
-        connection: Connection,
+        connection: Client,
         action: str | None,
         action_id: str,
         raw_params: Any,
@@ -399,7 +394,7 @@ class Service:
 
     async def _finish(
         self,
-        connection: Connection,
+        connection: Client,
         prepared: _Prepared,
         reply: dict[str, Any],
         after: Callable[[], Awaitable[None]] | None,
@@ -508,7 +503,7 @@ class Service:
                 if connection is not None:
                     connection.outbox.event(frame)
 
-    async def _replay(self, connection: Connection, since_seq: int) -> None:
+    async def _replay(self, connection: Client, since_seq: int) -> None:
         """session.resume: entitled events from the log, then live again."""
         outbox = connection.outbox
         try:

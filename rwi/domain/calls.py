@@ -14,6 +14,7 @@ from typing import Any
 
 from rwi.domain.model import CallState, Command, Decision, Emit, State, call_stream
 from rwi.errors import RwiError
+from rwi.sounds import check_sound_name
 
 Handler = Callable[[State, Command, str], Decision]
 
@@ -21,7 +22,6 @@ REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
 ANSWERABLE = ("offered", "ringing")
 DEFAULT_HOLD_MUSIC = "hold_music.wav"
 DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")
 
 
 def seconds_between(start: str | None, end: str) -> float:
@@ -374,7 +374,7 @@ def hold(state: State, command: Command, ts: str) -> Decision:
     require_state(call, "call.hold", "answered", "bridged")
     music = command.params.get("music")
     if music is not None:
-        check_sound_path("params.music", music)
+        check_sound_name("params.music", music)
     events = stop_playback(call, "hold")
     events.append(
         Emit(call_stream(call_id), "media.hold.started", {"call_id": call_id, "music": music})
@@ -390,21 +390,6 @@ def unhold(state: State, command: Command, ts: str) -> Decision:
     return Decision((event,), {"call_id": call_id})
 
 
-def check_sound_path(field: str, path: str) -> None:
-    """Relative, no ``..``: the executor resolves it strictly inside the sounds dir."""
-    parts = path.split("/")
-    if (
-        not _SAFE_PATH.match(path)
-        or path.startswith("/")
-        or any(part in ("", ".", "..") for part in parts)
-    ):
-        raise RwiError(
-            "invalid_params",
-            f"{field} must be a relative path inside the sounds directory "
-            "(letters, digits, _-. and /, no '..')",
-        )
-
-
 def play(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
@@ -413,7 +398,7 @@ def play(state: State, command: Command, ts: str) -> Decision:
     if source["type"] == "file":
         if "uri" not in source:
             raise RwiError("invalid_params", "params.source.uri is required for type file")
-        check_sound_path("params.source.uri", source["uri"])
+        check_sound_name("params.source.uri", source["uri"])
     loop = bool(command.params.get("loop", source.pop("loop", False)))
     playback_id = f"pb-{command.nonce}"
     events = stop_playback(call, "replaced")

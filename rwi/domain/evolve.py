@@ -70,6 +70,7 @@ def evolve(state: State, event: EventLike) -> State:
                 callee=data.get("callee", ""),
                 context=data.get("context"),
                 created_at=ts,
+                instance=state.instance,
             )
         case "sip.registration.changed":
             if data["bindings"]:
@@ -91,6 +92,7 @@ def evolve(state: State, event: EventLike) -> State:
                 hold_target=data.get("hold_music_target"),
                 b2bua_peer=data.get("b2bua_peer"),
                 transfer_of=data.get("transfer_of"),
+                instance=state.instance,
             )
             state.set_owner(call, data["owner"])
             if data.get("b2bua_peer") in state.calls:

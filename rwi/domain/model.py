@@ -124,6 +124,9 @@ class CallState:
     transfer_of: str | None = None
     #: derived index (not folded state): legs hearing this leg's early media
     passthrough_to: set[str] = field(default_factory=set)
+    #: derived (not in the snapshot): the service instance the call began under; a call
+    #: of an earlier instance has no legs in this process
+    instance: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
