@@ -12,14 +12,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from rwi.domain.model import CallState, Command, Decision, Emit, State, call_stream
+from rwi.domain.call import ANSWERABLE, CallState, CallStatus
+from rwi.domain.model import Command, Decision, Emit, State, call_stream
 from rwi.errors import RwiError
 from rwi.sounds import check_sound_name
 
 Handler = Callable[[State, Command, str], Decision]
 
 REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
-ANSWERABLE = ("offered", "ringing")
 DEFAULT_HOLD_MUSIC = "hold_music.wav"
 DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
 
@@ -90,14 +90,6 @@ def claim(
         {"call_id": call_id, "connection_id": command.connection_id, "action": action},
     )
     return call, [event]
-
-
-def require_state(call: CallState, action: str, *allowed: str) -> None:
-    if call.state not in allowed:
-        raise RwiError(
-            "invalid_state",
-            f"call {call.call_id!r} is {call.state}; {action} needs {' or '.join(allowed)}",
-        )
 
 
 def hold_music_id(call_id: str) -> str:
@@ -222,7 +214,7 @@ def originate(state: State, command: Command, ts: str) -> Decision:
     for key in ("hold_music_target", "ringback_target"):
         if key in params:
             target = owned(state, command, params[key])
-            require_state(target, f"call.originate with {key}", "answered")
+            target.require(f"call.originate with {key}", CallStatus.ANSWERED)
     data: dict[str, Any] = {
         "call_id": call_id,
         "owner": command.connection_id,
@@ -268,12 +260,12 @@ def set_ringback_source(state: State, command: Command, ts: str) -> Decision:
     source = owned(state, command, command.params["source_call_id"])
     if target.call_id == source.call_id:
         raise RwiError("invalid_params", "params.source_call_id must differ from target_call_id")
-    require_state(target, "call.set_ringback_source", "answered")
+    target.require("call.set_ringback_source", CallStatus.ANSWERED)
     if source.direction != "outbound":
         raise RwiError(
             "invalid_state", f"call {source.call_id!r} is inbound; it has no early media to pass"
         )
-    require_state(source, "call.set_ringback_source", "dialing", "early")
+    source.require("call.set_ringback_source", CallStatus.DIALING, CallStatus.EARLY)
     events = stop_playback(target, "replaced")
     events.append(
         Emit(
@@ -288,7 +280,7 @@ def set_ringback_source(state: State, command: Command, ts: str) -> Decision:
 def answer(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.answer")
-    require_state(call, "call.answer", *ANSWERABLE)
+    call.require("call.answer", *ANSWERABLE)
     events.append(Emit(call_stream(call_id), "call.answered", {"call_id": call_id}))
     return Decision(tuple(events), {"call_id": call_id})
 
@@ -296,7 +288,7 @@ def answer(state: State, command: Command, ts: str) -> Decision:
 def reject(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.reject")
-    require_state(call, "call.reject", *ANSWERABLE)
+    call.require("call.reject", *ANSWERABLE)
     reason = command.params.get("reason", "decline")
     events += hangup_events(state, call, ts, "rejected", REJECT_CODES[reason], "rwi")
     return Decision(tuple(events), {"call_id": call_id, "sip_status": REJECT_CODES[reason]})
@@ -305,7 +297,7 @@ def reject(state: State, command: Command, ts: str) -> Decision:
 def ring(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.ring")
-    require_state(call, "call.ring", "offered")
+    call.require("call.ring", CallStatus.OFFERED)
     events.append(Emit(call_stream(call_id), "call.ringing", {"call_id": call_id}))
     return Decision(tuple(events), {"call_id": call_id})
 
@@ -329,12 +321,12 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
     a = owned(state, command, leg_a)
     b = owned(state, command, leg_b)
     for call in (a, b):
-        if call.state == "bridged":
+        if call.state is CallStatus.BRIDGED:
             raise RwiError(
                 "invalid_state",
                 f"call {call.call_id!r} is already bridged with {call.bridged_with!r}",
             )
-        require_state(call, "call.bridge", "answered")
+        call.require("call.bridge", CallStatus.ANSWERED)
     events = stop_playback(a, "bridged") + stop_playback(b, "bridged")
     for call in (a, b):
         if call.passthrough_from is not None:
@@ -358,7 +350,7 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
 def unbridge(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.unbridge", "bridged")
+    call.require("call.unbridge", CallStatus.BRIDGED)
     peer = call.bridged_with
     event = Emit(
         call_stream(call_id),
@@ -371,7 +363,7 @@ def unbridge(state: State, command: Command, ts: str) -> Decision:
 def hold(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.hold", "answered", "bridged")
+    call.require("call.hold", CallStatus.ANSWERED, CallStatus.BRIDGED)
     music = command.params.get("music")
     if music is not None:
         check_sound_name("params.music", music)
@@ -385,7 +377,7 @@ def hold(state: State, command: Command, ts: str) -> Decision:
 def unhold(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.unhold", "held")
+    call.require("call.unhold", CallStatus.HELD)
     event = Emit(call_stream(call_id), "media.hold.stopped", {"call_id": call_id})
     return Decision((event,), {"call_id": call_id})
 
@@ -393,7 +385,7 @@ def unhold(state: State, command: Command, ts: str) -> Decision:
 def play(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "media.play", "answered")
+    call.require("media.play", CallStatus.ANSWERED)
     source = dict(command.params["source"])
     if source["type"] == "file":
         if "uri" not in source:

@@ -5,7 +5,8 @@ Used for live pushes and for ``session.resume``, so both deliver the same events
 
 from __future__ import annotations
 
-from rwi.domain.model import CallState, EventLike, State
+from rwi.domain.call import CallState
+from rwi.domain.model import EventLike, State
 
 #: The RWI events clients receive; every other event type in the log is internal.
 PUSHED = frozenset(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rwi.domain.model import CallState, EventLike, SessionState, State, StoredReply
+from rwi.domain.call import CallState, CallStatus
+from rwi.domain.model import EventLike, SessionState, State, StoredReply
 
 #: Observations that carry a call's dialog record (``data["dialog"]``).
 _DIALOG_REPORTS = frozenset({"sip.call.offered", "sip.call.progress", "sip.call.answered"})
@@ -65,7 +66,7 @@ def evolve(state: State, event: EventLike) -> State:
             state.calls[data["call_id"]] = CallState(
                 call_id=data["call_id"],
                 direction="inbound",
-                state="offered",
+                state=CallStatus.OFFERED,
                 caller=data.get("caller", ""),
                 callee=data.get("callee", ""),
                 context=data.get("context"),
@@ -81,7 +82,7 @@ def evolve(state: State, event: EventLike) -> State:
             call = state.calls[data["call_id"]] = CallState(
                 call_id=data["call_id"],
                 direction="outbound",
-                state="dialing",
+                state=CallStatus.DIALING,
                 caller=data.get("caller_id") or "",
                 callee=data["destination"],
                 context=data.get("context"),
@@ -106,18 +107,19 @@ def evolve(state: State, event: EventLike) -> State:
             state.set_owner(_call(state, data), data["connection_id"])
         case "call.ringing":
             call = _call(state, data)
-            call.state = "ringing" if call.direction == "inbound" else "early"
+            call.transition(CallStatus.RINGING if call.direction == "inbound" else CallStatus.EARLY)
         case "call.early_media":
             call = _call(state, data)
-            call.state = "early"
+            call.transition(CallStatus.EARLY)
             call.early_media = True
         case "call.answered":
             call = _call(state, data)
-            call.state = "answered"
+            call.transition(CallStatus.ANSWERED)
             call.answered_at = ts
         case "call.bridged":
             a, b = state.calls[data["leg_a"]], state.calls[data["leg_b"]]
-            a.state = b.state = "bridged"
+            a.transition(CallStatus.BRIDGED)
+            b.transition(CallStatus.BRIDGED)
             a.bridged_with, b.bridged_with = b.call_id, a.call_id
             a.playback_id = b.playback_id = None
             _stop_passthrough(state, a)
@@ -127,10 +129,10 @@ def evolve(state: State, event: EventLike) -> State:
                 unbridged = state.calls.get(leg) if leg else None
                 if unbridged is not None:
                     unbridged.bridged_with = None
-                    if unbridged.state == "bridged":
-                        unbridged.state = "answered"
-                    elif unbridged.held_from == "bridged":
-                        unbridged.held_from = "answered"
+                    if unbridged.state is CallStatus.BRIDGED:
+                        unbridged.transition(CallStatus.ANSWERED)
+                    elif unbridged.held_from is CallStatus.BRIDGED:
+                        unbridged.held_from = CallStatus.ANSWERED
         case "call.hangup":
             gone = state.calls.pop(data["call_id"], None)
             state.dialogs.pop(data["call_id"], None)
@@ -139,16 +141,16 @@ def evolve(state: State, event: EventLike) -> State:
             peer = state.calls.get(gone.bridged_with) if gone and gone.bridged_with else None
             if peer is not None and peer.bridged_with == data["call_id"]:
                 peer.bridged_with = None
-                if peer.state == "bridged":
-                    peer.state = "answered"
+                if peer.state is CallStatus.BRIDGED:
+                    peer.transition(CallStatus.ANSWERED)
         case "media.hold.started":
             call = _call(state, data)
             call.held_from = call.state
-            call.state = "held"
+            call.transition(CallStatus.HELD)
             call.playback_id = None
         case "media.hold.stopped":
             call = _call(state, data)
-            call.state = call.held_from or "answered"
+            call.transition(call.held_from or CallStatus.ANSWERED)
             call.held_from = None
         case "media.play.started":
             _call(state, data).playback_id = data["playback_id"]

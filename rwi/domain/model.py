@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rwi.domain.call import CallState
+
 #: Streams: every event belongs to exactly one.
 SERVICE_STREAM = "service"
 
@@ -81,65 +83,6 @@ class SessionState:
     connection_id: str
     token: str
     contexts: set[str] = field(default_factory=set)
-
-
-@dataclass
-class CallState:
-    call_id: str
-    direction: str
-    state: str
-    caller: str = ""
-    callee: str = ""
-    context: str | None = None
-    owner: str | None = None
-    bridged_with: str | None = None
-    created_at: str = ""
-    answered_at: str | None = None
-    attached: dict[str, str] = field(default_factory=dict)
-    #: state to return to on unhold ("answered" or "bridged")
-    held_from: str | None = None
-    playback_id: str | None = None
-    #: when the owner went away (orphan window), as the decision's ISO time
-    orphaned_at: str | None = None
-    destination: str = ""
-    #: an outbound leg's ringback wish and the leg that hears it while this one rings
-    ringback: str = "local"
-    ringback_target: str | None = None
-    #: the leg hearing hold music while this (outbound) leg is being dialled
-    hold_target: str | None = None
-    #: on a leg hearing another leg's early media: that leg
-    passthrough_from: str | None = None
-    #: the other leg of a plain B2BUA call (dialplan route to a local user, or a context's
-    #: no-answer transfer; no owner)
-    b2bua_peer: str | None = None
-    #: an outbound leg heard early: 183 with SDP seen (``call.early_media`` sent once)
-    early_media: bool = False
-    #: a transfer of this leg in progress: its kind (``attended``, ``blind``, ``refer``,
-    #: ``referred`` once the far end accepted), the new leg dialled for it, and the leg
-    #: this one was bridged with when an attended transfer began
-    transfer_kind: str | None = None
-    transfer_leg: str | None = None
-    transfer_peer: str | None = None
-    #: on a leg dialled for a transfer: the leg being transferred
-    transfer_of: str | None = None
-    #: derived index (not folded state): legs hearing this leg's early media
-    passthrough_to: set[str] = field(default_factory=set)
-    #: derived (not in the snapshot): the service instance the call began under; a call
-    #: of an earlier instance has no legs in this process
-    instance: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "state": self.state,
-            "direction": self.direction,
-            "caller": self.caller,
-            "callee": self.callee,
-            "context": self.context,
-            "bridged_with": self.bridged_with,
-            "created_at": self.created_at,
-            "answered_at": self.answered_at,
-        }
 
 
 @dataclass(frozen=True)
@@ -223,7 +166,7 @@ class State:
                     **c.summary(),
                     "owner": c.owner,
                     "attached": dict(sorted(c.attached.items())),
-                    "held_from": c.held_from,
+                    "held_from": c.held_from.value if c.held_from else None,
                     "playback_id": c.playback_id,
                     "orphaned_at": c.orphaned_at,
                     "destination": c.destination,

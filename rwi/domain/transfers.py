@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rwi.domain.call import CallState, CallStatus
 from rwi.domain.calls import (
     DESTINATION,
     hangup_events,
     owned,
-    require_state,
     stop_playback,
 )
-from rwi.domain.model import CallState, Command, Decision, Emit, Observation, State, call_stream
+from rwi.domain.model import Command, Decision, Emit, Observation, State, call_stream
 from rwi.errors import RwiError
 
 Handler = Callable[[State, Command, str], Decision]
@@ -119,9 +119,9 @@ def transfer(state: State, command: Command, ts: str) -> Decision:
     call = owned(state, command, command.params["call_id"])
     target = command.params["target"]
     _check_target(target)
-    require_state(call, "call.transfer", "answered", "bridged")
+    call.require("call.transfer", CallStatus.ANSWERED, CallStatus.BRIDGED)
     _not_pending(call, "call.transfer")
-    if call.state == "bridged":
+    if call.state is CallStatus.BRIDGED:
         event = _event(call.call_id, "call.transferred", target=target, method="refer")
         return Decision((event,), {"call_id": call.call_id, "method": "refer"})
     _room_for_one_more(state, command)
@@ -146,7 +146,7 @@ def attended(state: State, command: Command, ts: str) -> Decision:
     call = owned(state, command, command.params["call_id"])
     target = command.params["target"]
     _check_target(target)
-    require_state(call, "call.transfer.attended", "answered", "bridged", "held")
+    call.require("call.transfer.attended", CallStatus.ANSWERED, CallStatus.BRIDGED, CallStatus.HELD)
     _not_pending(call, "call.transfer.attended")
     _room_for_one_more(state, command)
     leg_id = _new_leg_id("consult", call.call_id, command.nonce)
@@ -154,7 +154,7 @@ def attended(state: State, command: Command, ts: str) -> Decision:
     events: list[Emit] = []
     if peer is not None:
         events.append(_unbridged(call.call_id, peer))
-    if call.state != "held":
+    if call.state is not CallStatus.HELD:
         events += stop_playback(call, "hold")
         events.append(_event(call.call_id, "media.hold.started", music=None))
     timeout = float(command.params.get("timeout_secs", 60))
@@ -190,10 +190,10 @@ def complete(state: State, command: Command, ts: str) -> Decision:
             "invalid_state",
             f"call {call.call_id!r} is bridged with {call.bridged_with!r}; unbridge it first",
         )
-    if leg.state not in ("answered", "bridged"):
+    if leg.state not in (CallStatus.ANSWERED, CallStatus.BRIDGED):
         raise RwiError(
             "invalid_state",
-            f"consultation call {consult_id!r} is {leg.state}; "
+            f"consultation call {consult_id!r} is {leg.state.value}; "
             "call.transfer.complete needs it answered",
         )
     events: list[Emit] = []
@@ -202,9 +202,9 @@ def complete(state: State, command: Command, ts: str) -> Decision:
         events += hangup_events(state, peer, ts, "transfer", None, "rwi")
     elif leg.bridged_with is not None:
         events.append(_unbridged(leg.call_id, leg.bridged_with))
-    if call.state == "held":
+    if call.state is CallStatus.HELD:
         events.append(_event(call.call_id, "media.hold.stopped"))
-    events += stop_playback(call, "bridged") if call.state != "held" else []
+    events += stop_playback(call, "bridged") if call.state is not CallStatus.HELD else []
     events.append(_bridged(call.call_id, leg.call_id))
     events.append(_ended(call.call_id, leg.call_id, "completed"))
     return Decision(tuple(events), {"call_id": call.call_id, "leg_a": call.call_id,
@@ -242,12 +242,12 @@ def on_answered(state: State, leg: CallState) -> list[Emit]:
                 call.call_id, "call.transfer.accepted", transfer_call_id=leg.call_id, sip_status=200
             )
         ]
-        if call.state == "answered":
+        if call.state is CallStatus.ANSWERED:
             events.append(_bridged(call.call_id, leg.call_id))
         events.append(_ended(call.call_id, leg.call_id, "completed"))
         return events
     peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
-    if call.transfer_kind == "attended" and peer is not None and peer.state == "answered":
+    if call.transfer_kind == "attended" and peer is not None and peer.state is CallStatus.ANSWERED:
         return [_bridged(peer.call_id, leg.call_id)]
     return []
 
@@ -290,14 +290,14 @@ def _restore(
 ) -> list[Emit]:
     events: list[Emit] = []
     if call.transfer_kind == "attended":
-        if call.state == "held":
+        if call.state is CallStatus.HELD:
             events.append(_event(call.call_id, "media.hold.stopped"))
         peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
         if (
             peer is not None
             and call.bridged_with is None
             and peer.call_id not in gone
-            and (peer.state == "answered" or peer.bridged_with == leg.call_id)
+            and (peer.state is CallStatus.ANSWERED or peer.bridged_with == leg.call_id)
         ):
             events.append(_bridged(call.call_id, peer.call_id))
     cancelled = hangup.get("hangup_by") == "rwi"
