@@ -14,8 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from rwi.domain.model import Observation
-from rwi.effects import (
+from rwi.domain.effects import (
     Answer,
     Bridge,
     Dial,
@@ -34,6 +33,7 @@ from rwi.effects import (
     Unbridge,
     Unhold,
 )
+from rwi.domain.model import Observation
 
 log = logging.getLogger(__name__)
 

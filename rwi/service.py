@@ -24,13 +24,12 @@ from typing import Any, Protocol
 from rwi import protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
-from rwi.domain.calls import HANDLERS as CALL_HANDLERS
-from rwi.domain.calls import hangup_events
-from rwi.domain.decide import BUILT, iso
+from rwi.domain.decide import iso, restarted
 from rwi.domain.delivery import ResumeFilter, recipients
+from rwi.domain.effects import Effect
+from rwi.domain.features import available
 from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
-from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
-from rwi.effects import Effect, plan
+from rwi.domain.plan import plan
 from rwi.errors import RwiError
 from rwi.executor import Executor
 from rwi.sounds import SoundLibrary
@@ -45,8 +44,6 @@ from rwi.store import (
 from rwi.store.writer import encode_json
 
 log = logging.getLogger(__name__)
-
-CALL_BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
 
 Clock = Callable[[], datetime]
 MAX_RECORDED_FRAME = 4096
@@ -168,6 +165,7 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         self.executor = executor
         self.sounds = sounds if sounds is not None else SoundLibrary()
+        self._built = available(media=executor is not None)
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
@@ -180,19 +178,14 @@ class Service:
         if self.executor is not None:
             self.executor.start(self.observe)
         ts = iso(self.clock())
-        # Calls never survive a restart (their SIP dialogs and media legs lived in the
-        # old process): end each one in the log, so history and clients agree.
-        ended: list[Emit] = []
-        gone: set[str] = set()
-        for call in list(self.state.calls.values()):
-            if call.call_id in gone:
-                continue  # the other leg of a plain B2BUA call ends with its peer
-            events = hangup_events(self.state, call, ts, "system", None, "system")
-            gone.update(e.data["call_id"] for e in events if e.type == "call.hangup")
-            ended += events
-        # planned from these: ending the old dialogs on SIP (``rwi.effects``)
+        # What a restart means (calls end: their SIP dialogs and media legs lived in the
+        # old process) is logged with the start; ending the old dialogs on SIP is planned
+        # from ``service.started``.
         await self._commit(
-            [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}), *ended],
+            [
+                Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}),
+                *restarted(self.state, ts),
+            ],
             {"ts": ts},
         )
 
@@ -324,7 +317,7 @@ class Service:
     @property
     def built(self) -> frozenset[str]:
         """Call commands are executed only when a SIP/media side is attached."""
-        return BUILT | CALL_BUILT if self.executor is not None else BUILT
+        return self._built
 
     def _idempotent_reply(
         self, connection: Client, key: str | None, params: Any

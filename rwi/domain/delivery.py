@@ -6,51 +6,9 @@ Used for live pushes and for ``session.resume``, so both deliver the same events
 from __future__ import annotations
 
 from rwi.domain.call import CallState
+from rwi.domain.features import PUSHED
 from rwi.domain.model import EventLike, State
 
-#: The RWI events clients receive; every other event type in the log is internal.
-PUSHED = frozenset(
-    {
-        "call.incoming",
-        "call.ringing",
-        "call.early_media",
-        "call.answered",
-        "call.busy",
-        "call.no_answer",
-        "call.hangup",
-        "call.bridged",
-        "call.unbridged",
-        "call.dtmf",
-        "call.transferred",
-        "call.transfer.accepted",
-        "call.transfer.failed",
-        "media.play.started",
-        "media.play.finished",
-        "media.hold.started",
-        "media.hold.stopped",
-        "media.ringback.passthrough.started",
-        "media.ringback.passthrough.stopped",
-        "record.started",
-        "record.paused",
-        "record.resumed",
-        "record.stopped",
-        "record.failed",
-        "queue.joined",
-        "queue.position_changed",
-        "queue.hold",
-        "queue.unhold",
-        "queue.agent_offered",
-        "queue.agent_connected",
-        "queue.wait_timeout",
-        "queue.left",
-        "supervisor.listen.started",
-        "supervisor.whisper.started",
-        "supervisor.barge.started",
-        "supervisor.mode.stopped",
-        "sip.message.received",
-        "sip.notify.received",
-    }
-)
 #: What a subscriber that did not win the claim still gets (contract §4).
 LOSER_EVENTS = frozenset({"call.answered", "call.hangup"})
 

@@ -19,20 +19,21 @@ The links live on the legs (``transfer_kind``/``transfer_leg``/``transfer_peer``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rwi.domain.call import CallState, CallStatus
-from rwi.domain.calls import (
+from rwi.domain.calls.legs import (
     DESTINATION,
     hangup_events,
     owned,
     stop_playback,
 )
-from rwi.domain.model import Command, Decision, Emit, Observation, State, call_stream
+from rwi.domain.effects import Effect, Refer
+from rwi.domain.feature import Feature, Handler, unchanged
+from rwi.domain.model import Command, Decision, Emit, EventLike, Observation, State, call_stream
 from rwi.errors import RwiError
 
-Handler = Callable[[State, Command, str], Decision]
 MAX_ID = 128
 
 
@@ -231,6 +232,17 @@ HANDLERS: dict[str, Handler] = {
 # --- what other happenings mean for a transfer ---------------------------------------
 
 
+def answered(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
+    """Legs dialled for a transfer that ``events`` answer (state: before ``events``)."""
+    out: list[Emit] = []
+    for event in events:
+        if event.type == "call.answered":
+            leg = state.calls.get(event.data["call_id"])
+            if leg is not None and leg.transfer_of is not None:
+                out += on_answered(state, leg)
+    return out
+
+
 def on_answered(state: State, leg: CallState) -> list[Emit]:
     """A leg dialled for a transfer answered (events after its ``call.answered``)."""
     call = state.calls.get(leg.transfer_of) if leg.transfer_of else None
@@ -331,3 +343,60 @@ def refer_status(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if 200 <= status < 300 and obs.type == "sip.refer.notify":
         return (_event(call.call_id, "call.transfer.accepted", sip_status=status),)
     return ()
+
+
+# --- folds and effects ---------------------------------------------------------------
+
+
+def _originated(state: State, event: EventLike) -> None:
+    data = event.data
+    transferred = state.calls.get(data.get("transfer_of") or "")
+    if transferred is not None:
+        transferred.transfer_kind = data.get("transfer_kind")
+        transferred.transfer_leg = data["call_id"]
+        transferred.transfer_peer = data.get("transfer_peer")
+
+
+def _transferred(state: State, event: EventLike) -> None:
+    if event.data.get("method") == "refer":
+        state.calls[event.data["call_id"]].transfer_kind = "refer"
+
+
+def _accepted(state: State, event: EventLike) -> None:
+    accepted = state.calls[event.data["call_id"]]
+    if accepted.transfer_kind == "refer":
+        accepted.transfer_kind = "referred"
+
+
+def _ended_fold(state: State, event: EventLike) -> None:
+    ended = state.calls.get(event.data["call_id"])
+    if ended is not None:
+        ended.transfer_kind = ended.transfer_leg = ended.transfer_peer = None
+    new_leg = state.calls.get(event.data.get("transfer_call_id") or "")
+    if new_leg is not None:
+        new_leg.transfer_of = None
+
+
+def _plan_refer(state: State, event: EventLike) -> list[Effect]:
+    if event.data.get("method") == "refer":
+        return [Refer(event.data["call_id"], event.data["target"])]
+    return []
+
+
+FEATURE = Feature(
+    name="transfers",
+    commands=HANDLERS,
+    needs_media=True,
+    observations={"sip.refer.result": refer_status, "sip.refer.notify": refer_status},
+    evolvers={
+        "call.originated": _originated,
+        "call.transferred": _transferred,
+        "call.transfer.accepted": _accepted,
+        "call.transfer.failed": unchanged,
+        "call.transfer.ended": _ended_fold,
+    },
+    plans={"call.transferred": _plan_refer},
+    # a transfer's new leg answering completes it; a leg ending fails or abandons it
+    reactions=(answered, aftermath),
+    pushed=frozenset({"call.transferred", "call.transfer.accepted", "call.transfer.failed"}),
+)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rwi.domain.model import ContextPolicy, Emit, Policy
-from rwi.effects import (
+from rwi.domain.effects import (
     Answer,
     Bridge,
     Dial,
@@ -18,8 +17,9 @@ from rwi.effects import (
     StopPlay,
     Unbridge,
     Unhold,
-    plan,
 )
+from rwi.domain.model import ContextPolicy, Emit, Policy
+from rwi.domain.plan import plan
 from tests.unit.rwi.test_calls import World, outbound_answered
 
 
@@ -109,7 +109,7 @@ def test_remote_hangup_needs_no_sip_effect_and_orphans_arm_timers() -> None:
 
 
 def test_passthrough_and_linked_stops_are_planned() -> None:
-    from rwi.effects import EarlyMedia, StopEarlyMedia
+    from rwi.domain.effects import EarlyMedia, StopEarlyMedia
 
     w = World()
     w.open("app")

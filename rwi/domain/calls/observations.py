@@ -6,21 +6,18 @@ events it causes, so a replay sees the same input and reaches the same state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from rwi.domain import transfers
 from rwi.domain.call import ANSWERABLE, RINGING_OUT, CallState, CallStatus
-from rwi.domain.calls import (
+from rwi.domain.calls.legs import (
     hangup_events,
     no_answer_tone_id,
     release_links,
     ringback_id,
     stop_playback,
 )
+from rwi.domain.calls.no_answer import no_answer_action, tone_over
+from rwi.domain.feature import Rule
 from rwi.domain.model import Emit, Observation, State, call_stream
-from rwi.domain.no_answer import no_answer_action, tone_over
 
-Rule = Callable[[State, Observation, str], tuple[Emit, ...]]
 BUSY = (486, 600)
 
 
@@ -142,7 +139,6 @@ def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return ()
     answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
     events = [*release_links(state, call, "answered"), answered]
-    events += transfers.on_answered(state, call)
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
     if peer is not None and (peer.answered_at is None or peer.state is CallStatus.ANSWERED):
         # the callee answered a plain B2BUA call: answer the caller and join them
@@ -259,16 +255,7 @@ def _effect_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     return tuple(hangup_events(state, call, ts, "failed", obs.data.get("sip_status"), "system"))
 
 
-def _registration(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
-    """A phone (un)registered: kept so a restart can restore the registrar."""
-    data = {"aor": obs.data["aor"], "bindings": obs.data["bindings"]}
-    return (Emit(f"registration:{data['aor']}", "sip.registration.changed", data),)
-
-
 RULES: dict[str, Rule] = {
-    "sip.refer.result": transfers.refer_status,
-    "sip.refer.notify": transfers.refer_status,
-    "sip.registration": _registration,
     "effect.failed": _effect_failed,
     "sip.call.offered": _offered,
     "sip.call.progress": _progress,
@@ -277,5 +264,6 @@ RULES: dict[str, Rule] = {
     "sip.call.ended": _ended,
     "sip.dtmf": _dtmf,
     "media.playback.finished": _playback_done,
-    "timer.fired": _timer,
 }
+#: ``timer.fired`` of a call's stream
+TIMER = _timer

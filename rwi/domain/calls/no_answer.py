@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from rwi.domain.call import CallState, CallStatus
-from rwi.domain.calls import hangup_events, no_answer_tone_id, stop_playback
+from rwi.domain.calls.legs import hangup_events, no_answer_tone_id, stop_playback
 from rwi.domain.model import Emit, State, call_stream
 
 

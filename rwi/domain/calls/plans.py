@@ -1,148 +1,26 @@
-"""Effects: what a durable event makes happen on SIP and media (planned purely).
-
-``plan(state, event)`` is pure: from the state just before an event and the event, the
-effects it requires (dial, answer, bridge, play, arm a timer...). The service plans while
-it decides and hands the effects to the executor (``rwi.executor``) only after the
-events are stored.
-"""
+"""What call events make happen on SIP and media, planned purely (``Feature.plans``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from rwi.domain.model import EventLike, State
-
-# --- the effects ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dial:
-    leg_id: str
-    target: str
-    caller_id: str | None = None
-    extra_headers: tuple[tuple[str, str], ...] = ()
-    timeout_secs: float = 60.0
-
-
-@dataclass(frozen=True)
-class Ring:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class Reject:
-    leg_id: str
-    code: int
-
-
-@dataclass(frozen=True)
-class Hangup:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class Bridge:
-    leg_a: str
-    leg_b: str
-
-
-@dataclass(frozen=True)
-class Unbridge:
-    leg_a: str
-    leg_b: str
-
-
-@dataclass(frozen=True)
-class Hold:
-    leg_id: str
-    music: str | None = None
-
-
-@dataclass(frozen=True)
-class Unhold:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class Play:
-    leg_id: str
-    playback_id: str
-    source: dict[str, Any] = field(default_factory=dict)
-    loop: bool = False
-    interrupt_on_dtmf: bool = False
-
-
-@dataclass(frozen=True)
-class StopPlay:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class EarlyMedia:
-    """``to_leg`` hears ``from_leg`` one way (ringback passed through)."""
-
-    from_leg: str
-    to_leg: str
-
-
-@dataclass(frozen=True)
-class StopEarlyMedia:
-    from_leg: str
-    to_leg: str
-
-
-@dataclass(frozen=True)
-class Refer:
-    """REFER the far end of ``leg_id`` to ``target`` (a blind transfer of a bridged leg)."""
-
-    leg_id: str
-    target: str
-
-
-@dataclass(frozen=True)
-class EndStaleDialog:
-    """End the SIP dialog a previous process left live (BYE, CANCEL or a final
-    response), from the record it logged; ``answered``: the call was answered."""
-
-    call_id: str
-    dialog: dict[str, Any]
-    answered: bool
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    """Fire a ``timer.fired`` observation after ``seconds``."""
-
-    kind: str
-    call_id: str
-    seconds: float
-    since: str | None = None
-
-
-Effect = (
-    Dial
-    | Ring
-    | Answer
-    | Reject
-    | Hangup
-    | Bridge
-    | Unbridge
-    | Hold
-    | Unhold
-    | Play
-    | StopPlay
-    | EarlyMedia
-    | StopEarlyMedia
-    | Refer
-    | EndStaleDialog
-    | StartTimer
+from rwi.domain.effects import (
+    Answer,
+    Bridge,
+    Dial,
+    EarlyMedia,
+    Effect,
+    EndStaleDialog,
+    Hangup,
+    Hold,
+    Play,
+    Reject,
+    Ring,
+    StartTimer,
+    StopEarlyMedia,
+    StopPlay,
+    Unbridge,
+    Unhold,
 )
+from rwi.domain.model import EventLike, State
 
 #: Why a playback was stopped by a decision (the engine must be told); a prompt that
 #: ran out or was cut by a digit has already stopped by itself.
@@ -152,7 +30,7 @@ _STOPPED_BY_DECISION = frozenset(
 
 
 def plan(state: State, event: EventLike) -> list[Effect]:
-    """The effects ``event`` requires, given the state just before it (pure)."""
+    """The effects a call event requires, given the state just before it (pure)."""
     data = event.data
     call = state.calls.get(data.get("call_id", "")) if "call_id" in data else None
     if call is not None and call.instance != state.instance:
@@ -214,8 +92,6 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             return [EarlyMedia(data["source_call_id"], data["call_id"])]
         case "media.ringback.passthrough.stopped":
             return [StopEarlyMedia(data["source_call_id"], data["call_id"])]
-        case "call.transferred" if data.get("method") == "refer":
-            return [Refer(data["call_id"], data["target"])]
         case "session.closed" | "call.detached":
             connection_id = data["connection_id"]
             ts = event.meta.get("ts", "")
@@ -229,3 +105,25 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             ]
         case _:
             return []
+
+
+#: The event types ``plan`` looks at.
+PLANNED = (
+    "service.started",
+    "observation",
+    "call.originated",
+    "call.incoming",
+    "call.ringing",
+    "call.answered",
+    "call.hangup",
+    "call.bridged",
+    "call.unbridged",
+    "media.hold.started",
+    "media.hold.stopped",
+    "media.play.started",
+    "media.play.finished",
+    "media.ringback.passthrough.started",
+    "media.ringback.passthrough.stopped",
+    "session.closed",
+    "call.detached",
+)
