@@ -141,9 +141,7 @@ class Executor:
             await self._observe(observation)
 
     def _arm(self, timer: StartTimer) -> None:
-        data: dict[str, Any] = {"call_id": timer.call_id, "kind": timer.kind}
-        if timer.since is not None:
-            data["since"] = timer.since
+        data = timer.fired()
 
         def fire() -> None:
             self._timers.discard(handle)

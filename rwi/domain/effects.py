@@ -119,12 +119,24 @@ class EndStaleDialog:
 
 @dataclass(frozen=True)
 class StartTimer:
-    """Fire a ``timer.fired`` observation after ``seconds``."""
+    """Fire a ``timer.fired`` observation after ``seconds`` for the aggregate of
+    ``stream_id`` (``call:<id>``, ``queue:<id>``, ``agent:<id>``...): its data names the
+    stream, the aggregate's id as ``<kind>_id`` (``call_id``...), ``kind`` and ``since``;
+    the feature declaring timers for that stream kind decides what it means."""
 
     kind: str
-    call_id: str
+    stream_id: str
     seconds: float
     since: str | None = None
+
+    def fired(self) -> dict[str, Any]:
+        """The data of the ``timer.fired`` observation."""
+        aggregate, _, key = self.stream_id.partition(":")
+        data: dict[str, Any] = {f"{aggregate}_id": key, "stream_id": self.stream_id}
+        data["kind"] = self.kind
+        if self.since is not None:
+            data["since"] = self.since
+        return data
 
 
 Effect = (

@@ -10,8 +10,8 @@ module that says, for its aggregate(s):
 - ``plans``: event type -> the effects it makes happen on SIP and media;
 - ``reactions``: what other features' events mean for it (run after every decision and
   observation, on the state before those events);
-- ``pushed``: the event types clients receive, and ``audience``: who receives one of
-  them, from the state before it;
+- ``pushed``: the event types clients receive; ``audience``: who receives one of them,
+  from the state before it; ``resume``: which logged ones a resuming connection gets;
 - ``restart``: what a service restart means for its aggregates (events logged at start).
 
 Everything here is pure: time comes in as the decision's ISO timestamp.
@@ -31,6 +31,9 @@ Evolver = Callable[[State, EventLike], None]
 Planner = Callable[[State, EventLike], list[Effect]]
 Reaction = Callable[[State, Sequence[Emit], str], list[Emit]]
 Audience = Callable[[State, EventLike], set[str]]
+#: a connection's resume rule: is a logged event one it is entitled to?
+ResumeRule = Callable[[EventLike], bool]
+ResumeFactory = Callable[[State, str], ResumeRule]
 Restart = Callable[[State, str], list[Emit]]
 
 
@@ -51,4 +54,5 @@ class Feature:
     reactions: tuple[Reaction, ...] = ()
     pushed: frozenset[str] = frozenset()
     audience: Audience | None = None
+    resume: ResumeFactory | None = None
     restart: Restart | None = None

@@ -6,10 +6,21 @@ copying the whole state per event would make that quadratic. Only ``evolve`` mut
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
+from rwi.domain.aggregates import (
+    AgentState,
+    ConferenceState,
+    QueueState,
+    RecordingState,
+    StreamState,
+)
 from rwi.domain.call import CallState
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 #: Streams: every event belongs to exactly one.
 SERVICE_STREAM = "service"
@@ -21,6 +32,26 @@ def session_stream(connection_id: str) -> str:
 
 def call_stream(call_id: str) -> str:
     return f"call:{call_id}"
+
+
+def recording_stream(recording_id: str) -> str:
+    return f"recording:{recording_id}"
+
+
+def queue_stream(queue_id: str) -> str:
+    return f"queue:{queue_id}"
+
+
+def agent_stream(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def conference_stream(conf_id: str) -> str:
+    return f"conference:{conf_id}"
+
+
+def media_stream(stream_id: str) -> str:
+    return f"stream:{stream_id}"
 
 
 class EventLike(Protocol):
@@ -125,7 +156,13 @@ class Policy:
 class State:
     policy: Policy = field(default_factory=Policy)
     sessions: dict[str, SessionState] = field(default_factory=dict)
+    #: the aggregates, one map each, keyed by id (their streams: ``call:<id>``...)
     calls: dict[str, CallState] = field(default_factory=dict)
+    recordings: dict[str, RecordingState] = field(default_factory=dict)
+    queues: dict[str, QueueState] = field(default_factory=dict)
+    agents: dict[str, AgentState] = field(default_factory=dict)
+    conferences: dict[str, ConferenceState] = field(default_factory=dict)
+    streams: dict[str, StreamState] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
     instance: str | None = None
     #: SIP registrations by address-of-record, as the registrar reported them
@@ -183,6 +220,11 @@ class State:
                 }
                 for cid, c in sorted(self.calls.items())
             },
+            "recordings": _plain(self.recordings),
+            "queues": _plain(self.queues),
+            "agents": _plain(self.agents),
+            "conferences": _plain(self.conferences),
+            "streams": _plain(self.streams),
             "registrations": dict(sorted(self.registrations.items())),
             "dialogs": dict(sorted(self.dialogs.items())),
             "idempotency": {
@@ -190,3 +232,7 @@ class State:
                 for (token, key), r in sorted(self.idempotency.items())
             },
         }
+
+
+def _plain(aggregates: Mapping[str, DataclassInstance]) -> dict[str, dict[str, Any]]:
+    return {key: asdict(value) for key, value in sorted(aggregates.items())}

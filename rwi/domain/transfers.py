@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rwi.domain.call import CallState, CallStatus
+from rwi.domain.calls.delivery import CallResume, audience
 from rwi.domain.calls.legs import (
     DESTINATION,
     hangup_events,
@@ -399,4 +400,7 @@ FEATURE = Feature(
     # a transfer's new leg answering completes it; a leg ending fails or abandons it
     reactions=(answered, aftermath),
     pushed=frozenset({"call.transferred", "call.transfer.accepted", "call.transfer.failed"}),
+    # transfer events are events of the transferred call: delivered like call events
+    audience=audience,
+    resume=CallResume,
 )

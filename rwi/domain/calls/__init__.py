@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rwi.domain.calls import fold, plans
 from rwi.domain.calls.commands import HANDLERS
+from rwi.domain.calls.delivery import CallResume, audience
 from rwi.domain.calls.legs import restart_events
 from rwi.domain.calls.observations import RULES, TIMER
 from rwi.domain.feature import Feature
@@ -44,5 +45,7 @@ FEATURE = Feature(
             "media.ringback.passthrough.stopped",
         }
     ),
+    audience=audience,
+    resume=CallResume,
     restart=restart_events,
 )

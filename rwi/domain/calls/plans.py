@@ -20,7 +20,7 @@ from rwi.domain.effects import (
     Unbridge,
     Unhold,
 )
-from rwi.domain.model import EventLike, State
+from rwi.domain.model import EventLike, State, call_stream
 
 #: Why a playback was stopped by a decision (the engine must be told); a prompt that
 #: ran out or was cut by a digit has already stopped by itself.
@@ -52,11 +52,12 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             timeout = float(data.get("timeout_secs", 60))
             return [
                 Dial(data["call_id"], data["destination"], data.get("caller_id"), headers, timeout),
-                StartTimer("originate_timeout", data["call_id"], timeout),
+                StartTimer("originate_timeout", call_stream(data["call_id"]), timeout),
             ]
         case "call.incoming" if not data.get("route_user"):
             context = state.policy.context(data.get("context"))
-            return [StartTimer("claim_timeout", data["call_id"], context.no_answer_timeout_secs)]
+            timeout = context.no_answer_timeout_secs
+            return [StartTimer("claim_timeout", call_stream(data["call_id"]), timeout)]
         case "call.ringing" if call is not None and call.direction == "inbound":
             return [Ring(call.call_id)]
         case "call.answered" if call is not None and call.direction == "inbound":
@@ -100,7 +101,9 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             else:
                 owned = [c for c in state.calls.values() if c.owner == connection_id]
             return [
-                StartTimer("orphan_timeout", c.call_id, state.policy.orphan_hold_secs, ts)
+                StartTimer(
+                    "orphan_timeout", call_stream(c.call_id), state.policy.orphan_hold_secs, ts
+                )
                 for c in owned
             ]
         case _:

@@ -70,3 +70,15 @@ def test_a_pending_action_answers_unknown_action(action: str) -> None:
     with pytest.raises(RwiError) as info:
         decide(state, command, datetime(2026, 3, 14, tzinfo=UTC))
     assert info.value.code == "unknown_action"
+
+
+def test_a_timer_goes_to_the_feature_of_its_stream() -> None:
+    from tests.unit.rwi.test_calls import World
+
+    w = World()
+    w.open("app")
+    w.do("app", "call.originate", call_id="slow", destination="sip:slow@local")
+    # a stream with no feature yet (queues are pending): nothing happens
+    assert w.see("timer.fired", stream_id="queue:q1", queue_id="q1", kind="wait_timeout") == []
+    fired = {"stream_id": "call:slow", "call_id": "slow", "kind": "originate_timeout"}
+    assert w.see("timer.fired", **fired) == ["call.no_answer", "call.hangup"]
