@@ -28,10 +28,17 @@ from rwi.domain.decide import iso, restarted
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.effects import Effect
 from rwi.domain.features import available
-from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
+from rwi.domain.model import (
+    SERVICE_STREAM,
+    AwaitResult,
+    ContextPolicy,
+    Policy,
+    session_stream,
+)
 from rwi.domain.plan import plan
 from rwi.errors import RwiError
 from rwi.executor import Executor
+from rwi.pending_replies import PendingReplies
 from rwi.sounds import SoundLibrary
 from rwi.store import (
     AppendPart,
@@ -166,6 +173,8 @@ class Service:
         self.executor = executor
         self.sounds = sounds if sounds is not None else SoundLibrary()
         self._built = available(media=executor is not None)
+        #: replies waiting for a request effect's result (``Decision.awaits``)
+        self.replies = PendingReplies()
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
@@ -193,6 +202,7 @@ class Service:
         """Let every in-flight command finish its append and reply."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self.replies.close()
 
     async def rebuild(self) -> None:
         """Live state from the log, through the same ``evolve`` as live."""
@@ -258,6 +268,7 @@ class Service:
         emits: tuple[Emit, ...] = ()
         extra: dict[str, Any] = {}
         after: Callable[[], Awaitable[None]] | None = None
+        awaits: AwaitResult | None = None
         try:
             if refused is not None:
                 raise refused
@@ -287,6 +298,7 @@ class Service:
                 )
                 decision = decide(self.state, command, now)
                 emits = decision.events
+                awaits = decision.awaits
                 outcome = {"response": "success"}
                 if decision.data is not None:
                     outcome["data"] = decision.data
@@ -310,7 +322,7 @@ class Service:
         meta = {"ts": ts, "connection_id": connection.connection_id, "action_id": action_id}
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
-        task = asyncio.create_task(self._finish(connection, prepared, reply, after))
+        task = asyncio.create_task(self._finish(connection, prepared, reply, after, awaits))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -391,6 +403,7 @@ class Service:
         prepared: _Prepared,
         reply: dict[str, Any],
         after: Callable[[], Awaitable[None]] | None,
+        awaits: AwaitResult | None = None,
     ) -> None:
         try:
             seqs = await self.writer.append_atomic(prepared.parts)
@@ -404,7 +417,16 @@ class Service:
             connection.outbox.release_live()
             await self._recover()
             return
-        connection.outbox.reply(reply)
+        if awaits is not None and reply["response"] == "success":
+            # registered before the effects run, so their result cannot be missed
+            action_id = reply["action_id"]
+            self.replies.expect(
+                awaits,
+                reply.get("data"),
+                lambda data: connection.outbox.reply(protocol.success(action_id, data)),
+            )
+        else:
+            connection.outbox.reply(reply)
         self._push(prepared, seqs)
         if after is not None:
             await after()
@@ -446,6 +468,7 @@ class Service:
                 self._spawn(self._recover())
                 return
             self._push(prepared, done.result())
+            self.replies.observed(observation)
 
         future.add_done_callback(stored)
         return future

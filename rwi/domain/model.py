@@ -102,11 +102,27 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class AwaitResult:
+    """A command whose reply waits for the result of a request effect it caused (a far
+    end's SIP status, a round-trip time): the first ``observation`` whose data has every
+    ``match`` item completes the reply, adding its ``fields`` to the reply's data; none
+    within ``timeout_secs`` completes it with ``timeout_data`` instead."""
+
+    observation: str
+    match: tuple[tuple[str, Any], ...]
+    fields: tuple[str, ...]
+    timeout_secs: float
+    timeout_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Decision:
-    """The events a command causes and the reply data it gets on success."""
+    """The events a command causes and the reply data it gets on success; ``awaits``:
+    the reply goes out only once the result it names has been observed (and logged)."""
 
     events: tuple[Emit, ...] = ()
     data: dict[str, Any] | None = None
+    awaits: AwaitResult | None = None
 
 
 @dataclass
