@@ -196,6 +196,6 @@ class SipIngest:
             offered = {**data, "route_user": routed.user}
             return Observation("sip.call.offered", _with_dialog(offered, obs.dialog))
         # Refused by the dialplan: logged with why; the INVITE's answer is planned from
-        # it (``rwi.effects.plan``).
+        # it (``rwi.domain.calls.plans``).
         code = routed.reject if routed.reject is not None else 404
         return Observation("sip.call.refused", {**data, "sip_status": code, "why": "route"})
