@@ -75,13 +75,11 @@ class SipIngest:
     def __init__(self, legs: CallLegs, settings: SipSettings) -> None:
         self.legs = legs
         self.settings = settings
-        self._sink: ObservationSink | None = None
         self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = legs.subscribe(self._queue.put_nowait)
 
     def start(self, sink: ObservationSink) -> None:
-        self._sink = sink
         self._task = asyncio.create_task(self._run(sink), name="rwi-sip-ingest")
 
     async def close(self) -> None:
