@@ -14,8 +14,10 @@ from typing import Any
 import asyncpg
 
 from rwi.config import Config
+from rwi.domain import State
 from rwi.projections.runner import ProjectionRunner
-from rwi.service import Service
+from rwi.service import Service, load_state, policy_of
+from rwi.sounds import SoundLibrary
 from rwi.store import EventReader, GroupCommitWriter
 from rwi.store.database import (
     EmbeddedPostgres,
@@ -39,7 +41,8 @@ class Runtime:
     projections: ProjectionRunner | None = None
     revision: str = ""
     legs: Any = None  # sip_media.calls.CallLegs, when [sip] is configured
-    bridge: Any = None  # rwi.sip_bridge.SipBridge
+    ingest: Any = None  # rwi.sip_ingest.SipIngest
+    executor: Any = None  # rwi.executor.Executor
 
     @property
     def embedded_mode(self) -> bool:
@@ -63,17 +66,24 @@ class Runtime:
         dsn = asyncpg_dsn(url)
         self.writer = GroupCommitWriter(dsn)
         await self.writer.start()
-        self.service = Service(self.config, self.writer, EventReader(self.pool, dsn))
+        reader = EventReader(self.pool, dsn)
+        # The state comes first: the SIP side starts with the registrations it holds.
+        state, _ = await load_state(reader, policy_of(self.config))
+        sounds = await self._start_sip(state) if self.config.sip else None
+        self.service = Service(
+            self.config, self.writer, reader, executor=self.executor, sounds=sounds, state=state
+        )
         await self.service.start()
+        if self.ingest is not None:
+            self.ingest.start(self.service)
         self.projections = ProjectionRunner(self.service.reader, dsn)
         await self.projections.start()
-        if self.config.sip:
-            await self._start_sip(self.service)
         return self.service
 
-    async def _start_sip(self, service: Service) -> None:
+    async def _start_sip(self, state: State) -> SoundLibrary:
         """SIP and media, when ``[sip]`` is configured: phones and trunks can call."""
-        from rwi.sip_bridge import SipBridge, restored_bindings
+        from rwi.sip_executor import sip_executor
+        from rwi.sip_ingest import SipIngest, restored_bindings
         from rwi.sip_settings import sip_settings
         from sip_media.calls import CallLegs
         from sip_media.media.assets import ensure_assets
@@ -82,12 +92,11 @@ class Runtime:
         ensure_assets(settings.media.sounds_dir)
         settings.media.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.legs = await CallLegs.start(
-            settings.engine, settings.media, bindings=restored_bindings(service.state)
+            settings.engine, settings.media, bindings=restored_bindings(state)
         )
-        service.sounds_dir = settings.media.sounds_dir
-        self.bridge = SipBridge(service, self.legs, settings)
-        self.bridge.start()
-        self.bridge.end_stale(service.stale_dialogs)
+        self.ingest = SipIngest(self.legs, settings)
+        self.executor = sip_executor(self.legs, settings)
+        return SoundLibrary(settings.media.sounds_dir)
 
     async def ready(self) -> tuple[bool, dict[str, object]]:
         checks: dict[str, object] = {}
@@ -103,8 +112,10 @@ class Runtime:
         return current, checks
 
     async def stop(self) -> None:
-        if self.bridge is not None:
-            await self.bridge.close()
+        if self.ingest is not None:
+            await self.ingest.close()
+        if self.executor is not None:
+            await self.executor.close()
         if self.legs is not None:
             await self.legs.close()
         if self.service is not None:

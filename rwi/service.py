@@ -19,23 +19,27 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rwi import protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
-from rwi.domain.calls import HANDLERS as CALL_HANDLERS
-from rwi.domain.calls import check_sound_path, hangup_events
-from rwi.domain.decide import BUILT, iso
+from rwi.domain.decide import iso, restarted
 from rwi.domain.delivery import ResumeFilter, recipients
-from rwi.domain.model import SERVICE_STREAM, ContextPolicy, Policy, session_stream
-from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
-from rwi.effects import Effect, Executor, plan
+from rwi.domain.effects import Effect
+from rwi.domain.features import available
+from rwi.domain.model import (
+    SERVICE_STREAM,
+    AwaitResult,
+    ContextPolicy,
+    Policy,
+    session_stream,
+)
+from rwi.domain.plan import plan
 from rwi.errors import RwiError
-from rwi.gateway.outbox import Outbox
-from rwi.gateway.ratelimit import TokenBucket
-from rwi.sounds import sound_exists
+from rwi.executor import Executor
+from rwi.pending_replies import PendingReplies
+from rwi.sounds import SoundLibrary
 from rwi.store import (
     AppendPart,
     EventReader,
@@ -47,8 +51,6 @@ from rwi.store import (
 from rwi.store.writer import encode_json
 
 log = logging.getLogger(__name__)
-
-CALL_BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
 
 Clock = Callable[[], datetime]
 MAX_RECORDED_FRAME = 4096
@@ -74,16 +76,61 @@ def params_hash(params: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass
-class Connection:
-    """One authenticated WebSocket connection, as the service sees it."""
+class Outgoing(Protocol):
+    """A client's ordered way out (``rwi.gateway.outbox.Outbox``)."""
 
-    connection_id: str
-    token: TokenConfig
-    outbox: Outbox
-    commands: TokenBucket
-    originates: TokenBucket
-    remote: str = ""
+    @property
+    def last_seq(self) -> int: ...
+    def reply(self, frame: dict[str, Any]) -> None: ...
+    def event(self, frame: dict[str, Any]) -> None: ...
+    def hold_live(self) -> None: ...
+    def replayed(self, frame: dict[str, Any]) -> None: ...
+    def release_live(self) -> None: ...
+
+
+class Client(Protocol):
+    """A connected RWI client as the service sees it (``rwi.gateway.connection``)."""
+
+    @property
+    def connection_id(self) -> str: ...
+    @property
+    def token(self) -> TokenConfig: ...
+    @property
+    def remote(self) -> str: ...
+    @property
+    def outbox(self) -> Outgoing: ...
+    def admit(self, action: str) -> None:
+        """Raise ``rate_limited`` when the client's limits refuse ``action``."""
+
+
+def policy_of(config: Config) -> Policy:
+    """The configured limits the domain applies."""
+    return Policy(
+        max_calls_per_connection=config.rwi.max_calls_per_connection,
+        orphan_hold_secs=config.rwi.orphan_hold_secs,
+        contexts=tuple(
+            ContextPolicy(
+                name=c.name,
+                no_answer_timeout_secs=c.no_answer_timeout_secs,
+                no_answer_action=c.no_answer_action,
+                no_answer_transfer_target=c.no_answer_transfer_target,
+                no_answer_tone_hz=c.no_answer_tone_hz,
+                no_answer_tone_secs=c.no_answer_tone_secs,
+            )
+            for c in config.rwi.contexts
+        ),
+    )
+
+
+async def load_state(reader: EventReader, policy: Policy) -> tuple[State, int]:
+    """The live state folded from the whole log (the same ``evolve`` as live), and the
+    number of events folded."""
+    state = State(policy=policy)
+    count = 0
+    async for event in reader.read_all(0):
+        evolve(state, event)
+        count += 1
+    return state, count
 
 
 @dataclass
@@ -97,69 +144,57 @@ class _Prepared:
 
 
 class Service:
+    """The loop. Its collaborators come in here: the store's writer and reader, the
+    clock, the ``executor`` that runs effects on SIP and media (None: no SIP/media side,
+    call commands are not offered), the sounds directory commands are checked against,
+    and optionally the state already folded from the log (``load_state``)."""
+
     def __init__(
         self,
         config: Config,
         writer: GroupCommitWriter,
         reader: EventReader,
         clock: Clock = utcnow,
+        *,
+        executor: Executor | None = None,
+        sounds: SoundLibrary | None = None,
+        state: State | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
         self.reader = reader
         self.clock = clock
-        self.policy = Policy(
-            max_calls_per_connection=config.rwi.max_calls_per_connection,
-            orphan_hold_secs=config.rwi.orphan_hold_secs,
-            contexts=tuple(
-                ContextPolicy(
-                    name=c.name,
-                    no_answer_timeout_secs=c.no_answer_timeout_secs,
-                    no_answer_action=c.no_answer_action,
-                    no_answer_transfer_target=c.no_answer_transfer_target,
-                    no_answer_tone_hz=c.no_answer_tone_hz,
-                    no_answer_tone_secs=c.no_answer_tone_secs,
-                )
-                for c in config.rwi.contexts
-            ),
-        )
-        self.state = State(policy=self.policy)
-        self.connections: dict[str, Connection] = {}
+        self.policy = policy_of(config)
+        self._loaded = state is not None
+        self.state = state if state is not None else State(policy=self.policy)
+        self.connections: dict[str, Client] = {}
         self.instance = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
-        #: runs the effects of durable events on SIP and media; None = no SIP side
-        self.executor: Executor | None = None
-        self.sounds_dir: Path | None = None
+        self.executor = executor
+        self.sounds = sounds if sounds is not None else SoundLibrary()
+        self._built = available(media=executor is not None)
+        #: replies waiting for a request effect's result (``Decision.awaits``)
+        self.replies = PendingReplies()
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
-        #: dialogs of the calls the previous run left live, by call id: the SIP side
-        #: ends them once it is up (``SipBridge.end_stale``)
-        #: (the record, and whether the call had been answered in the log)
-        self.stale_dialogs: dict[str, tuple[dict[str, Any], bool]] = {}
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.rebuild()
+        if not self._loaded:
+            await self.rebuild()
+        if self.executor is not None:
+            self.executor.start(self.observe)
         ts = iso(self.clock())
-        # Calls never survive a restart (their SIP dialogs and media legs lived in the
-        # old process): end each one in the log, so history and clients agree.
-        ended: list[Emit] = []
-        gone: set[str] = set()
-        for call in list(self.state.calls.values()):
-            if call.call_id in gone:
-                continue  # the other leg of a plain B2BUA call ends with its peer
-            events = hangup_events(self.state, call, ts, "system", None, "system")
-            gone.update(e.data["call_id"] for e in events if e.type == "call.hangup")
-            ended += events
-        self.stale_dialogs = {
-            call_id: (dialog, self.state.calls[call_id].answered_at is not None)
-            for call_id, dialog in self.state.dialogs.items()
-            if call_id in self.state.calls
-        }
+        # What a restart means (calls end: their SIP dialogs and media legs lived in the
+        # old process) is logged with the start; ending the old dialogs on SIP is planned
+        # from ``service.started``.
         await self._commit(
-            [Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}), *ended],
+            [
+                Emit(SERVICE_STREAM, "service.started", {"instance": self.instance}),
+                *restarted(self.state, ts),
+            ],
             {"ts": ts},
         )
 
@@ -167,16 +202,11 @@ class Service:
         """Let every in-flight command finish its append and reply."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self.replies.close()
 
     async def rebuild(self) -> None:
         """Live state from the log, through the same ``evolve`` as live."""
-        state = State(policy=self.policy)
-        count = 0
-        async for event in self.reader.read_all(0):
-            evolve(state, event)
-            count += 1
-        self.state = state
-        self.rebuilt_events = count
+        self.state, self.rebuilt_events = await load_state(self.reader, self.policy)
 
     async def _recover(self) -> None:
         if not self._healthy.is_set():
@@ -196,7 +226,7 @@ class Service:
 
     # --- sessions ------------------------------------------------------------------------
 
-    async def open_session(self, connection: Connection) -> None:
+    async def open_session(self, connection: Client) -> None:
         await self._healthy.wait()
         self.connections[connection.connection_id] = connection
         data = {
@@ -221,9 +251,7 @@ class Service:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def submit(
-        self, connection: Connection, text: str, refused: RwiError | None = None
-    ) -> None:
+    async def submit(self, connection: Client, text: str, refused: RwiError | None = None) -> None:
         """Decide on one frame now; its append, reply and pushes complete in a task.
 
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
@@ -240,6 +268,7 @@ class Service:
         emits: tuple[Emit, ...] = ()
         extra: dict[str, Any] = {}
         after: Callable[[], Awaitable[None]] | None = None
+        awaits: AwaitResult | None = None
         try:
             if refused is not None:
                 raise refused
@@ -249,25 +278,14 @@ class Service:
             action = spec.name
             protocol.authorise(spec, connection.token.scopes, self.built, self._unavailable)
             params = spec.validate(request.params)
-            self._check_sounds(spec.name, params)
+            self.sounds.check(spec.name, params)
             key = request.meta.get("idempotency_key")
             stored = self._idempotent_reply(connection, key, request.params)
             if stored is not None:
                 outcome = stored
                 extra["replayed"] = True
             else:
-                if not connection.commands.take():
-                    raise RwiError(
-                        "rate_limited",
-                        f"command rate limit of {self.config.rwi.command_rate_limit:g}/s "
-                        "for this connection exceeded",
-                    )
-                if spec.name == "call.originate" and not connection.originates.take():
-                    raise RwiError(
-                        "rate_limited",
-                        f"originate_rate_limit of {self.config.rwi.originate_rate_limit:g}/s "
-                        "for this connection exceeded",
-                    )
+                connection.admit(spec.name)
                 command = Command(
                     action=spec.name,
                     action_id=request.action_id,
@@ -280,6 +298,7 @@ class Service:
                 )
                 decision = decide(self.state, command, now)
                 emits = decision.events
+                awaits = decision.awaits
                 outcome = {"response": "success"}
                 if decision.data is not None:
                     outcome["data"] = decision.data
@@ -303,45 +322,26 @@ class Service:
         meta = {"ts": ts, "connection_id": connection.connection_id, "action_id": action_id}
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
-        task = asyncio.create_task(self._finish(connection, prepared, reply, after))
+        task = asyncio.create_task(self._finish(connection, prepared, reply, after, awaits))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @property
     def built(self) -> frozenset[str]:
         """Call commands are executed only when a SIP/media side is attached."""
-        return BUILT | CALL_BUILT if self.executor is not None else BUILT
+        return self._built
 
     def _unavailable(self, action: str) -> str | None:
         """Why a call command is off: the configuration has no SIP side to execute it."""
-        if action in CALL_BUILT and self.executor is None:
+        if self.executor is None and action in available(media=True) - self._built:
             return (
                 f"action {action!r} needs SIP and media, and {self.config.source} has no [sip] "
                 "section (add one; rwi.example.toml shows the settings)"
             )
         return None
 
-    def _check_sounds(self, action: str, params: dict[str, Any]) -> None:
-        """Sound files must exist inside the sounds directory when the command is given."""
-        names: list[tuple[str, str]] = []
-        source = params.get("source")
-        if action == "media.play" and source and source.get("type") == "file" and "uri" in source:
-            names.append(("params.source.uri", source["uri"]))
-        if action == "call.hold" and params.get("music"):
-            names.append(("params.music", params["music"]))
-        music = params.get("hold_music")
-        if action == "call.originate" and music and music.get("type") == "file" and "uri" in music:
-            names.append(("params.hold_music.uri", music["uri"]))
-        for field_name, name in names:
-            check_sound_path(field_name, name)
-            if self.sounds_dir is not None and not sound_exists(self.sounds_dir, name):
-                raise RwiError(
-                    "invalid_params",
-                    f"{field_name}: no sound file {name!r} in the sounds directory",
-                )
-
     def _idempotent_reply(
-        self, connection: Connection, key: str | None, params: Any
+        self, connection: Client, key: str | None, params: Any
     ) -> dict[str, Any] | None:
         if key is None:
             return None
@@ -357,7 +357,7 @@ class Service:
 
     def _command_record(
         self,
-        connection: Connection,
+        connection: Client,
         action: str | None,
         action_id: str,
         raw_params: Any,
@@ -408,10 +408,11 @@ class Service:
 
     async def _finish(
         self,
-        connection: Connection,
+        connection: Client,
         prepared: _Prepared,
         reply: dict[str, Any],
         after: Callable[[], Awaitable[None]] | None,
+        awaits: AwaitResult | None = None,
     ) -> None:
         try:
             seqs = await self.writer.append_atomic(prepared.parts)
@@ -425,7 +426,16 @@ class Service:
             connection.outbox.release_live()
             await self._recover()
             return
-        connection.outbox.reply(reply)
+        if awaits is not None and reply["response"] == "success":
+            # registered before the effects run, so their result cannot be missed
+            action_id = reply["action_id"]
+            self.replies.expect(
+                awaits,
+                reply.get("data"),
+                lambda data: connection.outbox.reply(protocol.success(action_id, data)),
+            )
+        else:
+            connection.outbox.reply(reply)
         self._push(prepared, seqs)
         if after is not None:
             await after()
@@ -467,6 +477,7 @@ class Service:
                 self._spawn(self._recover())
                 return
             self._push(prepared, done.result())
+            self.replies.observed(observation)
 
         future.add_done_callback(stored)
         return future
@@ -517,7 +528,7 @@ class Service:
                 if connection is not None:
                     connection.outbox.event(frame)
 
-    async def _replay(self, connection: Connection, since_seq: int) -> None:
+    async def _replay(self, connection: Client, since_seq: int) -> None:
         """session.resume: entitled events from the log, then live again."""
         outbox = connection.outbox
         try:

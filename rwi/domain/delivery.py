@@ -1,121 +1,49 @@
 """Who receives which event (contract §4), as a pure function of the state.
 
+Delivery is by aggregate: the feature that pushes an event type says who is entitled
+to it (``Feature.audience``: the owner of a call, the subscribers of a context or a
+queue...) and which logged events a resuming connection gets (``Feature.resume``).
 Used for live pushes and for ``session.resume``, so both deliver the same events.
 """
 
 from __future__ import annotations
 
-from rwi.domain.model import CallState, EventLike, State
+from rwi.domain.feature import Audience, ResumeFactory, ResumeRule
+from rwi.domain.features import FEATURES, PUSHED
+from rwi.domain.model import EventLike, State
 
-#: The RWI events clients receive; every other event type in the log is internal.
-PUSHED = frozenset(
-    {
-        "call.incoming",
-        "call.ringing",
-        "call.early_media",
-        "call.answered",
-        "call.busy",
-        "call.no_answer",
-        "call.hangup",
-        "call.bridged",
-        "call.unbridged",
-        "call.dtmf",
-        "call.transferred",
-        "call.transfer.accepted",
-        "call.transfer.failed",
-        "media.play.started",
-        "media.play.finished",
-        "media.hold.started",
-        "media.hold.stopped",
-        "media.ringback.passthrough.started",
-        "media.ringback.passthrough.stopped",
-        "record.started",
-        "record.paused",
-        "record.resumed",
-        "record.stopped",
-        "record.failed",
-        "queue.joined",
-        "queue.position_changed",
-        "queue.hold",
-        "queue.unhold",
-        "queue.agent_offered",
-        "queue.agent_connected",
-        "queue.wait_timeout",
-        "queue.left",
-        "supervisor.listen.started",
-        "supervisor.whisper.started",
-        "supervisor.barge.started",
-        "supervisor.mode.stopped",
-        "sip.message.received",
-        "sip.notify.received",
-    }
-)
-#: What a subscriber that did not win the claim still gets (contract §4).
-LOSER_EVENTS = frozenset({"call.answered", "call.hangup"})
+#: event type -> who receives it / the resume rule of the feature that pushes it
+_AUDIENCE: dict[str, Audience] = {
+    t: f.audience for f in FEATURES if f.audience is not None for t in f.pushed
+}
+_RESUME: dict[str, ResumeFactory] = {
+    t: f.resume for f in FEATURES if f.resume is not None for t in f.pushed
+}
 
 
 def is_pushed(event_type: str) -> bool:
     return event_type in PUSHED
 
 
-def _subscribers(state: State, context: str | None) -> set[str]:
-    if context is None:
-        return set()
-    return {cid for cid, s in state.sessions.items() if context in s.contexts}
-
-
-def _for_call(state: State, event_type: str, call: CallState) -> set[str]:
-    out: set[str] = set(call.attached)
-    if call.owner is not None:
-        out.add(call.owner)
-    if call.direction == "inbound" and event_type in LOSER_EVENTS:
-        out |= _subscribers(state, call.context)
-    return out
-
-
 def recipients(state: State, event: EventLike) -> set[str]:
     """Connections entitled to ``event``, from the state just before it is applied."""
-    if event.type not in PUSHED:
-        return set()
-    if event.type == "call.incoming":
-        return _subscribers(state, event.data.get("context"))
-    out: set[str] = set()
-    for key in ("call_id", "leg_a", "leg_b"):
-        call_id = event.data.get(key)
-        call = state.calls.get(call_id) if isinstance(call_id, str) else None
-        if call is not None:
-            out |= _for_call(state, event.type, call)
-    return out
+    audience = _AUDIENCE.get(event.type)
+    return audience(state, event) if audience is not None else set()
 
 
 class ResumeFilter:
-    """Which logged events a resuming connection is entitled to (contract §4).
-
-    The connection's calls (owned or attached now) and its subscribed contexts decide:
-    a subscriber gets ``call.incoming`` of its contexts and, for those calls, the
-    answered/hangup events; an owner or attached supervisor gets everything of the call.
-    """
+    """Which logged events a resuming connection is entitled to: each pushed event is
+    judged by its feature's resume rule, built once from the state at resume time (one
+    rule per distinct factory, so features sharing one share its memory)."""
 
     def __init__(self, state: State, connection_id: str) -> None:
-        session = state.sessions.get(connection_id)
-        self.contexts = set(session.contexts) if session is not None else set()
-        self.mine = {
-            cid
-            for cid, call in state.calls.items()
-            if call.owner == connection_id or connection_id in call.attached
-        }
-        self.context_of = {cid: call.context for cid, call in state.calls.items()}
+        built: dict[ResumeFactory, ResumeRule] = {}
+        self._rules: dict[str, ResumeRule] = {}
+        for event_type, factory in _RESUME.items():
+            if factory not in built:
+                built[factory] = factory(state, connection_id)
+            self._rules[event_type] = built[factory]
 
     def __call__(self, event: EventLike) -> bool:
-        if not is_pushed(event.type):
-            return False
-        call_id = event.data.get("call_id")
-        if not isinstance(call_id, str):
-            return False
-        if event.type == "call.incoming":
-            self.context_of[call_id] = event.data.get("context")
-            return event.data.get("context") in self.contexts or call_id in self.mine
-        if call_id in self.mine or event.data.get("leg_b") in self.mine:
-            return True
-        context = self.context_of.get(call_id)
-        return event.type in LOSER_EVENTS and context is not None and context in self.contexts
+        rule = self._rules.get(event.type)
+        return rule is not None and rule(event)

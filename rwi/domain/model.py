@@ -6,8 +6,21 @@ copying the whole state per event would make that quadratic. Only ``evolve`` mut
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rwi.domain.aggregates import (
+    AgentState,
+    ConferenceState,
+    QueueState,
+    RecordingState,
+    StreamState,
+)
+from rwi.domain.call import CallState
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 #: Streams: every event belongs to exactly one.
 SERVICE_STREAM = "service"
@@ -19,6 +32,26 @@ def session_stream(connection_id: str) -> str:
 
 def call_stream(call_id: str) -> str:
     return f"call:{call_id}"
+
+
+def recording_stream(recording_id: str) -> str:
+    return f"recording:{recording_id}"
+
+
+def queue_stream(queue_id: str) -> str:
+    return f"queue:{queue_id}"
+
+
+def agent_stream(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def conference_stream(conf_id: str) -> str:
+    return f"conference:{conf_id}"
+
+
+def media_stream(stream_id: str) -> str:
+    return f"stream:{stream_id}"
 
 
 class EventLike(Protocol):
@@ -69,11 +102,27 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class AwaitResult:
+    """A command whose reply waits for the result of a request effect it caused (a far
+    end's SIP status, a round-trip time): the first ``observation`` whose data has every
+    ``match`` item completes the reply, adding its ``fields`` to the reply's data; none
+    within ``timeout_secs`` completes it with ``timeout_data`` instead."""
+
+    observation: str
+    match: tuple[tuple[str, Any], ...]
+    fields: tuple[str, ...]
+    timeout_secs: float
+    timeout_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Decision:
-    """The events a command causes and the reply data it gets on success."""
+    """The events a command causes and the reply data it gets on success; ``awaits``:
+    the reply goes out only once the result it names has been observed (and logged)."""
 
     events: tuple[Emit, ...] = ()
     data: dict[str, Any] | None = None
+    awaits: AwaitResult | None = None
 
 
 @dataclass
@@ -81,62 +130,6 @@ class SessionState:
     connection_id: str
     token: str
     contexts: set[str] = field(default_factory=set)
-
-
-@dataclass
-class CallState:
-    call_id: str
-    direction: str
-    state: str
-    caller: str = ""
-    callee: str = ""
-    context: str | None = None
-    owner: str | None = None
-    bridged_with: str | None = None
-    created_at: str = ""
-    answered_at: str | None = None
-    attached: dict[str, str] = field(default_factory=dict)
-    #: state to return to on unhold ("answered" or "bridged")
-    held_from: str | None = None
-    playback_id: str | None = None
-    #: when the owner went away (orphan window), as the decision's ISO time
-    orphaned_at: str | None = None
-    destination: str = ""
-    #: an outbound leg's ringback wish and the leg that hears it while this one rings
-    ringback: str = "local"
-    ringback_target: str | None = None
-    #: the leg hearing hold music while this (outbound) leg is being dialled
-    hold_target: str | None = None
-    #: on a leg hearing another leg's early media: that leg
-    passthrough_from: str | None = None
-    #: the other leg of a plain B2BUA call (dialplan route to a local user, or a context's
-    #: no-answer transfer; no owner)
-    b2bua_peer: str | None = None
-    #: an outbound leg heard early: 183 with SDP seen (``call.early_media`` sent once)
-    early_media: bool = False
-    #: a transfer of this leg in progress: its kind (``attended``, ``blind``, ``refer``,
-    #: ``referred`` once the far end accepted), the new leg dialled for it, and the leg
-    #: this one was bridged with when an attended transfer began
-    transfer_kind: str | None = None
-    transfer_leg: str | None = None
-    transfer_peer: str | None = None
-    #: on a leg dialled for a transfer: the leg being transferred
-    transfer_of: str | None = None
-    #: derived index (not folded state): legs hearing this leg's early media
-    passthrough_to: set[str] = field(default_factory=set)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "state": self.state,
-            "direction": self.direction,
-            "caller": self.caller,
-            "callee": self.callee,
-            "context": self.context,
-            "bridged_with": self.bridged_with,
-            "created_at": self.created_at,
-            "answered_at": self.answered_at,
-        }
 
 
 @dataclass(frozen=True)
@@ -179,7 +172,13 @@ class Policy:
 class State:
     policy: Policy = field(default_factory=Policy)
     sessions: dict[str, SessionState] = field(default_factory=dict)
+    #: the aggregates, one map each, keyed by id (their streams: ``call:<id>``...)
     calls: dict[str, CallState] = field(default_factory=dict)
+    recordings: dict[str, RecordingState] = field(default_factory=dict)
+    queues: dict[str, QueueState] = field(default_factory=dict)
+    agents: dict[str, AgentState] = field(default_factory=dict)
+    conferences: dict[str, ConferenceState] = field(default_factory=dict)
+    streams: dict[str, StreamState] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
     instance: str | None = None
     #: SIP registrations by address-of-record, as the registrar reported them
@@ -220,7 +219,7 @@ class State:
                     **c.summary(),
                     "owner": c.owner,
                     "attached": dict(sorted(c.attached.items())),
-                    "held_from": c.held_from,
+                    "held_from": c.held_from.value if c.held_from else None,
                     "playback_id": c.playback_id,
                     "orphaned_at": c.orphaned_at,
                     "destination": c.destination,
@@ -237,6 +236,11 @@ class State:
                 }
                 for cid, c in sorted(self.calls.items())
             },
+            "recordings": _plain(self.recordings),
+            "queues": _plain(self.queues),
+            "agents": _plain(self.agents),
+            "conferences": _plain(self.conferences),
+            "streams": _plain(self.streams),
             "registrations": dict(sorted(self.registrations.items())),
             "dialogs": dict(sorted(self.dialogs.items())),
             "idempotency": {
@@ -244,3 +248,7 @@ class State:
                 for (token, key), r in sorted(self.idempotency.items())
             },
         }
+
+
+def _plain(aggregates: Mapping[str, DataclassInstance]) -> dict[str, dict[str, Any]]:
+    return {key: asdict(value) for key, value in sorted(aggregates.items())}

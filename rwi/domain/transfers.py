@@ -19,20 +19,22 @@ The links live on the legs (``transfer_kind``/``transfer_leg``/``transfer_peer``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from rwi.domain.calls import (
+from rwi.domain.call import CallState, CallStatus
+from rwi.domain.calls.delivery import CallResume, audience
+from rwi.domain.calls.legs import (
     DESTINATION,
     hangup_events,
     owned,
-    require_state,
     stop_playback,
 )
-from rwi.domain.model import CallState, Command, Decision, Emit, Observation, State, call_stream
+from rwi.domain.effects import Effect, Refer
+from rwi.domain.feature import Feature, Handler, unchanged
+from rwi.domain.model import Command, Decision, Emit, EventLike, Observation, State, call_stream
 from rwi.errors import RwiError
 
-Handler = Callable[[State, Command, str], Decision]
 MAX_ID = 128
 
 
@@ -119,9 +121,9 @@ def transfer(state: State, command: Command, ts: str) -> Decision:
     call = owned(state, command, command.params["call_id"])
     target = command.params["target"]
     _check_target(target)
-    require_state(call, "call.transfer", "answered", "bridged")
+    call.require("call.transfer", CallStatus.ANSWERED, CallStatus.BRIDGED)
     _not_pending(call, "call.transfer")
-    if call.state == "bridged":
+    if call.state is CallStatus.BRIDGED:
         event = _event(call.call_id, "call.transferred", target=target, method="refer")
         return Decision((event,), {"call_id": call.call_id, "method": "refer"})
     _room_for_one_more(state, command)
@@ -146,7 +148,7 @@ def attended(state: State, command: Command, ts: str) -> Decision:
     call = owned(state, command, command.params["call_id"])
     target = command.params["target"]
     _check_target(target)
-    require_state(call, "call.transfer.attended", "answered", "bridged", "held")
+    call.require("call.transfer.attended", CallStatus.ANSWERED, CallStatus.BRIDGED, CallStatus.HELD)
     _not_pending(call, "call.transfer.attended")
     _room_for_one_more(state, command)
     leg_id = _new_leg_id("consult", call.call_id, command.nonce)
@@ -154,7 +156,7 @@ def attended(state: State, command: Command, ts: str) -> Decision:
     events: list[Emit] = []
     if peer is not None:
         events.append(_unbridged(call.call_id, peer))
-    if call.state != "held":
+    if call.state is not CallStatus.HELD:
         events += stop_playback(call, "hold")
         events.append(_event(call.call_id, "media.hold.started", music=None))
     timeout = float(command.params.get("timeout_secs", 60))
@@ -190,10 +192,10 @@ def complete(state: State, command: Command, ts: str) -> Decision:
             "invalid_state",
             f"call {call.call_id!r} is bridged with {call.bridged_with!r}; unbridge it first",
         )
-    if leg.state not in ("answered", "bridged"):
+    if leg.state not in (CallStatus.ANSWERED, CallStatus.BRIDGED):
         raise RwiError(
             "invalid_state",
-            f"consultation call {consult_id!r} is {leg.state}; "
+            f"consultation call {consult_id!r} is {leg.state.value}; "
             "call.transfer.complete needs it answered",
         )
     events: list[Emit] = []
@@ -202,9 +204,9 @@ def complete(state: State, command: Command, ts: str) -> Decision:
         events += hangup_events(state, peer, ts, "transfer", None, "rwi")
     elif leg.bridged_with is not None:
         events.append(_unbridged(leg.call_id, leg.bridged_with))
-    if call.state == "held":
+    if call.state is CallStatus.HELD:
         events.append(_event(call.call_id, "media.hold.stopped"))
-    events += stop_playback(call, "bridged") if call.state != "held" else []
+    events += stop_playback(call, "bridged") if call.state is not CallStatus.HELD else []
     events.append(_bridged(call.call_id, leg.call_id))
     events.append(_ended(call.call_id, leg.call_id, "completed"))
     return Decision(tuple(events), {"call_id": call.call_id, "leg_a": call.call_id,
@@ -231,6 +233,17 @@ HANDLERS: dict[str, Handler] = {
 # --- what other happenings mean for a transfer ---------------------------------------
 
 
+def answered(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
+    """Legs dialled for a transfer that ``events`` answer (state: before ``events``)."""
+    out: list[Emit] = []
+    for event in events:
+        if event.type == "call.answered":
+            leg = state.calls.get(event.data["call_id"])
+            if leg is not None and leg.transfer_of is not None:
+                out += on_answered(state, leg)
+    return out
+
+
 def on_answered(state: State, leg: CallState) -> list[Emit]:
     """A leg dialled for a transfer answered (events after its ``call.answered``)."""
     call = state.calls.get(leg.transfer_of) if leg.transfer_of else None
@@ -242,12 +255,12 @@ def on_answered(state: State, leg: CallState) -> list[Emit]:
                 call.call_id, "call.transfer.accepted", transfer_call_id=leg.call_id, sip_status=200
             )
         ]
-        if call.state == "answered":
+        if call.state is CallStatus.ANSWERED:
             events.append(_bridged(call.call_id, leg.call_id))
         events.append(_ended(call.call_id, leg.call_id, "completed"))
         return events
     peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
-    if call.transfer_kind == "attended" and peer is not None and peer.state == "answered":
+    if call.transfer_kind == "attended" and peer is not None and peer.state is CallStatus.ANSWERED:
         return [_bridged(peer.call_id, leg.call_id)]
     return []
 
@@ -290,14 +303,14 @@ def _restore(
 ) -> list[Emit]:
     events: list[Emit] = []
     if call.transfer_kind == "attended":
-        if call.state == "held":
+        if call.state is CallStatus.HELD:
             events.append(_event(call.call_id, "media.hold.stopped"))
         peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
         if (
             peer is not None
             and call.bridged_with is None
             and peer.call_id not in gone
-            and (peer.state == "answered" or peer.bridged_with == leg.call_id)
+            and (peer.state is CallStatus.ANSWERED or peer.bridged_with == leg.call_id)
         ):
             events.append(_bridged(call.call_id, peer.call_id))
     cancelled = hangup.get("hangup_by") == "rwi"
@@ -331,3 +344,63 @@ def refer_status(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if 200 <= status < 300 and obs.type == "sip.refer.notify":
         return (_event(call.call_id, "call.transfer.accepted", sip_status=status),)
     return ()
+
+
+# --- folds and effects ---------------------------------------------------------------
+
+
+def _originated(state: State, event: EventLike) -> None:
+    data = event.data
+    transferred = state.calls.get(data.get("transfer_of") or "")
+    if transferred is not None:
+        transferred.transfer_kind = data.get("transfer_kind")
+        transferred.transfer_leg = data["call_id"]
+        transferred.transfer_peer = data.get("transfer_peer")
+
+
+def _transferred(state: State, event: EventLike) -> None:
+    if event.data.get("method") == "refer":
+        state.calls[event.data["call_id"]].transfer_kind = "refer"
+
+
+def _accepted(state: State, event: EventLike) -> None:
+    accepted = state.calls[event.data["call_id"]]
+    if accepted.transfer_kind == "refer":
+        accepted.transfer_kind = "referred"
+
+
+def _ended_fold(state: State, event: EventLike) -> None:
+    ended = state.calls.get(event.data["call_id"])
+    if ended is not None:
+        ended.transfer_kind = ended.transfer_leg = ended.transfer_peer = None
+    new_leg = state.calls.get(event.data.get("transfer_call_id") or "")
+    if new_leg is not None:
+        new_leg.transfer_of = None
+
+
+def _plan_refer(state: State, event: EventLike) -> list[Effect]:
+    if event.data.get("method") == "refer":
+        return [Refer(event.data["call_id"], event.data["target"])]
+    return []
+
+
+FEATURE = Feature(
+    name="transfers",
+    commands=HANDLERS,
+    needs_media=True,
+    observations={"sip.refer.result": refer_status, "sip.refer.notify": refer_status},
+    evolvers={
+        "call.originated": _originated,
+        "call.transferred": _transferred,
+        "call.transfer.accepted": _accepted,
+        "call.transfer.failed": unchanged,
+        "call.transfer.ended": _ended_fold,
+    },
+    plans={"call.transferred": _plan_refer},
+    # a transfer's new leg answering completes it; a leg ending fails or abandons it
+    reactions=(answered, aftermath),
+    pushed=frozenset({"call.transferred", "call.transfer.accepted", "call.transfer.failed"}),
+    # transfer events are events of the transferred call: delivered like call events
+    audience=audience,
+    resume=CallResume,
+)

@@ -12,9 +12,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from rwi import protocol
 from rwi.config import TokenConfig
 from rwi.errors import RwiError
+from rwi.gateway.connection import Connection
 from rwi.gateway.outbox import Outbox
 from rwi.gateway.ratelimit import TokenBucket
-from rwi.service import Connection, Service
+from rwi.service import Service
 
 log = logging.getLogger(__name__)
 

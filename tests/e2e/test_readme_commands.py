@@ -57,9 +57,10 @@ RUN_HERE = {
 
 
 def readme_commands() -> set[str]:
-    """`rwi ...` in inline code, and each command line of the ```sh blocks."""
+    """The command table's `rwi ...` cells, and each command line of the ```sh blocks."""
     text = (ROOT / "README.md").read_text()
-    found = {m.group(1) for m in re.finditer(r"`(rwi [^`]+)`", text)}
+    found = {m.group(1) for m in re.finditer(r"^\| `(rwi [^`]+)`", text, re.M)}
+    found |= {m.group(1) for m in re.finditer(r"^\| `rwi [^`]+` / `(rwi [^`]+)`", text, re.M)}
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
             command = re.split(r"\s+#", line)[0].strip()
@@ -174,6 +175,8 @@ async def test_rwi_command_lines_on_a_real_call_history(
     await run(RWI, "rebuild", "calls", *cfg)
     verified = await run(RWI, "verify", "--limit", "5", *cfg)
     assert "agree with the log" in verified, verified  # (differences exit 1)
+    verified = await run(RWI, *cfg, "verify", "--limit", "5")  # --config before it too
+    assert "agree with the log" in verified, verified
 
     today = datetime.now(UTC).date()
     window = ("--from", today.isoformat(), "--to", (today + timedelta(days=1)).isoformat())

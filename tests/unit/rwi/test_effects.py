@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rwi.domain.model import ContextPolicy, Emit, Policy
-from rwi.effects import (
+from rwi.domain.effects import (
     Answer,
     Bridge,
     Dial,
@@ -18,8 +17,9 @@ from rwi.effects import (
     StopPlay,
     Unbridge,
     Unhold,
-    plan,
 )
+from rwi.domain.model import ContextPolicy, Emit, Policy
+from rwi.domain.plan import plan
 from tests.unit.rwi.test_calls import World, outbound_answered
 
 
@@ -57,7 +57,7 @@ def test_originate_dials_and_arms_the_no_answer_timer() -> None:
     )
     assert effects == [
         Dial("leg_a", "sip:1001@local", "2000", (("X-Campaign", "c1"),), 30.0),
-        StartTimer("originate_timeout", "leg_a", 30.0),
+        StartTimer("originate_timeout", "call:leg_a", 30.0),
     ]
 
 
@@ -65,7 +65,7 @@ def test_inbound_claim_answer_ring_reject() -> None:
     w = World(Policy(contexts=(ContextPolicy("sales", no_answer_timeout_secs=12),)))
     w.open("a", "sales")
     incoming = Emit("call:in", "call.incoming", {"call_id": "in", "context": "sales"})
-    assert plan(w.state, incoming) == [StartTimer("claim_timeout", "in", 12)]
+    assert plan(w.state, incoming) == [StartTimer("claim_timeout", "call:in", 12)]
     w.apply([incoming])
     assert planned(w, "call.ring", cid="a", call_id="in") == [Ring("in")]
     assert planned(w, "call.answer", cid="a", call_id="in") == [Answer("in")]
@@ -101,15 +101,15 @@ def test_remote_hangup_needs_no_sip_effect_and_orphans_arm_timers() -> None:
         {"ts": "2026-03-14T09:00:05.000Z"},
     )
     assert plan(w.state, closed) == [
-        StartTimer("orphan_timeout", "a", 7, "2026-03-14T09:00:05.000Z"),
-        StartTimer("orphan_timeout", "b", 7, "2026-03-14T09:00:05.000Z"),
+        StartTimer("orphan_timeout", "call:a", 7, "2026-03-14T09:00:05.000Z"),
+        StartTimer("orphan_timeout", "call:b", 7, "2026-03-14T09:00:05.000Z"),
     ]
     ended = Emit("call:a", "call.hangup", {"call_id": "a", "hangup_by": "remote"})
     assert plan(w.state, ended) == []
 
 
 def test_passthrough_and_linked_stops_are_planned() -> None:
-    from rwi.effects import EarlyMedia, StopEarlyMedia
+    from rwi.domain.effects import EarlyMedia, StopEarlyMedia
 
     w = World()
     w.open("app")
@@ -122,3 +122,18 @@ def test_passthrough_and_linked_stops_are_planned() -> None:
         StopEarlyMedia("agent", "customer"),
         Hangup("agent"),
     ]
+
+
+def test_a_timer_fires_for_its_stream_and_names_the_aggregate() -> None:
+    timer = StartTimer("orphan_timeout", "call:a", 7, "2026-03-14T09:00:05.000Z")
+    assert timer.fired() == {
+        "call_id": "a",
+        "stream_id": "call:a",
+        "kind": "orphan_timeout",
+        "since": "2026-03-14T09:00:05.000Z",
+    }
+    assert StartTimer("wait_timeout", "queue:q1", 30).fired() == {
+        "queue_id": "q1",
+        "stream_id": "queue:q1",
+        "kind": "wait_timeout",
+    }

@@ -6,20 +6,18 @@ events it causes, so a replay sees the same input and reaches the same state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from rwi.domain import transfers
-from rwi.domain.calls import (
+from rwi.domain.call import ANSWERABLE, RINGING_OUT, CallState, CallStatus
+from rwi.domain.calls.legs import (
     hangup_events,
     no_answer_tone_id,
     release_links,
     ringback_id,
     stop_playback,
 )
-from rwi.domain.model import CallState, Emit, Observation, State, call_stream
-from rwi.domain.no_answer import no_answer_action, tone_over
+from rwi.domain.calls.no_answer import no_answer_action, tone_over
+from rwi.domain.feature import Rule
+from rwi.domain.model import Emit, Observation, State, call_stream
 
-Rule = Callable[[State, Observation, str], tuple[Emit, ...]]
 BUSY = (486, 600)
 
 
@@ -83,27 +81,27 @@ def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     """180/183 on an outbound leg: ringing, or early media when the 183 has SDP; and
     the ringback its ``ringback_target`` hears meanwhile."""
     call = state.calls.get(obs.data["call_id"])
-    if call is None or call.direction != "outbound" or call.state not in ("dialing", "early"):
+    if call is None or call.direction != "outbound" or call.state not in RINGING_OUT:
         return ()
     status = obs.data.get("status", 180)
     early = bool(obs.data.get("sdp"))
     events: list[Emit] = []
     data = {"call_id": call.call_id, "sip_status": status}
-    if call.state == "dialing":
+    if call.state is CallStatus.DIALING:
         events.append(Emit(call_stream(call.call_id), "call.ringing", data))
     if early and not call.early_media:
         # the first 183 with SDP, also after a 180: the far end now sends audio
         events.append(Emit(call_stream(call.call_id), "call.early_media", data))
     events += _ringback(state, call, early)
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
-    if peer is not None and peer.state == "offered":
+    if peer is not None and peer.state is CallStatus.OFFERED:
         events.append(Emit(call_stream(peer.call_id), "call.ringing", {"call_id": peer.call_id}))
     return tuple(events)
 
 
 def _ringback(state: State, call: CallState, early: bool) -> list[Emit]:
     target = state.calls.get(call.ringback_target) if call.ringback_target else None
-    if target is None or target.state != "answered" or call.ringback == "none":
+    if target is None or target.state is not CallStatus.ANSWERED or call.ringback == "none":
         return []
     if target.passthrough_from == call.call_id:
         return []
@@ -141,9 +139,8 @@ def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
         return ()
     answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
     events = [*release_links(state, call, "answered"), answered]
-    events += transfers.on_answered(state, call)
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
-    if peer is not None and (peer.answered_at is None or peer.state == "answered"):
+    if peer is not None and (peer.answered_at is None or peer.state is CallStatus.ANSWERED):
         # the callee answered a plain B2BUA call: answer the caller and join them
         if peer.answered_at is None:
             events.append(
@@ -235,11 +232,11 @@ def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if call is None:
         return ()
     kind = obs.data["kind"]
-    if kind == "originate_timeout" and call.state in ("dialing", "early"):
+    if kind == "originate_timeout" and call.state in RINGING_OUT:
         events = [Emit(call_stream(call.call_id), "call.no_answer", {"call_id": call.call_id})]
         return tuple(events + hangup_events(state, call, ts, "no_answer", 487, "system"))
     unclaimed = call.owner is None and call.b2bua_peer is None
-    if kind == "claim_timeout" and unclaimed and call.state in ("offered", "ringing"):
+    if kind == "claim_timeout" and unclaimed and call.state in ANSWERABLE:
         return tuple(no_answer_action(state, call, ts, "no_answer", 480))
     if (
         kind == "orphan_timeout"
@@ -258,16 +255,7 @@ def _effect_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     return tuple(hangup_events(state, call, ts, "failed", obs.data.get("sip_status"), "system"))
 
 
-def _registration(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
-    """A phone (un)registered: kept so a restart can restore the registrar."""
-    data = {"aor": obs.data["aor"], "bindings": obs.data["bindings"]}
-    return (Emit(f"registration:{data['aor']}", "sip.registration.changed", data),)
-
-
 RULES: dict[str, Rule] = {
-    "sip.refer.result": transfers.refer_status,
-    "sip.refer.notify": transfers.refer_status,
-    "sip.registration": _registration,
     "effect.failed": _effect_failed,
     "sip.call.offered": _offered,
     "sip.call.progress": _progress,
@@ -276,5 +264,6 @@ RULES: dict[str, Rule] = {
     "sip.call.ended": _ended,
     "sip.dtmf": _dtmf,
     "media.playback.finished": _playback_done,
-    "timer.fired": _timer,
 }
+#: ``timer.fired`` of a call's stream
+TIMER = _timer

@@ -2,206 +2,30 @@
 
 Pure: each handler reads the state and returns the events a command causes, or raises
 ``RwiError``. What those events make happen on SIP and media is planned from the events
-afterwards (``rwi.effects``), once they are durable.
+afterwards (``rwi.domain.calls.plans``), once they are durable.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from rwi.domain.model import CallState, Command, Decision, Emit, State, call_stream
+from rwi.domain.call import ANSWERABLE, CallStatus
+from rwi.domain.calls.legs import (
+    DESTINATION,
+    claim,
+    get_call,
+    hangup_events,
+    hold_music_id,
+    owned,
+    stop_playback,
+)
+from rwi.domain.feature import Handler
+from rwi.domain.model import Command, Decision, Emit, State, call_stream
 from rwi.errors import RwiError
-
-Handler = Callable[[State, Command, str], Decision]
+from rwi.sounds import check_sound_name
 
 REJECT_CODES = {"busy": 486, "forbidden": 403, "not_found": 404, "decline": 603}
-ANSWERABLE = ("offered", "ringing")
 DEFAULT_HOLD_MUSIC = "hold_music.wav"
-DESTINATION = re.compile(r"^(sips?|tel):[^\s<>]+$", re.IGNORECASE)
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./ ]{1,255}$")
-
-
-def seconds_between(start: str | None, end: str) -> float:
-    """Whole-millisecond seconds between two of the wire's ISO timestamps (0 if unknown)."""
-    if not start:
-        return 0.0
-    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    return round(max(delta.total_seconds(), 0.0), 3)
-
-
-def not_found(call_id: str) -> RwiError:
-    return RwiError("call_not_found", f"call {call_id!r} is not an active call")
-
-
-def get_call(state: State, call_id: str) -> CallState:
-    call = state.calls.get(call_id)
-    if call is None:
-        raise not_found(call_id)
-    return call
-
-
-def owned(state: State, command: Command, call_id: str) -> CallState:
-    """The call, if this connection controls it."""
-    call = get_call(state, call_id)
-    if call.owner == command.connection_id:
-        return call
-    if call.owner is not None:
-        raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
-    if call.orphaned_at is not None:
-        raise RwiError(
-            "invalid_state",
-            f"call {call_id!r} has lost its owner: take it with session.attach_call first",
-        )
-    raise RwiError(
-        "invalid_state",
-        f"call {call_id!r} is not claimed yet: claim it with call.answer, call.reject or call.ring",
-    )
-
-
-def claim(
-    state: State, command: Command, call_id: str, action: str
-) -> tuple[CallState, list[Emit]]:
-    """First answer/reject/ring on an offered call claims it (claims are serialised)."""
-    call = get_call(state, call_id)
-    if call.owner == command.connection_id:
-        return call, []
-    if call.owner is not None:
-        raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
-    session = state.sessions.get(command.connection_id)
-    offered_here = session is not None and call.context in session.contexts
-    if call.b2bua_peer is not None or call.playback_id == no_answer_tone_id(call_id):
-        if not offered_here:
-            raise not_found(call_id)
-        raise RwiError(
-            "invalid_state",
-            f"call {call_id!r} was not claimed in time: its context's no-answer action has it",
-        )
-    if call.direction != "inbound" or call.state not in ANSWERABLE:
-        return owned(state, command, call_id), []
-    if not offered_here:
-        # Not offered to this connection: it is not to know the call exists.
-        raise not_found(call_id)
-    event = Emit(
-        call_stream(call_id),
-        "call.claimed",
-        {"call_id": call_id, "connection_id": command.connection_id, "action": action},
-    )
-    return call, [event]
-
-
-def require_state(call: CallState, action: str, *allowed: str) -> None:
-    if call.state not in allowed:
-        raise RwiError(
-            "invalid_state",
-            f"call {call.call_id!r} is {call.state}; {action} needs {' or '.join(allowed)}",
-        )
-
-
-def hold_music_id(call_id: str) -> str:
-    return f"hm-{call_id}"
-
-
-def ringback_id(call_id: str) -> str:
-    return f"rb-{call_id}"
-
-
-def no_answer_tone_id(call_id: str) -> str:
-    return f"na-{call_id}"
-
-
-def release_links(state: State, call: CallState, reason: str) -> list[Emit]:
-    """Stop what an outbound leg made other legs hear while it rang (hold music,
-    local ringback, its early media), once it is answered or gone."""
-    events: list[Emit] = []
-    for target_id, playback in (
-        (call.hold_target, hold_music_id(call.call_id)),
-        (call.ringback_target, ringback_id(call.call_id)),
-    ):
-        target = state.calls.get(target_id) if target_id else None
-        if target is not None and target.playback_id == playback:
-            events.append(
-                Emit(
-                    call_stream(target.call_id),
-                    "media.play.finished",
-                    {
-                        "call_id": target.call_id,
-                        "playback_id": playback,
-                        "interrupted": True,
-                        "reason": reason,
-                    },
-                )
-            )
-    for target_id in sorted(call.passthrough_to):
-        target = state.calls.get(target_id)
-        if target is not None and target.passthrough_from == call.call_id:
-            events.append(
-                Emit(
-                    call_stream(target.call_id),
-                    "media.ringback.passthrough.stopped",
-                    {"call_id": target.call_id, "source_call_id": call.call_id, "reason": reason},
-                )
-            )
-    return events
-
-
-def hangup_events(
-    state: State, call: CallState, ts: str, reason: str, sip_status: int | None, by: str
-) -> list[Emit]:
-    """call.hangup for ``call``, call.unbridged for the peer it leaves behind; the two
-    legs of a plain B2BUA call (no owner to decide otherwise) end together."""
-    events = release_links(state, call, "ended")
-    peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
-    if call.bridged_with is not None and call.bridged_with in state.calls and peer is None:
-        other = call.bridged_with
-        events.append(
-            Emit(
-                call_stream(other),
-                "call.unbridged",
-                {"call_id": other, "leg_a": call.call_id, "leg_b": other, "reason": "hangup"},
-            )
-        )
-    events.append(_hangup(call, ts, reason, sip_status, by))
-    if peer is not None:
-        # an unanswered caller gets the callee's final status (busy stays busy)
-        status = sip_status if peer.answered_at is None and sip_status else None
-        if peer.answered_at is None and status is None:
-            status = 480
-        events.append(_hangup(peer, ts, reason, status, "system"))
-    return events
-
-
-def _hangup(call: CallState, ts: str, reason: str, sip_status: int | None, by: str) -> Emit:
-    return Emit(
-        call_stream(call.call_id),
-        "call.hangup",
-        {
-            "call_id": call.call_id,
-            "reason": reason,
-            "sip_status": sip_status,
-            "hangup_by": by,
-            "duration_secs": seconds_between(call.answered_at, ts),
-        },
-    )
-
-
-def stop_playback(call: CallState, reason: str) -> list[Emit]:
-    if call.playback_id is None:
-        return []
-    return [
-        Emit(
-            call_stream(call.call_id),
-            "media.play.finished",
-            {
-                "call_id": call.call_id,
-                "playback_id": call.playback_id,
-                "interrupted": True,
-                "reason": reason,
-            },
-        )
-    ]
 
 
 # --- commands ------------------------------------------------------------------------
@@ -222,7 +46,7 @@ def originate(state: State, command: Command, ts: str) -> Decision:
     for key in ("hold_music_target", "ringback_target"):
         if key in params:
             target = owned(state, command, params[key])
-            require_state(target, f"call.originate with {key}", "answered")
+            target.require(f"call.originate with {key}", CallStatus.ANSWERED)
     data: dict[str, Any] = {
         "call_id": call_id,
         "owner": command.connection_id,
@@ -268,12 +92,12 @@ def set_ringback_source(state: State, command: Command, ts: str) -> Decision:
     source = owned(state, command, command.params["source_call_id"])
     if target.call_id == source.call_id:
         raise RwiError("invalid_params", "params.source_call_id must differ from target_call_id")
-    require_state(target, "call.set_ringback_source", "answered")
+    target.require("call.set_ringback_source", CallStatus.ANSWERED)
     if source.direction != "outbound":
         raise RwiError(
             "invalid_state", f"call {source.call_id!r} is inbound; it has no early media to pass"
         )
-    require_state(source, "call.set_ringback_source", "dialing", "early")
+    source.require("call.set_ringback_source", CallStatus.DIALING, CallStatus.EARLY)
     events = stop_playback(target, "replaced")
     events.append(
         Emit(
@@ -288,7 +112,7 @@ def set_ringback_source(state: State, command: Command, ts: str) -> Decision:
 def answer(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.answer")
-    require_state(call, "call.answer", *ANSWERABLE)
+    call.require("call.answer", *ANSWERABLE)
     events.append(Emit(call_stream(call_id), "call.answered", {"call_id": call_id}))
     return Decision(tuple(events), {"call_id": call_id})
 
@@ -296,7 +120,7 @@ def answer(state: State, command: Command, ts: str) -> Decision:
 def reject(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.reject")
-    require_state(call, "call.reject", *ANSWERABLE)
+    call.require("call.reject", *ANSWERABLE)
     reason = command.params.get("reason", "decline")
     events += hangup_events(state, call, ts, "rejected", REJECT_CODES[reason], "rwi")
     return Decision(tuple(events), {"call_id": call_id, "sip_status": REJECT_CODES[reason]})
@@ -305,7 +129,7 @@ def reject(state: State, command: Command, ts: str) -> Decision:
 def ring(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call, events = claim(state, command, call_id, "call.ring")
-    require_state(call, "call.ring", "offered")
+    call.require("call.ring", CallStatus.OFFERED)
     events.append(Emit(call_stream(call_id), "call.ringing", {"call_id": call_id}))
     return Decision(tuple(events), {"call_id": call_id})
 
@@ -329,12 +153,12 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
     a = owned(state, command, leg_a)
     b = owned(state, command, leg_b)
     for call in (a, b):
-        if call.state == "bridged":
+        if call.state is CallStatus.BRIDGED:
             raise RwiError(
                 "invalid_state",
                 f"call {call.call_id!r} is already bridged with {call.bridged_with!r}",
             )
-        require_state(call, "call.bridge", "answered")
+        call.require("call.bridge", CallStatus.ANSWERED)
     events = stop_playback(a, "bridged") + stop_playback(b, "bridged")
     for call in (a, b):
         if call.passthrough_from is not None:
@@ -358,7 +182,7 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
 def unbridge(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.unbridge", "bridged")
+    call.require("call.unbridge", CallStatus.BRIDGED)
     peer = call.bridged_with
     event = Emit(
         call_stream(call_id),
@@ -371,10 +195,10 @@ def unbridge(state: State, command: Command, ts: str) -> Decision:
 def hold(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.hold", "answered", "bridged")
+    call.require("call.hold", CallStatus.ANSWERED, CallStatus.BRIDGED)
     music = command.params.get("music")
     if music is not None:
-        check_sound_path("params.music", music)
+        check_sound_name("params.music", music)
     events = stop_playback(call, "hold")
     events.append(
         Emit(call_stream(call_id), "media.hold.started", {"call_id": call_id, "music": music})
@@ -385,35 +209,20 @@ def hold(state: State, command: Command, ts: str) -> Decision:
 def unhold(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "call.unhold", "held")
+    call.require("call.unhold", CallStatus.HELD)
     event = Emit(call_stream(call_id), "media.hold.stopped", {"call_id": call_id})
     return Decision((event,), {"call_id": call_id})
-
-
-def check_sound_path(field: str, path: str) -> None:
-    """Relative, no ``..``: the executor resolves it strictly inside the sounds dir."""
-    parts = path.split("/")
-    if (
-        not _SAFE_PATH.match(path)
-        or path.startswith("/")
-        or any(part in ("", ".", "..") for part in parts)
-    ):
-        raise RwiError(
-            "invalid_params",
-            f"{field} must be a relative path inside the sounds directory "
-            "(letters, digits, _-. and /, no '..')",
-        )
 
 
 def play(state: State, command: Command, ts: str) -> Decision:
     call_id = command.params["call_id"]
     call = owned(state, command, call_id)
-    require_state(call, "media.play", "answered")
+    call.require("media.play", CallStatus.ANSWERED)
     source = dict(command.params["source"])
     if source["type"] == "file":
         if "uri" not in source:
             raise RwiError("invalid_params", "params.source.uri is required for type file")
-        check_sound_path("params.source.uri", source["uri"])
+        check_sound_name("params.source.uri", source["uri"])
     loop = bool(command.params.get("loop", source.pop("loop", False)))
     playback_id = f"pb-{command.nonce}"
     events = stop_playback(call, "replaced")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rwi.domain.calls import hangup_events, no_answer_tone_id, stop_playback
-from rwi.domain.model import CallState, Emit, State, call_stream
+from rwi.domain.call import CallState, CallStatus
+from rwi.domain.calls.legs import hangup_events, no_answer_tone_id, stop_playback
+from rwi.domain.model import Emit, State, call_stream
 
 
 def no_answer_action(
@@ -26,7 +27,7 @@ def no_answer_action(
 ) -> list[Emit]:
     policy = state.policy.context(call.context)
     offered = call.direction == "inbound" and call.answered_at is None
-    available = call.bridged_with is None and (offered or call.state == "answered")
+    available = call.bridged_with is None and (offered or call.state is CallStatus.ANSWERED)
     if available and policy.no_answer_action == "transfer" and policy.no_answer_transfer_target:
         leg_id = f"{call.call_id}-t"
         if leg_id not in state.calls:

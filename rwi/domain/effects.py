@@ -1,0 +1,159 @@
+"""Effects: what a durable event makes happen on SIP and media, as plain values.
+
+Features plan them purely (``Feature.plans``, composed by ``rwi.domain.plan``): from the
+state just before an event and the event, the effects it requires (dial, answer,
+bridge, play, arm a timer...). The service plans while it decides and hands the effects
+to the executor (``rwi.executor``) only after the events are stored.
+
+Most effects are fire-and-forget: a failure comes back as ``effect.failed``. A *request
+effect* (``Refer``, ``EndStaleDialog``) asks the far end something: its result comes
+back as an observation of its own, logged like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- the effects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dial:
+    leg_id: str
+    target: str
+    caller_id: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    timeout_secs: float = 60.0
+
+
+@dataclass(frozen=True)
+class Ring:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    leg_id: str
+    code: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class Bridge:
+    leg_a: str
+    leg_b: str
+
+
+@dataclass(frozen=True)
+class Unbridge:
+    leg_a: str
+    leg_b: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    leg_id: str
+    music: str | None = None
+
+
+@dataclass(frozen=True)
+class Unhold:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class Play:
+    leg_id: str
+    playback_id: str
+    source: dict[str, Any] = field(default_factory=dict)
+    loop: bool = False
+    interrupt_on_dtmf: bool = False
+
+
+@dataclass(frozen=True)
+class StopPlay:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class EarlyMedia:
+    """``to_leg`` hears ``from_leg`` one way (ringback passed through)."""
+
+    from_leg: str
+    to_leg: str
+
+
+@dataclass(frozen=True)
+class StopEarlyMedia:
+    from_leg: str
+    to_leg: str
+
+
+@dataclass(frozen=True)
+class Refer:
+    """REFER the far end of ``leg_id`` to ``target`` (a blind transfer of a bridged leg)."""
+
+    leg_id: str
+    target: str
+
+
+@dataclass(frozen=True)
+class EndStaleDialog:
+    """End the SIP dialog a previous process left live (BYE, CANCEL or a final
+    response), from the record it logged; ``answered``: the call was answered."""
+
+    call_id: str
+    dialog: dict[str, Any]
+    answered: bool
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Fire a ``timer.fired`` observation after ``seconds`` for the aggregate of
+    ``stream_id`` (``call:<id>``, ``queue:<id>``, ``agent:<id>``...): its data names the
+    stream, the aggregate's id as ``<kind>_id`` (``call_id``...), ``kind`` and ``since``;
+    the feature declaring timers for that stream kind decides what it means."""
+
+    kind: str
+    stream_id: str
+    seconds: float
+    since: str | None = None
+
+    def fired(self) -> dict[str, Any]:
+        """The data of the ``timer.fired`` observation."""
+        aggregate, _, key = self.stream_id.partition(":")
+        data: dict[str, Any] = {f"{aggregate}_id": key, "stream_id": self.stream_id}
+        data["kind"] = self.kind
+        if self.since is not None:
+            data["since"] = self.since
+        return data
+
+
+Effect = (
+    Dial
+    | Ring
+    | Answer
+    | Reject
+    | Hangup
+    | Bridge
+    | Unbridge
+    | Hold
+    | Unhold
+    | Play
+    | StopPlay
+    | EarlyMedia
+    | StopEarlyMedia
+    | Refer
+    | EndStaleDialog
+    | StartTimer
+)

@@ -1,0 +1,252 @@
+"""The executor: runs planned effects on the SIP/media side, in decision order.
+
+The only code that drives ``sip_media`` (through ``LegDriver`` and the translations it
+is built with, see ``rwi.sip_executor``). It runs effects one at a time in decision
+order; a *request effect* (a REFER, ending a stale dialog) runs beside the queue and its
+result comes back as an observation; timers become ``timer.fired`` observations. Every
+report goes through the log like any other happening, so a replay sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from rwi.domain.effects import (
+    Answer,
+    Bridge,
+    Dial,
+    EarlyMedia,
+    Effect,
+    EndStaleDialog,
+    Hangup,
+    Hold,
+    Play,
+    Refer,
+    Reject,
+    Ring,
+    StartTimer,
+    StopEarlyMedia,
+    StopPlay,
+    Unbridge,
+    Unhold,
+)
+from rwi.domain.model import Observation
+
+log = logging.getLogger(__name__)
+
+
+class LegDriver(Protocol):
+    """What the executor needs of the SIP/media side (``sip_media.calls.CallLegs``)."""
+
+    async def dial(
+        self,
+        leg_id: str,
+        target: str,
+        *,
+        caller_id: str | None = None,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+        timeout: float = 60.0,  # noqa: ASYNC109 (the SIP no-answer timer, not an await)
+    ) -> None: ...
+    async def ring(self, leg_id: str) -> None: ...
+    async def answer(self, leg_id: str) -> None: ...
+    async def reject(self, leg_id: str, code: int) -> None: ...
+    async def hangup(self, leg_id: str) -> None: ...
+    async def bridge(self, a: str, b: str) -> None: ...
+    async def unbridge(self, a: str, b: str) -> None: ...
+    async def hold(self, leg_id: str, music: Any) -> None: ...
+    async def unhold(self, leg_id: str) -> None: ...
+    async def play(
+        self,
+        leg_id: str,
+        source: Any,
+        *,
+        loop: bool = False,
+        interrupt_on_dtmf: bool = False,
+        playback_id: str | None = None,
+    ) -> object: ...
+    async def stop_play(self, leg_id: str) -> None: ...
+    async def early_media(self, from_leg: str, to_leg: str) -> None: ...
+    async def send_refer(
+        self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
+    ) -> int: ...
+
+
+Observe = Callable[[Observation], Awaitable[Any]]
+#: ends a previous process's dialog from its logged record: ``(call_id, record,
+#: answered) -> outcome`` (the ``sip.stale.ended`` observation's data)
+EndStale = Callable[[str, dict[str, Any], bool], Awaitable[dict[str, Any]]]
+
+
+class Executor:
+    """Runs effects in decision order; results and failures come back as observations.
+
+    Built by the runtime with the SIP/media side; the service starts it with the entry
+    point observations go to (``Service.observe``) and gives it each durable decision's
+    effects."""
+
+    def __init__(
+        self,
+        driver: LegDriver,
+        source: Callable[[dict[str, Any]], Any],
+        music: Callable[[str | None], Any],
+        refer_to: Callable[[str], str] = str,
+        end_stale: EndStale | None = None,
+    ) -> None:
+        self.driver = driver
+        self.source = source  # RWI source params -> driver's media source
+        self.music = music
+        self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
+        self.end_stale = end_stale
+        self._observe: Observe | None = None
+        self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._spawned: set[asyncio.Future[Any]] = set()
+        self._stale: set[asyncio.Future[Any]] = set()
+        self._closed = False
+        self.failures = 0
+
+    def start(self, observe: Observe) -> None:
+        self._observe = observe
+        self._task = asyncio.create_task(self._run(), name="rwi-effects")
+
+    async def close(self) -> None:
+        """Stop: effects still queued run first; later ones are dropped."""
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._queue.put_nowait(None)
+        if self._task is not None:
+            await self._task
+        for task in list(self._stale):
+            # a dialog not ended by now is left to its own timers on the far end
+            task.cancel()
+        if self._stale:
+            await asyncio.gather(*self._stale, return_exceptions=True)
+
+    def submit(self, effects: list[Effect]) -> None:
+        if self._closed:
+            return
+        for effect in effects:
+            if isinstance(effect, StartTimer):
+                self._arm(effect)
+            else:
+                self._queue.put_nowait(effect)
+
+    async def observe(self, observation: Observation) -> None:
+        if self._observe is not None:
+            await self._observe(observation)
+
+    def _arm(self, timer: StartTimer) -> None:
+        data = timer.fired()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._spawn(self.observe(Observation("timer.fired", data)))
+
+        handle = asyncio.get_running_loop().call_later(timer.seconds, fire)
+        self._timers.add(handle)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
+
+    async def _run(self) -> None:
+        while True:
+            effect = await self._queue.get()
+            if effect is None:
+                return
+            try:
+                await self._execute(effect)
+            except Exception as exc:  # one failed effect must not stop the others
+                self.failures += 1
+                log.warning("effect %r failed: %s", effect, exc)
+                leg = getattr(effect, "leg_id", None) or getattr(effect, "leg_a", None)
+                if leg is not None:
+                    self._spawn(
+                        self.observe(
+                            Observation(
+                                "effect.failed",
+                                {
+                                    "call_id": leg,
+                                    "effect": type(effect).__name__,
+                                    "error": str(exc),
+                                },
+                            )
+                        )
+                    )
+
+    async def _refer(self, effect: Refer) -> None:
+        try:
+            status = await self.driver.send_refer(effect.leg_id, self.refer_to(effect.target))
+        except Exception as exc:  # the leg went away, or the REFER could not be sent
+            log.info("REFER on %s failed: %s", effect.leg_id, exc)
+            status = getattr(exc, "sip_status", None) or 500
+        await self.observe(
+            Observation("sip.refer.result", {"call_id": effect.leg_id, "status": status})
+        )
+
+    async def _end_stale(self, effect: EndStaleDialog) -> None:
+        if self.end_stale is None:
+            return
+        outcome = await self.end_stale(effect.call_id, effect.dialog, effect.answered)
+        log.info("restart: ended the SIP dialog of call %s: %s", effect.call_id, outcome)
+        await self.observe(Observation("sip.stale.ended", outcome))
+
+    async def _execute(self, effect: Effect) -> None:
+        d = self.driver
+        match effect:
+            case Dial():
+                await d.dial(
+                    effect.leg_id,
+                    effect.target,
+                    caller_id=effect.caller_id,
+                    extra_headers=effect.extra_headers,
+                    timeout=effect.timeout_secs + 5,  # our own timer decides first
+                )
+            case Ring():
+                await d.ring(effect.leg_id)
+            case Answer():
+                await d.answer(effect.leg_id)
+            case Reject():
+                await d.reject(effect.leg_id, effect.code)
+            case Hangup():
+                await d.hangup(effect.leg_id)
+            case Bridge():
+                await d.bridge(effect.leg_a, effect.leg_b)
+            case Unbridge():
+                await d.unbridge(effect.leg_a, effect.leg_b)
+            case Hold():
+                await d.hold(effect.leg_id, self.music(effect.music))
+            case Unhold():
+                await d.unhold(effect.leg_id)
+            case Play():
+                await d.play(
+                    effect.leg_id,
+                    self.source(effect.source),
+                    loop=effect.loop,
+                    interrupt_on_dtmf=effect.interrupt_on_dtmf,
+                    playback_id=effect.playback_id,
+                )
+            case StopPlay():
+                await d.stop_play(effect.leg_id)
+            case EarlyMedia():
+                await d.early_media(effect.from_leg, effect.to_leg)
+            case StopEarlyMedia():
+                await d.unbridge(effect.from_leg, effect.to_leg)
+            case Refer():
+                # The far end may take its time (up to Timer F): the other legs' effects
+                # must not wait for it.
+                self._spawn(self._refer(effect))
+            case EndStaleDialog():
+                # each exchange may take its time (up to the stale timeout)
+                task = self._spawn(self._end_stale(effect))
+                self._stale.add(task)
+                task.add_done_callback(self._stale.discard)
+            case StartTimer():
+                self._arm(effect)

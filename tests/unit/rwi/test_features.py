@@ -1,0 +1,84 @@
+"""The feature registry covers the protocol: every action is handled by a feature or
+listed as pending, every pushed event type is folded by some feature, and an action
+listed as pending still answers ``unknown_action`` as it did."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from rwi import protocol
+from rwi.domain import Command, State, decide
+from rwi.domain.evolve import evolve
+from rwi.domain.features import (
+    EVOLVERS,
+    FEATURES,
+    HANDLERS,
+    PENDING_EVENTS,
+    PUSHED,
+    available,
+    is_pending,
+)
+from rwi.domain.model import Emit
+from rwi.errors import RwiError
+
+
+def test_every_protocol_action_is_handled_or_pending() -> None:
+    unaccounted = [
+        action for action in protocol.SPECS if action not in HANDLERS and not is_pending(action)
+    ]
+    assert unaccounted == [], f"actions neither handled by a feature nor pending: {unaccounted}"
+
+
+def test_no_action_is_both_handled_and_pending() -> None:
+    assert [action for action in HANDLERS if is_pending(action)] == []
+
+
+def test_every_handled_action_is_in_the_protocol() -> None:
+    assert sorted(set(HANDLERS) - set(protocol.SPECS)) == []
+
+
+def test_every_pushed_event_type_has_an_evolver() -> None:
+    for feature in FEATURES:
+        missing = sorted(t for t in feature.pushed if t not in EVOLVERS)
+        assert missing == [], f"{feature.name} pushes event types nothing folds: {missing}"
+
+
+def test_pending_events_are_pushed_and_not_yet_folded() -> None:
+    assert PENDING_EVENTS <= PUSHED
+    assert sorted(PENDING_EVENTS & set(EVOLVERS)) == []
+
+
+def test_media_features_are_offered_only_with_a_media_side() -> None:
+    without = available(media=False)
+    assert "session.subscribe" in without and "call.answer" not in without
+    assert available(media=True) == frozenset(HANDLERS)
+
+
+@pytest.mark.parametrize(
+    "action", sorted(a for a in protocol.SPECS if is_pending(a)), ids=lambda a: a
+)
+def test_a_pending_action_answers_unknown_action(action: str) -> None:
+    spec = protocol.resolve(action)
+    with pytest.raises(RwiError) as info:
+        protocol.authorise(spec, frozenset({spec.scope}), available(media=True))
+    assert info.value.code == "unknown_action"
+    state = State()
+    evolve(state, Emit("session:c", "session.opened", {"connection_id": "c", "token": "t"}))
+    command = Command(action, "a1", {}, "c", "t", frozenset({spec.scope}))
+    with pytest.raises(RwiError) as info:
+        decide(state, command, datetime(2026, 3, 14, tzinfo=UTC))
+    assert info.value.code == "unknown_action"
+
+
+def test_a_timer_goes_to_the_feature_of_its_stream() -> None:
+    from tests.unit.rwi.test_calls import World
+
+    w = World()
+    w.open("app")
+    w.do("app", "call.originate", call_id="slow", destination="sip:slow@local")
+    # a stream with no feature yet (queues are pending): nothing happens
+    assert w.see("timer.fired", stream_id="queue:q1", queue_id="q1", kind="wait_timeout") == []
+    fired = {"stream_id": "call:slow", "call_id": "slow", "kind": "originate_timeout"}
+    assert w.see("timer.fired", **fired) == ["call.no_answer", "call.hangup"]
