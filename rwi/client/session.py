@@ -25,7 +25,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +110,8 @@ class Client(Actions):
         max_retry_delay: float = 5.0,
         reattach_for: float = 30.0,
         history: int = 10000,
+        subscribe: Iterable[str] = (),
+        attach: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(self.request)
         self.url = url
@@ -127,8 +129,9 @@ class Client(Actions):
         # beginning of the log (an old call with a reused call_id is not news).
         self._floor = None if since_seq is not None else _now_iso()
         self._resume_at_start = since_seq is not None
-        self._contexts: set[str] = set()
-        self._calls: set[str] = set()
+        self._contexts: set[str] = set(subscribe)
+        #: call_id -> attach mode ("control" for the calls this client took)
+        self._calls: dict[str, str] = dict(attach or {})
         self._pending: dict[str, _Pending] = {}
         self._link: _Link | None = None
         self._links = itertools.count(1)
@@ -139,7 +142,7 @@ class Client(Actions):
 
     @property
     def calls(self) -> frozenset[str]:
-        """The calls this client controls (re-attached after a reconnect)."""
+        """The calls this client controls or watches (re-attached after a reconnect)."""
         return frozenset(self._calls)
 
     @property
@@ -227,13 +230,13 @@ class Client(Actions):
         """What a successful reply changes in the contexts and calls to restore."""
         if action in ("session.subscribe", "session.unsubscribe"):
             self._contexts = set(data.get("contexts", ()))
-        elif action in TAKES_CALL and params.get("mode", "control") == "control":
-            self._calls.add(str(params["call_id"]))
+        elif action in TAKES_CALL:
+            self._calls[str(params["call_id"])] = str(params.get("mode", "control"))
         elif action == "session.detach_call":
-            self._calls.discard(str(params["call_id"]))
+            self._calls.pop(str(params["call_id"]), None)
         for key in ("transfer_call_id", "consultation_call_id"):
             if isinstance(data.get(key), str):
-                self._calls.add(data[key])
+                self._calls[data[key]] = "control"
 
     # --- the connection loop -------------------------------------------------------------
 
@@ -267,7 +270,8 @@ class Client(Actions):
             try:
                 if reattach_until is None:
                     reattach_until = time.monotonic() + self.reattach_for
-                give_up = time.monotonic() > reattach_until
+                # on the first connection a call owned by another is not ours to wait for
+                give_up = first or time.monotonic() > reattach_until
                 resume = not first or self._resume_at_start
                 await self._handshake(link, resume=resume, give_up=give_up)
                 link.ready = True
@@ -310,8 +314,9 @@ class Client(Actions):
 
         if self._contexts:
             internal("session.subscribe", {"contexts": sorted(self._contexts)})
-        for call_id in sorted(self._calls):
-            attaches[internal("session.attach_call", {"call_id": call_id})["action_id"]] = call_id
+        for call_id, mode in sorted(self._calls.items()):
+            params = {"call_id": call_id, "mode": mode}
+            attaches[internal("session.attach_call", params)["action_id"]] = call_id
         resent = list(self._pending.values())
         for pending in resent:
             pending.link = link.number
@@ -335,8 +340,8 @@ class Client(Actions):
             if code == "already_owned" and not give_up:
                 retry = True  # the service has not closed our old connection yet
             elif code is not None:
-                log.warning("rwi client: call %s not re-attached: %s", call_id, code)
-                self._calls.discard(call_id)
+                log.warning("rwi client: call %s not attached: %s", call_id, code)
+                self._calls.pop(call_id, None)
         if retry or link.gap:
             raise _Retry()
 
@@ -385,7 +390,7 @@ class Client(Actions):
             return
         self.last_seq = event.seq
         if event.name == "call.hangup" and event.call_id is not None:
-            self._calls.discard(event.call_id)
+            self._calls.pop(event.call_id, None)
         await self.events.add(event)
 
     def _fail_pending(self, error: BaseException) -> None:
