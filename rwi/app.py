@@ -1,4 +1,5 @@
-"""The Starlette application: ``/rwi/v1`` WebSocket, ``/healthz`` and ``/readyz``."""
+"""The Starlette application: ``/rwi/v1`` WebSocket, ``/healthz``, ``/readyz`` and
+``/asyncapi.yaml`` (the protocol's AsyncAPI document)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from rwi import asyncapi
 from rwi.gateway.endpoint import rwi_endpoint
 from rwi.runtime import Runtime
 
@@ -22,6 +24,11 @@ async def readyz(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     ok, checks = await runtime.ready()
     return JSONResponse({"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503)
+
+
+async def asyncapi_document(request: Request) -> Response:
+    # generated from the same specs the service validates with, so it cannot drift
+    return Response(request.app.state.asyncapi, media_type="application/yaml")
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -37,9 +44,11 @@ def create_app(runtime: Runtime) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/asyncapi.yaml", asyncapi_document),
             WebSocketRoute("/rwi/v1", rwi_endpoint),
         ],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.asyncapi = asyncapi.render()
     return app

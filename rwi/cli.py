@@ -143,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
     mig.add_argument("--database-url", help="PostgreSQL URL (default: embedded PostgreSQL)")
     mig.set_defaults(func=cmd_migrate)
-    from rwi import cli_tools
+    from rwi import cli_client, cli_tools
 
     cli_tools.register(sub)
+    cli_client.register(sub)
     _config_after_subcommand(parser)
     return parser
 

@@ -19,7 +19,19 @@ from rwi.errors import RwiError, invalid_params
 
 VERSION = "1.0"
 
-Check = Callable[[str, Any], Any]
+
+@dataclass(frozen=True)
+class Check:
+    """One parameter's validation, with its JSON Schema: the same spec drives the
+    service's checks, the typed client (``rwi.client``) and ``docs/asyncapi.yaml``."""
+
+    run: Callable[[str, Any], Any]
+    schema: Mapping[str, Any]
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return self.run(name, value)
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -38,7 +50,7 @@ def string(*, empty: bool = False, max_len: int = 1024) -> Check:
             raise invalid_params(f"params.{name} must not contain NUL or invalid characters")
         return value
 
-    return check
+    return Check(check, {"type": "string", "minLength": 0 if empty else 1, "maxLength": max_len})
 
 
 def identifier() -> Check:
@@ -52,7 +64,7 @@ def identifier() -> Check:
             )
         return value
 
-    return check
+    return Check(check, {"type": "string", "pattern": pattern.pattern})
 
 
 def number(*, minimum: float | None = None, maximum: float | None = None) -> Check:
@@ -65,7 +77,7 @@ def number(*, minimum: float | None = None, maximum: float | None = None) -> Che
             raise invalid_params(f"params.{name} must be a number")
         return _within(name, value, minimum, maximum)
 
-    return check
+    return Check(check, _bounds({"type": "number"}, minimum, maximum))
 
 
 def integer(*, minimum: int | None = None, maximum: int | None = None) -> Check:
@@ -74,7 +86,27 @@ def integer(*, minimum: int | None = None, maximum: int | None = None) -> Check:
             raise invalid_params(f"params.{name} must be an integer")
         return int(_within(name, value, minimum, maximum))
 
-    return check
+    return Check(check, _bounds({"type": "integer"}, minimum, maximum))
+
+
+def _bounds(schema: dict[str, Any], minimum: float | None, maximum: float | None) -> dict[str, Any]:
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _object_schema(schema: Mapping[str, Check], required: frozenset[str]) -> dict[str, Any]:
+    """JSON Schema of an object of checked fields; unknown fields are refused."""
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: dict(check.schema) for name, check in schema.items()},
+        "additionalProperties": False,
+    }
+    if required:
+        out["required"] = sorted(required)
+    return out
 
 
 def _within(name: str, value: float, minimum: float | None, maximum: float | None) -> float:
@@ -91,7 +123,7 @@ def boolean() -> Check:
             raise invalid_params(f"params.{name} must be true or false")
         return value
 
-    return check
+    return Check(check, {"type": "boolean"})
 
 
 def one_of(*choices: str) -> Check:
@@ -100,7 +132,7 @@ def one_of(*choices: str) -> Check:
             raise invalid_params(f"params.{name} must be one of {', '.join(choices)}")
         return str(value)
 
-    return check
+    return Check(check, {"type": "string", "enum": list(choices)})
 
 
 def string_list(*, min_items: int = 1, max_items: int = 100) -> Check:
@@ -113,7 +145,9 @@ def string_list(*, min_items: int = 1, max_items: int = 100) -> Check:
             raise invalid_params(f"params.{name} must have {min_items} to {max_items} items")
         return [item(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
-    return check
+    return Check(
+        check, {"type": "array", "items": item.schema, "minItems": min_items, "maxItems": max_items}
+    )
 
 
 def obj(schema: Mapping[str, Check], required: frozenset[str] = frozenset()) -> Check:
@@ -122,7 +156,7 @@ def obj(schema: Mapping[str, Check], required: frozenset[str] = frozenset()) -> 
             raise invalid_params(f"params.{name} must be an object")
         return _validate(value, schema, required, prefix=f"{name}.")
 
-    return check
+    return Check(check, _object_schema(schema, required))
 
 
 def headers() -> Check:
@@ -142,7 +176,15 @@ def headers() -> Check:
                 )
         return dict(value)
 
-    return check
+    return Check(
+        check,
+        {
+            "type": "object",
+            "maxProperties": 32,
+            "propertyNames": {"pattern": "^[Xx]-[A-Za-z0-9-]{1,64}$"},
+            "additionalProperties": {"type": "string", "maxLength": 512},
+        },
+    )
 
 
 def _validate(
@@ -177,6 +219,10 @@ class ActionSpec:
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return _validate(params, self.schema, self.required)
+
+    def params_schema(self) -> dict[str, Any]:
+        """The JSON Schema of ``params`` (types, bounds, required, no unknown fields)."""
+        return _object_schema(self.schema, self.required)
 
 
 def _spec(name: str, scope: str, required: str = "", **schema: Check) -> ActionSpec:
