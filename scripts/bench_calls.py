@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -49,11 +50,17 @@ from tests.support.sipp import Sipp  # noqa: E402
 TOKEN = "bench-token"
 
 
+@functools.cache
+def media_ports() -> tuple[int, int]:
+    """One media range for every run of this process: 2000 calls' RTP/RTCP pairs."""
+    return wide_range(8000)
+
+
 async def start_service(
     database_url: str, workdir: Path, phones: dict[str, int], trunk_port: int
 ) -> tuple[asyncio.subprocess.Process, int, int]:
     """`rwi serve` on its own process; returns it, its RWI port and its SIP port."""
-    port, sip_port, (media_min, media_max) = free_port(), free_port(), wide_range(10000)
+    port, sip_port, (media_min, media_max) = free_port(), free_port(), media_ports()
     users = "".join(
         f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{p}"\n'
         for name, p in phones.items()
