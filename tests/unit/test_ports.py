@@ -22,8 +22,9 @@ def test_the_shared_range_lies_below_the_kernels_ephemeral_ports() -> None:
 
 def test_a_range_overlapping_the_ephemeral_ports_is_refused(tmp_path: Path) -> None:
     start = ephemeral_range().start
+    overlapping = PortAllocator(start - 100, start + 100, slice_size=100, lock_dir=tmp_path)
     with pytest.raises(RuntimeError, match="ephemeral"):
-        PortAllocator(start - 100, start + 100, slice_size=100, lock_dir=tmp_path)
+        overlapping.port()
 
 
 def test_ports_and_blocks_are_never_handed_out_twice(tmp_path: Path) -> None:
