@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -42,31 +42,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rwi.store.database import asyncpg_dsn  # noqa: E402
-from tests.interop.calls.conftest import free_block  # noqa: E402
 from tests.support.databases import server_url, with_database  # noqa: E402
+from tests.support.ports import free_port, wide_range  # noqa: E402
 from tests.support.serve import start_serve  # noqa: E402
-from tests.support.service import free_port  # noqa: E402
+from tests.support.sipp import Sipp  # noqa: E402
 
 TOKEN = "bench-token"
-SIPP_COMMON = ["-i", "127.0.0.1", "-bind_local", "-mi", "127.0.0.1", "-ci", "127.0.0.1", "-nostdin"]
 
 
-async def sipp(*args: str, workdir: Path) -> asyncio.subprocess.Process:
-    binary = shutil.which("sipp")
-    if binary is None:
-        raise SystemExit("sipp is not installed (apt-get install sip-tester)")
-    return await asyncio.create_subprocess_exec(
-        binary, *args, *SIPP_COMMON,
-        cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+@functools.cache
+def media_ports() -> tuple[int, int]:
+    """One media range for every run of this process: 2000 calls' RTP/RTCP pairs."""
+    return wide_range(8000)
 
 
 async def start_service(
     database_url: str, workdir: Path, phones: dict[str, int], trunk_port: int
 ) -> tuple[asyncio.subprocess.Process, int, int]:
     """`rwi serve` on its own process; returns it, its RWI port and its SIP port."""
-    port, sip_port, media = free_port(), free_block(2, 35000, 42000), 20000
+    port, sip_port, (media_min, media_max) = free_port(), free_port(), media_ports()
     users = "".join(
         f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{p}"\n'
         for name, p in phones.items()
@@ -82,7 +76,7 @@ async def start_service(
         f"authenticate_invites = false\nmax_transactions_per_source = 0\n{users}"
         f'[[sip.trunks]]\nname = "trunk"\nproxy = "127.0.0.1:{trunk_port}"\n'
         f'[[routes]]\nmatch_user = "^agent$"\nuser = "agent"\n'
-        f"[media]\nport_min = {media}\nport_max = {media + 9999}\n"
+        f"[media]\nport_min = {media_min}\nport_max = {media_max}\n"
     )
     proc, _ = await start_serve(config)
     return proc, port, sip_port
@@ -159,14 +153,13 @@ async def inbound_mode(
 ) -> dict[str, Any]:
     total = int(rate * seconds)
     stats = workdir / "uac.csv"
-    uac = await sipp(
-        f"127.0.0.1:{sip_port}", "-sn", "uac", "-s", "agent", "-r", str(rate), "-m", str(total),
-        "-d", str(int(hold * 1000)), "-p", str(free_block(2, 30000, 34000)),
-        "-cp", str(free_block(2, 34000, 35000)), "-trace_stat", "-stf", str(stats),
-        "-timeout", str(int(seconds + hold + 30)) + "s",
-        workdir=workdir,
+    uac = Sipp(workdir, "uac", builtin=True)
+    await uac.start(
+        "-s", "agent", "-r", str(rate), "-d", str(int(hold * 1000)),
+        "-trace_stat", "-stf", str(stats),
+        remote=f"127.0.0.1:{sip_port}", calls=total, timeout=int(seconds + hold + 30),
     )  # fmt: skip
-    await asyncio.wait_for(uac.wait(), seconds + hold + 60)
+    await uac.result(seconds + hold + 60)
     ok = failed = 0
     if stats.exists():
         rows = stats.read_text().strip().splitlines()
@@ -234,17 +227,16 @@ async def run(mode: str, rate: float, args: argparse.Namespace) -> dict[str, Any
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(args.database_url, name)
     procs: list[asyncio.subprocess.Process] = []
+    phones: list[Sipp] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            customer_port, agent_port = free_block(2, 30000, 34000), free_block(2, 30000, 34000)
-            for p in (customer_port, agent_port):
-                control = str(free_block(2, 34000, 35000))
-                procs.append(
-                    await sipp("-sn", "uas", "-p", str(p), "-cp", control, workdir=workdir)
-                )
+            phones = [Sipp(workdir, "uas", builtin=True), Sipp(workdir, "uas", builtin=True)]
+            for phone in phones:
+                await phone.start(calls=None, timeout=None)  # answers until the end
+            customer, agent = phones
             service, port, sip_port = await start_service(
-                url, workdir, {"agent": agent_port}, customer_port
+                url, workdir, {"agent": agent.sip_port}, customer.sip_port
             )
             procs.append(service)
             before = await count_events(asyncpg_dsn(url))
@@ -257,6 +249,8 @@ async def run(mode: str, rate: float, args: argparse.Namespace) -> dict[str, Any
             after = await count_events(asyncpg_dsn(url))
             window, setups = await setup_times(asyncpg_dsn(url))
     finally:
+        for phone in phones:
+            await phone.close()
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()

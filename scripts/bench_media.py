@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sip_media.media import api, g711
 from sip_media.media.config import MediaConfig
 from sip_media.media.service import InProcessMedia, start_media
+from tests.support.ports import wide_range
 
 STAMP = struct.Struct("!IIQ")  # leg index, sequence, send time (ns, CLOCK_REALTIME)
 SO_TIMESTAMPNS = 35  # Linux: kernel receive timestamp (CLOCK_REALTIME) as ancillary data
@@ -270,11 +271,15 @@ def _proc_rss_kb(pid: int) -> int:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_media_"))
+    size = 4 * args.calls * 2 + 100
+    port_min, port_max = (
+        (args.port_min, args.port_min + size) if args.port_min else wide_range(size)
+    )
     config = MediaConfig(
         sounds_dir=tmp / "sounds",
         recordings_dir=tmp / "rec",
-        port_min=args.port_min,
-        port_max=args.port_min + 4 * args.calls * 2 + 100,
+        port_min=port_min,
+        port_max=port_max,
         workers=args.workers,
         rtp_timeout_s=0,
         relay_batch_ms=args.relay_batch_ms,
@@ -357,7 +362,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--sockets", type=int, default=16)
-    parser.add_argument("--port-min", type=int, default=30000)
+    parser.add_argument(
+        "--port-min", type=int, default=None, help="default: a range from tests.support.ports"
+    )
     parser.add_argument("--relay-batch-ms", type=float, default=2.0)
     parser.add_argument(
         "--phases",

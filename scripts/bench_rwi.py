@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from rwi.store.database import asyncpg_dsn  # noqa: E402
 from tests.support.databases import server_url, with_database  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.support.serve import start_serve  # noqa: E402
-from tests.support.service import free_port  # noqa: E402
 
 TOKEN = "bench-token"
 

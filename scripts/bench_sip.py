@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -28,14 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sip_media.adapter import SipAdapter  # noqa: E402
 from sip_media.sip.engine import EngineConfig  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.sipp import Sipp  # noqa: E402
 
 SCENARIO = ROOT / "tests" / "interop" / "sip" / "scenarios" / "uac_basic.xml"
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def read_stats(path: Path) -> dict[str, str]:
@@ -51,24 +46,19 @@ async def run_step(adapter: SipAdapter, rate: int, seconds: float, tmp: Path) ->
     calls = int(rate * seconds)
     stf = tmp / f"stat_{rate}.csv"
     before = adapter.stats
-    argv = [
-        shutil.which("sipp") or "sipp", f"{host}:{port}", "-sf", str(SCENARIO),
-        "-i", "127.0.0.1", "-bind_local", "-mi", "127.0.0.1", "-ci", "127.0.0.1", "-nostdin",
-        "-p", str(free_port()), "-cp", str(free_port(socket.SOCK_STREAM)), "-mp", str(free_port()),
-        "-s", "bench", "-d", "0", "-r", str(rate), "-m", str(calls), "-l", str(rate * 4),
-        "-timeout", f"{int(seconds + 15)}s", "-timeout_error", "-max_recv_loops", "10000",
-        "-trace_stat", "-stf", str(stf), "-fd", "1", "-buff_size", "4194304",
-    ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=tmp
-    )
+    sipp = Sipp(tmp, SCENARIO)
+    await sipp.start(
+        "-s", "bench", "-d", "0", "-r", str(rate), "-l", str(rate * 4),
+        "-max_recv_loops", "10000", "-trace_stat", "-stf", str(stf), "-fd", "1",
+        "-buff_size", "4194304",
+        remote=f"{host}:{port}", calls=calls, timeout=int(seconds + 15),
+    )  # fmt: skip
     started = time.monotonic()
     cpu0 = time.process_time()
     try:
-        await asyncio.wait_for(proc.wait(), seconds + 25)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await sipp.result(seconds + 25)
+    except AssertionError:  # did not finish: killed; the stats say how far it got
+        await sipp.close()
     elapsed = time.monotonic() - started
     cpu = time.process_time() - cpu0
     stats = read_stats(stf) if stf.exists() else {}
@@ -87,7 +77,7 @@ async def run_step(adapter: SipAdapter, rate: int, seconds: float, tmp: Path) ->
         "engine_cpu_s": round(cpu, 2),
         "engine_timeouts": timeouts,
         "elapsed": round(elapsed, 1),
-        "rc": proc.returncode or 0,
+        "rc": (sipp.proc.returncode if sipp.proc else None) or 0,
     }
 
 

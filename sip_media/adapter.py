@@ -33,6 +33,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from urllib.parse import quote
 
@@ -306,12 +307,13 @@ class SipAdapter:
         body: bytes,
         ctype: str | None,
     ) -> EffectResult:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        # Not loop.time(): on uvloop (rwi serve's loop) it counts whole milliseconds, so
+        # a loopback round trip would measure 0.
+        started = time.perf_counter()
         status, _ = await indialog.send_and_wait(
             self.engine, inv, method, extra=extra, body=body, content_type=ctype
         )
-        rtt = loop.time() - started
+        rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(inv.leg_id, status, rtt))
         return EffectResult(inv.leg_id, status, rtt=rtt)
@@ -319,11 +321,10 @@ class SipAdapter:
     async def _out_of_dialog(
         self, method: str, leg_id: str, target: str, body: bytes = b"", ctype: str | None = None
     ) -> EffectResult:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.perf_counter()  # not loop.time(): see _in_dialog
         route = self.engine.resolve(target)
         status, _ = await request_out_of_dialog(self.engine, method, route, body, ctype)
-        rtt = loop.time() - started
+        rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(leg_id, status, rtt))
         return EffectResult(leg_id, status, rtt=rtt)

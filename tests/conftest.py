@@ -1,4 +1,5 @@
-"""Fixtures for every suite: real PostgreSQL databases, created fresh per test."""
+"""Fixtures for every suite: real PostgreSQL databases created fresh per test, and the
+test's loopback ports handed back to the pool when it ends (``tests.support.ports``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import embedded_server, fresh_database, server_url
+from tests.support.ports import ALLOCATOR
+
+
+@pytest.fixture(autouse=True)
+def _port_lease() -> Iterator[None]:
+    # Autouse fixtures are set up first and torn down last: the ports go back only
+    # after the test's own fixtures have stopped every peer that used them.
+    with ALLOCATOR.lease():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -19,21 +19,22 @@ import numpy as np
 
 from rwi.store.database import asyncpg_dsn
 from sip_media.call_types import RecordingDone
-from tests.interop.calls.conftest import (
-    RING_180,
-    Sipp,
-    free_block,
-    g711_file,
-    heard,
-    read_wav,
-)
+from tests.support.audio import g711_file, heard
 from tests.support.client import RwiClient
 from tests.support.determinism import assert_deterministic
+from tests.support.ports import free_port, port_range
 from tests.support.service import Running, make_config, running_service
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.wav import read_wav
 
 TONES = (440.0, 1000.0, 1500.0)
 
-__all__ = ["RING_180", "TONES", "Pbx", "Sipp", "g711_file", "heard", "pbx", "read_wav"]
+#: the e2e toolkit in one import: the rig, and the kit's peers and audio checks
+__all__ = [
+    "RING_180", "TONES", "Pbx", "Sipp", "answered", "call_sipp", "db_events", "echo_agent",
+    "events_of", "g711_file", "heard", "pbx", "read_wav", "sip_tables", "start", "tone_phone",
+]  # fmt: skip
 
 
 @dataclass
@@ -105,9 +106,9 @@ def sip_tables(
     users: dict[str, Sipp] | None = None,
     routes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    base = free_block(200, low=43000, high=60000)
+    port_min, port_max = port_range(200)
     sip: dict[str, Any] = {
-        "listen": [f"udp:127.0.0.1:{free_port_udp()}"],
+        "listen": [f"udp:127.0.0.1:{free_port()}"],
         "allowed_destinations": ["127.0.0.0/8"],
         "authenticate_invites": False,
         "users": [
@@ -119,7 +120,7 @@ def sip_tables(
         sip["trunks"] = [{"name": "trunk", "proxy": f"127.0.0.1:{trunk.sip_port}"}]
     return {
         "sip": sip,
-        "media": {"port_min": base, "port_max": base + 199, "rtp_timeout_s": 20.0},
+        "media": {"port_min": port_min, "port_max": port_max, "rtp_timeout_s": 20.0},
         "storage": {
             "data_dir": str(tmp / "data"),
             "sounds_dir": str(tmp / "sounds"),
@@ -127,10 +128,6 @@ def sip_tables(
         },
         "routes": routes or [],
     }
-
-
-def free_port_udp() -> int:
-    return free_block(2, low=35000, high=42000)
 
 
 @asynccontextmanager
@@ -160,3 +157,32 @@ async def db_events(db_url: str, stream: str) -> list[str]:
     finally:
         await conn.close()
     return [r["type"] for r in rows]
+
+
+def tone_phone(tmp: Path, freq_file: Path) -> Sipp:
+    """A phone (customer or agent) that answers and says the tone in ``freq_file``."""
+    return call_sipp(
+        tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0, codec="PCMU",
+        ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
+    )  # fmt: skip
+
+
+def echo_agent(tmp: Path) -> Sipp:
+    """An agent's phone that answers and echoes what it hears."""
+    return call_sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
+
+
+async def answered(client: RwiClient, call_id: str, destination: str, **params: object) -> None:
+    """Originate ``call_id`` and wait until it is answered."""
+    reply = await client.request(
+        "call.originate", {"call_id": call_id, "destination": destination, **params}
+    )
+    assert reply["response"] == "success", reply
+    await client.event("call.answered", call_id=call_id, timeout=15)
+
+
+async def start(rig: Pbx, *peers: tuple[Sipp, tuple[str, ...]]) -> None:
+    """Start each SIPp with its arguments; the rig closes them at the end."""
+    for peer, args in peers:
+        rig.sipps.append(peer)
+        await peer.start(*args)

@@ -1,6 +1,6 @@
 """Seed scenarios with baresip, a real softphone, as the agents' phones and as a caller.
 
-Each phone is a baresip process (``tests/interop/sip/baresip_peer.py``) that registers
+Each phone is a baresip process (``tests/support/baresip.py``) that registers
 to the service as a local user with digest auth (``[[sip.users]]`` with a password and
 no static contact: the service can only reach it through the binding its registrar
 persisted in the log), answers by itself, sends a looped tone of its own from
@@ -25,20 +25,13 @@ import pytest
 
 from rwi.store.database import asyncpg_dsn
 from sip_media.call_types import LegOffered
-from tests.e2e.pbx import (
-    RING_180,
-    TONES,
-    Pbx,
-    Sipp,
-    events_of,
-    g711_file,
-    heard,
-    pbx,
-    sip_tables,
-)
-from tests.e2e.test_scenarios_calls import write_tone_wav
-from tests.interop.calls.conftest import free_block
-from tests.interop.sip.baresip_peer import Baresip
+from tests.e2e.pbx import TONES, Pbx, events_of, pbx, sip_tables
+from tests.support.audio import g711_file, heard
+from tests.support.baresip import Baresip, sip_port
+from tests.support.ports import free_port
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -86,13 +79,12 @@ async def baresip_phone(
     and records what it hears and says."""
     phone = Baresip(
         tmp / f"baresip-{user}",
-        free_block(2),
-        free_block(2),
+        sip_port(),
+        free_port(),
         f"<sip:{user}@127.0.0.1:{service_port}>;auth_pass={password(user)};regint=600;"
         "answermode=auto;audio_codecs=PCMU/8000/1",
         tone_hz=tone_hz,
         record=True,
-        rtp_ports="20000-21998",  # clear of the SIP ports and of the service's media
     )
     try:
         await phone.start()
@@ -174,7 +166,7 @@ def last(samples: np.ndarray, seconds: float, skip: float = 0.2) -> np.ndarray:
 
 def customer(tmp: Path) -> Sipp:
     tone = g711_file(tmp / "customer.ul", 0, CUSTOMER_HZ)
-    return Sipp(
+    return call_sipp(
         tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", ack_action=f'<action><exec rtp_stream="{tone},-1,0"/></action>',
     )  # fmt: skip

@@ -14,18 +14,18 @@ import asyncpg
 import pytest
 
 from rwi.store.database import asyncpg_dsn
-from tests.e2e.pbx import Sipp, free_port_udp
-from tests.e2e.test_scenarios_calls import echo_agent
-from tests.interop.calls.conftest import free_block
+from tests.e2e.pbx import echo_agent
 from tests.support.client import RwiClient
+from tests.support.ports import free_port, port_range
 from tests.support.serve import start_serve
-from tests.support.service import free_port
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import call_sipp
 
 pytestmark = pytest.mark.e2e
 
 
 def write_config(tmp: Path, db_url: str, sip_port: int, users: dict[str, Sipp]) -> Path:
-    port, media = free_port(), free_block(200, low=43000, high=60000)
+    port, (port_min, port_max) = free_port(), port_range(200)
     user_tables = "".join(
         f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{peer.sip_port}"\n'
         for name, peer in users.items()
@@ -40,7 +40,7 @@ def write_config(tmp: Path, db_url: str, sip_port: int, users: dict[str, Sipp]) 
         f'[sip]\nlisten = ["udp:127.0.0.1:{sip_port}"]\nallowed_destinations = ["127.0.0.0/8"]\n'
         f"authenticate_invites = false\n{user_tables}"
         '[[routes]]\nmatch_user = "^2000$"\ncontext = "sales"\n'
-        f"[media]\nport_min = {media}\nport_max = {media + 199}\n"
+        f"[media]\nport_min = {port_min}\nport_max = {port_max}\n"
     )
     return config
 
@@ -74,10 +74,10 @@ async def logged(db_url: str, observation: str, call_id: str, limit: float = 10.
 
 async def test_a_crash_leaves_no_phone_hanging(db_url: str, tmp_path: Path) -> None:
     agent = echo_agent(tmp_path)
-    ringing = Sipp(tmp_path, "uas_noanswer")
-    sip_port = free_port_udp()
+    ringing = call_sipp(tmp_path, "uas_noanswer")
+    sip_port = free_port()
     config = write_config(tmp_path, db_url, sip_port, {"agent": agent, "slow": ringing})
-    caller = Sipp(tmp_path, "uac_wait_bye")
+    caller = call_sipp(tmp_path, "uac_wait_bye")
     peers = [agent, ringing, caller]
     proc = await serve(config)
     try:

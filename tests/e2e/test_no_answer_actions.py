@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.pbx import RING_180, TONES, Sipp, events_of, g711_file, heard, pbx, sip_tables
-from tests.e2e.test_scenarios_calls import answered
-from tests.e2e.test_transfers import tone_agent
+from tests.e2e.pbx import TONES, answered, events_of, pbx, sip_tables, tone_phone
+from tests.support.audio import g711_file, heard
+from tests.support.sipp_templates import RING_180, call_sipp
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +30,14 @@ CONTEXTS = [
 async def test_unclaimed_call_is_transferred_then_ends_with_its_caller(
     db_url: str, tmp_path: Path
 ) -> None:
-    voicemail = tone_agent(tmp_path, g711_file(tmp_path / "vm.ul", 0, 1500.0))
+    voicemail = tone_phone(tmp_path, g711_file(tmp_path / "vm.ul", 0, 1500.0))
     tables = sip_tables(tmp_path, users={"voicemail": voicemail}, routes=ROUTES)
     async with pbx(db_url, tmp_path, tables, contexts=CONTEXTS) as rig:
         rig.sipps.append(voicemail)
         await voicemail.start()
         client = await rig.client()
         await client.request("session.subscribe", {"contexts": ["sales"]})
-        caller = Sipp(tmp_path, "uac_call", middle="", pause_ms=4000)
+        caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=4000)
         rig.sipps.append(caller)
         await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
 
@@ -65,7 +65,7 @@ async def test_unclaimed_call_hears_a_tone_and_is_hung_up(db_url: str, tmp_path:
     async with pbx(db_url, tmp_path, tables, contexts=CONTEXTS) as rig:
         client = await rig.client()
         await client.request("session.subscribe", {"contexts": ["support"]})
-        caller = Sipp(tmp_path, "uac_wait_bye")
+        caller = call_sipp(tmp_path, "uac_wait_bye")
         rig.sipps.append(caller)
         await caller.start("-s", "3000", remote=f"127.0.0.1:{rig.sip_port}")
 
@@ -112,7 +112,7 @@ a=sendrecv
 
 
 async def test_early_media_after_ringing(db_url: str, tmp_path: Path) -> None:
-    trunk = Sipp(
+    trunk = call_sipp(
         tmp_path, "uas_call", ring=RING_180_183, sdp_port="[media_port]", pt=0, codec="PCMU"
     )
     tables = sip_tables(tmp_path, trunk=trunk)

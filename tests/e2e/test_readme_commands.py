@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from rwi.reporting import REPORTS
-from tests.interop.calls.conftest import Sipp, free_block
 from tests.support.client import RwiClient
 from tests.support.databases import fresh_database, server_url
+from tests.support.ports import free_port
 from tests.support.serve import ROOT
 from tests.support.shipped import serve, write_config
+from tests.support.sipp import Sipp
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,7 @@ async def first_session(url: str) -> None:
 async def a_call_through_the_service(tmp: Path, config: Path, db_url: str) -> str:
     """One routed SIPp call, answered over RWI, hung up by the caller; also the README's
     websocket client session against the same service."""
-    sip_port = free_block(2)
+    sip_port = free_port()
     agent = Sipp(tmp, "uas_call", sdp_port="[media_port]", pt=0, codec="PCMU")
     written = write_config(tmp, sip_port=sip_port, agent=agent, database_url=db_url)
     assert written == config
@@ -203,7 +204,6 @@ async def test_rwi_command_lines_on_a_real_call_history(
 
 async def test_dev_serve_with_the_config_from_the_environment(db_url: str, tmp_path: Path) -> None:
     """``./scripts/dev serve`` with no arguments: the config comes from $RWI_CONFIG."""
-    from tests.support.service import free_port
 
     port = free_port()
     config = tmp_path / "rwi.toml"

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import RING_180, Sipp, heard, pbx, sip_tables
-from tests.e2e.test_scenarios_calls import answered, echo_agent, start, write_tone_wav
+from tests.e2e.pbx import answered, echo_agent, pbx, sip_tables, start
+from tests.support.audio import heard
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +21,7 @@ FREQS = (425.0, 440.0, 1000.0)
 def slow_agent(tmp: Path, ring_ms: int) -> Sipp:
     """Rings (180) for ``ring_ms`` before answering; echoes our audio."""
     ring = RING_180 + f'\n  <pause milliseconds="{ring_ms}"/>'
-    return Sipp(tmp, "uas_call", ring=ring, sdp_port="[media_port]", pt=0, codec="PCMU")
+    return call_sipp(tmp, "uas_call", ring=ring, sdp_port="[media_port]", pt=0, codec="PCMU")
 
 
 async def test_customer_hears_ringback_then_hold_music_while_agents_ring(

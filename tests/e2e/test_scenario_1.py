@@ -7,18 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import RING_180, TONES, Sipp, events_of, g711_file, heard, pbx, sip_tables
+from tests.e2e.pbx import TONES, events_of, pbx, sip_tables
+from tests.support.audio import g711_file, heard
+from tests.support.sipp_templates import RING_180, call_sipp
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_scenario_1_originate_two_legs_and_bridge(db_url: str, tmp_path: Path) -> None:
     tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
-    customer = Sipp(
+    customer = call_sipp(
         tmp_path, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", ack_action=f'<action><exec rtp_stream="{tone},-1,0"/></action>',
     )  # fmt: skip
-    agent = Sipp(tmp_path, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=8, codec="PCMA")
+    agent = call_sipp(
+        tmp_path, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=8, codec="PCMA"
+    )
     tables = sip_tables(tmp_path, trunk=customer, users={"1001": agent})
     async with pbx(db_url, tmp_path, tables) as rig:
         rig.sipps += [customer, agent]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import TONES, Sipp, events_of, heard, pbx, sip_tables
+from tests.e2e.pbx import TONES, events_of, pbx, sip_tables
+from tests.support.audio import g711_file, heard
+from tests.support.sipp_templates import RING_180, call_sipp
 
 PCMU_OFFER = "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000"
 
@@ -31,7 +33,7 @@ async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
         for client in (a, b):
             reply = await client.request("session.subscribe", {"contexts": ["sales", "support"]})
             assert reply["data"] == {"contexts": ["sales", "support"]}
-        caller = Sipp(tmp_path, "uac_call", middle="", pause_ms=2500)
+        caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=2500)
         rig.sipps.append(caller)
         await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
 
@@ -88,7 +90,7 @@ async def test_reject_reasons_reach_the_caller_as_their_sip_codes(
         await a.request("session.subscribe", {"contexts": ["sales"]})
         for reason, code in (("busy", 486), ("forbidden", 403), ("not_found", 404),
                              ("decline", 603)):  # fmt: skip
-            caller = Sipp(tmp_path, "uac_reject", code=code, sdp_media=PCMU_OFFER)
+            caller = call_sipp(tmp_path, "uac_reject", code=code, sdp_media=PCMU_OFFER)
             rig.sipps.append(caller)
             await caller.start("-s", "2001", remote=f"127.0.0.1:{rig.sip_port}")
             incoming = await a.wait_for(
@@ -115,7 +117,7 @@ async def test_unclaimed_call_gets_480_after_the_context_timeout(
     ) as rig:  # fmt: skip
         a = await rig.client()
         await a.request("session.subscribe", {"contexts": ["sales"]})
-        caller = Sipp(tmp_path, "uac_reject", code=480, sdp_media=PCMU_OFFER)
+        caller = call_sipp(tmp_path, "uac_reject", code=480, sdp_media=PCMU_OFFER)
         rig.sipps.append(caller)
         await caller.start("-s", "2002", remote=f"127.0.0.1:{rig.sip_port}")
         incoming = await a.event("call.incoming", timeout=10)
@@ -128,7 +130,7 @@ async def test_unclaimed_call_gets_480_after_the_context_timeout(
 
 async def test_an_unrouted_call_is_refused_404_and_logged(db_url: str, tmp_path: Path) -> None:
     async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
-        caller = Sipp(tmp_path, "uac_reject", code=404, sdp_media=PCMU_OFFER)
+        caller = call_sipp(tmp_path, "uac_reject", code=404, sdp_media=PCMU_OFFER)
         rig.sipps.append(caller)
         await caller.start("-s", "9999", remote=f"127.0.0.1:{rig.sip_port}")
         assert await caller.finish() == 0
@@ -148,10 +150,9 @@ async def test_an_unrouted_call_is_refused_404_and_logged(db_url: str, tmp_path:
 async def test_a_route_to_a_local_user_bridges_caller_and_phone(
     db_url: str, tmp_path: Path
 ) -> None:
-    from tests.e2e.pbx import RING_180, g711_file
 
     tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
-    phone = Sipp(
+    phone = call_sipp(
         tmp_path, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", ack_action=f'<action><exec rtp_stream="{tone},-1,0"/></action>',
     )  # fmt: skip
@@ -160,7 +161,7 @@ async def test_a_route_to_a_local_user_bridges_caller_and_phone(
     async with pbx(db_url, tmp_path, t) as rig:
         rig.sipps.append(phone)
         await phone.start()
-        caller = Sipp(tmp_path, "uac_call", middle="", pause_ms=3000)
+        caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=3000)
         rig.sipps.append(caller)
         await caller.start("-s", "1001", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
 

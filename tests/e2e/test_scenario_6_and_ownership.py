@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import RING_180, Sipp, events_of, pbx, sip_tables
-from tests.e2e.test_scenarios_calls import answered, echo_agent, start, write_tone_wav
-from tests.interop.calls.conftest import RtpPeer
+from tests.e2e.pbx import answered, echo_agent, events_of, pbx, sip_tables, start
+from tests.support.rtp import RtpPeer
+from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_scenario_6_prompt_interrupted_by_a_digit(db_url: str, tmp_path: Path) -> None:
     far = RtpPeer(None)  # the customer's phone: silence, then an RFC 4733 digit
-    phone = Sipp(tmp_path, "uas_call", ring=RING_180, sdp_port=far.port, pt=0, codec="PCMU")
+    phone = call_sipp(tmp_path, "uas_call", ring=RING_180, sdp_port=far.port, pt=0, codec="PCMU")
     sales = echo_agent(tmp_path)
     tables = sip_tables(tmp_path, users={"customer": phone, "sales": sales})
     write_tone_wav(tmp_path / "sounds" / "welcome.wav", 600.0, seconds=10)
@@ -121,7 +122,7 @@ async def test_owner_disconnect_and_no_reattach_hangs_up(db_url: str, tmp_path: 
 
 async def test_call_level_errors_on_a_live_service(db_url: str, tmp_path: Path) -> None:
     agent = echo_agent(tmp_path)
-    ringing = Sipp(tmp_path, "uas_noanswer")
+    ringing = call_sipp(tmp_path, "uas_noanswer")
     tables = sip_tables(tmp_path, users={"agent": agent, "slow": ringing})
     async with pbx(db_url, tmp_path, tables, max_calls_per_connection=2) as rig:
         await start(rig, (agent, ("-rtp_echo",)), (ringing, ()))

@@ -3,58 +3,21 @@ busy, no answer, a destination that does not exist."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.e2e.pbx import RING_180, TONES, Pbx, Sipp, events_of, g711_file, heard, pbx, sip_tables
-from tests.support.client import RwiClient
+from tests.e2e.pbx import TONES, answered, echo_agent, events_of, pbx, sip_tables, start, tone_phone
+from tests.support.audio import g711_file, heard
+from tests.support.sipp_templates import call_sipp
+from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
 
-def write_tone_wav(path: Path, freq: float, seconds: float = 2.0, rate: int = 16000) -> None:
-    """A prompt of any common rate: the service converts it to 8 kHz itself."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(rate * seconds)) / rate
-    pcm = (8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm.tobytes())
-
-
-def customer(tmp: Path, freq_file: Path) -> Sipp:
-    return Sipp(
-        tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0, codec="PCMU",
-        ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
-    )  # fmt: skip
-
-
-def echo_agent(tmp: Path) -> Sipp:
-    return Sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
-
-
-async def answered(client: RwiClient, call_id: str, destination: str, **params: object) -> None:
-    reply = await client.request(
-        "call.originate", {"call_id": call_id, "destination": destination, **params}
-    )
-    assert reply["response"] == "success", reply
-    await client.event("call.answered", call_id=call_id, timeout=15)
-
-
-async def start(rig: Pbx, *peers: tuple[Sipp, tuple[str, ...]]) -> None:
-    for peer, args in peers:
-        rig.sipps.append(peer)
-        await peer.start(*args)
-
-
 async def test_scenario_11_hold_and_unhold(db_url: str, tmp_path: Path) -> None:
     tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
-    cust, agent = customer(tmp_path, tone), echo_agent(tmp_path)
+    cust, agent = tone_phone(tmp_path, tone), echo_agent(tmp_path)
     tables = sip_tables(tmp_path, trunk=cust, users={"1001": agent})
     write_tone_wav(tmp_path / "sounds" / "hold.wav", 440.0)
     async with pbx(db_url, tmp_path, tables) as rig:
@@ -95,8 +58,8 @@ async def test_scenario_11_hold_and_unhold(db_url: str, tmp_path: Path) -> None:
 
 async def test_scenario_5_hold_music_and_parallel_agents(db_url: str, tmp_path: Path) -> None:
     tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
-    cust = customer(tmp_path, tone)
-    agent1 = Sipp(tmp_path, "uas_noanswer")
+    cust = tone_phone(tmp_path, tone)
+    agent1 = call_sipp(tmp_path, "uas_noanswer")
     agent2 = echo_agent(tmp_path)
     tables = sip_tables(tmp_path, users={"customer": cust, "agent1": agent1, "agent2": agent2})
     write_tone_wav(tmp_path / "sounds" / "hold.wav", 440.0)
@@ -142,7 +105,7 @@ async def test_scenario_5_hold_music_and_parallel_agents(db_url: str, tmp_path: 
 
 async def test_scenario_3a_swap_agent_by_hangup_and_new_bridge(db_url: str, tmp_path: Path) -> None:
     tone = g711_file(tmp_path / "tone1k.ul", 0, 1000.0)
-    cust, agent1, agent2 = customer(tmp_path, tone), echo_agent(tmp_path), echo_agent(tmp_path)
+    cust, agent1, agent2 = tone_phone(tmp_path, tone), echo_agent(tmp_path), echo_agent(tmp_path)
     tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (agent2, ("-rtp_echo",)))
@@ -169,8 +132,8 @@ async def test_scenario_3a_swap_agent_by_hangup_and_new_bridge(db_url: str, tmp_
 
 
 async def test_outbound_busy_no_answer_and_nonexistent(db_url: str, tmp_path: Path) -> None:
-    busy = Sipp(tmp_path, "uas_busy")
-    silent = Sipp(tmp_path, "uas_noanswer")
+    busy = call_sipp(tmp_path, "uas_busy")
+    silent = call_sipp(tmp_path, "uas_noanswer")
     tables = sip_tables(tmp_path, users={"busy": busy, "silent": silent})
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (busy, ()), (silent, ()))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import RwiClient
+from tests.support.ports import free_port
 from tests.support.serve import start_serve
-from tests.support.service import free_port
 
 pytestmark = pytest.mark.e2e
 

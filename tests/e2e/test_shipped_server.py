@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.calls.conftest import Sipp, free_block, uac_reinvite
 from tests.support.client import RwiClient
+from tests.support.ports import free_port
 from tests.support.shipped import listening, serve, write_config
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import uac_reinvite
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.e2e
 async def test_sipp_calls_in_and_out_through_rwi_serve(
     transport: str, db_url: str, tmp_path: Path
 ) -> None:
-    sip_port = free_block(2)
+    sip_port = free_port()
     flags = ("-t", "t1") if transport == "tcp" else ("-t", "u1")
     agent = Sipp(tmp_path, "uas_call", sdp_port="[media_port]", pt=0, codec="PCMU")
     caller = Sipp(tmp_path, "uac_call", middle=uac_reinvite(2, "sendonly", "recvonly"),

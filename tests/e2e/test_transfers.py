@@ -9,19 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.pbx import RING_180, TONES, Pbx, Sipp, events_of, g711_file, heard, pbx, sip_tables
-from tests.e2e.test_scenarios_calls import answered, customer, echo_agent, start, write_tone_wav
+from tests.e2e.pbx import (
+    TONES,
+    Pbx,
+    answered,
+    echo_agent,
+    events_of,
+    pbx,
+    sip_tables,
+    start,
+    tone_phone,
+)
+from tests.support.audio import g711_file, heard
 from tests.support.client import RwiClient
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
-
-
-def tone_agent(tmp: Path, freq_file: Path) -> Sipp:
-    """An agent's phone that answers and says a tone of its own."""
-    return Sipp(
-        tmp, "uas_call", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0, codec="PCMU",
-        ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
-    )  # fmt: skip
 
 
 async def bridged_customer_and_agent(rig: Pbx, client: RwiClient) -> None:
@@ -35,9 +40,9 @@ async def bridged_customer_and_agent(rig: Pbx, client: RwiClient) -> None:
 async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
     db_url: str, tmp_path: Path
 ) -> None:
-    cust = customer(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
+    cust = tone_phone(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
     agent1 = echo_agent(tmp_path)
-    agent2 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    agent2 = tone_phone(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
     tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
     async with pbx(db_url, tmp_path, tables) as rig:
@@ -103,10 +108,10 @@ async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
 async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
     db_url: str, tmp_path: Path
 ) -> None:
-    cust = customer(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
+    cust = tone_phone(tmp_path, g711_file(tmp_path / "c1k.ul", 0, 1000.0))
     agent1 = echo_agent(tmp_path)
-    busy = Sipp(tmp_path, "uas_busy")
-    agent2 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    busy = call_sipp(tmp_path, "uas_busy")
+    agent2 = tone_phone(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
     users = {"agent1": agent1, "busy": busy, "agent2": agent2}
     tables = sip_tables(tmp_path, trunk=cust, users=users)
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
@@ -182,7 +187,7 @@ Content-Length: 0
 ]]>
   </send>
   <recv response="200"/>"""
-    return Sipp(
+    return call_sipp(
         tmp, "uas_transferee", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
         refer_to=refer_to, frag="SIP/2.0 200 OK", ending=bye,
@@ -192,7 +197,7 @@ Content-Length: 0
 async def test_blind_transfers_by_refer_and_by_reroute(db_url: str, tmp_path: Path) -> None:
     tone = g711_file(tmp_path / "c1k.ul", 0, 1000.0)
     cust = transferee(tmp_path, tone, r"sip:agent2@127\.0\.0\.1:[0-9]+")
-    agent1 = tone_agent(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    agent1 = tone_phone(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
     agent2 = echo_agent(tmp_path)
     tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
     async with pbx(db_url, tmp_path, tables) as rig:

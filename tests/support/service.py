@@ -1,4 +1,4 @@
-"""A real service (uvicorn, Starlette, PostgreSQL) on a free loopback port, in-process."""
+"""A real service (uvicorn, Starlette, PostgreSQL) on a reserved loopback port, in-process."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rwi.config import Config, parse_config
 from rwi.gateway.endpoint import WS_MAX_SIZE
 from rwi.runtime import Runtime
 from rwi.service import Service
+from tests.support.ports import free_port
 
 TOKENS = [
     {"name": "app", "token": "app-token", "scopes": ["call.control"]},
@@ -29,15 +30,8 @@ TOKENS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def make_config(database_url: str, *, tables: dict[str, Any] | None = None, **rwi: Any) -> Config:
-    """A test config on a free port; ``tables`` adds top-level tables ([sip], [media],
+    """A test config on a reserved port; ``tables`` adds top-level tables ([sip], [media],
     routes, storage). Without a [sip] table the service runs without SIP and media."""
     raw: dict[str, Any] = {
         "rwi": {"listen": f"127.0.0.1:{free_port()}", "tokens": TOKENS, **rwi},

@@ -11,9 +11,9 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.interop.calls.conftest import Sipp, free_block
+from tests.support.ports import free_port, port_range
 from tests.support.serve import start_serve
-from tests.support.service import free_port
+from tests.support.sipp import Sipp
 
 
 def write_config(
@@ -21,7 +21,7 @@ def write_config(
 ) -> Path:
     """A config file as a user writes one: a token, a context routed from 2xxx numbers,
     SIP on UDP and TCP, the agent's phone as local user 1001 (over ``transport``)."""
-    media = free_block(100, low=22000, high=29800)
+    media_min, media_max = port_range(100)
     suffix = ";transport=tcp" if transport == "tcp" else ""
     config = tmp / "rwi.toml"
     config.write_text(
@@ -55,8 +55,8 @@ match_user = "^2\\\\d{{3}}$"
 context = "support"
 
 [media]
-port_min = {media}
-port_max = {media + 99}
+port_min = {media_min}
+port_max = {media_max}
 """
     )
     return config

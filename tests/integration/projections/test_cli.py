@@ -12,8 +12,8 @@ import pytest
 
 from rwi.cli import main
 from rwi.store.database import asyncpg_dsn
+from tests.integration.projections.contact_centre import contact_centre
 from tests.integration.projections.logbook import Logbook, at
-from tests.integration.projections.test_call_history import contact_centre
 from tests.support.databases import server_url, with_database
 
 pytestmark = pytest.mark.integration

@@ -19,16 +19,11 @@ from sip_media.call_types import (
     ReferIn,
 )
 from sip_media.media.api import ToneSource
-
-from .conftest import (
-    Rig,
-    heard,
-    read_wav,
-    uac_info_dtmf,
-    uac_reinvite,
-    uac_request,
-    wait_until,
-)
+from tests.interop.calls.rig import Rig
+from tests.support.audio import heard
+from tests.support.observer import wait_until
+from tests.support.sipp_templates import uac_info_dtmf, uac_reinvite, uac_request
+from tests.support.wav import read_wav
 
 pytestmark = pytest.mark.interop
 

@@ -17,8 +17,9 @@ import pytest
 from sip_media.call_types import LegAnswered, LegDtmf, LegEnded, PlaybackDone
 from sip_media.media import g711
 from sip_media.media.api import ToneSource
-
-from .conftest import Rig, dial_far_socket, g711_file, heard, read_wav, rms, window
+from tests.interop.calls.rig import Rig, dial_far_socket, window
+from tests.support.audio import g711_file, heard, rms
+from tests.support.wav import read_wav
 
 pytestmark = pytest.mark.interop
 

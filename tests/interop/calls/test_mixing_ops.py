@@ -18,8 +18,9 @@ from sip_media.call_types import (
     RecordingDone,
     UnknownLegError,
 )
-
-from .conftest import Rig, dial_far_socket, g711_file, heard, read_wav, window
+from tests.interop.calls.rig import Rig, dial_far_socket, window
+from tests.support.audio import g711_file, heard
+from tests.support.wav import read_wav
 
 pytestmark = pytest.mark.interop
 

@@ -23,8 +23,10 @@ from sip_media.call_types import (
     SignallingError,
     UnknownLegError,
 )
-
-from .conftest import ANSWER_OPTIONS, RING_180, Rig, g711_file, heard, levels, read_wav
+from tests.interop.calls.rig import Rig
+from tests.support.audio import g711_file, heard, levels
+from tests.support.sipp_templates import ANSWER_OPTIONS, RING_180
+from tests.support.wav import read_wav
 
 pytestmark = pytest.mark.interop
 

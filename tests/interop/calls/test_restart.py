@@ -25,8 +25,11 @@ from sip_media.calls import CallLegs
 from sip_media.media.config import MediaConfig
 from sip_media.sip.engine import EngineConfig, TrunkConfig
 from sip_media.sip.timers import TimerConfig
-
-from .conftest import Collector, Rig, Sipp, close_rig, free_block
+from tests.interop.calls.rig import Rig, close_rig
+from tests.support.observer import Observer
+from tests.support.ports import free_port, port_range
+from tests.support.sipp import Sipp
+from tests.support.sipp_templates import call_sipp
 
 pytestmark = pytest.mark.interop
 
@@ -59,7 +62,7 @@ async def crash(rig: Rig) -> None:
 
 async def restarted(tmp: Path, sip_port: int, trunks: dict[str, TrunkConfig] | None = None) -> Rig:
     """A new CallLegs on the SIP port of the one that crashed (fresh media range)."""
-    base = free_block(2, 22000, 29800) // 100 * 100
+    base, port_max = port_range(99)
     legs = await CallLegs.start(
         EngineConfig(
             udp=[("127.0.0.1", sip_port)],
@@ -71,11 +74,11 @@ async def restarted(tmp: Path, sip_port: int, trunks: dict[str, TrunkConfig] | N
             sounds_dir=tmp / f"sounds{base}",
             recordings_dir=tmp / f"recordings{base}",
             port_min=base,
-            port_max=base + 98,
+            port_max=port_max,
             allowed_destinations=("127.0.0.0/8",),
         ),
     )
-    return Rig(legs, Collector(legs), tmp)
+    return Rig(legs, Observer(legs), tmp)
 
 
 async def end_after_crash(
@@ -168,11 +171,11 @@ async def test_inbound_offered_leg_gets_a_final_response(
 
 async def test_a_trunk_challenging_the_bye_gets_credentials(tmp_path: Path) -> None:
     """The record names the trunk; the new process answers its 401 from the config."""
-    trunk = Sipp(tmp_path, "uas_stale_bye_auth")
+    trunk = call_sipp(tmp_path, "uas_stale_bye_auth")
     config = TrunkConfig(
         "itsp", ("127.0.0.1", trunk.sip_port), username="trunkuser", password="trunkpw"
     )
-    rig = await restarted(tmp_path, free_block(2), {"itsp": config})
+    rig = await restarted(tmp_path, free_port(), {"itsp": config})
     try:
         await trunk.start()
         await rig.legs.dial("out-4", "sip:100@itsp")

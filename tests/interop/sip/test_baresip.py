@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,20 +21,21 @@ from sip_media.adapter import (
     RingLeg,
     SipAdapter,
 )
-
-from .baresip_peer import Baresip
-from .conftest import Observer, engine_config, free_port
+from tests.interop.sip.harness import engine_config
+from tests.support.baresip import Baresip, sip_port
+from tests.support.observer import Observer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture
 async def phone(tmp_path: Path) -> AsyncIterator[Baresip]:
-    port = free_port()
+    port = sip_port()
     bs = Baresip(
         tmp_path / "baresip",
         port,
-        free_port(socket.SOCK_STREAM),
+        free_port(),
         f"<sip:bob@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU/8000/1",
     )
     await bs.start()
@@ -85,11 +85,11 @@ async def test_registered_phones_call_each_other_through_the_engine(tmp_path: Pa
     phones: list[Baresip] = []
     try:
         for name, password in users.items():
-            sip_port = free_port()
+            port_of_phone = sip_port()
             phone = Baresip(
                 tmp_path / name,
-                sip_port,
-                free_port(socket.SOCK_STREAM),
+                port_of_phone,
+                free_port(),
                 f"<sip:{name}@{host}:{port}>;auth_pass={password};regint=600;"
                 "answermode=auto;audio_codecs=PCMU/8000/1",
             )

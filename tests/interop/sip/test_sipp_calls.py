@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
@@ -24,8 +23,10 @@ from sip_media.adapter import (
 from sip_media.nomedia import offer_sdp
 from sip_media.sip.routing import TrunkConfig
 from sip_media.sip.timers import TimerConfig
-
-from .conftest import Observer, Peers, engine_config, free_port, peers_ready, wait_until
+from tests.interop.sip.harness import engine_config, peers_ready
+from tests.support.observer import Observer, wait_until
+from tests.support.ports import free_port
+from tests.support.sipp import Sipps
 
 pytestmark = pytest.mark.interop
 
@@ -45,7 +46,7 @@ async def answer_incoming(adapter: SipAdapter, observer: Observer, ring: bool = 
 
 
 async def test_sipp_uac_basic_call_bye_from_sipp(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     proc = await peers.sipp("uac_basic", remote(adapter), "-s", "alice", "-d", "100")
     leg = await answer_incoming(adapter, observer)
@@ -58,7 +59,7 @@ async def test_sipp_uac_basic_call_bye_from_sipp(
 
 
 async def test_engine_uac_to_sipp_uas_bye_from_engine(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_basic", None, port=port)
@@ -75,7 +76,7 @@ async def test_engine_uac_to_sipp_uas_bye_from_engine(
 
 
 async def test_engine_uac_bye_from_sipp_uas(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_bye", None, port=port)
@@ -87,7 +88,7 @@ async def test_engine_uac_bye_from_sipp_uas(
 
 
 async def test_sipp_uac_waits_for_bye_from_engine(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     proc = await peers.sipp("uac_wait_bye", remote(adapter), "-s", "alice")
     leg = await answer_incoming(adapter, observer, ring=False)
@@ -99,7 +100,7 @@ async def test_sipp_uac_waits_for_bye_from_engine(
 
 
 async def test_sipp_cancels_before_answer(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     proc = await peers.sipp("uac_cancel", remote(adapter), "-s", "alice")
     call = await observer.wait(IncomingCall)
@@ -110,7 +111,7 @@ async def test_sipp_cancels_before_answer(
 
 
 async def test_engine_uac_gets_486_busy(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_busy", None, port=port)
@@ -121,7 +122,7 @@ async def test_engine_uac_gets_486_busy(
 
 
 async def test_engine_uac_no_answer_times_out_with_cancel(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_noanswer", None, port=port)
@@ -133,7 +134,7 @@ async def test_engine_uac_no_answer_times_out_with_cancel(
 
 
 async def test_sipp_puts_engine_on_hold(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     proc = await peers.sipp("uac_hold", remote(adapter), "-s", "alice")
     leg = await answer_incoming(adapter, observer)
@@ -145,7 +146,7 @@ async def test_sipp_puts_engine_on_hold(
 
 
 async def test_retransmitted_invite_is_absorbed(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     proc = await peers.sipp("uac_dup_invite", remote(adapter), "-s", "alice")
     call = await observer.wait(IncomingCall)
@@ -158,7 +159,7 @@ async def test_retransmitted_invite_is_absorbed(
 
 
 async def test_lossy_network_calls_complete(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     """SIPp drops 10% of messages both ways; retransmissions must save every call."""
     adapter.auto_answer = True
@@ -173,8 +174,8 @@ async def test_lossy_network_calls_complete(
     assert stats["retransmissions"] + stats["retransmissions_absorbed"] > 0
 
 
-async def test_sipp_uac_basic_call_over_tcp(peers: Peers) -> None:
-    tcp_port = free_port(socket.SOCK_STREAM)
+async def test_sipp_uac_basic_call_over_tcp(peers: Sipps) -> None:
+    tcp_port = free_port()
     adapter = SipAdapter(engine_config(tcp=[("127.0.0.1", tcp_port)]), no_media=True)
     await adapter.start()
     try:
@@ -193,7 +194,7 @@ async def test_sipp_uac_basic_call_over_tcp(peers: Peers) -> None:
         await adapter.stop()
 
 
-async def test_sipp_register_with_digest_auth(peers: Peers) -> None:
+async def test_sipp_register_with_digest_auth(peers: Sipps) -> None:
     adapter = SipAdapter(engine_config(users={"alice": "s3cret"}), no_media=True)
     await adapter.start()
     try:
@@ -222,7 +223,7 @@ async def test_sipp_register_with_digest_auth(peers: Peers) -> None:
         await adapter.stop()
 
 
-async def test_engine_answers_trunk_digest_challenge(peers: Peers) -> None:
+async def test_engine_answers_trunk_digest_challenge(peers: Sipps) -> None:
     port = free_port()
     trunk = TrunkConfig("itsp", ("127.0.0.1", port), "trunkuser", "trunkpw", from_user="+15550100")
     adapter = SipAdapter(engine_config(trunks={"itsp": trunk}), no_media=True)
@@ -242,7 +243,7 @@ async def test_engine_answers_trunk_digest_challenge(peers: Peers) -> None:
 
 
 async def test_engine_puts_sipp_on_hold_with_reinvite(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_reinvite", None, port=port)
@@ -256,13 +257,13 @@ async def test_engine_puts_sipp_on_hold_with_reinvite(
     assert (await peers.finish(proc)).rc == 0  # SIPp saw the ACK for its 2xx
 
 
-async def test_engine_uac_over_tcp_to_sipp_uas(peers: Peers) -> None:
-    tcp_port = free_port(socket.SOCK_STREAM)
+async def test_engine_uac_over_tcp_to_sipp_uas(peers: Sipps) -> None:
+    tcp_port = free_port()
     adapter = SipAdapter(engine_config(tcp=[("127.0.0.1", tcp_port)]), no_media=True)
     await adapter.start()
     try:
         observer = Observer(adapter)
-        port = free_port(socket.SOCK_STREAM)
+        port = free_port()
         proc = await peers.sipp("uas_basic", None, "-t", "t1", port=port)
         await peers_ready(port)
         await adapter.execute(DialLeg("tcp-1", f"sip:bob@127.0.0.1:{port};transport=tcp"))
@@ -276,7 +277,7 @@ async def test_engine_uac_over_tcp_to_sipp_uas(peers: Peers) -> None:
 
 
 async def test_engine_uac_early_media_then_ringing_then_answer(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_early_media", None, port=port)
@@ -293,15 +294,15 @@ async def test_engine_uac_early_media_then_ringing_then_answer(
     assert (await peers.finish(proc)).rc == 0
 
 
-async def test_engine_uac_over_tcp_to_a_closed_port_fails_at_once(peers: Peers) -> None:
+async def test_engine_uac_over_tcp_to_a_closed_port_fails_at_once(peers: Sipps) -> None:
     """A refused TCP connect ends the call with 503 now, not after Timer B (32 s here)."""
-    tcp_port = free_port(socket.SOCK_STREAM)
+    tcp_port = free_port()
     config = engine_config(tcp=[("127.0.0.1", tcp_port)], timers=TimerConfig())
     adapter = SipAdapter(config, no_media=True)
     await adapter.start()
     try:
         observer = Observer(adapter)
-        closed = free_port(socket.SOCK_STREAM)  # nothing listens there
+        closed = free_port()  # nothing listens there
         await adapter.execute(DialLeg("tcp-x", f"sip:bob@127.0.0.1:{closed};transport=tcp"))
         ended = await observer.wait(Ended, "tcp-x", limit=5)
         assert (ended.cause, ended.sip_status) == ("unreachable", 503), ended

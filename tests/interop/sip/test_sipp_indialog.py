@@ -17,14 +17,15 @@ from sip_media.adapter import (
     SendOptions,
     SipAdapter,
 )
-
-from .conftest import Observer, Peers, free_port
+from tests.support.observer import Observer
+from tests.support.ports import free_port
+from tests.support.sipp import Sipps
 
 pytestmark = pytest.mark.interop
 
 
 async def test_in_dialog_requests_both_ways(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     host, port = adapter.local_address()
     proc = await peers.sipp("uac_indialog", f"{host}:{port}", "-s", "alice")
@@ -52,7 +53,7 @@ async def test_in_dialog_requests_both_ways(
 
 
 async def test_out_of_dialog_options_to_sipp(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_options", None, port=port)

@@ -17,14 +17,15 @@ from sip_media.adapter import (
     SendRefer,
     SipAdapter,
 )
-
-from .conftest import Observer, Peers, free_port
+from tests.support.observer import Observer
+from tests.support.ports import free_port
+from tests.support.sipp import Sipps
 
 pytestmark = pytest.mark.interop
 
 
 async def test_sipp_refers_engine_and_gets_sipfrag_notifies(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     host, port = adapter.local_address()
     proc = await peers.sipp("uac_refer", f"{host}:{port}", "-s", "alice")
@@ -41,7 +42,7 @@ async def test_sipp_refers_engine_and_gets_sipfrag_notifies(
 
 
 async def test_engine_refers_sipp_and_gets_notify(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     port = free_port()
     proc = await peers.sipp("uas_refer", None, port=port)
@@ -58,7 +59,7 @@ async def test_engine_refers_sipp_and_gets_notify(
 
 
 async def test_invite_with_replaces_takes_over_a_dialog(
-    adapter: SipAdapter, observer: Observer, peers: Peers
+    adapter: SipAdapter, observer: Observer, peers: Sipps
 ) -> None:
     host, port = adapter.local_address()
     proc = await peers.sipp("uac_replaces", f"{host}:{port}", "-s", "alice")

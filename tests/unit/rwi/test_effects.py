@@ -20,7 +20,7 @@ from rwi.domain.effects import (
 )
 from rwi.domain.model import ContextPolicy, Emit, Policy
 from rwi.domain.plan import plan
-from tests.unit.rwi.test_calls import World, outbound_answered
+from tests.unit.rwi.world import World, outbound_answered
 
 
 def planned(w: World, action: str, cid: str = "app", **params: Any) -> list[Any]:

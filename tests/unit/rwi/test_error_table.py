@@ -13,7 +13,7 @@ from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.errors import RwiError
-from tests.unit.rwi.test_calls import World, outbound_answered
+from tests.unit.rwi.world import World, outbound_answered
 
 BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rwi.domain.model import ContextPolicy, Emit, Policy
-from tests.unit.rwi.test_calls import World, outbound_answered
+from tests.unit.rwi.world import World, outbound_answered
 
 
 def bridged_pair(w: World) -> None:

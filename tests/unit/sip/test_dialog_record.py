@@ -16,8 +16,7 @@ from sip_media.sip.dialog_record import (
     DialogRecord,
     DialogRecordError,
 )
-
-from .test_layering import FORBIDDEN, SIP, imports_of
+from tests.unit.sip.layering import FORBIDDEN, SIP, imports_of
 
 CONFIRMED = DialogRecord(
     kind=DialogKind.CONFIRMED,

@@ -9,8 +9,7 @@ from sip_media.sip.agent import Invitation
 from sip_media.sip.routing import Route
 from sip_media.sip.states import InviteSessionState, ReinviteState
 from sip_media.sip.transaction import TxState
-
-from .conftest import HOLD_SDP, SDP, Harness, invite
+from tests.unit.sip_stack.harness import HOLD_SDP, SDP, Harness, invite
 
 
 def only_session(h: Harness) -> Invitation:

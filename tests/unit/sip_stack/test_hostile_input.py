@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .conftest import SDP, Harness, invite
+from tests.unit.sip_stack.harness import SDP, Harness, invite
 
 BASE = invite(sdp=SDP).replace("\n", "\r\n").encode()
 

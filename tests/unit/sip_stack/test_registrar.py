@@ -6,8 +6,7 @@ from sip_media.sip import notifications as n
 from sip_media.sip.bindings import Binding
 from sip_media.sip.digest import authorization_for
 from sip_media.sip.headers import AuthHeader
-
-from .conftest import Harness
+from tests.unit.sip_stack.harness import Harness
 
 
 def register(cseq: int, contact: str, auth: str = "", expires: int = 300) -> str:

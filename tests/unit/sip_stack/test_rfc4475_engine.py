@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Harness
+from tests.unit.sip_stack.harness import Harness
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "rfc4475"
 FILES = sorted(CORPUS.glob("*.dat"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sip_media.sip.routing import RouteError, TrunkConfig
-
-from .conftest import SDP, Harness, invite
+from tests.unit.sip_stack.harness import SDP, Harness, invite
 
 
 def test_uas_dialog_keeps_record_route_and_routes_bye_through_it(h: Harness) -> None:

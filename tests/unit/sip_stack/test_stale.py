@@ -23,8 +23,7 @@ from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.routing import TrunkConfig
 from sip_media.sip.stale import NO_RESPONSE, end_stale, record_of
-
-from .conftest import PEER, SDP, Harness, invite
+from tests.unit.sip_stack.harness import PEER, SDP, Harness, invite
 
 FAR = ("127.0.0.1", 5070)
 TWO_VIAS = "Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKproxy\n"

@@ -3,7 +3,8 @@
 Options beyond the defaults (all optional, so existing callers are unchanged):
 ``tone_hz`` is the frequency of the looped file ``aufile`` sends, ``record`` loads
 ``sndfile`` so every call leaves ``snd/dump-<time>-enc.wav`` (what the phone said) and
-``-dec.wav`` (what it heard), ``rtp_ports`` narrows the phone's RTP port range.
+``-dec.wav`` (what it heard), ``rtp_ports`` names the phone's RTP port range (by
+default 20 ports reserved from ``tests.support.ports``: baresip binds them lazily).
 """
 
 from __future__ import annotations
@@ -11,27 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import shutil
-import struct
-import wave
 from pathlib import Path
 from typing import Any
+
+from tests.support.ports import free_block, port_range
+from tests.support.wav import write_tone_wav
 
 MODULES = "/usr/lib/baresip/modules"
 
 
-def write_tone(path: Path, seconds: int = 120, freq: float = 440.0) -> None:
-    """A long 8 kHz mono tone: aufile hangs up when its file ends."""
-    rate = 8000
-    period = [int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(rate)]
-    second = struct.pack(f"<{rate}h", *period)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        for _ in range(seconds):
-            w.writeframes(second)
+def sip_port() -> int:
+    """A SIP port for a baresip phone: baresip also listens for SIP over TLS on the port
+    above it, so both are reserved."""
+    return free_block(2)
 
 
 class Baresip:
@@ -44,7 +38,7 @@ class Baresip:
         *,
         tone_hz: float = 440.0,
         record: bool = False,
-        rtp_ports: str = "20000-40000",
+        rtp_ports: str | None = None,
     ) -> None:
         self.home = home
         self.sip_port = sip_port
@@ -52,6 +46,9 @@ class Baresip:
         self.account = account
         self.tone_hz = tone_hz
         self.record = record
+        if rtp_ports is None:
+            low, high = port_range(20)
+            rtp_ports = f"{low}-{high}"
         self.rtp_ports = rtp_ports
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
@@ -65,7 +62,8 @@ class Baresip:
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         tone = self.home / "tone.wav"
-        write_tone(tone, freq=self.tone_hz)
+        # long: aufile hangs up the call when its file ends
+        write_tone_wav(tone, self.tone_hz, seconds=120, rate=8000)
         recording: list[str] = []
         if self.record:
             self.snd_path.mkdir(parents=True, exist_ok=True)
