@@ -10,6 +10,7 @@ report goes through the log like any other happening, so a replay sees it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -17,19 +18,24 @@ from typing import Any, Protocol
 from rwi.domain.effects import (
     Answer,
     Bridge,
+    CloseRecordingFile,
     Dial,
     EarlyMedia,
     Effect,
     EndStaleDialog,
     Hangup,
     Hold,
+    PauseRecording,
     Play,
     Refer,
     Reject,
+    ResumeRecording,
     Ring,
+    StartRecording,
     StartTimer,
     StopEarlyMedia,
     StopPlay,
+    StopRecording,
     Unbridge,
     Unhold,
 )
@@ -72,9 +78,26 @@ class LegDriver(Protocol):
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
     ) -> int: ...
+    async def record(
+        self,
+        leg_id: str,
+        path: str,
+        *,
+        other_leg: str | None = None,
+        mode: Any = "mixed",
+        beep: bool = False,
+        max_duration_s: float | None = None,
+        recording_id: str | None = None,
+    ) -> object: ...
+    async def pause_record(self, recording_id: str) -> None: ...
+    async def resume_record(self, recording_id: str) -> None: ...
+    async def stop_record(self, recording_id: str) -> None: ...
 
 
 Observe = Callable[[Observation], Awaitable[Any]]
+#: closes the file of a recording a previous process left open: ``path -> (seconds on
+#: disk, size in bytes)``
+CloseFile = Callable[[str], tuple[float, int]]
 #: ends a previous process's dialog from its logged record: ``(call_id, record,
 #: answered) -> outcome`` (the ``sip.stale.ended`` observation's data)
 EndStale = Callable[[str, dict[str, Any], bool], Awaitable[dict[str, Any]]]
@@ -94,12 +117,14 @@ class Executor:
         music: Callable[[str | None], Any],
         refer_to: Callable[[str], str] = str,
         end_stale: EndStale | None = None,
+        close_file: CloseFile | None = None,
     ) -> None:
         self.driver = driver
         self.source = source  # RWI source params -> driver's media source
         self.music = music
         self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
         self.end_stale = end_stale
+        self.close_file = close_file
         self._observe: Observe | None = None
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -198,6 +223,42 @@ class Executor:
         log.info("restart: ended the SIP dialog of call %s: %s", effect.call_id, outcome)
         await self.observe(Observation("sip.stale.ended", outcome))
 
+    async def _recording(self, effect: StartRecording | StopRecording) -> None:
+        """Start or stop a recording; a failure ends the recording, never its call
+        (``media.recording.failed``, not ``effect.failed``)."""
+        d = self.driver
+        try:
+            if isinstance(effect, StartRecording):
+                await d.record(
+                    effect.call_id,
+                    effect.file,
+                    mode="separate" if effect.mode == "separate_legs" else "mixed",
+                    beep=effect.beep,
+                    max_duration_s=effect.max_duration_secs,
+                    recording_id=effect.recording_id,
+                )
+            else:
+                await d.stop_record(effect.recording_id)
+        except Exception as exc:
+            log.info("recording %s: %s failed: %s", effect.recording_id, type(effect).__name__, exc)
+            data = {"recording_id": effect.recording_id, "error": str(exc)}
+            await self.observe(Observation("media.recording.failed", data))
+
+    async def _close_file(self, effect: CloseRecordingFile) -> None:
+        data: dict[str, Any] = {"recording_id": effect.recording_id, "path": effect.path}
+        try:
+            if self.close_file is None:
+                raise RuntimeError("no media side to close recordings with")
+            seconds, size = self.close_file(effect.path)
+        except Exception as exc:  # missing, unreadable or not ours: the recording is lost
+            log.warning(
+                "recording %s: could not close %s: %s", effect.recording_id, effect.path, exc
+            )
+            await self.observe(Observation("media.recording.failed", {**data, "error": str(exc)}))
+            return
+        data.update(duration_secs=round(seconds, 3), size_bytes=size)
+        await self.observe(Observation("media.recording.finished", data))
+
     async def _execute(self, effect: Effect) -> None:
         d = self.driver
         match effect:
@@ -248,5 +309,15 @@ class Executor:
                 task = self._spawn(self._end_stale(effect))
                 self._stale.add(task)
                 task.add_done_callback(self._stale.discard)
+            case StartRecording() | StopRecording():
+                await self._recording(effect)
+            case PauseRecording():
+                with contextlib.suppress(Exception):  # gone: its end is reported anyway
+                    await d.pause_record(effect.recording_id)
+            case ResumeRecording():
+                with contextlib.suppress(Exception):
+                    await d.resume_record(effect.recording_id)
+            case CloseRecordingFile():
+                await self._close_file(effect)
             case StartTimer():
                 self._arm(effect)

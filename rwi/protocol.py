@@ -240,6 +240,7 @@ _SOURCE = obj(
     },
     frozenset({"type"}),
 )
+_RECORDING = {"call_id": identifier(), "recording_id": identifier()}
 _SUPERVISOR = {"supervisor_call_id": identifier(), "target_call_id": identifier()}
 _CONF = {"conf_id": identifier()}
 
@@ -346,9 +347,9 @@ SPECS: dict[str, ActionSpec] = {
             max_duration_secs=number(minimum=1, maximum=86400),
             storage=obj({"path": string(max_len=512)}),
         ),
-        _spec("record.pause", "record.control", "call_id", **_CALL),
-        _spec("record.resume", "record.control", "call_id", **_CALL),
-        _spec("record.stop", "record.control", "call_id", **_CALL),
+        _spec("record.pause", "record.control", "call_id", **_RECORDING),
+        _spec("record.resume", "record.control", "call_id", **_RECORDING),
+        _spec("record.stop", "record.control", "call_id", **_RECORDING),
         _spec(
             "queue.enqueue",
             "queue.control",

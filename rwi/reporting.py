@@ -59,6 +59,12 @@ REPORTS: dict[str, Report] = {
         "hold_secs DESC, started_at, call_id",
         "holds, longest first",
     ),
+    "recordings": Report(
+        "report_recordings",
+        "started_at",
+        "started_at, call_id, recording_id",
+        "recordings: call, mode, state, why they stopped, duration, pauses, file",
+    ),
 }
 
 

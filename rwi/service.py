@@ -108,6 +108,7 @@ def policy_of(config: Config) -> Policy:
     return Policy(
         max_calls_per_connection=config.rwi.max_calls_per_connection,
         orphan_hold_secs=config.rwi.orphan_hold_secs,
+        recordings_dir=str(config.storage.recordings_dir),
         contexts=tuple(
             ContextPolicy(
                 name=c.name,

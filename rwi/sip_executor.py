@@ -8,6 +8,7 @@ dialogs from their logged records.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from rwi.executor import Executor
@@ -15,6 +16,7 @@ from rwi.sip_settings import SipSettings
 from sip_media.call_types import DialogRecord, DialogRecordError
 from sip_media.calls import CallLegs
 from sip_media.media import api as media
+from sip_media.media.wav import close_interrupted
 
 _TARGET = re.compile(r"^(sips?):([^@;?>\s]+)@([^;?>\s]+)(.*)$", re.IGNORECASE)
 
@@ -66,4 +68,14 @@ def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:
             outcome["error"] = str(exc)
         return outcome
 
-    return Executor(legs, media_source, hold_music, refer_to=refer_to, end_stale=end_stale)
+    def close_file(path: str) -> tuple[float, int]:
+        return close_interrupted(Path(path))
+
+    return Executor(
+        legs,
+        media_source,
+        hold_music,
+        refer_to=refer_to,
+        end_stale=end_stale,
+        close_file=close_file,
+    )

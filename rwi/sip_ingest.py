@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ from sip_media.call_types import (
     LegProgress,
     NotifyIn,
     PlaybackDone,
+    RecordingDone,
+    RecordingFailed,
     RegistrationChanged,
 )
 from sip_media.calls import CallLegs
@@ -45,6 +48,14 @@ def sipfrag_status(body: bytes) -> int | None:
     """The status line of a REFER's NOTIFY body (``message/sipfrag``), if any."""
     match = _SIPFRAG.match(body)
     return int(match.group(1)) if match else None
+
+
+def file_size(path: str) -> int | None:
+    """The size of a finished recording on disk (None if it is not there)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def restored_bindings(state: State) -> list[Binding]:
@@ -153,6 +164,22 @@ class SipIngest:
                         "interrupted": obs.interrupted,
                         "digit": obs.digit,
                     },
+                )
+            case RecordingDone():
+                return Observation(
+                    "media.recording.finished",
+                    {
+                        "recording_id": obs.recording_id,
+                        "call_id": obs.leg_id,
+                        "path": obs.path,
+                        "duration_secs": obs.duration_s,
+                        "size_bytes": file_size(obs.path),
+                    },
+                )
+            case RecordingFailed():
+                return Observation(
+                    "media.recording.failed",
+                    {"recording_id": obs.recording_id, "call_id": obs.leg_id, "error": obs.error},
                 )
             case NotifyIn(event=event) if event.split(";")[0].strip().lower() == "refer":
                 status = sipfrag_status(obs.body)

@@ -51,16 +51,21 @@ TOKEN = "bench-token"
 
 
 @functools.cache
-def media_ports() -> tuple[int, int]:
-    """One media range for every run of this process: 2000 calls' RTP/RTCP pairs."""
-    return wide_range(8000)
+def media_ports(size: int) -> tuple[int, int]:
+    """One media range for every run of this process (8000 ports: 2000 calls' RTP/RTCP
+    pairs at the default), sized by ``--media-ports`` so a small run holds little."""
+    return wide_range(size)
 
 
 async def start_service(
-    database_url: str, workdir: Path, phones: dict[str, int], trunk_port: int
+    database_url: str,
+    workdir: Path,
+    phones: dict[str, int],
+    trunk_port: int,
+    media: tuple[int, int],
 ) -> tuple[asyncio.subprocess.Process, int, int]:
     """`rwi serve` on its own process; returns it, its RWI port and its SIP port."""
-    port, sip_port, (media_min, media_max) = free_port(), free_port(), media_ports()
+    port, sip_port, (media_min, media_max) = free_port(), free_port(), media
     users = "".join(
         f'[[sip.users]]\nname = "{name}"\ncontact = "sip:{name}@127.0.0.1:{p}"\n'
         for name, p in phones.items()
@@ -236,7 +241,11 @@ async def run(mode: str, rate: float, args: argparse.Namespace) -> dict[str, Any
                 await phone.start(calls=None, timeout=None)  # answers until the end
             customer, agent = phones
             service, port, sip_port = await start_service(
-                url, workdir, {"agent": agent.sip_port}, customer.sip_port
+                url,
+                workdir,
+                {"agent": agent.sip_port},
+                customer.sip_port,
+                media_ports(args.media_ports),
             )
             procs.append(service)
             before = await count_events(asyncpg_dsn(url))
@@ -286,6 +295,9 @@ async def main() -> None:
     parser.add_argument("--rates", default="20", help="offered calls/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--hold", type=float, default=1.0)
+    parser.add_argument(
+        "--media-ports", type=int, default=8000, help="RTP ports for the service (2 per leg)"
+    )
     parser.add_argument("--database-url", default=server_url())
     args = parser.parse_args()
     modes = ["originate", "inbound"] if args.mode == "both" else [args.mode]

@@ -385,10 +385,12 @@ class RecordActions:
         self,
         *,
         call_id: str,
+        recording_id: str | None = None,
     ) -> dict[str, Any]:
         """``record.pause`` (scope ``record.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "recording_id": recording_id,
         }
         return await self._send("record.pause", _present(params))
 
@@ -396,10 +398,12 @@ class RecordActions:
         self,
         *,
         call_id: str,
+        recording_id: str | None = None,
     ) -> dict[str, Any]:
         """``record.resume`` (scope ``record.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "recording_id": recording_id,
         }
         return await self._send("record.resume", _present(params))
 
@@ -407,10 +411,12 @@ class RecordActions:
         self,
         *,
         call_id: str,
+        recording_id: str | None = None,
     ) -> dict[str, Any]:
         """``record.stop`` (scope ``record.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "recording_id": recording_id,
         }
         return await self._send("record.stop", _present(params))
 

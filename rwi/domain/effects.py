@@ -118,6 +118,44 @@ class EndStaleDialog:
 
 
 @dataclass(frozen=True)
+class StartRecording:
+    """Record ``call_id`` (what it says and what it hears, whatever it is bridged to) to
+    ``file`` inside the recordings directory; ``mode``: ``mixed`` | ``separate_legs``."""
+
+    recording_id: str
+    call_id: str
+    file: str
+    mode: str = "mixed"
+    beep: bool = False
+    max_duration_secs: float | None = None
+
+
+@dataclass(frozen=True)
+class PauseRecording:
+    recording_id: str
+
+
+@dataclass(frozen=True)
+class ResumeRecording:
+    recording_id: str
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    """Finalise a recording; the media side reports it finished (duration, size)."""
+
+    recording_id: str
+
+
+@dataclass(frozen=True)
+class CloseRecordingFile:
+    """Make the WAV a previous process left open valid, and report what is on disk."""
+
+    recording_id: str
+    path: str
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Fire a ``timer.fired`` observation after ``seconds`` for the aggregate of
     ``stream_id`` (``call:<id>``, ``queue:<id>``, ``agent:<id>``...): its data names the
@@ -155,5 +193,10 @@ Effect = (
     | StopEarlyMedia
     | Refer
     | EndStaleDialog
+    | StartRecording
+    | PauseRecording
+    | ResumeRecording
+    | StopRecording
+    | CloseRecordingFile
     | StartTimer
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import calls, registrations, sessions, transfers
+from rwi.domain import calls, recordings, registrations, sessions, transfers
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -21,11 +21,11 @@ FEATURES: tuple[Feature, ...] = (
     registrations.FEATURE,
     calls.FEATURE,
     transfers.FEATURE,
+    recordings.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
 PENDING_ACTIONS: tuple[str, ...] = (
-    "record.",
     "supervisor.",
     "queue.",
     "agent.",
@@ -37,11 +37,6 @@ PENDING_ACTIONS: tuple[str, ...] = (
 #: others once something emits them).
 PENDING_EVENTS = frozenset(
     {
-        "record.started",
-        "record.paused",
-        "record.resumed",
-        "record.stopped",
-        "record.failed",
         "queue.joined",
         "queue.position_changed",
         "queue.hold",

@@ -160,6 +160,8 @@ class Policy:
     max_calls_per_connection: int = 200
     orphan_hold_secs: float = 30.0
     contexts: tuple[ContextPolicy, ...] = ()
+    #: where recordings are written (``record.*`` events name full paths)
+    recordings_dir: str = "recordings"
 
     def context(self, name: str | None) -> ContextPolicy:
         for context in self.contexts:

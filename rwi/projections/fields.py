@@ -39,7 +39,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "record.started": ("recording_id", "mode", "path"),
     "record.paused": ("recording_id",),
     "record.resumed": ("recording_id",),
-    "record.stopped": ("recording_id", "duration_secs", "path"),
+    "record.stopped": ("recording_id", "duration_secs", "path", "reason"),
     "record.failed": ("recording_id", "error"),
     "queue.joined": ("queue_id", "position", "priority"),
     "queue.agent_connected": ("queue_id", "agent_id", "agent_call_id"),

@@ -259,6 +259,7 @@ def _record_stopped(h: CallHistory, t: str, row: InputRow) -> None:
         rec.state = "stopped"
         rec.duration = number(row[5])
         rec.path = row[6] or rec.path
+        rec.reason = row[7]
     rec.stopped, rec.stopped_seq = row[2], row[0]
 
 

@@ -67,6 +67,7 @@ class Recording:
         "mode",
         "path",
         "paused",
+        "reason",
         "recording_id",
         "started",
         "started_seq",
@@ -87,6 +88,8 @@ class Recording:
         self.duration: str | None = None
         self.paused: list[list[str | None]] = []
         self.error: str | None = None
+        #: why it stopped (``record.stopped``): rwi, hangup, max_duration, system
+        self.reason: str | None = None
 
 
 class QueueEntry:
@@ -346,4 +349,5 @@ def _recording_row(cid: str, leg_seq: int, r: Recording) -> tuple[Any, ...]:
         r.error,
         r.started_seq,
         r.stopped_seq,
+        r.reason,
     )

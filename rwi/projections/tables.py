@@ -58,6 +58,7 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "error",
         "started_seq",
         "stopped_seq",
+        "reason",
     ),
     "queue_entries": (
         "call_id",

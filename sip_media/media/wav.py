@@ -177,3 +177,21 @@ class WavWriter:
     def duration_secs(self) -> float:
         """Seconds of audio written so far."""
         return self.data_bytes / (self.rate * self.channels * 2)
+
+
+def close_interrupted(path: Path) -> tuple[float, int]:
+    """Make a WAV written by :class:`WavWriter` valid after its process died: the sizes
+    in its header are set from the whole frames on disk (a torn last frame is cut off).
+    Returns the seconds of audio and the file's size."""
+    with path.open("r+b") as fh:
+        head = fh.read(44)
+        if len(head) < 44 or head[:4] != b"RIFF" or head[36:40] != b"data":
+            raise MediaFileError(f"{path} is not a WAV this engine wrote")
+        channels, rate = struct.unpack("<HI", head[22:28])
+        frame = 2 * channels
+        size = fh.seek(0, 2)
+        data = (size - 44) // frame * frame
+        fh.truncate(44 + data)
+        fh.seek(0)
+        fh.write(wav_header(channels, rate, data))
+    return data / (rate * frame), 44 + data

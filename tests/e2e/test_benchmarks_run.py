@@ -21,7 +21,7 @@ SMALL = {
     "bench_rwi.py": ["--rate", "100", "--seconds", "1", "--connections", "2"],
     "bench_sip.py": ["--start", "20", "--max", "20", "--seconds", "1", "--budget", "40"],
     "bench_media.py": ["--calls", "10", "--warmup", "0.5", "--measure", "1"],
-    "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5"],
+    "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5", "--media-ports", "400"],
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
 }
 

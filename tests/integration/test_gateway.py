@@ -163,7 +163,7 @@ async def test_every_malformed_frame_gets_the_right_error_and_the_connection_sur
 async def test_actions_of_later_issues_say_so_and_never_fake_success(db_url: str) -> None:
     async with running_service(make_config(db_url)) as svc:
         client = await RwiClient.connect(svc.url, token="admin-token")
-        reply = await client.request("record.start", {"call_id": "nonexistent"})
+        reply = await client.request("conference.create", {"conf_id": "nonexistent"})
         assert reply["error"]["code"] == "unknown_action"
         assert "not available in this version" in reply["error"]["message"]
         await client.close()
@@ -172,7 +172,7 @@ async def test_actions_of_later_issues_say_so_and_never_fake_success(db_url: str
 async def test_call_commands_without_sip_name_the_missing_section(db_url: str) -> None:
     async with running_service(make_config(db_url)) as svc:
         client = await RwiClient.connect(svc.url, token="admin-token")
-        for action in ("call.hangup", "call.originate", "call.transfer"):
+        for action in ("call.hangup", "call.originate", "call.transfer", "record.start"):
             reply = await client.request(action, {"call_id": "c1"})
             assert reply["error"]["code"] == "unknown_action", reply
             message = reply["error"]["message"]

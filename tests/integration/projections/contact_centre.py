@@ -59,8 +59,9 @@ async def contact_centre(log: Logbook) -> None:
     await log.call("c1", "call.transferred", 150, target="sip:300@y")
     await log.call("c1", "call.transfer.accepted", 152)
     await log.call(
-        "c1", "record.stopped", 160, recording_id="r1", duration_secs=130.5, path="rec/r1.wav"
-    )
+        "c1", "record.stopped", 160, recording_id="r1", duration_secs=130.5, path="rec/r1.wav",
+        reason="rwi",
+    )  # fmt: skip
     await log.observe("sip.call.ended", 170, call_id="c1")
     await log.call("a1", "call.unbridged", 170, leg_a="c1", leg_b="a1", reason="hangup")
     await log.call("c1", "call.hangup", 170, reason="caller", sip_status=None, hangup_by="remote",

@@ -122,10 +122,11 @@ async def assert_contact_centre(conn: asyncpg.Connection) -> None:
 
     (rec,) = await conn.fetch("SELECT * FROM recordings")
     assert record(rec, "recording_id", "call_id", "mode", "path", "state", "started_at",
-                  "stopped_at", "duration_secs", "paused_secs", "error") == {
+                  "stopped_at", "duration_secs", "paused_secs", "error", "reason") == {
         "recording_id": "r1", "call_id": "c1", "mode": "mixed", "path": "rec/r1.wav",
         "state": "stopped", "started_at": ts(20), "stopped_at": ts(160),
         "duration_secs": Decimal("130.5"), "paused_secs": Decimal("10.000"), "error": None,
+        "reason": "rwi",
     }  # fmt: skip
     assert rec["paused_intervals"] == f'[{{"to": "{at(40)}", "from": "{at(30)}"}}]'
 

@@ -165,6 +165,14 @@ def test_reports_as_table_and_csv(logged: str, capsys: pytest.CaptureFixture[str
     assert code == 0
     assert out.splitlines()[2].split() == ["2026-03-14T09:01:00+00:00", "c1", "sip:100@x",
                                            "sip:200@y", "agent7", "30.000", "moh.wav"]  # fmt: skip
+    code, out, _ = rwi(capsys, "report", "recordings", "--csv", "--database-url", logged)
+    assert code == 0
+    assert out.splitlines()[0].split(",")[:9] == [
+        "started_at", "stopped_at", "recording_id", "call_id", "mode", "state", "reason",
+        "duration_secs", "paused_secs",
+    ]  # fmt: skip
+    assert out.splitlines()[1].split(",")[2:9] == ["r1", "c1", "mixed", "stopped", "rwi",
+                                                   "130.5", "10.000"]  # fmt: skip
     code, out, _ = rwi(
         capsys, "report", "speed_of_answer", "--csv", "--from", "2026-03-14",
         "--to", "2026-03-15", "--database-url", logged,

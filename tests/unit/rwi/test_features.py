@@ -73,7 +73,7 @@ def test_a_pending_action_answers_unknown_action(action: str) -> None:
 
 
 def test_a_timer_goes_to_the_feature_of_its_stream() -> None:
-    from tests.unit.rwi.test_calls import World
+    from tests.unit.rwi.world import World
 
     w = World()
     w.open("app")

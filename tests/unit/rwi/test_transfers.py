@@ -5,18 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rwi.domain.model import ContextPolicy, Emit, Policy
-from tests.unit.rwi.world import World, outbound_answered
-
-
-def bridged_pair(w: World) -> None:
-    w.open("app")
-    outbound_answered(w, "app", "leg_a")
-    outbound_answered(w, "app", "leg_b")
-    w.do("app", "call.bridge", leg_a="leg_a", leg_b="leg_b")
-
-
-def last(w: World, event_type: str) -> dict[str, Any]:
-    return next(e.data for e in reversed(w.log) if e.type == event_type)
+from tests.unit.rwi.world import World, bridged_pair, last, outbound_answered
 
 
 def links(w: World, call_id: str) -> tuple[Any, ...]:

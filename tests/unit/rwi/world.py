@@ -74,3 +74,14 @@ def outbound_answered(w: World, cid: str, call_id: str) -> None:
     w.do(cid, "call.originate", call_id=call_id, destination=f"sip:{call_id}@local")
     w.see("sip.call.progress", call_id=call_id, status=180)
     w.see("sip.call.answered", call_id=call_id)
+
+
+def bridged_pair(w: World) -> None:
+    w.open("app")
+    outbound_answered(w, "app", "leg_a")
+    outbound_answered(w, "app", "leg_b")
+    w.do("app", "call.bridge", leg_a="leg_a", leg_b="leg_b")
+
+
+def last(w: World, event_type: str) -> dict[str, Any]:
+    return next(e.data for e in reversed(w.log) if e.type == event_type)

@@ -1,0 +1,90 @@
+"""A recording cut by a crash (SIGKILL of `rwi serve`) is closed by the next start: the
+WAV is made valid from the bytes on disk and ``record.stopped {reason: "system"}`` is
+logged with the duration actually in the file (contract §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.crash_rig import logged, rows, serve, write_config
+from tests.e2e.pbx import g711_file, heard, read_wav, tone_phone
+from tests.support.client import RwiClient
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+async def stopped_row(db_url: str, limit: float = 15.0) -> dict[str, object]:
+    """Until the log holds a ``record.stopped``; its data."""
+    async with asyncio.timeout(limit):
+        while True:  # polling the database: no notification to wait on here
+            found = await rows(db_url, "SELECT data FROM events WHERE type = 'record.stopped'")
+            if found:
+                data: dict[str, object] = json.loads(found[0]["data"])
+                return data
+            await asyncio.sleep(0.05)
+
+
+def size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def on_disk(path: Path, size_bytes: int, limit: float = 10.0) -> None:
+    """Until ``path`` holds ``size_bytes``."""
+    async with asyncio.timeout(limit):
+        while True:  # a file growing: no notification to wait on here
+            if size(path) >= size_bytes:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_recording_cut_by_a_crash_is_closed_on_the_next_start(
+    db_url: str, tmp_path: Path
+) -> None:
+    agent = tone_phone(tmp_path, g711_file(tmp_path / "a1500.ul", 0, 1500.0))
+    sip_port = free_port()
+    config = write_config(tmp_path, db_url, sip_port, {"agent": agent})
+    config.write_text(
+        config.read_text().replace(
+            'scopes = ["call.control"]', 'scopes = ["call.control", "record.control"]'
+        )
+    )
+    proc = await serve(config)
+    try:
+        await agent.start()
+        port = config.read_text().split('listen = "127.0.0.1:', 1)[1].split('"', 1)[0]
+        client = await RwiClient.connect(f"ws://127.0.0.1:{port}/rwi/v1")
+        await client.request("call.originate", {"call_id": "up", "destination": "sip:agent@local"})
+        await client.event("call.answered", call_id="up", timeout=10)
+        await logged(db_url, "sip.call.answered", "up")
+        reply = await client.request("record.start", {"call_id": "up", "mode": "separate_legs"})
+        rid = reply["data"]["recording_id"]
+        path = Path(reply["data"]["path"])
+        await client.event("record.started", call_id="up")
+        await on_disk(path, 44 + 8000 * 4 * 2)  # two seconds of stereo audio
+
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await client.close()
+        proc = await serve(config)
+
+        data = await stopped_row(db_url)
+        assert (data["recording_id"], data["call_id"], data["reason"]) == (rid, "up", "system")
+        assert data["path"] == str(path)
+        assert size(path) == data["size_bytes"]
+        wav = read_wav(path)  # a valid WAV again: its header says what is on disk
+        assert wav.shape[1] == 2
+        assert abs(wav.shape[0] / 8000 - float(str(data["duration_secs"]))) < 0.01
+        assert float(str(data["duration_secs"])) >= 2.0
+        assert heard(wav[800:, 0], (440.0, 1500.0)) == {1500.0}  # what the agent said
+        assert await agent.finish(15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+        await agent.close()

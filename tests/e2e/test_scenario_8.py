@@ -1,0 +1,230 @@
+"""Seed scenario 8 (recording control) end to end, and recordings that end by hangup and
+by max duration, keep one direction per channel (``separate_legs``) and follow their
+call through an attended transfer: SIPp tone phones, the real service, and the WAV
+files read back (which tone, in which channel, paused time left out)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.e2e.pbx import (
+    Pbx,
+    Sipp,
+    answered,
+    g711_file,
+    heard,
+    pbx,
+    read_wav,
+    sip_tables,
+    start,
+    tone_phone,
+)  # fmt: skip
+from tests.support.client import RwiClient
+from tests.support.wav import write_tone_wav
+
+pytestmark = pytest.mark.e2e
+
+RATE = 8000
+#: customer, hold music, beep (and agent 2), agent 1
+CUSTOMER, MUSIC, BEEP, AGENT = 440.0, 700.0, 1000.0, 1500.0
+FREQS = (CUSTOMER, MUSIC, BEEP, AGENT)
+
+
+def windows(samples: np.ndarray, seconds: float = 0.2) -> list[np.ndarray]:
+    size = int(RATE * seconds)
+    return [samples[i : i + size] for i in range(0, samples.size - size + 1, size)]
+
+
+def anywhere(samples: np.ndarray) -> set[float]:
+    """Every test tone heard in some 0.2 s of ``samples``."""
+    return set().union(*(heard(w, FREQS) for w in windows(samples)))
+
+
+def phones(tmp: Path, agent2: bool = False) -> tuple[Sipp, Sipp, Sipp | None, dict[str, Any]]:
+    cust = tone_phone(tmp, g711_file(tmp / "c440.ul", 0, CUSTOMER))
+    agent = tone_phone(tmp, g711_file(tmp / "a1500.ul", 0, AGENT))
+    other = tone_phone(tmp, g711_file(tmp / "a1000.ul", 0, BEEP)) if agent2 else None
+    users = {"agent1": agent, **({"agent2": other} if other is not None else {})}
+    write_tone_wav(tmp / "sounds" / "hold_music.wav", MUSIC, seconds=5)
+    return cust, agent, other, sip_tables(tmp, trunk=cust, users=users)
+
+
+async def bridged(rig: Pbx, client: RwiClient) -> None:
+    await answered(client, "leg_a", "sip:5550100@trunk")
+    await answered(client, "leg_b", "sip:agent1@local")
+    await rig.sip_answered("leg_a")
+    await rig.sip_answered("leg_b")
+    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+    assert reply["response"] == "success", reply
+    await client.event("call.bridged", call_id="leg_a")
+
+
+def check_stopped(stopped: dict[str, Any], recording_id: str, reason: str) -> np.ndarray:
+    """``record.stopped`` as §8 has it, and the file it names, read back."""
+    data = stopped["data"]
+    assert set(data) == {"recording_id", "duration_secs", "paused_secs", "path",
+                         "size_bytes", "reason"}  # fmt: skip
+    assert (data["recording_id"], data["reason"]) == (recording_id, reason)
+    path = Path(data["path"])
+    assert path.stat().st_size == data["size_bytes"]
+    wav = read_wav(path)
+    # duration_secs is the file's length (paused time excluded) within 0.1 s
+    assert abs(wav.shape[0] / RATE - data["duration_secs"]) < 0.1
+    return wav
+
+
+async def test_scenario_8_start_pause_resume_stop(db_url: str, tmp_path: Path) -> None:
+    cust, agent, _, tables = phones(tmp_path)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("admin-token")
+        await bridged(rig, client)
+
+        # 1. start recording
+        reply = await client.request(
+            "record.start",
+            {"call_id": "leg_a", "mode": "mixed", "beep": True, "max_duration_secs": 3600},
+        )
+        assert reply["response"] == "success", reply
+        rid = reply["data"]["recording_id"]
+        started = await client.event("record.started", call_id="leg_a")
+        assert started["data"]["recording_id"] == rid
+        assert client.frames.index(reply) < client.frames.index(started)
+        await asyncio.sleep(1.5)  # the length of the first part, not a wait for it
+
+        # 2. pause: the customer is put on hold meanwhile; none of it may be in the file
+        reply = await client.request("record.pause", {"call_id": "leg_a"})
+        assert reply["data"] == {"recording_id": rid}
+        await client.event("record.paused", call_id="leg_a")
+        await client.request("call.hold", {"call_id": "leg_a"})
+        await client.event("media.hold.started", call_id="leg_a")
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        assert heard(customer_hears, FREQS) == {MUSIC}  # the music really played
+        await client.request("call.unhold", {"call_id": "leg_a"})
+        await client.event("media.hold.stopped", call_id="leg_a")
+
+        # 3. resume
+        reply = await client.request("record.resume", {"call_id": "leg_a"})
+        assert reply["data"] == {"recording_id": rid}
+        resumed = await client.event("record.resumed", call_id="leg_a")
+        assert resumed["data"]["recording_id"] == rid
+        await asyncio.sleep(1.5)
+
+        # 4. stop
+        reply = await client.request("record.stop", {"call_id": "leg_a"})
+        assert reply["data"] == {"recording_id": rid}
+        stopped = await client.event("record.stopped", call_id="leg_a")
+        wav = check_stopped(stopped, rid, "rwi")
+        assert stopped["data"]["paused_secs"] >= 1.0
+        assert Path(stopped["data"]["path"]).parent == tmp_path / "recordings"
+
+        mono = wav[:, 0]
+        assert wav.shape[1] == 1
+        assert BEEP in heard(mono[: int(0.25 * RATE)], FREQS)  # the beep opens the file
+        assert heard(mono[int(0.4 * RATE) :], FREQS) == {CUSTOMER, AGENT}  # both directions
+        assert MUSIC not in anywhere(mono)  # the paused time is not in the file
+        assert [f["event"] for f in client.events() if f["event"].startswith("record.")] == [
+            "record.started",
+            "record.paused",
+            "record.resumed",
+            "record.stopped",
+        ]
+        await rig.replay_matches()
+
+
+async def test_separate_legs_stopped_by_hangup_and_max_duration(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust, agent, _, tables = phones(tmp_path)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("admin-token")
+        await bridged(rig, client)
+
+        # max duration: the file ends at 1 s by itself
+        reply = await client.request("record.start", {"call_id": "leg_a", "max_duration_secs": 1})
+        rid = reply["data"]["recording_id"]
+        stopped = await client.event("record.stopped", call_id="leg_a")
+        wav = check_stopped(stopped, rid, "max_duration")
+        assert abs(stopped["data"]["duration_secs"] - 1.0) < 0.05
+
+        # separate legs on the agent: what it says left, what it hears right; its hangup
+        # stops the recording
+        reply = await client.request(
+            "record.start",
+            {"call_id": "leg_b", "mode": "separate_legs", "storage": {"path": "agents/b.wav"}},
+        )
+        rid = reply["data"]["recording_id"]
+        await client.event("record.started", call_id="leg_b")
+        await asyncio.sleep(1.5)
+        await client.request("call.hangup", {"call_id": "leg_b"})
+        await client.event("call.hangup", call_id="leg_b")
+        stopped = await client.event("record.stopped", call_id="leg_b")
+        wav = check_stopped(stopped, rid, "hangup")
+        assert stopped["data"]["path"] == str(tmp_path / "recordings" / "agents" / "b.wav")
+        assert wav.shape[1] == 2
+        says, hears = wav[int(0.2 * RATE) :, 0], wav[int(0.2 * RATE) :, 1]
+        assert heard(says, FREQS) == {AGENT}
+        assert heard(hears, FREQS) == {CUSTOMER}
+
+        # errors of the table (§2, §8)
+        bad = await client.request(
+            "record.start", {"call_id": "leg_a", "storage": {"path": "../escape.wav"}}
+        )
+        assert bad["error"]["code"] == "invalid_params"
+        missing = await client.request("record.stop", {"call_id": "leg_a"})
+        assert missing["error"]["code"] == "not_found"
+        gone = await client.request("record.start", {"call_id": "leg_b"})
+        assert gone["error"]["code"] == "call_not_found"
+        app = await rig.client()
+        forbidden = await app.request("record.start", {"call_id": "leg_a"})
+        assert forbidden["error"] == {"code": "forbidden",
+                                      "message": "scope required: record.control"}  # fmt: skip
+        await rig.replay_matches()
+
+
+async def test_recording_follows_the_customer_through_an_attended_transfer(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust, agent1, agent2, tables = phones(tmp_path, agent2=True)
+    assert agent2 is not None
+    async with pbx(db_url, tmp_path, tables) as rig:
+        await start(rig, (cust, ()), (agent1, ()), (agent2, ()))
+        client = await rig.client("admin-token")
+        await bridged(rig, client)
+        reply = await client.request("record.start", {"call_id": "leg_a"})
+        rid = reply["data"]["recording_id"]
+        await client.event("record.started", call_id="leg_a")
+        await asyncio.sleep(1.2)
+
+        # the customer holds (music) while agent 1 consults agent 2
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
+        )
+        consult = reply["data"]["consultation_call_id"]
+        await client.event("call.answered", call_id=consult, timeout=15)
+        await client.event("call.bridged", call_id="leg_b")
+        await rig.sip_answered(consult)
+        await asyncio.sleep(1.2)
+        # completing: agent 1 is hung up, the customer talks to agent 2
+        reply = await client.request(
+            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
+        )
+        assert reply["response"] == "success", reply
+        await client.event("call.hangup", call_id="leg_b")
+        await asyncio.sleep(1.2)
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        stopped = await client.event("record.stopped", call_id="leg_a")
+        mono = check_stopped(stopped, rid, "hangup")[:, 0]
+
+        heard_in = [heard(w, FREQS) for w in windows(mono)]
+        assert heard_in[0] == {CUSTOMER, AGENT}  # customer and agent 1
+        assert heard_in[-1] == {CUSTOMER, BEEP}  # customer and agent 2
+        assert {CUSTOMER, MUSIC} in heard_in  # the customer on hold meanwhile
+        assert all(CUSTOMER in tones for tones in heard_in[1:-1] if tones)
+        await rig.replay_matches()
