@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import calls, registrations, sessions, transfers
+from rwi.domain import agents, calls, queues, registrations, sessions, transfers
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -21,14 +21,14 @@ FEATURES: tuple[Feature, ...] = (
     registrations.FEATURE,
     calls.FEATURE,
     transfers.FEATURE,
+    agents.FEATURE,
+    queues.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
 PENDING_ACTIONS: tuple[str, ...] = (
     "record.",
     "supervisor.",
-    "queue.",
-    "agent.",
     "sip.",
     "conference.",
     "media.stream.",
@@ -42,14 +42,6 @@ PENDING_EVENTS = frozenset(
         "record.resumed",
         "record.stopped",
         "record.failed",
-        "queue.joined",
-        "queue.position_changed",
-        "queue.hold",
-        "queue.unhold",
-        "queue.agent_offered",
-        "queue.agent_connected",
-        "queue.wait_timeout",
-        "queue.left",
         "supervisor.listen.started",
         "supervisor.whisper.started",
         "supervisor.barge.started",

@@ -154,12 +154,49 @@ class ContextPolicy:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """A configured queue (``[[queues]]``, contract §10); unconfigured ones are manual."""
+
+    name: str
+    strategy: str = "manual"
+    members: tuple[str, ...] = ()
+    music: str | None = None
+    agent_ring_secs: float = 15.0
+    wrap_up_secs: float = 5.0
+    max_wait_secs: float = 0.0
+    max_no_answer: int = 3
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """A configured agent (``[[agents]]``); unconfigured ones are ``sip:<id>@local``."""
+
+    id: str
+    destination: str = ""
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     """Configured limits ``decide`` and ``plan`` apply; not part of the folded state."""
 
     max_calls_per_connection: int = 200
     orphan_hold_secs: float = 30.0
     contexts: tuple[ContextPolicy, ...] = ()
+    queues: tuple[QueuePolicy, ...] = ()
+    agents: tuple[AgentPolicy, ...] = ()
+
+    def queue(self, name: str) -> QueuePolicy:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        return QueuePolicy(name=name)
+
+    def agent(self, agent_id: str) -> AgentPolicy:
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        return AgentPolicy(id=agent_id, destination=f"sip:{agent_id}@local")
 
     def context(self, name: str | None) -> ContextPolicy:
         for context in self.contexts:
