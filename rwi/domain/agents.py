@@ -172,6 +172,7 @@ def _changed(state: State, event: EventLike) -> None:
     agent.status = new
     agent.reason = data.get("reason")
     if new == RINGING:
+        agent.owner = data.get("owner")
         agent.offer_leg = data.get("agent_call_id")
         agent.offer_call = data.get("call_id")
         agent.offer_queue = data.get("queue_id")
@@ -182,7 +183,7 @@ def _changed(state: State, event: EventLike) -> None:
         agent.calls += 1
         agent.missed = 0
     if new in (AVAILABLE, PAUSED, LOGGED_OUT):
-        agent.busy_leg = agent.offer_queue = None
+        agent.busy_leg = agent.offer_queue = agent.owner = None
     if "missed" in data:
         agent.missed = int(data["missed"])
 
@@ -197,10 +198,10 @@ def _plan(state: State, event: EventLike) -> list[Effect]:
 
 
 def audience(state: State, event: EventLike) -> set[str]:
-    """The owner of the queued call the agent is offered or connected to (dashboards
-    subscribed to queues are not built yet)."""
+    """The owner of the queued call the agent is offered, connected to or wrapping up
+    after (dashboards subscribed to queues are not built yet)."""
     agent = state.agents.get(event.data["agent_id"])
-    out: set[str] = set()
+    out: set[str] = {agent.owner} if agent is not None and agent.owner is not None else set()
     for call_id in (event.data.get("call_id"), agent.offer_call if agent else None):
         call = state.calls.get(call_id) if call_id else None
         if call is not None and call.owner is not None:

@@ -74,6 +74,9 @@ class AgentState:
     offer_queue: str | None = None
     #: its leg connected to a queued call
     busy_leg: str | None = None
+    #: the owner of the queued call it is offered or took, until it is free again (its
+    #: events go there)
+    owner: str | None = None
 
 
 @dataclass

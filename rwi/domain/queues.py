@@ -137,7 +137,7 @@ def offer(
     ids = {"agent_id": agent.agent_id, "agent_call_id": leg_id}
     return [
         changed(agent.agent_id, RINGING, "offer", queue_id=queue_id, call_id=entry.call_id,
-                agent_call_id=leg_id),
+                agent_call_id=leg_id, owner=originated["owner"]),
         Emit(call_stream(leg_id), "call.originated", originated),
         _event(queue_id, "queue.agent_offered", entry.call_id, **ids, manual=manual),
     ]  # fmt: skip
