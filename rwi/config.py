@@ -54,6 +54,29 @@ class ContextConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """``[[queues]]`` (contract §10)."""
+
+    name: str
+    strategy: str = "manual"
+    members: tuple[str, ...] = ()
+    music: str | None = None
+    agent_ring_secs: float = 15.0
+    wrap_up_secs: float = 5.0
+    max_wait_secs: float = 0.0
+    max_no_answer: int = 3
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """``[[agents]]`` (contract §10)."""
+
+    id: str
+    destination: str = ""
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RwiConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
@@ -106,6 +129,8 @@ class Config:
     sip: Mapping[str, Any] = field(default_factory=dict)
     media: Mapping[str, Any] = field(default_factory=dict)
     routes: tuple[Mapping[str, Any], ...] = ()
+    queues: tuple[QueueConfig, ...] = ()
+    agents: tuple[AgentConfig, ...] = ()
     source: str = "<defaults>"
 
 
@@ -236,6 +261,79 @@ def _contexts(items: Any, source: str) -> tuple[ContextConfig, ...]:
     return tuple(contexts)
 
 
+STRATEGIES = frozenset({"manual", "ring_all", "longest_idle", "round_robin", "fewest_calls"})
+
+
+def _names(reader: _Reader, key: str) -> tuple[str, ...]:
+    values = reader.get(key, list, [])
+    if not all(isinstance(v, str) and v for v in values):
+        raise reader._fail(key, "must be a list of non-empty strings")
+    return tuple(values)
+
+
+def _queues(items: Any, source: str) -> tuple[QueueConfig, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: queues must be an array of tables ([[queues]])")
+    queues = []
+    for index, item in enumerate(items):
+        reader = _Reader(item, f"queues[{index}]", source)
+        name = reader.get("name", str, "")
+        if not name:
+            raise ConfigError(f"{source}: queues[{index}].name must not be empty")
+        strategy = reader.get("strategy", str, "manual")
+        if strategy not in STRATEGIES:
+            raise ConfigError(
+                f"{source}: queues[{index}].strategy must be one of "
+                f"{', '.join(sorted(STRATEGIES))}, got {strategy!r}"
+            )
+        music = reader.get("music", str, "") or None
+        if music is not None and (music.startswith("/") or ".." in music.split("/")):
+            raise ConfigError(
+                f"{source}: queues[{index}].music must be a relative path inside the "
+                f"sounds directory, got {music!r}"
+            )
+        queues.append(
+            QueueConfig(
+                name=name,
+                strategy=strategy,
+                members=_names(reader, "members"),
+                music=music,
+                agent_ring_secs=float(reader.number("agent_ring_secs", 15.0, minimum=1)),
+                wrap_up_secs=float(reader.number("wrap_up_secs", 5.0)),
+                max_wait_secs=float(reader.number("max_wait_secs", 0.0)),
+                max_no_answer=reader.number("max_no_answer", 3, integer=True),
+            )
+        )
+        reader.finish()
+    if len({q.name for q in queues}) != len(queues):
+        raise ConfigError(f"{source}: queues has the same name twice")
+    return tuple(queues)
+
+
+def _agents(items: Any, source: str) -> tuple[AgentConfig, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: agents must be an array of tables ([[agents]])")
+    agents = []
+    for index, item in enumerate(items):
+        reader = _Reader(item, f"agents[{index}]", source)
+        agent_id = reader.get("id", str, "")
+        if not agent_id:
+            raise ConfigError(f"{source}: agents[{index}].id must not be empty")
+        destination = reader.get("destination", str, "") or f"sip:{agent_id}@local"
+        if not re.match(r"^(sips?|tel):[^\s<>]+$", destination, re.IGNORECASE):
+            raise ConfigError(
+                f"{source}: agents[{index}].destination must be a sip:, sips: or tel: URI, "
+                f"got {destination!r}"
+            )
+        agents.append(
+            AgentConfig(id=agent_id, destination=destination, skills=_names(reader, "skills"))
+        )
+        reader.finish()
+    if len({a.id for a in agents}) != len(agents):
+        raise ConfigError(f"{source}: agents has the same id twice")
+    return tuple(agents)
+
+
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for variable, (section, key) in ENV_OVERRIDES.items():
         if variable in env:
@@ -310,6 +408,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     sip = top.get("sip", dict, {})
     media = top.get("media", dict, {})
     routes = top.get("routes", list, [])
+    queues = _queues(top.get("queues", list, []), source)
+    agents = _agents(top.get("agents", list, []), source)
     top.finish()
     return Config(
         rwi=rwi_config,
@@ -319,5 +419,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         sip=sip,
         media=media,
         routes=tuple(routes),
+        queues=queues,
+        agents=agents,
         source=source,
     )

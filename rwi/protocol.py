@@ -382,6 +382,24 @@ SPECS: dict[str, ActionSpec] = {
         _spec(
             "queue.requeue", "queue.control", "call_id", call_id=identifier(), queue_id=identifier()
         ),
+        _spec("queue.status", "queue.control", "queue_id", queue_id=identifier()),
+        _spec("queue.list", "queue.control"),
+        _spec(
+            "agent.login",
+            "queue.control",
+            "agent_id",
+            agent_id=identifier(),
+            queues=string_list(min_items=0),
+        ),
+        _spec("agent.logout", "queue.control", "agent_id", agent_id=identifier()),
+        _spec(
+            "agent.pause",
+            "queue.control",
+            "agent_id",
+            agent_id=identifier(),
+            reason=string(max_len=64),
+        ),
+        _spec("agent.unpause", "queue.control", "agent_id", agent_id=identifier()),
         _spec(
             "supervisor.listen",
             "supervisor.control",

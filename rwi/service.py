@@ -30,9 +30,11 @@ from rwi.domain.effects import Effect
 from rwi.domain.features import available
 from rwi.domain.model import (
     SERVICE_STREAM,
+    AgentPolicy,
     AwaitResult,
     ContextPolicy,
     Policy,
+    QueuePolicy,
     session_stream,
 )
 from rwi.domain.plan import plan
@@ -119,6 +121,22 @@ def policy_of(config: Config) -> Policy:
                 no_answer_tone_secs=c.no_answer_tone_secs,
             )
             for c in config.rwi.contexts
+        ),
+        queues=tuple(
+            QueuePolicy(
+                name=q.name,
+                strategy=q.strategy,
+                members=q.members,
+                music=q.music,
+                agent_ring_secs=q.agent_ring_secs,
+                wrap_up_secs=q.wrap_up_secs,
+                max_wait_secs=q.max_wait_secs,
+                max_no_answer=q.max_no_answer,
+            )
+            for q in config.queues
+        ),
+        agents=tuple(
+            AgentPolicy(id=a.id, destination=a.destination, skills=a.skills) for a in config.agents
         ),
     )
 

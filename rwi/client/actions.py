@@ -14,6 +14,7 @@ Send = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 __all__ = [
     "Actions",
+    "AgentActions",
     "CallActions",
     "ConferenceActions",
     "MediaActions",
@@ -520,6 +521,76 @@ class QueueActions:
         }
         return await self._send("queue.requeue", _present(params))
 
+    async def status(
+        self,
+        *,
+        queue_id: str,
+    ) -> dict[str, Any]:
+        """``queue.status`` (scope ``queue.control``): the reply's data."""
+        params = {
+            "queue_id": queue_id,
+        }
+        return await self._send("queue.status", _present(params))
+
+    async def list(self) -> dict[str, Any]:
+        """``queue.list`` (scope ``queue.control``): the reply's data."""
+        return await self._send("queue.list", {})
+
+
+class AgentActions:
+    """The ``agent.*`` actions."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def login(
+        self,
+        *,
+        agent_id: str,
+        queues: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """``agent.login`` (scope ``queue.control``): the reply's data."""
+        params = {
+            "agent_id": agent_id,
+            "queues": queues,
+        }
+        return await self._send("agent.login", _present(params))
+
+    async def logout(
+        self,
+        *,
+        agent_id: str,
+    ) -> dict[str, Any]:
+        """``agent.logout`` (scope ``queue.control``): the reply's data."""
+        params = {
+            "agent_id": agent_id,
+        }
+        return await self._send("agent.logout", _present(params))
+
+    async def pause(
+        self,
+        *,
+        agent_id: str,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """``agent.pause`` (scope ``queue.control``): the reply's data."""
+        params = {
+            "agent_id": agent_id,
+            "reason": reason,
+        }
+        return await self._send("agent.pause", _present(params))
+
+    async def unpause(
+        self,
+        *,
+        agent_id: str,
+    ) -> dict[str, Any]:
+        """``agent.unpause`` (scope ``queue.control``): the reply's data."""
+        params = {
+            "agent_id": agent_id,
+        }
+        return await self._send("agent.unpause", _present(params))
+
 
 class SupervisorActions:
     """The ``supervisor.*`` actions."""
@@ -722,6 +793,7 @@ class Actions:
         self.media = MediaActions(send)
         self.record = RecordActions(send)
         self.queue = QueueActions(send)
+        self.agent = AgentActions(send)
         self.supervisor = SupervisorActions(send)
         self.sip = SipActions(send)
         self.conference = ConferenceActions(send)

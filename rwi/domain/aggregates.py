@@ -37,13 +37,63 @@ class RecordingState:
 
 
 @dataclass
+class QueueEntry:
+    """A call waiting in a queue (contract §10); its place is (priority, since, seq)."""
+
+    call_id: str
+    priority: int
+    #: when it began to wait (a requeue keeps the time waited: it moves this back)
+    since: str
+    #: FIFO among entries of one priority that began in the same millisecond
+    seq: int
+    max_wait_secs: float | None = None
+    skills: list[str] = field(default_factory=list)
+    held: bool = False
+    #: the connection that owned the call when it joined (delivery once the call is gone)
+    owner: str | None = None
+    #: agent id -> agent leg ringing for this entry now
+    offers: dict[str, str] = field(default_factory=dict)
+    #: agents that missed this entry (tried last when it is offered again)
+    tried: list[str] = field(default_factory=list)
+    #: offers made so far (agent leg ids are numbered by it)
+    offered: int = 0
+    #: an offer made by ``queue.dequeue``/``queue.assign_agent``: no distribution meanwhile
+    manual: bool = False
+
+
+@dataclass
 class QueueState:
     queue_id: str
+    strategy: str = "manual"
+    entries: dict[str, QueueEntry] = field(default_factory=dict)
+    joined: int = 0
+    #: the agent offered last (``round_robin`` goes on after it)
+    last_agent: str | None = None
 
 
 @dataclass
 class AgentState:
     agent_id: str
+    #: logged_out | available | ringing | busy | wrap_up | paused
+    status: str = "logged_out"
+    reason: str | None = None
+    logged_in: bool = False
+    queues: list[str] = field(default_factory=list)
+    #: when it last became available (``longest_idle``)
+    idle_since: str = ""
+    #: queue calls answered (``fewest_calls``)
+    calls: int = 0
+    #: consecutive offers missed (``max_no_answer`` pauses it)
+    missed: int = 0
+    #: its leg ringing for an offer, and the queued call it is offered
+    offer_leg: str | None = None
+    offer_call: str | None = None
+    offer_queue: str | None = None
+    #: its leg connected to a queued call
+    busy_leg: str | None = None
+    #: the owner of the queued call it is offered or took, until it is free again (its
+    #: events go there)
+    owner: str | None = None
 
 
 @dataclass

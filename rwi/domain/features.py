@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import calls, recordings, registrations, sessions, transfers
+from rwi.domain import agents, calls, queues, recordings, registrations, sessions, transfers
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -22,13 +22,13 @@ FEATURES: tuple[Feature, ...] = (
     calls.FEATURE,
     transfers.FEATURE,
     recordings.FEATURE,
+    agents.FEATURE,
+    queues.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
 PENDING_ACTIONS: tuple[str, ...] = (
     "supervisor.",
-    "queue.",
-    "agent.",
     "sip.",
     "conference.",
     "media.stream.",
@@ -37,14 +37,6 @@ PENDING_ACTIONS: tuple[str, ...] = (
 #: others once something emits them).
 PENDING_EVENTS = frozenset(
     {
-        "queue.joined",
-        "queue.position_changed",
-        "queue.hold",
-        "queue.unhold",
-        "queue.agent_offered",
-        "queue.agent_connected",
-        "queue.wait_timeout",
-        "queue.left",
         "supervisor.listen.started",
         "supervisor.whisper.started",
         "supervisor.barge.started",

@@ -154,6 +154,29 @@ class ContextPolicy:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """A configured queue (``[[queues]]``, contract §10); unconfigured ones are manual."""
+
+    name: str
+    strategy: str = "manual"
+    members: tuple[str, ...] = ()
+    music: str | None = None
+    agent_ring_secs: float = 15.0
+    wrap_up_secs: float = 5.0
+    max_wait_secs: float = 0.0
+    max_no_answer: int = 3
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """A configured agent (``[[agents]]``); unconfigured ones are ``sip:<id>@local``."""
+
+    id: str
+    destination: str = ""
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     """Configured limits ``decide`` and ``plan`` apply; not part of the folded state."""
 
@@ -162,6 +185,20 @@ class Policy:
     contexts: tuple[ContextPolicy, ...] = ()
     #: where recordings are written (``record.*`` events name full paths)
     recordings_dir: str = "recordings"
+    queues: tuple[QueuePolicy, ...] = ()
+    agents: tuple[AgentPolicy, ...] = ()
+
+    def queue(self, name: str) -> QueuePolicy:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        return QueuePolicy(name=name)
+
+    def agent(self, agent_id: str) -> AgentPolicy:
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        return AgentPolicy(id=agent_id, destination=f"sip:{agent_id}@local")
 
     def context(self, name: str | None) -> ContextPolicy:
         for context in self.contexts:

@@ -130,3 +130,39 @@ def test_bad_sip_settings_fail_naming_key_and_file(tmp_path: Path, text: str, me
         sip_settings(load_config(path, env={}))
     assert str(path) in str(info.value)
     assert message in str(info.value)
+
+
+def test_queues_and_agents_load_with_defaults() -> None:
+    config = load_config(ROOT / "rwi.example.toml", env={})
+    (queue,) = config.queues
+    assert (queue.name, queue.strategy, queue.members) == (
+        "support_queue",
+        "longest_idle",
+        ("1001", "1002"),
+    )
+    assert (queue.agent_ring_secs, queue.wrap_up_secs, queue.max_no_answer) == (15, 5, 3)
+    assert [(a.id, a.destination, a.skills) for a in config.agents] == [
+        ("1001", "sip:1001@local", ("billing", "english")),
+        ("1002", "sip:1002@local", ("english",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"queues": [{"name": "q", "colour": 1}]}, "queues[0].colour is not a known setting"),
+        ({"queues": [{"name": "q", "strategy": "random"}]}, "queues[0].strategy must be one of"),
+        ({"queues": [{"name": "q", "music": "../x.wav"}]}, "queues[0].music must be a relative"),
+        ({"queues": [{"name": "q"}, {"name": "q"}]}, "the same name twice"),
+        ({"agents": [{"id": "1", "skill": ["x"]}]}, "agents[0].skill is not a known setting"),
+        ({"agents": [{"id": "1", "destination": "1001"}]}, "agents[0].destination must be"),
+        ({"agents": [{"destination": "sip:a@local"}]}, "agents[0].id must not be empty"),
+    ],
+)
+def test_queue_and_agent_errors_name_the_key_and_the_file(
+    raw: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, "test.toml")
+    assert str(info.value).startswith("test.toml: ")
+    assert message in str(info.value)

@@ -1,0 +1,309 @@
+"""Queues and agents (contract §10), decided purely: entries, offers, strategies, and
+the failures peers are known for (a member gone while offered, an agent stuck ringing,
+a zombie agent call, agent INVITEs left ringing). Every test ends with the log replayed
+to the live state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rwi.domain.distribution import Candidate, choose
+from rwi.domain.model import AgentPolicy, Policy, QueuePolicy
+from rwi.domain.queues import agent_leg_id
+from tests.unit.rwi.world import World, outbound_answered
+
+
+def world(strategy: str = "ring_all", members: tuple[str, ...] = ("a1", "a2"), **q: Any) -> World:
+    policy = Policy(
+        queues=(QueuePolicy("support", strategy=strategy, members=members, **q),),
+        agents=(
+            AgentPolicy("a1", "sip:a1@local", ("billing", "english")),
+            AgentPolicy("a2", "sip:a2@local", ("english",)),
+            AgentPolicy("a3", "sip:a3@local", ()),
+        ),
+    )
+    w = World(policy)
+    w.open("app")
+    return w
+
+
+def caller(w: World, call_id: str = "c1", **params: Any) -> dict[str, Any]:
+    outbound_answered(w, "app", call_id)
+    data: dict[str, Any] = w.do("app", "queue.enqueue", call_id=call_id, queue_id="support",
+                                **params)  # fmt: skip
+    return data
+
+
+def types(w: World, since: int) -> list[str]:
+    return [e.type for e in w.log[since:]]
+
+
+def last(w: World, event_type: str) -> dict[str, Any]:
+    return next(e.data for e in reversed(w.log) if e.type == event_type)
+
+
+def agent(w: World, agent_id: str) -> str:
+    return w.state.agents[agent_id].status
+
+
+def offered_legs(w: World, call_id: str) -> dict[str, str]:
+    return dict(w.state.queues["support"].entries[call_id].offers)
+
+
+def test_enqueue_plays_music_and_orders_by_priority_then_fifo() -> None:
+    w = world(strategy="manual")
+    assert caller(w, "c1") == {"call_id": "c1", "queue_id": "support", "position": 1}
+    assert last(w, "media.play.started")["playback_id"] == "qm-c1"
+    assert last(w, "media.play.started")["source"] == {"type": "file", "uri": "hold_music.wav"}
+    w.later(1)
+    assert caller(w, "c2")["position"] == 2
+    w.later(1)
+    n = len(w.log)
+    assert caller(w, "c3", priority=5)["position"] == 1
+    moved = [(e.data["call_id"], e.data["position"]) for e in w.log[n:]
+             if e.type == "queue.position_changed"]  # fmt: skip
+    assert moved == [("c1", 2), ("c2", 3)]
+    w.do("app", "queue.set_priority", call_id="c2", priority=9)
+    status = w.do("app", "queue.status", queue_id="support")
+    assert [(e["call_id"], e["position"]) for e in status["entries"]] == [
+        ("c2", 1), ("c3", 2), ("c1", 3)]  # fmt: skip
+    assert status["entries"][2]["waited_secs"] == 2.0
+    assert w.do("app", "queue.list")["queues"][0]["waiting"] == 3
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_enqueue_refusals() -> None:
+    w = world()
+    outbound_answered(w, "app", "c1")
+    outbound_answered(w, "app", "c2")
+    w.do("app", "call.bridge", leg_a="c1", leg_b="c2")
+    code, message = w.fail("app", "queue.enqueue", call_id="c1", queue_id="support")
+    assert code == "invalid_state" and "bridged" in message
+    assert w.fail("app", "queue.enqueue", call_id="nope", queue_id="q")[0] == "call_not_found"
+    w.do("app", "call.unbridge", call_id="c1")
+    w.do("app", "queue.enqueue", call_id="c1", queue_id="support")
+    assert w.fail("app", "queue.enqueue", call_id="c1", queue_id="other")[0] == "invalid_state"
+    w.open("other")
+    assert w.fail("other", "queue.hold", call_id="c1")[0] == "already_owned"
+    assert w.fail("app", "queue.hold", call_id="c2")[0] == "not_found"
+    assert w.fail("app", "queue.status", queue_id="unknown")[0] == "not_found"
+    assert w.fail("app", "agent.unpause", agent_id="a1")[0] == "invalid_state"
+    assert w.fail("app", "agent.pause", agent_id="a1")[0] == "invalid_state"
+
+
+def test_seed_scenario_9_hold_unhold_dequeue_to_agent() -> None:
+    w = world(strategy="manual")
+    outbound_answered(w, "app", "leg_a")
+    w.do("app", "queue.enqueue", call_id="leg_a", queue_id="support_queue", priority=5,
+         max_wait_secs=300)  # fmt: skip
+    assert last(w, "queue.joined")["position"] == 1
+    w.do("app", "queue.hold", call_id="leg_a")
+    assert w.state.queues["support_queue"].entries["leg_a"].held
+    w.do("app", "queue.unhold", call_id="leg_a")
+    data = w.do("app", "queue.dequeue", call_id="leg_a", agent_id="1001")
+    leg = data["agent_call_id"]
+    assert w.state.calls[leg].destination == "sip:1001@local"
+    assert w.state.calls[leg].owner == "app"
+    assert agent(w, "1001") == "ringing"
+    n = len(w.log)
+    w.see("sip.call.answered", call_id=leg)
+    assert types(w, n) == [
+        "call.answered", "media.play.finished", "call.bridged", "queue.agent_connected",
+        "agent.state_changed", "queue.left",
+    ]  # fmt: skip
+    assert last(w, "queue.left")["reason"] == "connected"
+    assert w.state.calls["leg_a"].bridged_with == leg
+    assert agent(w, "1001") == "busy"
+    # the agent hangs up: not logged in, so back to logged_out (no wrap-up)
+    w.see("sip.call.ended", call_id=leg)
+    assert agent(w, "1001") == "logged_out"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_ring_all_first_answer_wins_and_the_others_are_cancelled() -> None:
+    w = world("ring_all", wrap_up_secs=5)
+    w.do("app", "agent.login", agent_id="a1")
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w)
+    legs = offered_legs(w, "c1")
+    assert sorted(legs) == ["a1", "a2"]
+    assert (agent(w, "a1"), agent(w, "a2")) == ("ringing", "ringing")
+    w.see("sip.call.answered", call_id=legs["a2"])
+    assert agent(w, "a2") == "busy" and agent(w, "a1") == "available"
+    hangups = [e.data for e in w.log if e.type == "call.hangup"]
+    assert [(h["call_id"], h["sip_status"]) for h in hangups] == [(legs["a1"], 487)]
+    assert legs["a1"] not in w.state.calls
+    # two agents answering at the same moment: the second answer finds its leg gone
+    n = len(w.log)
+    assert w.see("sip.call.answered", call_id=legs["a1"]) == []
+    assert len(w.log) == n
+    # the agent hangs up after talking: wrap-up, then available again
+    w.see("sip.call.ended", call_id=legs["a2"])
+    assert agent(w, "a2") == "wrap_up"
+    w.later(5)
+    w.see("timer.fired", stream_id="agent:a2", agent_id="a2", kind="wrap_up", since=legs["a2"])
+    assert agent(w, "a2") == "available"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_member_hanging_up_while_offered_cancels_every_ringing_leg() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w)
+    legs = offered_legs(w, "c1")
+    n = len(w.log)
+    w.see("sip.call.ended", call_id="c1")
+    cancelled = {e.data["call_id"] for e in w.log[n:] if e.type == "call.hangup"}
+    assert cancelled == {"c1", *legs.values()}
+    assert last(w, "queue.left")["reason"] == "abandoned"
+    assert (agent(w, "a1"), agent(w, "a2")) == ("available", "available")  # none stuck
+    assert w.state.queues["support"].entries == {}
+    assert not any(c.startswith("c1.q") for c in w.state.calls)  # nothing left ringing
+    # a late 200 from an agent phone whose INVITE we cancelled connects nobody
+    assert w.see("sip.call.answered", call_id=legs["a1"]) == []
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_caller_gone_while_connected_takes_the_agent_leg_with_it() -> None:
+    w = world("longest_idle", wrap_up_secs=0)
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w)
+    leg = offered_legs(w, "c1")["a1"]
+    w.see("sip.call.answered", call_id=leg)
+    w.see("sip.call.ended", call_id="c1")
+    assert leg not in w.state.calls  # no zombie agent call
+    assert agent(w, "a1") == "available"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_no_answer_tries_the_next_agent_and_the_entry_keeps_its_place() -> None:
+    w = world("longest_idle", max_no_answer=2)
+    w.do("app", "agent.login", agent_id="a1")
+    w.later(1)
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w, "c1")
+    first = offered_legs(w, "c1")
+    assert list(first) == ["a1"]  # idle longest
+    w.later(15)
+    w.see("timer.fired", stream_id=f"call:{first['a1']}", call_id=first["a1"],
+          kind="originate_timeout")  # fmt: skip
+    missed = last(w, "queue.agent_no_answer")
+    assert (missed["agent_id"], missed["reason"]) == ("a1", "no_answer")
+    assert list(offered_legs(w, "c1")) == ["a2"]
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a2"], sip_status=486)
+    assert last(w, "queue.agent_no_answer")["reason"] == "busy"
+    assert list(offered_legs(w, "c1")) == ["a1"]  # round again, a1 before a2 (tried)
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=603)
+    assert last(w, "queue.agent_no_answer")["reason"] == "rejected"
+    assert agent(w, "a1") == "paused"  # second miss in a row
+    assert w.state.agents["a1"].reason == "no_answer"
+    assert list(offered_legs(w, "c1")) == ["a2"]
+    assert w.do("app", "queue.status", queue_id="support")["entries"][0]["position"] == 1
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_max_wait_cancels_ringing_agents_and_leaves_with_timeout() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w, max_wait_secs=30)
+    leg = offered_legs(w, "c1")["a1"]
+    w.later(30)
+    n = len(w.log)
+    w.see("timer.fired", stream_id="queue:support", queue_id="support", kind="max_wait",
+          since="0:c1")  # fmt: skip
+    assert types(w, n)[:1] == ["queue.wait_timeout"]
+    assert last(w, "queue.left")["reason"] == "timeout"
+    assert leg not in w.state.calls and agent(w, "a1") == "available"
+    assert w.state.calls["c1"].playback_id is None  # the music stopped; the call stays
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_held_entry_is_skipped_and_skills_must_match() -> None:
+    w = world("longest_idle")
+    caller(w, "c1")
+    w.do("app", "queue.hold", call_id="c1")
+    w.later(1)
+    caller(w, "c2", skills=["billing"])
+    w.do("app", "agent.login", agent_id="a2")  # no billing skill: nothing to offer
+    assert offered_legs(w, "c1") == {} and offered_legs(w, "c2") == {}
+    w.do("app", "agent.login", agent_id="a1")
+    assert list(offered_legs(w, "c2")) == ["a1"]
+    w.do("app", "queue.unhold", call_id="c1")
+    assert list(offered_legs(w, "c1")) == ["a2"]
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_requeue_keeps_the_time_waited() -> None:
+    w = world("manual")
+    caller(w, "c1")
+    w.later(10)
+    outbound_answered(w, "app", "c2")
+    w.do("app", "queue.enqueue", call_id="c2", queue_id="other")
+    w.later(5)
+    assert w.do("app", "queue.requeue", call_id="c1", queue_id="other")["position"] == 1
+    status = w.do("app", "queue.status", queue_id="other")
+    assert [(e["call_id"], e["waited_secs"]) for e in status["entries"]] == [
+        ("c1", 15.0), ("c2", 5.0)]  # fmt: skip
+    assert w.state.queues["support"].entries == {}
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_assign_agent_then_no_answer_keeps_the_entry() -> None:
+    w = world("manual")
+    caller(w, "c1")
+    leg = w.do("app", "queue.assign_agent", call_id="c1", agent_id="a3")["agent_call_id"]
+    assert leg == agent_leg_id("c1", "a3", 0)
+    assert w.fail("app", "queue.dequeue", call_id="c1", agent_id="a3")[0] == "invalid_state"
+    w.see("sip.call.failed", call_id=leg, sip_status=480)
+    assert "c1" in w.state.queues["support"].entries
+    assert agent(w, "a3") == "logged_out"
+    assert w.do("app", "queue.dequeue", call_id="c1") == {"call_id": "c1", "queue_id": "support"}
+    assert last(w, "queue.left")["reason"] == "dequeued"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_one_offer_per_agent_across_queues() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w, "c1")
+    caller(w, "c2")
+    assert list(offered_legs(w, "c1")) == ["a1"] and offered_legs(w, "c2") == {}
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=486)
+    # c1 is first in line: it is offered again, c2 still waits
+    assert list(offered_legs(w, "c1")) == ["a1"] and offered_legs(w, "c2") == {}
+
+
+def test_restart_ends_entries_and_keeps_logins() -> None:
+    from rwi.domain.decide import restarted
+
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    w.do("app", "agent.login", agent_id="a2")
+    w.do("app", "agent.pause", agent_id="a2", reason="lunch")
+    caller(w)
+    w.apply(restarted(w.state, "2024-01-01T00:00:00.000Z"))
+    assert last(w, "queue.left")["reason"] == "system"
+    assert w.state.queues["support"].entries == {}
+    assert (agent(w, "a1"), agent(w, "a2")) == ("available", "paused")
+    assert w.replayed() == w.state.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [("ring_all", ["a", "b", "c"]), ("longest_idle", ["b"]), ("fewest_calls", ["c"]),
+     ("round_robin", ["c"]), ("manual", [])],
+)  # fmt: skip
+def test_strategies_choose(strategy: str, expected: list[str]) -> None:
+    candidates = [Candidate("a", "2", 3), Candidate("b", "1", 2), Candidate("c", "3", 0)]
+    chosen = choose(strategy, candidates, members=("a", "b", "c"), last_agent="b")
+    assert chosen == expected
+
+
+def test_round_robin_wraps_and_tried_agents_come_last() -> None:
+    candidates = [Candidate("a", "1", 0), Candidate("b", "1", 0)]
+    assert choose("round_robin", candidates, members=("a", "b"), last_agent="b") == ["a"]
+    assert choose("longest_idle", candidates, tried=["a"]) == ["b"]
+    assert choose("longest_idle", candidates, tried=["a", "b"]) == ["a"]
