@@ -200,7 +200,16 @@ EVENTS: dict[str, EventSpec] = {
         _event("supervisor.mode.stopped", "Supervision ended.", **_SUPERVISOR, reason=_STR),
         _event(
             "sip.message.received",
-            "An in-dialog SIP MESSAGE arrived.",
+            "A SIP MESSAGE arrived: in a call's dialog (call_id), or out of dialog routed to"
+            " a context (context, from, to).",
+            content_type=_STR,
+            body=_STR,
+            context=_STR,
+            **{"from": _STR, "to": _STR},
+        ),
+        _event(
+            "sip.info.received",
+            "An in-dialog SIP INFO other than DTMF arrived.",
             content_type=_STR,
             body=_STR,
         ),

@@ -27,6 +27,7 @@ from rwi.domain.effects import (
     Refer,
     Reject,
     Ring,
+    SipRequest,
     StartTimer,
     StopEarlyMedia,
     StopPlay,
@@ -78,6 +79,9 @@ Observe = Callable[[Observation], Awaitable[Any]]
 #: ends a previous process's dialog from its logged record: ``(call_id, record,
 #: answered) -> outcome`` (the ``sip.stale.ended`` observation's data)
 EndStale = Callable[[str, dict[str, Any], bool], Awaitable[dict[str, Any]]]
+#: sends a SIP request (``SipRequest``) and returns the far end's answer: ``{status,
+#: reason, rtt_ms}``
+SendRequest = Callable[[SipRequest], Awaitable[dict[str, Any]]]
 
 
 class Executor:
@@ -94,12 +98,14 @@ class Executor:
         music: Callable[[str | None], Any],
         refer_to: Callable[[str], str] = str,
         end_stale: EndStale | None = None,
+        send_request: SendRequest | None = None,
     ) -> None:
         self.driver = driver
         self.source = source  # RWI source params -> driver's media source
         self.music = music
         self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
         self.end_stale = end_stale
+        self.send_request = send_request
         self._observe: Observe | None = None
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -191,6 +197,20 @@ class Executor:
             Observation("sip.refer.result", {"call_id": effect.leg_id, "status": status})
         )
 
+    async def _sip_request(self, effect: SipRequest) -> None:
+        answer: dict[str, Any] = {"status": 501, "reason": "Not Implemented", "rtt_ms": None}
+        if self.send_request is not None:
+            try:
+                answer = await self.send_request(effect)
+            except Exception as exc:  # the leg went away, or nothing could be sent
+                log.info("%s on %s failed: %s", effect.method, effect.leg_id, exc)
+                status = getattr(exc, "sip_status", None) or 481
+                answer = {"status": status, "reason": str(exc), "rtt_ms": None}
+        data: dict[str, Any] = {"request_id": effect.request_id, "method": effect.method}
+        if effect.leg_id is not None:
+            data["call_id"] = effect.leg_id
+        await self.observe(Observation("sip.request.result", {**data, **answer}))
+
     async def _end_stale(self, effect: EndStaleDialog) -> None:
         if self.end_stale is None:
             return
@@ -243,6 +263,9 @@ class Executor:
                 # The far end may take its time (up to Timer F): the other legs' effects
                 # must not wait for it.
                 self._spawn(self._refer(effect))
+            case SipRequest():
+                # the far end answers within Timer F (32 s): nothing else waits for it
+                self._spawn(self._sip_request(effect))
             case EndStaleDialog():
                 # each exchange may take its time (up to the stale timeout)
                 task = self._spawn(self._end_stale(effect))

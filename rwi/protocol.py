@@ -403,10 +403,12 @@ SPECS: dict[str, ActionSpec] = {
         _spec(
             "sip.message",
             "call.control",
-            "call_id body",
+            "body",
             call_id=identifier(),
+            destination=string(max_len=1024),
             content_type=string(max_len=128),
             body=string(empty=True, max_len=16384),
+            extra_headers=headers(),
         ),
         _spec(
             "sip.notify",
@@ -416,8 +418,9 @@ SPECS: dict[str, ActionSpec] = {
             event=string(max_len=128),
             content_type=string(max_len=128),
             body=string(empty=True, max_len=16384),
+            extra_headers=headers(),
         ),
-        _spec("sip.options_ping", "call.control", "call_id", **_CALL),
+        _spec("sip.options_ping", "call.control", "call_id", **_CALL, extra_headers=headers()),
         _spec(
             "conference.create",
             "call.control",

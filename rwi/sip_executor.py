@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rwi.domain.effects import SipRequest
 from rwi.executor import Executor
 from rwi.sip_settings import SipSettings
 from sip_media.call_types import DialogRecord, DialogRecordError
@@ -66,4 +67,23 @@ def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:
             outcome["error"] = str(exc)
         return outcome
 
-    return Executor(legs, media_source, hold_music, refer_to=refer_to, end_stale=end_stale)
+    async def send_request(effect: SipRequest) -> dict[str, Any]:
+        result = await legs.request(
+            effect.leg_id or "",
+            effect.method,
+            body=effect.body.encode(),
+            content_type=effect.content_type,
+            event=effect.event,
+            extra_headers=effect.extra_headers,
+            target=effect.destination,
+        )
+        return {"status": result.status, "reason": result.reason, "rtt_ms": result.rtt_ms}
+
+    return Executor(
+        legs,
+        media_source,
+        hold_music,
+        refer_to=refer_to,
+        end_stale=end_stale,
+        send_request=send_request,
+    )

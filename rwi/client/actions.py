@@ -583,15 +583,19 @@ class SipActions:
     async def message(
         self,
         *,
-        call_id: str,
         body: str,
+        call_id: str | None = None,
+        destination: str | None = None,
         content_type: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.message`` (scope ``call.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "destination": destination,
             "content_type": content_type,
             "body": body,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.message", _present(params))
 
@@ -602,6 +606,7 @@ class SipActions:
         event: str,
         content_type: str | None = None,
         body: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.notify`` (scope ``call.control``): the reply's data."""
         params = {
@@ -609,6 +614,7 @@ class SipActions:
             "event": event,
             "content_type": content_type,
             "body": body,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.notify", _present(params))
 
@@ -616,10 +622,12 @@ class SipActions:
         self,
         *,
         call_id: str,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.options_ping`` (scope ``call.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.options_ping", _present(params))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import calls, registrations, sessions, transfers
+from rwi.domain import calls, registrations, sessions, sip_requests, transfers
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -21,6 +21,7 @@ FEATURES: tuple[Feature, ...] = (
     registrations.FEATURE,
     calls.FEATURE,
     transfers.FEATURE,
+    sip_requests.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
@@ -29,7 +30,6 @@ PENDING_ACTIONS: tuple[str, ...] = (
     "supervisor.",
     "queue.",
     "agent.",
-    "sip.",
     "conference.",
     "media.stream.",
 )
@@ -54,8 +54,6 @@ PENDING_EVENTS = frozenset(
         "supervisor.whisper.started",
         "supervisor.barge.started",
         "supervisor.mode.stopped",
-        "sip.message.received",
-        "sip.notify.received",
     }
 )
 
