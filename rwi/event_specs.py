@@ -200,11 +200,10 @@ EVENTS: dict[str, EventSpec] = {
         _event("supervisor.mode.stopped", "Supervision ended.", **_SUPERVISOR, reason=_STR),
         _event(
             "sip.message.received",
-            "A SIP MESSAGE arrived: in a call's dialog (call_id), or out of dialog routed to"
-            " a context (context, from, to).",
+            "A SIP MESSAGE arrived: in a call's dialog (top-level call_id), or out of dialog"
+            " routed to a context (top-level context; data from, to).",
             content_type=_STR,
             body=_STR,
-            context=_STR,
             **{"from": _STR, "to": _STR},
         ),
         _event(
