@@ -206,6 +206,20 @@ EVENTS: dict[str, EventSpec] = {
             body=_STR,
             **{"from": _STR, "to": _STR},
         ),
+        _event("conference.created", "A conference was created.", conf_id=_STR, max_members=_INT),
+        _event(
+            "conference.member_joined", "A call joined the conference.", conf_id=_STR, members=_INT
+        ),
+        _event(
+            "conference.member_left",
+            "A call left the conference.",
+            conf_id=_STR,
+            reason=_enum("removed", "hangup", "destroyed"),
+            members=_INT,
+        ),
+        _event("conference.member_muted", "A member is muted.", conf_id=_STR),
+        _event("conference.member_unmuted", "A member is unmuted.", conf_id=_STR),
+        _event("conference.destroyed", "The conference ended; its calls stay up.", conf_id=_STR),
         _event(
             "sip.info.received",
             "An in-dialog SIP INFO other than DTMF arrived.",

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 from rwi.domain.effects import (
     Answer,
     Bridge,
+    ConferenceAdd,
+    ConferenceMute,
+    ConferenceRemove,
     Dial,
     EarlyMedia,
     Effect,
@@ -73,6 +76,13 @@ class LegDriver(Protocol):
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None
     ) -> int: ...
+    async def conference_add(
+        self, conference_id: str, leg_id: str, *, muted: bool = False
+    ) -> None: ...
+    async def conference_remove(self, conference_id: str, leg_id: str) -> None: ...
+    async def conference_mute(
+        self, conference_id: str, leg_id: str, muted: bool = True
+    ) -> None: ...
 
 
 Observe = Callable[[Observation], Awaitable[Any]]
@@ -263,6 +273,12 @@ class Executor:
                 # The far end may take its time (up to Timer F): the other legs' effects
                 # must not wait for it.
                 self._spawn(self._refer(effect))
+            case ConferenceAdd():
+                await d.conference_add(effect.conf_id, effect.leg_id)
+            case ConferenceRemove():
+                await d.conference_remove(effect.conf_id, effect.leg_id)
+            case ConferenceMute():
+                await d.conference_mute(effect.conf_id, effect.leg_id, effect.muted)
             case SipRequest():
                 # the far end answers within Timer F (32 s): nothing else waits for it
                 self._spawn(self._sip_request(effect))

@@ -433,6 +433,7 @@ SPECS: dict[str, ActionSpec] = {
             for verb in ("add", "remove", "mute", "unmute")
         ],
         _spec("conference.destroy", "call.control", "conf_id", **_CONF),
+        _spec("conference.status", "call.control", "conf_id", **_CONF),
         _spec("media.stream.start", "media.stream", "call_id", **_CALL),
         _spec("media.stream.stop", "media.stream", "call_id", **_CALL),
     ]

@@ -714,6 +714,17 @@ class ConferenceActions:
         }
         return await self._send("conference.destroy", _present(params))
 
+    async def status(
+        self,
+        *,
+        conf_id: str,
+    ) -> dict[str, Any]:
+        """``conference.status`` (scope ``call.control``): the reply's data."""
+        params = {
+            "conf_id": conf_id,
+        }
+        return await self._send("conference.status", _present(params))
+
 
 class Actions:
     """Every action namespace, sending through ``send``."""

@@ -9,7 +9,7 @@ folding into its map; until that feature is built the map stays empty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -32,6 +32,11 @@ class AgentState:
 @dataclass
 class ConferenceState:
     conf_id: str
+    max_members: int = 10
+    #: the connection that created it (it receives the conference's events)
+    owner: str | None = None
+    #: member call id -> muted, in joining order
+    members: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass

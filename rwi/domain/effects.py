@@ -125,6 +125,30 @@ class SipRequest:
 
 
 @dataclass(frozen=True)
+class ConferenceAdd:
+    """``leg_id`` joins the mix of ``conf_id`` (created on first use): it hears every
+    other unmuted member, never itself."""
+
+    conf_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ConferenceRemove:
+    conf_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ConferenceMute:
+    """A muted member still hears the others; nobody hears it."""
+
+    conf_id: str
+    leg_id: str
+    muted: bool = True
+
+
+@dataclass(frozen=True)
 class EndStaleDialog:
     """End the SIP dialog a previous process left live (BYE, CANCEL or a final
     response), from the record it logged; ``answered``: the call was answered."""
@@ -172,6 +196,9 @@ Effect = (
     | StopEarlyMedia
     | Refer
     | SipRequest
+    | ConferenceAdd
+    | ConferenceRemove
+    | ConferenceMute
     | EndStaleDialog
     | StartTimer
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import calls, registrations, sessions, sip_requests, transfers
+from rwi.domain import calls, conferences, registrations, sessions, sip_requests, transfers
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -22,6 +22,7 @@ FEATURES: tuple[Feature, ...] = (
     calls.FEATURE,
     transfers.FEATURE,
     sip_requests.FEATURE,
+    conferences.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
@@ -30,7 +31,6 @@ PENDING_ACTIONS: tuple[str, ...] = (
     "supervisor.",
     "queue.",
     "agent.",
-    "conference.",
     "media.stream.",
 )
 #: Event types of the contract that pending features will push (delivered like the
