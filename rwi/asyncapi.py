@@ -124,7 +124,7 @@ def _event(name: str) -> dict[str, Any]:
         "ts": {"type": "string", "description": "UTC time of the decision, ms, Z"},
         "data": spec.data_schema(),
     }
-    if name == "call.incoming":
+    if name in ("call.incoming", "sip.message.received"):
         properties["context"] = {"type": "string"}
     return {
         "name": name,

@@ -217,7 +217,29 @@ EVENTS: dict[str, EventSpec] = {
         _event("supervisor.mode.stopped", "Supervision ended.", **_SUPERVISOR, reason=_STR),
         _event(
             "sip.message.received",
-            "An in-dialog SIP MESSAGE arrived.",
+            "A SIP MESSAGE arrived: in a call's dialog (top-level call_id), or out of dialog"
+            " routed to a context (top-level context; data from, to).",
+            content_type=_STR,
+            body=_STR,
+            **{"from": _STR, "to": _STR},
+        ),
+        _event("conference.created", "A conference was created.", conf_id=_STR, max_members=_INT),
+        _event(
+            "conference.member_joined", "A call joined the conference.", conf_id=_STR, members=_INT
+        ),
+        _event(
+            "conference.member_left",
+            "A call left the conference.",
+            conf_id=_STR,
+            reason=_enum("removed", "hangup", "destroyed"),
+            members=_INT,
+        ),
+        _event("conference.member_muted", "A member is muted.", conf_id=_STR),
+        _event("conference.member_unmuted", "A member is unmuted.", conf_id=_STR),
+        _event("conference.destroyed", "The conference ended; its calls stay up.", conf_id=_STR),
+        _event(
+            "sip.info.received",
+            "An in-dialog SIP INFO other than DTMF arrived.",
             content_type=_STR,
             body=_STR,
         ),

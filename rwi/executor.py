@@ -19,6 +19,9 @@ from rwi.domain.effects import (
     Answer,
     Bridge,
     CloseRecordingFile,
+    ConferenceAdd,
+    ConferenceMute,
+    ConferenceRemove,
     Dial,
     EarlyMedia,
     Effect,
@@ -31,6 +34,7 @@ from rwi.domain.effects import (
     Reject,
     ResumeRecording,
     Ring,
+    SipRequest,
     StartRecording,
     StartTimer,
     StopEarlyMedia,
@@ -92,6 +96,13 @@ class LegDriver(Protocol):
     async def pause_record(self, recording_id: str) -> None: ...
     async def resume_record(self, recording_id: str) -> None: ...
     async def stop_record(self, recording_id: str) -> None: ...
+    async def conference_add(
+        self, conference_id: str, leg_id: str, *, muted: bool = False
+    ) -> None: ...
+    async def conference_remove(self, conference_id: str, leg_id: str) -> None: ...
+    async def conference_mute(
+        self, conference_id: str, leg_id: str, muted: bool = True
+    ) -> None: ...
 
 
 Observe = Callable[[Observation], Awaitable[Any]]
@@ -101,6 +112,9 @@ CloseFile = Callable[[str], tuple[float, int]]
 #: ends a previous process's dialog from its logged record: ``(call_id, record,
 #: answered) -> outcome`` (the ``sip.stale.ended`` observation's data)
 EndStale = Callable[[str, dict[str, Any], bool], Awaitable[dict[str, Any]]]
+#: sends a SIP request (``SipRequest``) and returns the far end's answer: ``{status,
+#: reason, rtt_ms}``
+SendRequest = Callable[[SipRequest], Awaitable[dict[str, Any]]]
 
 
 class Executor:
@@ -118,6 +132,7 @@ class Executor:
         refer_to: Callable[[str], str] = str,
         end_stale: EndStale | None = None,
         close_file: CloseFile | None = None,
+        send_request: SendRequest | None = None,
     ) -> None:
         self.driver = driver
         self.source = source  # RWI source params -> driver's media source
@@ -125,6 +140,7 @@ class Executor:
         self.refer_to = refer_to  # RWI target -> a Refer-To URI the far end can reach
         self.end_stale = end_stale
         self.close_file = close_file
+        self.send_request = send_request
         self._observe: Observe | None = None
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -216,6 +232,20 @@ class Executor:
             Observation("sip.refer.result", {"call_id": effect.leg_id, "status": status})
         )
 
+    async def _sip_request(self, effect: SipRequest) -> None:
+        answer: dict[str, Any] = {"status": 501, "reason": "Not Implemented", "rtt_ms": None}
+        if self.send_request is not None:
+            try:
+                answer = await self.send_request(effect)
+            except Exception as exc:  # the leg went away, or nothing could be sent
+                log.info("%s on %s failed: %s", effect.method, effect.leg_id, exc)
+                status = getattr(exc, "sip_status", None) or 481
+                answer = {"status": status, "reason": str(exc), "rtt_ms": None}
+        data: dict[str, Any] = {"request_id": effect.request_id, "method": effect.method}
+        if effect.leg_id is not None:
+            data["call_id"] = effect.leg_id
+        await self.observe(Observation("sip.request.result", {**data, **answer}))
+
     async def _end_stale(self, effect: EndStaleDialog) -> None:
         if self.end_stale is None:
             return
@@ -304,6 +334,15 @@ class Executor:
                 # The far end may take its time (up to Timer F): the other legs' effects
                 # must not wait for it.
                 self._spawn(self._refer(effect))
+            case ConferenceAdd():
+                await d.conference_add(effect.conf_id, effect.leg_id)
+            case ConferenceRemove():
+                await d.conference_remove(effect.conf_id, effect.leg_id)
+            case ConferenceMute():
+                await d.conference_mute(effect.conf_id, effect.leg_id, effect.muted)
+            case SipRequest():
+                # the far end answers within Timer F (32 s): nothing else waits for it
+                self._spawn(self._sip_request(effect))
             case EndStaleDialog():
                 # each exchange may take its time (up to the stale timeout)
                 task = self._spawn(self._end_stale(effect))

@@ -422,10 +422,12 @@ SPECS: dict[str, ActionSpec] = {
         _spec(
             "sip.message",
             "call.control",
-            "call_id body",
+            "body",
             call_id=identifier(),
+            destination=string(max_len=1024),
             content_type=string(max_len=128),
             body=string(empty=True, max_len=16384),
+            extra_headers=headers(),
         ),
         _spec(
             "sip.notify",
@@ -435,8 +437,9 @@ SPECS: dict[str, ActionSpec] = {
             event=string(max_len=128),
             content_type=string(max_len=128),
             body=string(empty=True, max_len=16384),
+            extra_headers=headers(),
         ),
-        _spec("sip.options_ping", "call.control", "call_id", **_CALL),
+        _spec("sip.options_ping", "call.control", "call_id", **_CALL, extra_headers=headers()),
         _spec(
             "conference.create",
             "call.control",
@@ -449,6 +452,7 @@ SPECS: dict[str, ActionSpec] = {
             for verb in ("add", "remove", "mute", "unmute")
         ],
         _spec("conference.destroy", "call.control", "conf_id", **_CONF),
+        _spec("conference.status", "call.control", "conf_id", **_CONF),
         _spec("media.stream.start", "media.stream", "call_id", **_CALL),
         _spec("media.stream.stop", "media.stream", "call_id", **_CALL),
     ]

@@ -568,6 +568,9 @@ class Service:
 def event_frame(event_type: str, data: dict[str, Any], seq: int, ts: str) -> dict[str, Any]:
     body = {k: v for k, v in data.items() if k not in ("call_id", "context")}
     top: dict[str, Any] = {}
-    if event_type == "call.incoming":
+    # an out-of-dialog MESSAGE names its context like an offered call does
+    if event_type == "call.incoming" or (
+        event_type == "sip.message.received" and "context" in data
+    ):
         top["context"] = data.get("context")
     return protocol.event(event_type, data.get("call_id"), seq, ts, body, **top)

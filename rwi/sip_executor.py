@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rwi.domain.effects import SipRequest
 from rwi.executor import Executor
 from rwi.sip_settings import SipSettings
 from sip_media.call_types import DialogRecord, DialogRecordError
@@ -71,6 +72,18 @@ def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:
     def close_file(path: str) -> tuple[float, int]:
         return close_interrupted(Path(path))
 
+    async def send_request(effect: SipRequest) -> dict[str, Any]:
+        result = await legs.request(
+            effect.leg_id or "",
+            effect.method,
+            body=effect.body.encode(),
+            content_type=effect.content_type,
+            event=effect.event,
+            extra_headers=effect.extra_headers,
+            target=effect.destination,
+        )
+        return {"status": result.status, "reason": result.reason, "rtt_ms": result.rtt_ms}
+
     return Executor(
         legs,
         media_source,
@@ -78,4 +91,5 @@ def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:
         refer_to=refer_to,
         end_stale=end_stale,
         close_file=close_file,
+        send_request=send_request,
     )

@@ -16,9 +16,10 @@ import os
 import re
 from typing import Any, Protocol
 
-from rwi.dialplan import Offer, route
+from rwi.dialplan import Offer, Routed, route
 from rwi.domain.model import Observation, State
 from rwi.sip_settings import SipSettings
+from sip_media.call_sdp import party, uri_user
 from sip_media.call_types import (
     DialogRecord,
     LegAnswered,
@@ -28,6 +29,7 @@ from sip_media.call_types import (
     LegObservation,
     LegOffered,
     LegProgress,
+    MessageIn,
     NotifyIn,
     PlaybackDone,
     RecordingDone,
@@ -56,6 +58,11 @@ def file_size(path: str) -> int | None:
         return os.path.getsize(path)
     except OSError:
         return None
+
+
+def _text(body: bytes) -> str:
+    """A request body as the log and the wire carry it (JSON text)."""
+    return body.decode("utf-8", "replace")
 
 
 def restored_bindings(state: State) -> list[Binding]:
@@ -89,6 +96,7 @@ class SipIngest:
         self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = legs.subscribe(self._queue.put_nowait)
+        legs.route_messages(self.accepts_message)
 
     def start(self, sink: ObservationSink) -> None:
         self._task = asyncio.create_task(self._run(sink), name="rwi-sip-ingest")
@@ -186,6 +194,25 @@ class SipIngest:
                 if status is None:
                     return None
                 return Observation("sip.refer.notify", {"call_id": obs.leg_id, "status": status})
+            case NotifyIn():
+                data = {
+                    "call_id": obs.leg_id,
+                    "event": obs.event,
+                    "content_type": obs.content_type,
+                    "body": _text(obs.body),
+                    "subscription_state": obs.subscription_state,
+                }
+                return Observation("sip.notify.in", data)
+            case MessageIn(leg_id=""):
+                return self._page(obs)
+            case MessageIn():
+                data = {
+                    "call_id": obs.leg_id,
+                    "method": obs.method,
+                    "content_type": obs.content_type,
+                    "body": _text(obs.body),
+                }
+                return Observation("sip.message.in", data)
             case RegistrationChanged():
                 return Observation(
                     "sip.registration",
@@ -193,6 +220,30 @@ class SipIngest:
                 )
             case _:
                 return None
+
+    def _page(self, obs: MessageIn) -> Observation | None:
+        """An out-of-dialog MESSAGE, routed by the dialplan like an INVITE: only one
+        routed to a context reaches here (``accepts_message`` answered the others 404)."""
+        routed = self._route_message(obs.request_uri, obs.from_, obs.to)
+        if routed.context is None:
+            return None
+        data = {
+            "context": routed.context,
+            "route": routed.rule,
+            "from": party(obs.from_)[0],
+            "to": party(obs.to)[0],
+            "content_type": obs.content_type,
+            "body": _text(obs.body),
+        }
+        return Observation("sip.message.in", data)
+
+    def _route_message(self, request_uri: str, from_: str, to: str) -> Routed:
+        offer = Offer(user=uri_user(request_uri), caller=party(from_)[0], callee=party(to)[0])
+        return route(self.settings.routes, offer)
+
+    def accepts_message(self, request_uri: str, from_: str, to: str) -> bool:
+        """Whether an out-of-dialog MESSAGE has a route to a context (else: 404)."""
+        return self._route_message(request_uri, from_, to).context is not None
 
     def _offered(self, obs: LegOffered) -> Observation | None:
         headers = {

@@ -202,9 +202,13 @@ class SipAdapter:
                 if digit is not None:
                     self._emit(DtmfInfo(leg, digit, duration))
                 else:
-                    self._emit(MessageReceived(leg, ctype, body))
+                    self._emit(MessageReceived(leg, ctype, body, method="INFO"))
             case n.SessionGotMessage(content_type=ctype, body=body, from_header=from_):
-                self._emit(MessageReceived(leg, ctype, body, from_))
+                self._emit(
+                    MessageReceived(
+                        leg, ctype, body, from_, to=note.to_header, request_uri=note.request_uri
+                    )
+                )
             case n.SessionGotNotify(
                 event=event, content_type=ctype, body=body, subscription_state=ss
             ):
@@ -228,10 +232,17 @@ class SipAdapter:
                         self._emit(Ended(effect.leg_id, "unroutable", exc.status, "local"))
                         raise
                 case SendOptions(target=target) if target is not None:
-                    return await self._out_of_dialog("OPTIONS", effect.leg_id, target)
+                    return await self._out_of_dialog(
+                        "OPTIONS", effect.leg_id, target, extra=effect.extra_headers
+                    )
                 case SendMessage(target=target) if target is not None:
                     return await self._out_of_dialog(
-                        "MESSAGE", effect.leg_id, target, effect.body, effect.content_type
+                        "MESSAGE",
+                        effect.leg_id,
+                        target,
+                        effect.body,
+                        effect.content_type,
+                        extra=effect.extra_headers,
                     )
                 case _:
                     pass
@@ -253,14 +264,15 @@ class SipAdapter:
                     status, _ = await inv.reinvite(sdp)
                     return EffectResult(effect.leg_id, status)
                 case SendMessage(body=body, content_type=ctype):
-                    return await self._in_dialog(inv, "MESSAGE", (), body, ctype)
+                    extra = effect.extra_headers
+                    return await self._in_dialog(inv, "MESSAGE", extra, body, ctype)
                 case SendNotify(event=event, body=body, content_type=ctype, subscription_state=ss):
-                    extra = (("Event", event), ("Subscription-State", ss))
+                    extra = (("Event", event), ("Subscription-State", ss), *effect.extra_headers)
                     return await self._in_dialog(inv, "NOTIFY", extra, body, ctype)
                 case SendInfo(body=body, content_type=ctype):
                     return await self._in_dialog(inv, "INFO", (), body, ctype)
                 case SendOptions():
-                    return await self._in_dialog(inv, "OPTIONS", (), b"", None)
+                    return await self._in_dialog(inv, "OPTIONS", effect.extra_headers, b"", None)
                 case SendRefer(refer_to=refer_to, replaces_leg=replaces_leg):
                     return await self._refer(inv, refer_to, replaces_leg)
                 case ReplyRefer(refer_id=rid, status=status, reason=reason, final=final):
@@ -307,27 +319,44 @@ class SipAdapter:
         body: bytes,
         ctype: str | None,
     ) -> EffectResult:
+        for name, value in extra:
+            check_header(name, value)  # SipError 400: nothing is sent
         # Not loop.time(): on uvloop (rwi serve's loop) it counts whole milliseconds, so
         # a loopback round trip would measure 0.
         started = time.perf_counter()
-        status, _ = await indialog.send_and_wait(
+        status, msg = await indialog.send_and_wait(
             self.engine, inv, method, extra=extra, body=body, content_type=ctype
         )
         rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(inv.leg_id, status, rtt))
-        return EffectResult(inv.leg_id, status, rtt=rtt)
+        return EffectResult(inv.leg_id, status, self._reason(status, msg), rtt=rtt)
 
     async def _out_of_dialog(
-        self, method: str, leg_id: str, target: str, body: bytes = b"", ctype: str | None = None
+        self,
+        method: str,
+        leg_id: str,
+        target: str,
+        body: bytes = b"",
+        ctype: str | None = None,
+        *,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> EffectResult:
+        for name, value in extra:
+            check_header(name, value)
         started = time.perf_counter()  # not loop.time(): see _in_dialog
         route = self.engine.resolve(target)
-        status, _ = await request_out_of_dialog(self.engine, method, route, body, ctype)
+        status, msg = await request_out_of_dialog(
+            self.engine, method, route, body, ctype, extra=extra
+        )
         rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(leg_id, status, rtt))
-        return EffectResult(leg_id, status, rtt=rtt)
+        return EffectResult(leg_id, status, self._reason(status, msg), rtt=rtt)
+
+    def _reason(self, status: int, msg: MsgView | None) -> str:
+        """The far end's reason phrase; ours for a status no response carried (408)."""
+        return msg.reason if msg is not None and msg.reason else self.engine.reason(status)
 
     async def _refer(
         self, inv: Invitation, refer_to: str, replaces_leg: str | None

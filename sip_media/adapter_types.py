@@ -67,6 +67,7 @@ class SendMessage(Effect):
     body: bytes = b""
     content_type: str = "text/plain"
     target: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class SendNotify(Effect):
     body: bytes = b""
     content_type: str = "text/plain"
     subscription_state: str = "active"
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class SendOptions(Effect):
     """In-dialog OPTIONS for a leg, or out-of-dialog to ``target`` (leg_id may be "")."""
 
     target: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +172,14 @@ class DtmfInfo(SipObservation):
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived(SipObservation):
+    """A MESSAGE (or a non-DTMF INFO: ``method``); out of dialog ``leg_id`` is ""."""
+
     content_type: str
     body: bytes
     from_: str = ""
+    method: str = "MESSAGE"
+    to: str = ""
+    request_uri: str = ""
 
 
 @dataclass(frozen=True, slots=True)

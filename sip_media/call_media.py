@@ -37,6 +37,7 @@ from sip_media.call_types import (
     LegStateError,
     MediaFailure,
     NegotiationError,
+    RequestResult,
     SignallingError,
 )
 from sip_media.call_types import UnknownLegError as UnknownLeg
@@ -331,6 +332,33 @@ class RequestOps:
         """OPTIONS in the leg's dialog: ``(status, rtt_ms)`` (408 when unanswered)."""
         result = await self._request(SendOptions(leg_id))
         return result.status, round((result.rtt or 0.0) * 1000.0, 3)
+
+    async def request(
+        self,
+        leg_id: str,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        event: str | None = None,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+        target: str | None = None,
+    ) -> RequestResult:
+        """MESSAGE, NOTIFY or OPTIONS in the leg's dialog, or MESSAGE/OPTIONS out of
+        dialog to ``target``: the far end's final status (408 unanswered), its reason
+        phrase and the round trip in ms."""
+        ctype = content_type or "text/plain"
+        effect: Effect
+        if method == "MESSAGE":
+            effect = SendMessage(leg_id, body, ctype, target, extra_headers)
+        elif method == "NOTIFY" and target is None:
+            effect = SendNotify(leg_id, event or "", body, ctype, extra_headers=extra_headers)
+        elif method == "OPTIONS":
+            effect = SendOptions(leg_id, target, extra_headers)
+        else:
+            raise LegStateError(f"cannot send {method} {'out of' if target else 'in'} dialog")
+        result = await self._request(effect)
+        return RequestResult(result.status, result.reason, round((result.rtt or 0.0) * 1000, 3))
 
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None

@@ -159,6 +159,19 @@ class MessageIn:
     body: bytes
     from_: str = ""
     method: str = "MESSAGE"
+    #: out of dialog: the To header and the Request-URI (what routing matches)
+    to: str = ""
+    request_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    """A request's outcome at the far end: its final status and reason phrase (408 when
+    none came within the transaction timeout) and the round trip in milliseconds."""
+
+    status: int
+    reason: str
+    rtt_ms: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ from sip_media.call_types import (
     RecordingDone,
     RecordingFailed,
     ReferIn,
+    RequestResult,
     SignallingError,
 )
 from sip_media.media import api as m
@@ -222,7 +223,7 @@ class CallLegs:
             case DtmfInfo(leg_id=leg, digit=digit, duration_ms=ms) if leg in self._legs:
                 self._emit(LegDtmf(leg, digit, ms or 0, "info"))
             case MessageReceived(leg_id=leg, content_type=ctype, body=body, from_=from_):
-                self._emit(MessageIn(leg, ctype, body, from_))
+                self._emit(MessageIn(leg, ctype, body, from_, obs.method, obs.to, obs.request_uri))
             case NotifyReceived(leg_id=leg):
                 self._emit(
                     NotifyIn(leg, obs.event, obs.content_type, obs.body, obs.subscription_state)
@@ -571,6 +572,34 @@ class CallLegs:
     async def options_ping(self, leg_id: str) -> tuple[int, float]:
         """OPTIONS in the leg's dialog: ``(status, rtt_ms)`` (408 when unanswered)."""
         return await self._requests.options_ping(leg_id)
+
+    async def request(
+        self,
+        leg_id: str,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        event: str | None = None,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+        target: str | None = None,
+    ) -> RequestResult:
+        """MESSAGE, NOTIFY or OPTIONS in the leg's dialog (out of dialog to ``target``,
+        MESSAGE and OPTIONS): the far end's final status, reason and round trip."""
+        return await self._requests.request(
+            leg_id,
+            method,
+            body=body,
+            content_type=content_type,
+            event=event,
+            extra_headers=extra_headers,
+            target=target,
+        )
+
+    def route_messages(self, accepts: Callable[[str, str, str], bool]) -> None:
+        """Answer 404 to an out-of-dialog MESSAGE unless ``accepts(request_uri, from,
+        to)``; accepted ones are answered 200 and reported as ``MessageIn(leg_id="")``."""
+        self.sip.engine.accept_message = lambda msg: accepts(msg.ruri, msg.from_, msg.to)
 
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None

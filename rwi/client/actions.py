@@ -660,15 +660,19 @@ class SipActions:
     async def message(
         self,
         *,
-        call_id: str,
         body: str,
+        call_id: str | None = None,
+        destination: str | None = None,
         content_type: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.message`` (scope ``call.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "destination": destination,
             "content_type": content_type,
             "body": body,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.message", _present(params))
 
@@ -679,6 +683,7 @@ class SipActions:
         event: str,
         content_type: str | None = None,
         body: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.notify`` (scope ``call.control``): the reply's data."""
         params = {
@@ -686,6 +691,7 @@ class SipActions:
             "event": event,
             "content_type": content_type,
             "body": body,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.notify", _present(params))
 
@@ -693,10 +699,12 @@ class SipActions:
         self,
         *,
         call_id: str,
+        extra_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``sip.options_ping`` (scope ``call.control``): the reply's data."""
         params = {
             "call_id": call_id,
+            "extra_headers": extra_headers,
         }
         return await self._send("sip.options_ping", _present(params))
 
@@ -782,6 +790,17 @@ class ConferenceActions:
             "conf_id": conf_id,
         }
         return await self._send("conference.destroy", _present(params))
+
+    async def status(
+        self,
+        *,
+        conf_id: str,
+    ) -> dict[str, Any]:
+        """``conference.status`` (scope ``call.control``): the reply's data."""
+        params = {
+            "conf_id": conf_id,
+        }
+        return await self._send("conference.status", _present(params))
 
 
 class Actions:

@@ -99,6 +99,11 @@ class AgentState:
 @dataclass
 class ConferenceState:
     conf_id: str
+    max_members: int = 10
+    #: the connection that created it (it receives the conference's events)
+    owner: str | None = None
+    #: member call id -> muted, in joining order
+    members: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass

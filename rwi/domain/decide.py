@@ -24,7 +24,9 @@ def decide(state: State, command: Command, now: datetime) -> Decision:
     ts = iso(now)
     decision = handler(state, command, ts)
     after = react(state, decision.events, ts)
-    return Decision(decision.events + tuple(after), decision.data) if after else decision
+    if not after:
+        return decision
+    return Decision(decision.events + tuple(after), decision.data, decision.awaits)
 
 
 def observe(state: State, observation: Observation, now: datetime) -> tuple[Emit, ...]:

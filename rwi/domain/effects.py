@@ -6,7 +6,7 @@ bridge, play, arm a timer...). The service plans while it decides and hands the 
 to the executor (``rwi.executor``) only after the events are stored.
 
 Most effects are fire-and-forget: a failure comes back as ``effect.failed``. A *request
-effect* (``Refer``, ``EndStaleDialog``) asks the far end something: its result comes
+effect* (``Refer``, ``SipRequest``, ``EndStaleDialog``) asks the far end something: its result comes
 back as an observation of its own, logged like any other.
 """
 
@@ -108,6 +108,47 @@ class Refer:
 
 
 @dataclass(frozen=True)
+class SipRequest:
+    """A MESSAGE, NOTIFY or OPTIONS in ``leg_id``'s dialog, or a page-mode MESSAGE to
+    ``destination`` (no ``leg_id``): its result (the far end's final status, reason,
+    round trip) comes back as a ``sip.request.result`` observation naming
+    ``request_id``."""
+
+    request_id: str
+    method: str
+    leg_id: str | None = None
+    destination: str | None = None
+    content_type: str | None = None
+    body: str = ""
+    event: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConferenceAdd:
+    """``leg_id`` joins the mix of ``conf_id`` (created on first use): it hears every
+    other unmuted member, never itself."""
+
+    conf_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ConferenceRemove:
+    conf_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ConferenceMute:
+    """A muted member still hears the others; nobody hears it."""
+
+    conf_id: str
+    leg_id: str
+    muted: bool = True
+
+
+@dataclass(frozen=True)
 class EndStaleDialog:
     """End the SIP dialog a previous process left live (BYE, CANCEL or a final
     response), from the record it logged; ``answered``: the call was answered."""
@@ -192,6 +233,10 @@ Effect = (
     | EarlyMedia
     | StopEarlyMedia
     | Refer
+    | SipRequest
+    | ConferenceAdd
+    | ConferenceRemove
+    | ConferenceMute
     | EndStaleDialog
     | StartRecording
     | PauseRecording

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from rwi.domain import agents, calls, queues, recordings, registrations, sessions, transfers
+from rwi.domain import (
+    agents,
+    calls,
+    conferences,
+    queues,
+    recordings,
+    registrations,
+    sessions,
+    sip_requests,
+    transfers,
+)
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
 
 V = TypeVar("V")
@@ -24,13 +34,13 @@ FEATURES: tuple[Feature, ...] = (
     recordings.FEATURE,
     agents.FEATURE,
     queues.FEATURE,
+    sip_requests.FEATURE,
+    conferences.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
 PENDING_ACTIONS: tuple[str, ...] = (
     "supervisor.",
-    "sip.",
-    "conference.",
     "media.stream.",
 )
 #: Event types of the contract that pending features will push (delivered like the
@@ -41,8 +51,6 @@ PENDING_EVENTS = frozenset(
         "supervisor.whisper.started",
         "supervisor.barge.started",
         "supervisor.mode.stopped",
-        "sip.message.received",
-        "sip.notify.received",
     }
 )
 

@@ -79,6 +79,8 @@ class Engine:
         answer_sdp: ReofferHook | None = None,
     ) -> None:
         self.config = config
+        #: which out-of-dialog MESSAGEs are taken (200); the others get 404 (default: all)
+        self.accept_message: Callable[[MsgView], bool] | None = None
         self.stats = Stats(trace=config.trace)
         self.allow = AllowList(config.allowed_destinations)
         self.limiter = RateLimiter(config.max_transactions_per_source)
@@ -406,7 +408,10 @@ class Engine:
         elif method == "OPTIONS":
             self.respond(msg, tx, 200, "OK", extra=(("Accept", "application/sdp"),))
         elif method == "MESSAGE":
-            indialog.out_of_dialog_message(self, msg, tx)
+            if self.accept_message is None or self.accept_message(msg):
+                indialog.out_of_dialog_message(self, msg, tx)
+            else:
+                self.respond(msg, tx, 404, "Not Found")
         elif method == "BYE":
             self.respond(msg, tx, 481, "Call/Transaction Does Not Exist")
         else:

@@ -205,7 +205,7 @@ def send_and_wait(
 
 def out_of_dialog_message(engine: SipCore, msg: MsgView, tx: ServerTransaction) -> None:
     engine.respond(msg, tx, 200, "OK")
-    engine.notify(n.SessionGotMessage("", _ctype(msg), msg.body, msg.from_))
+    engine.notify(n.SessionGotMessage("", _ctype(msg), msg.body, msg.from_, msg.to, msg.ruri))
 
 
 def bad_request_bytes(data: bytes, source: tuple[str, int], exc: SipParseError) -> bytes | None:

@@ -97,6 +97,8 @@ class SessionGotMessage(Notification):
     content_type: str
     body: bytes
     from_header: str = ""
+    to_header: str = ""
+    request_uri: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ import pytest
 
 from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
+from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.errors import RwiError
 from tests.unit.rwi.world import World, outbound_answered
 
-BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS)
+BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS) | frozenset(SIP_HANDLERS)
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -36,6 +37,9 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "call.transfer.attended": lambda c, d: {"call_id": c, "target": "sip:x@local"},
     "call.transfer.complete": lambda c, d: {"call_id": c, "consultation_call_id": d},
     "call.transfer.cancel": lambda c, d: {"consultation_call_id": c},
+    "sip.message": lambda c, d: {"call_id": c, "body": "Your ticket number is 12345"},
+    "sip.notify": lambda c, d: {"call_id": c, "event": "check-sync"},
+    "sip.options_ping": lambda c, d: {"call_id": c},
 }
 #: Commands whose unknown id is a consultation, not a call (``not_found``).
 CONSULTATION = {"call.transfer.cancel"}
@@ -128,6 +132,9 @@ def test_scope_is_checked_first(action: str) -> None:
         ("call.transfer", "dialing"),
         ("call.transfer.attended", "dialing"),
         ("call.set_ringback_source", "answered"),
+        ("sip.message", "dialing"),
+        ("sip.notify", "dialing"),
+        ("sip.options_ping", "dialing"),
     ],
 )
 def test_wrong_state(action: str, setup: str) -> None:
