@@ -10,6 +10,7 @@ acceptance rules are part of the contract.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -28,7 +29,20 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, default=str, option=_AS_STR).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        # orjson refuses integers past 64 bits; the standard library writes them, but
+        # would also write NaN/Infinity, which is not JSON: those become null, as orjson
+        # writes them.
+        return json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def loads(text: str | bytes) -> Any:

@@ -506,10 +506,16 @@ def new_action_id() -> str:
     return f"srv-{uuid.uuid4().hex[:16]}"
 
 
+def _not_json(constant: str) -> Any:
+    """Python's reader takes NaN and Infinity, which JSON (RFC 8259) does not have and the
+    log's jsonb cannot store: refuse them like any other malformed frame."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def parse_frame(text: str) -> CommandFrame:
     """Parse one text frame; raise ``RwiError`` (parse_error / invalid_request)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise RwiError("parse_error", f"frame is not valid JSON: {exc}") from None
     if not isinstance(value, dict):

@@ -38,3 +38,9 @@ def test_loads_falls_back_for_what_orjson_refuses() -> None:
     }
     with pytest.raises(ValueError):
         jsontext.loads("{not json")
+
+
+def test_the_fallback_for_long_integers_writes_no_nan_or_infinity() -> None:
+    # orjson refuses the long integer, so the standard library writes this one
+    text = jsontext.dumps({"n": -9223372036854775809, "inf": float("inf"), "nan": [float("nan")]})
+    assert text == '{"n":-9223372036854775809,"inf":null,"nan":[null]}'

@@ -27,6 +27,9 @@ def test_parse_frame_defaults_and_generated_action_id() -> None:
     [
         ("{", "parse_error", "not valid JSON"),
         ("[" * 100000, "parse_error", "not valid JSON"),
+        ('{"action": "a", "params": {"x": Infinity}}', "parse_error", "Infinity is not a JSON"),
+        ('{"action": "a", "params": {"x": [NaN]}}', "parse_error", "NaN is not a JSON value"),
+        ('{"action": "a", "params": {"x": -Infinity}}', "parse_error", "not a JSON value"),
         ('"text"', "invalid_request", "JSON object"),
         ('{"action": null}', "invalid_request", "action is required"),
         ('{"action": ["x"]}', "invalid_request", "action must be a string"),
