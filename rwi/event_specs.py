@@ -52,7 +52,15 @@ _HANGUP_REASONS = _enum(
 )  # fmt: skip
 _PLAYBACK = {"playback_id": _STR}
 _QUEUE = {"queue_id": _STR}
-_SUPERVISOR = {"supervisor_call_id": _STR, "target_call_id": _STR, "mode": _STR}
+_SUPERVISOR = {
+    "supervisor_call_id": _STR,
+    "target_call_id": _STR,
+    "mode": _enum("listen", "whisper", "barge", "takeover"),
+}
+_SUPERVISOR_REQUIRED = "supervisor_call_id target_call_id mode"
+_MAYBE_STR: dict[str, Any] = {"type": ["string", "null"]}
+#: a mode's start: the mode it switched from on the same agent, the agent's bridge peer
+_MONITOR = {**_SUPERVISOR, "previous_mode": _MAYBE_STR, "customer_call_id": _MAYBE_STR}
 
 EVENTS: dict[str, EventSpec] = {
     e.name: e
@@ -211,10 +219,38 @@ EVENTS: dict[str, EventSpec] = {
             reason=_STR,
         ),
         _event("queue.left", "The call left the queue.", "reason", **_QUEUE, reason=_STR),
-        _event("supervisor.listen.started", "A supervisor listens.", **_SUPERVISOR),
-        _event("supervisor.whisper.started", "A supervisor whispers to the agent.", **_SUPERVISOR),
-        _event("supervisor.barge.started", "A supervisor joins the conversation.", **_SUPERVISOR),
-        _event("supervisor.mode.stopped", "Supervision ended.", **_SUPERVISOR, reason=_STR),
+        _event(
+            "supervisor.listen.started",
+            "A supervisor listens: it hears the agent and what the agent hears.",
+            _SUPERVISOR_REQUIRED,
+            **_MONITOR,
+        ),
+        _event(
+            "supervisor.whisper.started",
+            "A supervisor whispers: the agent (only) hears it too.",
+            _SUPERVISOR_REQUIRED,
+            **_MONITOR,
+        ),
+        _event(
+            "supervisor.barge.started",
+            "A supervisor barges in: the agent and whoever hears the agent hear it.",
+            _SUPERVISOR_REQUIRED,
+            **_MONITOR,
+        ),
+        _event(
+            "supervisor.takeover.started",
+            "The supervisor took the agent's customer: bridged with it, the agent leg hung up.",
+            _SUPERVISOR_REQUIRED,
+            **_SUPERVISOR,
+            customer_call_id=_STR,
+        ),
+        _event(
+            "supervisor.mode.stopped",
+            "Supervision ended; the supervisor leg stays up.",
+            _SUPERVISOR_REQUIRED + " reason",
+            **_SUPERVISOR,
+            reason=_enum("rwi", "moved", "takeover", "target_ended", "supervisor_ended", "system"),
+        ),
         _event(
             "sip.message.received",
             "A SIP MESSAGE arrived: in a call's dialog (top-level call_id), or out of dialog"

@@ -40,6 +40,8 @@ from rwi.domain.effects import (
     StopEarlyMedia,
     StopPlay,
     StopRecording,
+    StopSupervise,
+    Supervise,
     Unbridge,
     Unhold,
 )
@@ -96,6 +98,8 @@ class LegDriver(Protocol):
     async def pause_record(self, recording_id: str) -> None: ...
     async def resume_record(self, recording_id: str) -> None: ...
     async def stop_record(self, recording_id: str) -> None: ...
+    async def supervise(self, supervisor: str, agent: str, mode: Any = "listen") -> None: ...
+    async def stop_supervise(self, supervisor: str) -> None: ...
     async def conference_add(
         self, conference_id: str, leg_id: str, *, muted: bool = False
     ) -> None: ...
@@ -340,6 +344,11 @@ class Executor:
                 await d.conference_remove(effect.conf_id, effect.leg_id)
             case ConferenceMute():
                 await d.conference_mute(effect.conf_id, effect.leg_id, effect.muted)
+            case Supervise():
+                await d.supervise(effect.supervisor_leg, effect.agent_leg, effect.mode)
+            case StopSupervise():
+                with contextlib.suppress(Exception):  # a leg ended: the rule went with it
+                    await d.stop_supervise(effect.supervisor_leg)
             case SipRequest():
                 # the far end answers within Timer F (32 s): nothing else waits for it
                 self._spawn(self._sip_request(effect))

@@ -418,6 +418,12 @@ SPECS: dict[str, ActionSpec] = {
             "supervisor_call_id target_call_id",
             **_SUPERVISOR,
         ),
+        _spec(
+            "supervisor.takeover",
+            "supervisor.control",
+            "supervisor_call_id target_call_id",
+            **_SUPERVISOR,
+        ),
         _spec("supervisor.stop", "supervisor.control", "supervisor_call_id", **_SUPERVISOR),
         _spec(
             "sip.message",

@@ -247,11 +247,12 @@ class MediaOps:
         await self.legs.execute(m.StopRecord(recording_id))
 
     async def supervise(
-        self, supervisor: str, agent: str, customer: str, mode: m.SuperviseMode = "listen"
+        self, supervisor: str, agent: str, mode: m.SuperviseMode = "listen"
     ) -> None:
-        """listen: supervisor hears both; whisper: agent hears the supervisor; barge: all."""
-        effect = m.Supervise(supervisor, agent, customer, mode)
-        await self.legs.on_legs((supervisor, agent, customer), effect)
+        """listen: the supervisor hears the agent and what the agent hears; whisper: the
+        agent hears the supervisor too; barge: so does whoever hears the agent."""
+        effect = m.Supervise(supervisor, agent, mode)
+        await self.legs.on_legs((supervisor, agent), effect)
 
     async def stop_supervise(self, supervisor: str) -> None:
         """End the supervision started by ``supervisor``."""

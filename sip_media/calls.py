@@ -511,10 +511,11 @@ class CallLegs:
         await self._media_ops.stop_record(recording_id)
 
     async def supervise(
-        self, supervisor: str, agent: str, customer: str, mode: m.SuperviseMode = "listen"
+        self, supervisor: str, agent: str, mode: m.SuperviseMode = "listen"
     ) -> None:
-        """listen: supervisor hears both; whisper: agent hears the supervisor; barge: all."""
-        await self._media_ops.supervise(supervisor, agent, customer, mode)
+        """listen: the supervisor hears the agent and what the agent hears; whisper: the
+        agent hears the supervisor too; barge: so does whoever hears the agent."""
+        await self._media_ops.supervise(supervisor, agent, mode)
 
     async def stop_supervise(self, supervisor: str) -> None:
         """End the supervision started by ``supervisor``."""

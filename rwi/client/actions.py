@@ -637,6 +637,19 @@ class SupervisorActions:
         }
         return await self._send("supervisor.barge", _present(params))
 
+    async def takeover(
+        self,
+        *,
+        supervisor_call_id: str,
+        target_call_id: str,
+    ) -> dict[str, Any]:
+        """``supervisor.takeover`` (scope ``supervisor.control``): the reply's data."""
+        params = {
+            "supervisor_call_id": supervisor_call_id,
+            "target_call_id": target_call_id,
+        }
+        return await self._send("supervisor.takeover", _present(params))
+
     async def stop(
         self,
         *,

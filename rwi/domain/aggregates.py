@@ -2,8 +2,8 @@
 
 Every aggregate has its stream (``recording:<id>``, ``queue:<id>``, ``agent:<id>``,
 ``conference:<id>``, ``stream:<id>``): its events, its timers (``StartTimer``) and its
-delivery are keyed by it. The feature that owns an aggregate (recordings §8, queues and
-agents §10, conferences §11, audio streams §12) grows its fields and is the only one
+delivery are keyed by it. The feature that owns an aggregate (recordings §8, supervisions
+§9, queues and agents §10, conferences §11, audio streams §12) grows its fields and is the only one
 folding into its map; until that feature is built the map stays empty.
 """
 
@@ -104,6 +104,21 @@ class ConferenceState:
     owner: str | None = None
     #: member call id -> muted, in joining order
     members: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class SupervisionState:
+    """A supervisor leg monitoring an agent leg (contract §9), keyed by the supervisor
+    leg: one agent at a time per supervisor, several supervisors per agent."""
+
+    supervisor_call_id: str
+    target_call_id: str
+    #: ``listen`` | ``whisper`` | ``barge``
+    mode: str
+    started_at: str = ""
+    #: the connections of both legs when it began (its end still reaches them after a
+    #: leg is gone)
+    connections: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -149,6 +149,24 @@ class ConferenceMute:
 
 
 @dataclass(frozen=True)
+class Supervise:
+    """``supervisor_leg`` monitors ``agent_leg`` in ``mode`` (``listen`` | ``whisper`` |
+    ``barge``): a mixing rule around the agent leg, whoever it is connected to; a new
+    one for the same supervisor replaces its rule."""
+
+    supervisor_leg: str
+    agent_leg: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class StopSupervise:
+    """End the supervisor's rule (gone already when one of its legs ended)."""
+
+    supervisor_leg: str
+
+
+@dataclass(frozen=True)
 class EndStaleDialog:
     """End the SIP dialog a previous process left live (BYE, CANCEL or a final
     response), from the record it logged; ``answered``: the call was answered."""
@@ -237,6 +255,8 @@ Effect = (
     | ConferenceAdd
     | ConferenceRemove
     | ConferenceMute
+    | Supervise
+    | StopSupervise
     | EndStaleDialog
     | StartRecording
     | PauseRecording

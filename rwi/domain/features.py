@@ -20,6 +20,7 @@ from rwi.domain import (
     registrations,
     sessions,
     sip_requests,
+    supervision,
     transfers,
 )
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
@@ -32,6 +33,7 @@ FEATURES: tuple[Feature, ...] = (
     calls.FEATURE,
     transfers.FEATURE,
     recordings.FEATURE,
+    supervision.FEATURE,
     agents.FEATURE,
     queues.FEATURE,
     sip_requests.FEATURE,
@@ -39,20 +41,10 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
-PENDING_ACTIONS: tuple[str, ...] = (
-    "supervisor.",
-    "media.stream.",
-)
+PENDING_ACTIONS: tuple[str, ...] = ("media.stream.",)
 #: Event types of the contract that pending features will push (delivered like the
 #: others once something emits them).
-PENDING_EVENTS = frozenset(
-    {
-        "supervisor.listen.started",
-        "supervisor.whisper.started",
-        "supervisor.barge.started",
-        "supervisor.mode.stopped",
-    }
-)
+PENDING_EVENTS: frozenset[str] = frozenset()
 
 
 def is_pending(action: str) -> bool:

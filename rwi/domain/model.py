@@ -16,6 +16,7 @@ from rwi.domain.aggregates import (
     QueueState,
     RecordingState,
     StreamState,
+    SupervisionState,
 )
 from rwi.domain.call import CallState
 
@@ -217,6 +218,8 @@ class State:
     queues: dict[str, QueueState] = field(default_factory=dict)
     agents: dict[str, AgentState] = field(default_factory=dict)
     conferences: dict[str, ConferenceState] = field(default_factory=dict)
+    #: by supervisor call id (its events are events of the supervisor's call)
+    supervisions: dict[str, SupervisionState] = field(default_factory=dict)
     streams: dict[str, StreamState] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredReply] = field(default_factory=dict)
     instance: str | None = None
@@ -279,6 +282,7 @@ class State:
             "queues": _plain(self.queues),
             "agents": _plain(self.agents),
             "conferences": _plain(self.conferences),
+            "supervisions": _plain(self.supervisions),
             "streams": _plain(self.streams),
             "registrations": dict(sorted(self.registrations.items())),
             "dialogs": dict(sorted(self.dialogs.items())),

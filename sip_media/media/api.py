@@ -176,11 +176,12 @@ class StopRecord:
 
 @dataclass(frozen=True, slots=True)
 class Supervise:
-    """listen: supervisor hears both; whisper: + agent hears supervisor; barge: all."""
+    """A mixing rule around the agent leg, whoever it is connected to: listen: the
+    supervisor hears the agent and what the agent hears; whisper: + the agent hears the
+    supervisor; barge: + whoever hears the agent hears the supervisor too."""
 
     supervisor_leg: str
     agent_leg: str
-    customer_leg: str
     mode: SuperviseMode = "listen"
 
 

@@ -224,14 +224,13 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
             _recorder(engine, rid).paused = False
         case api.StopRecord(recording_id=rid):
             engine.finish_recording(_recorder(engine, rid))
-        case api.Supervise(supervisor_leg=s, agent_leg=a, customer_leg=c, mode=mode):
-            for leg_id in (s, a, c):
-                _leg(engine, leg_id)
-            if len({s, a, c}) != 3:
-                raise InvalidEffectError("supervisor, agent and customer must differ")
+        case api.Supervise(supervisor_leg=s, agent_leg=a, mode=mode):
+            _leg(engine, s), _leg(engine, a)
+            if s == a:
+                raise InvalidEffectError("supervisor and agent must differ")
             if mode not in ("listen", "whisper", "barge"):
                 raise InvalidEffectError(f"unknown supervise mode {mode!r}")
-            topo.supervisions[s] = (a, c, mode)
+            topo.supervisions[s] = (a, mode)
         case api.StopSupervise(supervisor_leg=s):
             if s not in topo.supervisions:
                 raise UnknownIdError(f"{s!r} supervises nobody")

@@ -7,7 +7,9 @@ Bridges, hold, listen/whisper/barge and conferences are all just edge sets:
 
 * bridge a-b: a->b, b->a;  early media a=>b: a->b;
 * hold: the held leg leaves every leg/bus edge and hears its hold source;
-* listen: agent->sup, customer->sup; whisper adds sup->agent; barge adds sup->both;
+* supervision follows the agent leg: listen: sup hears the agent and whatever the agent
+  hears; whisper adds sup->agent; barge adds sup->agent and sup->whoever hears the agent
+  (so it keeps its meaning through hold, re-bridges and transfers of the agent leg);
 * conference: member->bus (unmuted), bus->member and member->member with gain -1
   (N-1 mixes from one sum per conference).
 
@@ -40,7 +42,7 @@ class Topology:
     early: set[tuple[str, str]] = field(default_factory=set)  # (from_leg, to_leg)
     held: dict[str, str] = field(default_factory=dict)  # leg -> hold playback id
     sources: dict[str, str] = field(default_factory=dict)  # playback id -> leg
-    supervisions: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    supervisions: dict[str, tuple[str, str]] = field(default_factory=dict)  # sup -> agent, mode
     conferences: dict[str, dict[str, bool]] = field(default_factory=dict)  # id -> muted
     listen_gain: float = 1.0
     whisper_gain: float = 1.0
@@ -51,9 +53,7 @@ class Topology:
         self.bridges = {b for b in self.bridges if leg not in b}
         self.early = {e for e in self.early if leg not in e}
         self.held.pop(leg, None)
-        self.supervisions = {
-            s: v for s, v in self.supervisions.items() if s != leg and leg not in v[:2]
-        }
+        self.supervisions = {s: v for s, v in self.supervisions.items() if leg not in (s, v[0])}
         for conf in list(self.conferences):
             self.conferences[conf].pop(leg, None)
             if not self.conferences[conf]:
@@ -76,14 +76,6 @@ def build_edges(topo: Topology) -> list[tuple[Node, Node, float]]:
     for src, dst in topo.early:
         if frozenset((src, dst)) not in topo.bridges:
             link(dst, src, 1.0)
-    for sup, (agent, customer, mode) in topo.supervisions.items():
-        link(sup, agent, topo.listen_gain)
-        link(sup, customer, topo.listen_gain)
-        if mode == "whisper":
-            link(agent, sup, topo.whisper_gain)
-        elif mode == "barge":
-            link(agent, sup, topo.barge_gain)
-            link(customer, sup, topo.barge_gain)
     for conf, members in topo.conferences.items():
         bus: Node = ("bus", conf)
         for leg, muted in members.items():
@@ -95,7 +87,45 @@ def build_edges(topo: Topology) -> list[tuple[Node, Node, float]]:
                 edges.append((("leg", leg), ("leg", leg), -1.0))
     for pid, leg in topo.sources.items():
         edges.append((("leg", leg), ("src", pid), 1.0))
+    if topo.supervisions:
+        edges += _supervision_edges(topo, edges)
     return edges
+
+
+def _supervision_edges(
+    topo: Topology, base: list[tuple[Node, Node, float]]
+) -> list[tuple[Node, Node, float]]:
+    """Edges of the supervisions, derived from the agent legs' edges in ``base``: a
+    supervisor talks to the agent (whisper) and to whoever hears the agent (barge), and
+    hears the agent and everything the agent hears (other supervisors' whispers too). A
+    held supervisor hears only its hold music."""
+    talk: list[tuple[Node, Node, float]] = []
+    for sup, (agent, mode) in topo.supervisions.items():
+        if sup in topo.held or mode == "listen":
+            continue
+        me: Node = ("leg", sup)
+        gain = topo.whisper_gain if mode == "whisper" else topo.barge_gain
+        reach = [("leg", agent)]
+        if mode == "barge":
+            reach += [dst for dst, src, _ in base if src == ("leg", agent) and dst != src]
+        if any(dst[0] == "bus" for dst in reach):
+            # into the agent's conference: its members (the agent too) hear it from
+            # there, and it does not hear itself back
+            reach = [dst for dst in reach if dst[0] == "bus"] + [me]
+            talk += [(dst, me, -gain if dst == me else gain) for dst in reach]
+        else:
+            talk += [(dst, me, gain) for dst in reach]
+    heard = base + talk
+    out = list(talk)
+    for sup, (agent, _mode) in topo.supervisions.items():
+        if sup in topo.held:
+            continue
+        me = ("leg", sup)
+        out.append((me, ("leg", agent), topo.listen_gain))
+        for dst, src, gain in heard:
+            if dst == ("leg", agent) and src != me:
+                out.append((me, src, gain * topo.listen_gain))
+    return out
 
 
 @dataclass(frozen=True)

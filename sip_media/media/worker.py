@@ -98,8 +98,8 @@ def _legs_of(effect: api.Effect) -> tuple[str, ...]:
             return (a, b)
         case api.PassThroughEarlyMedia(from_leg=a, to_leg=b):
             return (a, b)
-        case api.Supervise(supervisor_leg=s, agent_leg=a, customer_leg=c):
-            return (s, a, c)
+        case api.Supervise(supervisor_leg=s, agent_leg=a):
+            return (s, a)
         case api.Record(legs=legs):
             return legs
         case api.StopSupervise(supervisor_leg=s):

@@ -163,9 +163,7 @@ async def test_every_malformed_frame_gets_the_right_error_and_the_connection_sur
 async def test_actions_of_later_issues_say_so_and_never_fake_success(db_url: str) -> None:
     async with running_service(make_config(db_url)) as svc:
         client = await RwiClient.connect(svc.url, token="admin-token")
-        reply = await client.request(
-            "supervisor.listen", {"supervisor_call_id": "s", "target_call_id": "t"}
-        )
+        reply = await client.request("media.stream.start", {"call_id": "c1"})
         assert reply["error"]["code"] == "unknown_action"
         assert "not available in this version" in reply["error"]["message"]
         await client.close()

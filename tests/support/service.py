@@ -24,7 +24,13 @@ TOKENS = [
     {
         "name": "admin",
         "token": "admin-token",
-        "scopes": ["call.control", "queue.control", "record.control", "supervisor.control"],
+        "scopes": [
+            "call.control",
+            "queue.control",
+            "record.control",
+            "supervisor.control",
+            "media.stream",
+        ],
     },
     {"name": "norights", "token": "none-token", "scopes": []},
 ]

@@ -42,7 +42,7 @@ async def test_conference_mute_and_supervision_whisper(rig: Rig) -> None:
         await rig.legs.conference_remove("room", leg)
 
     await rig.legs.bridge("p1", "p2")
-    await rig.legs.supervise("p3", "p1", "p2", "whisper")
+    await rig.legs.supervise("p3", "p1", "whisper")
     await asyncio.sleep(0.3)
     whisper = await window(0.5)
     await rig.legs.stop_supervise("p3")

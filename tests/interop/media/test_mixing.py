@@ -64,19 +64,19 @@ async def test_supervisor_listen_whisper_barge(
     await media.execute(api.Connect("agent", "customer"))
     legs = ("sup", "agent", "customer")
 
-    await media.execute(api.Supervise("sup", "agent", "customer", "listen"))
+    await media.execute(api.Supervise("sup", "agent", "listen"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0},
         "customer": {1000.0},
     }
-    await media.execute(api.Supervise("sup", "agent", "customer", "whisper"))
+    await media.execute(api.Supervise("sup", "agent", "whisper"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0, 1500.0},
         "customer": {1000.0},
     }
-    await media.execute(api.Supervise("sup", "agent", "customer", "barge"))
+    await media.execute(api.Supervise("sup", "agent", "barge"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0, 1500.0},

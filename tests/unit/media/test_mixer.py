@@ -55,26 +55,84 @@ def test_early_media_is_one_way() -> None:
 def test_supervisor_modes() -> None:
     base = {frozenset(("agent", "cust"))}
     legs = ["sup", "agent", "cust"]
-    listen = Topology(bridges=set(base), supervisions={"sup": ("agent", "cust", "listen")})
+    listen = Topology(bridges=set(base), supervisions={"sup": ("agent", "listen")})
     assert hears(listen, legs) == {
         "sup": {"agent": 1.0, "cust": 1.0},
         "agent": {"cust": 1.0},
         "cust": {"agent": 1.0},
     }
     whisper = Topology(
-        bridges=set(base), supervisions={"sup": ("agent", "cust", "whisper")}, whisper_gain=0.5
+        bridges=set(base), supervisions={"sup": ("agent", "whisper")}, whisper_gain=0.5
     )
     assert hears(whisper, legs) == {
         "sup": {"agent": 1.0, "cust": 1.0},
         "agent": {"cust": 1.0, "sup": 0.5},
         "cust": {"agent": 1.0},
     }
-    barge = Topology(bridges=set(base), supervisions={"sup": ("agent", "cust", "barge")})
+    barge = Topology(bridges=set(base), supervisions={"sup": ("agent", "barge")})
     assert hears(barge, legs) == {
         "sup": {"agent": 1.0, "cust": 1.0},
         "agent": {"cust": 1.0, "sup": 1.0},
         "cust": {"agent": 1.0, "sup": 1.0},
     }
+
+
+def test_supervision_follows_the_agent_leg() -> None:
+    legs = ["sup", "agent", "cust", "other"]
+    # unbridged: the supervisor still hears the agent; barge reaches nobody else
+    alone = Topology(supervisions={"sup": ("agent", "barge")})
+    assert hears(alone, legs) == {"sup": {"agent": 1.0}, "agent": {"sup": 1.0}, "cust": {},
+                                  "other": {}}  # fmt: skip
+    # re-bridged to another leg: the rule follows the agent without a new Supervise
+    moved = Topology(
+        bridges={frozenset(("agent", "other"))}, supervisions={"sup": ("agent", "barge")}
+    )
+    assert hears(moved, legs)["sup"] == {"agent": 1.0, "other": 1.0}
+    assert hears(moved, legs)["other"] == {"agent": 1.0, "sup": 1.0}
+    assert hears(moved, legs)["cust"] == {}
+    # the agent held: it hears music, the supervisor hears the agent and the music
+    held = Topology(
+        bridges={frozenset(("agent", "cust"))},
+        held={"agent": "moh"},
+        sources={"moh": "agent"},
+        supervisions={"sup": ("agent", "whisper")},
+    )
+    assert hears(held, legs, ("moh",)) == {
+        "sup": {"agent": 1.0, "moh": 1.0},
+        "agent": {"moh": 1.0, "sup": 1.0},
+        "cust": {},
+        "other": {},
+    }
+
+
+def test_two_supervisors_on_one_agent() -> None:
+    t = Topology(
+        bridges={frozenset(("agent", "cust"))},
+        supervisions={"s1": ("agent", "listen"), "s2": ("agent", "whisper")},
+    )
+    got = hears(t, ["s1", "s2", "agent", "cust"])
+    assert got["s1"] == {"agent": 1.0, "cust": 1.0, "s2": 1.0}  # the agent hears s2
+    assert got["s2"] == {"agent": 1.0, "cust": 1.0}
+    assert got["agent"] == {"cust": 1.0, "s2": 1.0}
+    assert got["cust"] == {"agent": 1.0}
+
+
+def test_barge_into_a_conference_does_not_echo() -> None:
+    t = Topology(
+        conferences={"k": {"agent": False, "x": False}}, supervisions={"sup": ("agent", "barge")}
+    )
+    got = hears(t, ["sup", "agent", "x"])
+    assert got["sup"] == {"agent": 1.0, "x": 1.0}
+    assert got["x"] == {"agent": 1.0, "sup": 1.0}
+    assert got["agent"] == {"x": 1.0, "sup": 1.0}
+
+
+def test_customer_leaving_keeps_the_supervision() -> None:
+    t = Topology(bridges={frozenset(("agent", "cust"))}, supervisions={"sup": ("agent", "listen")})
+    t.forget_leg("cust")
+    assert t.supervisions == {"sup": ("agent", "listen")}
+    t.forget_leg("agent")
+    assert not t.supervisions
 
 
 def test_conference_n_minus_one_and_mute() -> None:
@@ -98,7 +156,7 @@ def test_forget_leg_cleans_everything() -> None:
         bridges={frozenset(("a", "b"))},
         early={("a", "c")},
         held={"a": "x"},
-        supervisions={"s": ("a", "b", "listen")},
+        supervisions={"s": ("a", "listen")},
         conferences={"k": {"a": False}},
     )
     t.forget_leg("a")

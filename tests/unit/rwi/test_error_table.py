@@ -12,11 +12,17 @@ import pytest
 from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
+from rwi.domain.supervision import HANDLERS as SUPERVISOR_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.errors import RwiError
 from tests.unit.rwi.world import World, outbound_answered
 
-BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS) | frozenset(SIP_HANDLERS)
+BUILT = (
+    frozenset(CALL_HANDLERS)
+    | frozenset(TRANSFER_HANDLERS)
+    | frozenset(SIP_HANDLERS)
+    | frozenset(SUPERVISOR_HANDLERS)
+)
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -40,6 +46,12 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "sip.message": lambda c, d: {"call_id": c, "body": "Your ticket number is 12345"},
     "sip.notify": lambda c, d: {"call_id": c, "event": "check-sync"},
     "sip.options_ping": lambda c, d: {"call_id": c},
+    # the supervisor leg first: it is the one the connection must own
+    "supervisor.listen": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
+    "supervisor.whisper": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
+    "supervisor.barge": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
+    "supervisor.takeover": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
+    "supervisor.stop": lambda c, d: {"supervisor_call_id": c},
 }
 #: Commands whose unknown id is a consultation, not a call (``not_found``).
 CONSULTATION = {"call.transfer.cancel"}
@@ -48,7 +60,7 @@ CONSULTATION = {"call.transfer.cancel"}
 def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, str]:
     spec = protocol.resolve(action)
     try:
-        protocol.authorise(spec, frozenset({"call.control"}), BUILT)
+        protocol.authorise(spec, frozenset({"call.control", "supervisor.control"}), BUILT)
         w.do(cid, action, **spec.validate(params))
     except RwiError as err:
         return err.code, err.message
@@ -115,7 +127,7 @@ def test_scope_is_checked_first(action: str) -> None:
     with pytest.raises(RwiError) as info:
         protocol.authorise(spec, frozenset({"queue.control"}), BUILT)
     assert info.value.code == "forbidden"
-    assert info.value.message == "scope required: call.control"
+    assert info.value.message == f"scope required: {spec.scope}"
 
 
 @pytest.mark.parametrize(
@@ -135,6 +147,10 @@ def test_scope_is_checked_first(action: str) -> None:
         ("sip.message", "dialing"),
         ("sip.notify", "dialing"),
         ("sip.options_ping", "dialing"),
+        ("supervisor.listen", "dialing"),
+        ("supervisor.whisper", "dialing"),
+        ("supervisor.barge", "dialing"),
+        ("supervisor.takeover", "dialing"),
     ],
 )
 def test_wrong_state(action: str, setup: str) -> None:
