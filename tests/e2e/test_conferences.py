@@ -26,12 +26,15 @@ from tests.e2e.pbx import (
     tone_phone,
 )  # fmt: skip
 from tests.support.client import RwiClient
+from tests.support.wav import read_wav, write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
 #: what each member's phone says: m1..m3 are dialled, m4 calls in
 SAYS = {"m1": 440.0, "m2": 700.0, "m3": 1000.0, "m4": 1500.0}
 FREQS = tuple(SAYS.values())
+#: the hold music of the second test (m4's tone: m4 is not in that test)
+MUSIC = SAYS["m4"]
 ROUTES = [{"name": "conf-line", "match_user": r"^2\d{3}$", "context": "sales"}]
 
 
@@ -76,7 +79,8 @@ async def conf_event(client: RwiClient, name: str, **data: Any) -> dict[str, Any
 
 
 async def hearing(rig: Pbx, legs: list[str]) -> dict[str, set[float]]:
-    """Which tones each leg is sent, over the same second."""
+    """Which tones each leg is sent, over the same second (the kit's tap is a recorder
+    on the service's media engine: the same one ``record.start`` uses)."""
     taps = await asyncio.gather(*(rig.tap(leg, 1.0) for leg in legs))
     return {leg: heard(sent_to, FREQS) for leg, (_, sent_to) in zip(legs, taps, strict=True)}
 
@@ -173,5 +177,70 @@ async def test_a_conference_of_four_tone_phones(db_url: str, tmp_path: Path) -> 
             await ok(client, "call.hangup", call_id=leg)
             await client.event("call.hangup", call_id=leg)
         for phone in (*phones.values(), caller):
+            assert await phone.finish() == 0
+        await rig.replay_matches()
+
+
+def anywhere(samples: Any, seconds: float = 0.2) -> set[float]:
+    """Every test tone heard in some ``seconds`` of ``samples``."""
+    size = int(8000 * seconds)
+    parts = [samples[i : i + size] for i in range(0, samples.size - size + 1, size)]
+    return set().union(*(heard(part, FREQS) for part in parts))
+
+
+async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path) -> None:
+    """A held member is heard by nobody and hears the hold music (only it does), and
+    comes back on unhold; ``call.bridge`` on a member is refused; a recording of a
+    member's call has what it says in one channel and the conference as it hears it in
+    the other."""
+    three = ("m1", "m2", "m3")
+    phones = {leg: tone_phone(tmp_path, g711_file(tmp_path / f"{leg}.ul", 0, SAYS[leg]))
+              for leg in three}  # fmt: skip
+    users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)}
+    write_tone_wav(tmp_path / "sounds" / "hold_music.wav", MUSIC, seconds=5)
+    async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users)) as rig:
+        await start(rig, *((p, ()) for p in phones.values()))
+        client = await rig.client("admin-token")
+        await ok(client, "conference.create", conf_id="room")
+        for n, leg in enumerate(three, 1):
+            await answered(client, leg, f"sip:100{n}@local")
+            await rig.sip_answered(leg)
+            await ok(client, "conference.add", conf_id="room", call_id=leg)
+        rid = (await ok(client, "record.start", call_id="m1", mode="separate_legs"))["recording_id"]
+        await client.event("record.started", call_id="m1")
+        everyone = everyone_but(among=three)
+        assert await hearing(rig, list(three)) == everyone
+
+        # hold: m2's voice leaves the conference, m2 hears the music, nobody else does
+        await ok(client, "call.hold", call_id="m2")
+        await client.event("media.hold.started", call_id="m2")
+        assert await hearing(rig, list(three)) == {
+            "m1": {SAYS["m3"]}, "m2": {MUSIC}, "m3": {SAYS["m1"]},
+        }  # fmt: skip
+        status = await ok(client, "conference.status", conf_id="room")
+        assert [m["call_id"] for m in status["members"]] == list(three)  # still a member
+
+        # a member cannot be bridged: it is in the conference's mix
+        refused = await client.request("call.bridge", {"leg_a": "m1", "leg_b": "m3"})
+        assert refused["error"]["code"] == "invalid_state"
+        assert "in conference 'room'" in refused["error"]["message"]
+
+        await ok(client, "call.unhold", call_id="m2")
+        await client.event("media.hold.stopped", call_id="m2")
+        assert await hearing(rig, list(three)) == everyone
+
+        # the recording: m1's voice left, the conference as m1 heard it right
+        await ok(client, "record.stop", call_id="m1")
+        stopped = await client.event("record.stopped", call_id="m1")
+        assert stopped["data"]["recording_id"] == rid
+        wav = read_wav(Path(stopped["data"]["path"]))[1600:]
+        assert wav.shape[1] == 2
+        assert heard(wav[:, 0], FREQS) == {SAYS["m1"]}
+        assert anywhere(wav[:, 1]) == {SAYS["m2"], SAYS["m3"]}  # never itself, no music
+
+        for leg in three:
+            await ok(client, "call.hangup", call_id=leg)
+            await client.event("call.hangup", call_id=leg)
+        for phone in phones.values():
             assert await phone.finish() == 0
         await rig.replay_matches()
