@@ -20,6 +20,15 @@ leg), plus the engine's late/skipped tick counts and, because the machine may be
 shared, the CPU the load generator and everything else used meanwhile
 (other_procs_cpu_pct) and kernel interrupt work (softirq_cpu_pct, mostly the loopback
 traffic itself).
+
+``--conference``: conferences of ``--members`` legs (default 10) instead of calls, every
+member mixed N-1 by the tick, for each count in ``--conferences`` (default 10..100): each
+member sends its stamp (conference, sequence) in its own 16-sample slot of the frame and
+silence elsewhere, so what a member is sent (the sum of the others, minus itself) carries
+every other member's stamp intact; loss_pct counts (receiver, sender, sequence) that never
+came out, jitter_p99_ms is the output jitter (the mix re-times every stream). One line
+per count, then ``media_conference_max``: the most members mixed at once with loss under
+0.1 % and jitter p99 under 5 ms.
 """
 
 from __future__ import annotations
@@ -90,6 +99,39 @@ def _stamp_payloads(
     return payload.tobytes()
 
 
+SLOT = 16  # samples of the frame each conference member writes its stamp into
+MAX_MEMBERS = 160 // SLOT
+
+
+def _slot_symbols() -> tuple[np.ndarray, np.ndarray]:
+    """16 PCMU codes that survive decode, a sum with silence and encode unchanged, and
+    the inverse (255 = not a symbol)."""
+    codes = [
+        c
+        for c in range(256)
+        if abs(int(g711.ULAW_DECODE[c])) >= 1000
+        and int(g711.encode(g711.PCMU, g711.ULAW_DECODE[c : c + 1].astype(np.int16))[0]) == c
+    ][:16]
+    inverse = np.full(256, 255, dtype=np.uint8)
+    inverse[np.array(codes)] = np.arange(16)
+    return np.array(codes, dtype=np.uint8), inverse
+
+
+def _slot_payloads(legs: np.ndarray, seq: int, members: int, sym: np.ndarray) -> bytes:
+    """Payloads (n x 160 PCMU bytes): silence, except (conference, seq) as 12 symbols
+    in the member's own slot (leg ``i`` is member ``i % members`` of conference
+    ``i // members``)."""
+    n = legs.size
+    raw = np.zeros((n, 6), dtype=np.uint8)
+    raw[:, 0:2] = (legs // members).astype(">u2").view(np.uint8).reshape(-1, 2)
+    raw[:, 2:6] = np.frombuffer(struct.pack("!I", seq), dtype=np.uint8)
+    nibbles = np.stack([raw >> 4, raw & 15], axis=2).reshape(n, 12)
+    payload = np.full((n, 160), g711.ULAW_ENCODE[0], dtype=np.uint8)
+    cols = (legs % members)[:, None] * SLOT + np.arange(12)
+    payload[np.arange(n)[:, None], cols] = sym[nibbles]
+    return payload.tobytes()
+
+
 def _big_buffers(sock: socket.socket) -> None:
     for opt, force in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):  # *BUFFORCE
         try:
@@ -99,7 +141,13 @@ def _big_buffers(sock: socket.socket) -> None:
 
 
 def load_generator(
-    conn: Connection, n_socks: int, warmup: float, measure: float, transcode: bool, phases: int
+    conn: Connection,
+    n_socks: int,
+    warmup: float,
+    measure: float,
+    transcode: bool,
+    phases: int,
+    members: int = 0,
 ) -> None:
     """Phones: send a stamped frame per leg every 20 ms, collect what comes back.
 
@@ -123,6 +171,7 @@ def load_generator(
     pack = PACKET.pack
     sym_u, _ = _symbols(g711.PCMU)
     sym_a, _ = _symbols(g711.PCMA)
+    sym_slot, _ = _slot_symbols()
     seq = 0
     stamps = bytearray()
     headers = bytearray()
@@ -147,7 +196,13 @@ def load_generator(
                     sent_window[0] = seq
                 sent_window[1] = seq
             lo, hi = slot * chunk, min(n, (slot + 1) * chunk)
-            if transcode:
+            if members:
+                body = _slot_payloads(np.arange(lo, hi), seq, members, sym_slot)
+                for i in range(lo, hi):
+                    k = (i - lo) * 160
+                    head = RTP.pack(0x80, 0, seq & 0xFFFF, ts, i)
+                    senders[i](head + body[k : k + 160], targets[i])
+            elif transcode:
                 body = _stamp_payloads(np.arange(lo, hi), seq, time_ns(), sym_u, sym_a)
                 for i in range(lo, hi):
                     k = (i - lo) * 160
@@ -174,7 +229,9 @@ def load_generator(
                 except BlockingIOError:
                     break
                 if recording and len(data) == 172 and anc:
-                    if transcode:
+                    if members:
+                        stamps += data[12:172]
+                    elif transcode:
                         stamps += data[1:2] + data[12:44]
                     else:
                         stamps += data[12:28]
@@ -250,6 +307,44 @@ def analyse(
     }
 
 
+def analyse_conference(
+    payloads: bytes, headers: bytes, times: bytes, window: list[int], n: int, members: int
+) -> dict[str, float]:
+    """Loss over (receiver, sender, sequence) and the output jitter of a conference run."""
+    rows = np.frombuffer(payloads, dtype=np.uint8).reshape(-1, 160)
+    hdr = np.frombuffer(headers, dtype=np.dtype([("ts", ">u4"), ("ssrc", ">u4")]))
+    spec = np.frombuffer(times, dtype=np.int64).reshape(-1, 2)
+    t_recv = spec[:, 0] * 1_000_000_000 + spec[:, 1]
+    _, receiver = np.unique(hdr["ssrc"], return_inverse=True)
+    _, inverse = _slot_symbols()
+    first, last = window
+    last -= 10  # packets sent in the last 200 ms may still be in flight
+    n_confs = -(-n // members)
+    keys = []
+    for slot in range(members):
+        nib = inverse[rows[:, slot * SLOT : slot * SLOT + 12]].astype(np.int64)
+        raw = (nib[:, 0::2] << 4) | nib[:, 1::2]
+        conf = (raw[:, 0] << 8) | raw[:, 1]
+        seq = (raw[:, 2] << 24) | (raw[:, 3] << 16) | (raw[:, 4] << 8) | raw[:, 5]
+        ok = (nib != 255).all(axis=1) & (seq >= first) & (seq <= last) & (conf < n_confs)
+        sender = conf * members + slot
+        keys.append(((receiver[ok] * n + sender[ok]) << 24) | (seq[ok] - first))
+    unique = np.unique(np.concatenate(keys))
+    got = unique.size
+    expected = n * (members - 1) * (last - first + 1)
+    jitter = _output_jitter(headers, t_recv)
+    # how many members each receiver heard at all: N-1, never itself
+    pairs = np.unique(unique >> 24)
+    heard = np.bincount(pairs // n, minlength=int(receiver.max()) + 1 if receiver.size else 0)
+    return {
+        "senders_heard_min": int(heard.min()) if heard.size else 0,
+        "senders_heard_max": int(heard.max()) if heard.size else 0,
+        "loss_pct": round(100.0 * (expected - got) / expected, 4),
+        "jitter_p99_ms": round(float(np.percentile(jitter, 99)), 3) if jitter.size else -1.0,
+        "output_jitter_p99_ms": round(float(np.percentile(jitter, 99)), 3) if jitter.size else -1.0,
+    }
+
+
 def _proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -269,9 +364,12 @@ def _proc_rss_kb(pid: int) -> int:
     return 0
 
 
-async def run(args: argparse.Namespace) -> dict[str, object]:
+async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, object]:
+    """One run: ``args.calls`` bridged calls, or ``conferences`` of ``args.members``."""
     tmp = Path(tempfile.mkdtemp(prefix="bench_media_"))
-    size = 4 * args.calls * 2 + 100
+    members = args.members if conferences else 0
+    n_legs = conferences * members if conferences else 2 * args.calls
+    size = 4 * n_legs + 100
     port_min, port_max = (
         (args.port_min, args.port_min + size) if args.port_min else wide_range(size)
     )
@@ -288,7 +386,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     parent, child = ctx.Pipe()
     gen = ctx.Process(
         target=load_generator,
-        args=(child, args.sockets, args.warmup, args.measure, args.transcode, args.phases),
+        args=(child, args.sockets, args.warmup, args.measure, args.transcode, args.phases, members),
     )
     gen.start()
     gen_ports: list[int] = parent.recv()
@@ -298,20 +396,24 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         pids = [p.pid for p in service._procs]
     rss_before = sum(_proc_rss_kb(p) for p in pids)
     leg_ports = []
-    for i in range(2 * args.calls):
+    for i in range(n_legs):
         created = await service.execute(
             api.CreateLeg(
                 f"l{i}",
                 "127.0.0.1",
                 gen_ports[i % args.sockets],
-                8 if args.transcode and i % 2 else 0,
-                group=f"c{i // 2}",
+                8 if args.transcode and not members and i % 2 else 0,
+                group=f"conf{i // members}" if members else f"c{i // 2}",
             )
         )
         assert isinstance(created, api.LegCreated)
         leg_ports.append(created.local_port)
-    for c in range(args.calls):
-        await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
+    if members:
+        for i in range(n_legs):
+            await service.execute(api.ConferenceAdd(f"conf{i // members}", f"l{i}", False))
+    else:
+        for c in range(args.calls):
+            await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
     parent.send(leg_ports)
     await asyncio.sleep(0.05 + args.warmup)
     assert gen.pid is not None
@@ -334,9 +436,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             for key, value in worker_stats.items():
                 stats[key] = stats.get(key, 0) + value
     gen.join(5)
-    result: dict[str, object] = {"bench": "media", "calls": args.calls, "legs": 2 * args.calls}
-    result.update(analyse(stamps, headers, times, window, n, args.transcode))
-    result["mode"] = "transcode" if args.transcode else "passthrough"
+    result: dict[str, object]
+    if members:
+        result = {"bench": "media_conference", "conferences": conferences, "members": members}
+        result["legs"] = n_legs
+        result.update(analyse_conference(stamps, headers, times, window, n, members))
+        result["mode"] = "conference"
+    else:
+        result = {"bench": "media", "calls": args.calls, "legs": n_legs}
+        result.update(analyse(stamps, headers, times, window, n, args.transcode))
+        result["mode"] = "transcode" if args.transcode else "passthrough"
     result["phases"] = args.phases
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
@@ -344,9 +453,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     result["other_procs_cpu_pct"] = round(100.0 * max(0.0, others) / (t1 - t0), 1)
     result["softirq_cpu_pct"] = round(100.0 * (sys1[1] - sys0[1]) / (t1 - t0), 1)
     result["cores"] = os.cpu_count() or 0
-    result["kb_per_leg"] = round((rss_after - rss_before) / (2 * args.calls), 1)
+    result["kb_per_leg"] = round((rss_after - rss_before) / n_legs, 1)
     result["workers"] = args.workers
-    result["pps_each_way"] = 2 * args.calls * 50
+    result["pps_each_way"] = n_legs * 50
     for key in ("late_ticks", "skipped_ticks", "ticks"):
         if key in stats:
             result[key] = stats[key]
@@ -377,9 +486,45 @@ def main() -> None:
         action="store_true",
         help="odd legs use PCMA: every frame is decoded, mixed and encoded by the tick",
     )
+    parser.add_argument(
+        "--conference",
+        action="store_true",
+        help="conferences of --members instead of calls, one run per --conferences count",
+    )
+    parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--conferences", default="10,20,30,50,70,100")
+    parser.add_argument("--max-loss-pct", type=float, default=0.1)
+    parser.add_argument("--max-jitter-ms", type=float, default=5.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args))
-    sys.stdout.write(json.dumps(result) + "\n")
+    if not args.conference:
+        result = asyncio.run(run(args))
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    if not 2 <= args.members <= MAX_MEMBERS:
+        parser.error(f"--members must be 2..{MAX_MEMBERS} (one {SLOT}-sample slot each)")
+    best, failed = 0, []
+    for count in (int(c) for c in args.conferences.split(",")):
+        result = asyncio.run(run(args, count))
+        loss, jitter = result["loss_pct"], result["jitter_p99_ms"]
+        assert isinstance(loss, float) and isinstance(jitter, float)
+        result["ok"] = loss < args.max_loss_pct and 0 <= jitter < args.max_jitter_ms
+        if result["ok"]:
+            best = max(best, count * args.members)
+        else:
+            failed.append(count * args.members)
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    summary = {
+        "bench": "media_conference_max",
+        "members": args.members,
+        "max_members_mixed": best,
+        # a shared machine's other load can fail a smaller step: shown, not hidden
+        "failed_members": failed,
+        "max_loss_pct": args.max_loss_pct,
+        "max_jitter_p99_ms": args.max_jitter_ms,
+        "workers": args.workers,
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
 
 
 if __name__ == "__main__":

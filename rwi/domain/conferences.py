@@ -48,13 +48,6 @@ def _member(state: State, command: Command) -> tuple[ConferenceState, CallState]
     return conference, call
 
 
-def _in_conference(state: State, call_id: str) -> ConferenceState | None:
-    for conference in state.conferences.values():
-        if call_id in conference.members:
-            return conference
-    return None
-
-
 def _event(conf_id: str, kind: str, **data: Any) -> Emit:
     return Emit(conference_stream(conf_id), kind, {"conf_id": conf_id, **data})
 
@@ -80,7 +73,7 @@ def add(state: State, command: Command, ts: str) -> Decision:
     conference = _conference(state, command.params["conf_id"])
     call = owned(state, command, command.params["call_id"])
     call.require("conference.add", CallStatus.ANSWERED, CallStatus.BRIDGED)
-    other = _in_conference(state, call.call_id)
+    other = state.conference_of(call.call_id)
     if other is not None:
         raise RwiError(
             "invalid_state", f"call {call.call_id!r} is in conference {other.conf_id!r} already"
@@ -182,7 +175,7 @@ def hangups(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
     for event in events:
         if event.type != "call.hangup":
             continue
-        conference = _in_conference(state, event.data["call_id"])
+        conference = state.conference_of(event.data["call_id"])
         if conference is None:
             continue
         gone = leaving.get(conference.conf_id, 0)

@@ -234,6 +234,13 @@ class State:
     def owned_by(self, connection_id: str) -> int:
         return self.owned.get(connection_id, 0)
 
+    def conference_of(self, call_id: str) -> ConferenceState | None:
+        """The conference ``call_id`` is a member of, if any (a call is in one at most)."""
+        for conference in self.conferences.values():
+            if call_id in conference.members:
+                return conference
+        return None
+
     def set_owner(self, call: CallState, owner: str | None) -> None:
         """The one place a call's owner changes, so ``owned`` stays exact."""
         if call.owner == owner:

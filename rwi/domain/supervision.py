@@ -239,7 +239,7 @@ def _started(state: State, event: EventLike) -> None:
     state.supervisions[sup] = SupervisionState(
         supervisor_call_id=sup,
         target_call_id=target,
-        mode=d["mode"],
+        mode=d.get("mode") or event.type.split(".")[1],  # supervisor.<mode>.started
         started_at=event.meta.get("ts", ""),
         connections=sorted(_connections(state, sup, target)),
     )

@@ -72,7 +72,11 @@ async def until(predicate: Callable[[], bool], what: str, limit: float = 10.0) -
 
 @asynccontextmanager
 async def baresip_phone(
-    tmp: Path, service_port: int, user: str, tone_hz: float = PHONE_HZ
+    tmp: Path,
+    service_port: int,
+    user: str,
+    tone_hz: float = PHONE_HZ,
+    contacts: tuple[str, ...] = (),
 ) -> AsyncIterator[Baresip]:
     """A baresip phone for local user ``user`` of the service at ``service_port``: it
     registers there with digest auth at start-up, answers by itself, says ``tone_hz``
@@ -85,6 +89,7 @@ async def baresip_phone(
         "answermode=auto;audio_codecs=PCMU/8000/1",
         tone_hz=tone_hz,
         record=True,
+        contacts=contacts,
     )
     try:
         await phone.start()
@@ -114,11 +119,11 @@ async def until_registered(rig: Pbx, phone: Baresip, user: str) -> None:
 
 @asynccontextmanager
 async def registered_phone(
-    rig: Pbx, user: str, tone_hz: float = PHONE_HZ
+    rig: Pbx, user: str, tone_hz: float = PHONE_HZ, contacts: tuple[str, ...] = ()
 ) -> AsyncIterator[Baresip]:
     """A baresip phone registered to the running service as ``user``; it is stopped
     (and un-registers) before the service stops."""
-    async with baresip_phone(rig.tmp, rig.sip_port, user, tone_hz) as phone:
+    async with baresip_phone(rig.tmp, rig.sip_port, user, tone_hz, contacts) as phone:
         await until_registered(rig, phone, user)
         yield phone
 
@@ -456,3 +461,43 @@ async def test_a_registration_in_the_log_reaches_the_phone_after_a_restart(
             await until(lambda: not bound_ports(rig, "1001"), "the un-REGISTER", 5)
             assert (await registrations(db_url, "1001"))[-1]["bindings"] == []
             await rig.replay_matches()
+
+
+async def test_baresip_sends_a_message_during_a_call(db_url: str, tmp_path: Path) -> None:
+    """baresip 1.0.0 sends MESSAGE only in page mode (its ``contact`` module's
+    ``message`` command; it has none within a call's dialog): sent by an agent's phone
+    while it is in a call, it is routed like any out-of-dialog MESSAGE and reaches the
+    route's context, from that phone's user; the call goes on."""
+    routes = [{"name": "sales-line", "match_user": r"^2\d{3}$", "context": "sales"}]
+    tables = phone_tables(tmp_path, {"1001": password("1001")}, routes=routes)
+    async with pbx(db_url, tmp_path, tables) as rig:
+        sales = f'"Sales" <sip:2000@127.0.0.1:{rig.sip_port}>'
+        async with registered_phone(rig, "1001", contacts=(sales,)) as phone:
+            client = await rig.client()
+            await client.request("session.subscribe", {"contexts": ["sales"]})
+            reply = await client.request(
+                "call.originate", {"call_id": "leg_b", "destination": "sip:1001@local"}
+            )
+            assert reply["response"] == "success", reply
+            await client.event("call.answered", call_id="leg_b", timeout=10)
+            await phone.wait_event("CALL_ESTABLISHED")
+
+            assert (await phone.command("contact_next"))["ok"]
+            reply = await phone.command("message", "Please call me back")
+            assert reply["ok"], reply
+            received = await client.event("sip.message.received", timeout=10)
+            assert received["context"] == "sales"
+            assert "call_id" not in received  # page mode: no call's dialog
+            data = received["data"]
+            assert (data["from"], data["to"], data["body"]) == (
+                "1001", "2000", "Please call me back",
+            )  # fmt: skip
+            assert data["content_type"].startswith("text/plain")
+            listed = await client.request("session.list_calls")
+            assert [(c["call_id"], c["state"]) for c in listed["data"]["calls"]] == [
+                ("leg_b", "answered")
+            ]
+            await client.request("call.hangup", {"call_id": "leg_b"})
+            await client.event("call.hangup", call_id="leg_b")
+            await phone.wait_event("CALL_CLOSED")
+        await rig.replay_matches()

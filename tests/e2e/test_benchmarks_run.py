@@ -15,20 +15,23 @@ from tests.support.serve import ROOT
 
 pytestmark = pytest.mark.e2e
 
-#: script -> the small-scale arguments used here (the README runs them with defaults)
+#: README benchmark line (script and its own flags) -> the small-scale arguments added
+#: here (the README runs them with defaults)
 SMALL = {
     "bench_store.py": ["--seconds", "0.5", "--writers", "1,4"],
     "bench_rwi.py": ["--rate", "100", "--seconds", "1", "--connections", "2"],
     "bench_sip.py": ["--start", "20", "--max", "20", "--seconds", "1", "--budget", "40"],
     "bench_media.py": ["--calls", "10", "--warmup", "0.5", "--measure", "1"],
+    "bench_media.py --conference": ["--conferences", "1,2", "--warmup", "0.5", "--measure", "1"],
     "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5", "--media-ports", "400"],
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
 }
 
 
-async def figures(script: str) -> list[dict[str, Any]]:
+async def figures(line: str) -> list[dict[str, Any]]:
+    script, *flags = line.split()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "scripts" / script), *SMALL[script], cwd=ROOT,
+        sys.executable, str(ROOT / "scripts" / script), *flags, *SMALL[line], cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 180)
@@ -39,7 +42,9 @@ async def figures(script: str) -> list[dict[str, Any]]:
 
 
 def test_every_script_is_listed() -> None:
-    assert {p.name for p in (ROOT / "scripts").glob("bench_*.py")} == set(SMALL)
+    assert {p.name for p in (ROOT / "scripts").glob("bench_*.py")} == {
+        line.split()[0] for line in SMALL
+    }
 
 
 @pytest.mark.parametrize("script", sorted(SMALL))
@@ -56,6 +61,14 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
         assert by_bench["sip"]["calls_per_s"] == 20 and by_bench["sip"]["failed"] == 0
     elif script == "bench_media.py":
         assert results[-1]["calls"] == 10 and results[-1]["cores"] >= 1
+    elif script == "bench_media.py --conference":
+        runs = [r for r in results if r["bench"] == "media_conference"]
+        assert [(r["conferences"], r["legs"]) for r in runs] == [(1, 10), (2, 20)]
+        # each member heard the nine others, never itself (stamps decoded from the mix)
+        assert all(r["senders_heard_min"] == r["senders_heard_max"] == 9 for r in runs), runs
+        assert all(r["loss_pct"] >= 0 for r in runs), runs
+        best = by_bench["media_conference_max"]["max_members_mixed"]
+        assert best == max([0] + [r["legs"] for r in runs if r["ok"]])
     elif script == "bench_calls.py":
         assert [r["mode"] for r in results] == ["originate", "inbound"]
         assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results

@@ -4,7 +4,10 @@ Options beyond the defaults (all optional, so existing callers are unchanged):
 ``tone_hz`` is the frequency of the looped file ``aufile`` sends, ``record`` loads
 ``sndfile`` so every call leaves ``snd/dump-<time>-enc.wav`` (what the phone said) and
 ``-dec.wav`` (what it heard), ``rtp_ports`` names the phone's RTP port range (by
-default 20 ports reserved from ``tests.support.ports``: baresip binds them lazily).
+default 20 ports reserved from ``tests.support.ports``: baresip binds them lazily),
+``contacts`` (``"Name" <sip:...>`` lines) loads the ``contact`` module, whose
+``contact_next`` and ``message <text>`` commands send a page-mode MESSAGE to the current
+contact: the only MESSAGE baresip 1.0.0 sends (it has none within a call's dialog).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Baresip:
         tone_hz: float = 440.0,
         record: bool = False,
         rtp_ports: str | None = None,
+        contacts: tuple[str, ...] = (),
     ) -> None:
         self.home = home
         self.sip_port = sip_port
@@ -50,6 +54,7 @@ class Baresip:
             low, high = port_range(20)
             rtp_ports = f"{low}-{high}"
         self.rtp_ports = rtp_ports
+        self.contacts = contacts
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
@@ -86,6 +91,7 @@ class Baresip:
                     *recording,
                     "module_app account.so",
                     "module_app menu.so",
+                    *(["module_app contact.so"] if self.contacts else []),
                     "module_app ctrl_tcp.so",
                     f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
                     "",
@@ -93,7 +99,7 @@ class Baresip:
             )
         )
         (self.home / "accounts").write_text(self.account + "\n")
-        (self.home / "contacts").write_text("")
+        (self.home / "contacts").write_text("".join(f"{c}\n" for c in self.contacts))
 
     async def start(self) -> None:
         exe = shutil.which("baresip")

@@ -159,6 +159,16 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
                 f"call {call.call_id!r} is already bridged with {call.bridged_with!r}",
             )
         call.require("call.bridge", CallStatus.ANSWERED)
+        conference = state.conference_of(call.call_id)
+        if conference is not None:
+            # a member hears the conference: bridging it too would mix both; leaving the
+            # conference is the client's explicit step (conference.remove), not a side
+            # effect on the conference's other members
+            raise RwiError(
+                "invalid_state",
+                f"call {call.call_id!r} is in conference {conference.conf_id!r}; "
+                "call.bridge needs it removed first",
+            )
     events = stop_playback(a, "bridged") + stop_playback(b, "bridged")
     for call in (a, b):
         if call.passthrough_from is not None:

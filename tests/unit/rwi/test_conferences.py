@@ -5,7 +5,15 @@ state a replay of the log rebuilds."""
 from __future__ import annotations
 
 from rwi.domain.delivery import recipients
-from rwi.domain.effects import ConferenceAdd, ConferenceMute, ConferenceRemove, Unbridge
+from rwi.domain.effects import (
+    ConferenceAdd,
+    ConferenceMute,
+    ConferenceRemove,
+    Hold,
+    StartRecording,
+    Unbridge,
+    Unhold,
+)
 from rwi.domain.plan import plan
 from tests.unit.rwi.world import World, outbound_answered
 
@@ -102,3 +110,59 @@ def test_conference_errors() -> None:
     for action in ("conference.remove", "conference.mute", "conference.unmute"):
         code, message = w.fail("app", action, conf_id="room", call_id="c")
         assert code == "invalid_state" and "not a member" in message
+
+
+def conference_of_three(w: World) -> None:
+    w.open("app")
+    w.do("app", "conference.create", conf_id="room")
+    for leg in ("a", "b", "c"):
+        outbound_answered(w, "app", leg)
+        w.do("app", "conference.add", conf_id="room", call_id=leg)
+
+
+def test_a_held_member_stays_a_member_and_hears_music_until_unheld() -> None:
+    w = World()
+    conference_of_three(w)
+    start = len(w.log)
+    w.do("app", "call.hold", call_id="b")
+    # the engine's hold takes the leg out of every mix (its voice too) and plays it
+    # music; the conference keeps it as a member, so unhold puts it back
+    assert effects(w, start) == [Hold("b")]
+    assert w.state.calls["b"].state.value == "held"
+    assert list(w.state.conferences["room"].members) == ["a", "b", "c"]
+    start = len(w.log)
+    w.do("app", "call.unhold", call_id="b")
+    assert effects(w, start) == [Unhold("b")]
+    assert w.state.calls["b"].state.value == "answered"
+    # a held member leaves like any other: by remove or by its hangup
+    w.do("app", "call.hold", call_id="c")
+    w.do("app", "conference.remove", conf_id="room", call_id="c")
+    assert list(w.state.conferences["room"].members) == ["a", "b"]
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_bridging_a_member_is_refused_until_it_is_removed() -> None:
+    w = World()
+    conference_of_three(w)
+    outbound_answered(w, "app", "d")
+    for legs in (("a", "d"), ("d", "a"), ("a", "b")):
+        code, message = w.fail("app", "call.bridge", leg_a=legs[0], leg_b=legs[1])
+        assert code == "invalid_state" and "in conference 'room'" in message, message
+    assert w.state.calls["a"].bridged_with is None
+    w.do("app", "conference.remove", conf_id="room", call_id="a")
+    w.do("app", "call.bridge", leg_a="a", leg_b="d")
+    assert w.state.calls["a"].bridged_with == "d"
+
+
+def test_recording_a_member_records_its_own_leg() -> None:
+    """What a member hears is the conference (the engine's N-1 mix of that leg): a
+    recording of the member's call is of that leg alone, whatever else it joins."""
+    w = World()
+    conference_of_three(w)
+    start = len(w.log)
+    rid = w.do("app", "record.start", call_id="a")["recording_id"]
+    assert [e for e in effects(w, start) if isinstance(e, StartRecording)] == [
+        StartRecording(rid, "a", f"a-{rid}.wav")
+    ]
+    w.do("app", "conference.remove", conf_id="room", call_id="a")
+    assert w.state.recordings[rid].call_id == "a"  # leaving does not stop it

@@ -11,6 +11,7 @@ import pytest
 
 from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
+from rwi.domain.conferences import HANDLERS as CONFERENCE_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
 from rwi.domain.supervision import HANDLERS as SUPERVISOR_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
@@ -22,6 +23,7 @@ BUILT = (
     | frozenset(TRANSFER_HANDLERS)
     | frozenset(SIP_HANDLERS)
     | frozenset(SUPERVISOR_HANDLERS)
+    | frozenset(CONFERENCE_HANDLERS)
 )
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
@@ -53,6 +55,17 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "supervisor.takeover": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
     "supervisor.stop": lambda c, d: {"supervisor_call_id": c},
 }
+#: Conference commands: params naming the conference ``room`` (and the call ``c``).
+CONFERENCE: dict[str, Callable[[str, str], dict[str, Any]]] = {
+    "conference.create": lambda room, c: {"conf_id": room, "max_members": 2},
+    "conference.destroy": lambda room, c: {"conf_id": room},
+    "conference.status": lambda room, c: {"conf_id": room},
+    **{
+        f"conference.{verb}": lambda room, c: {"conf_id": room, "call_id": c}
+        for verb in ("add", "remove", "mute", "unmute")
+    },
+}
+MEMBER = sorted(a for a in CONFERENCE if a.split(".")[1] in ("add", "remove", "mute", "unmute"))
 #: Commands whose unknown id is a consultation, not a call (``not_found``).
 CONSULTATION = {"call.transfer.cancel"}
 
@@ -68,7 +81,7 @@ def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, s
 
 
 def test_every_built_call_command_is_in_the_table() -> None:
-    assert set(PARAMS) | {"call.originate"} == BUILT
+    assert set(PARAMS) | set(CONFERENCE) | {"call.originate"} == BUILT
 
 
 @pytest.mark.parametrize("action", sorted(PARAMS))
@@ -108,11 +121,12 @@ def test_missing_and_mistyped_params(action: str) -> None:
     w = World()
     w.open("app")
     spec = protocol.resolve(action)
-    valid = (
-        {"call_id": "c", "destination": "sip:c@local"}
-        if action == "call.originate"
-        else PARAMS[action]("c", "d")
-    )
+    if action == "call.originate":
+        valid = {"call_id": "c", "destination": "sip:c@local"}
+    elif action in CONFERENCE:
+        valid = CONFERENCE[action]("room", "c")
+    else:
+        valid = PARAMS[action]("c", "d")
     for name in sorted(spec.required):
         params = {k: v for k, v in valid.items() if k != name}
         code, message = run(w, "app", action, params)
@@ -163,3 +177,62 @@ def test_wrong_state(action: str, setup: str) -> None:
     outbound_answered(w, "app", "d")
     code, message = run(w, "app", action, PARAMS[action]("c", "d"))
     assert code == "invalid_state" and ("'c'" in message or "'d'" in message), message
+
+
+def conference(w: World, *members: str) -> None:
+    """``app`` owns the conference ``room`` (at most two members) and the calls
+    ``members`` in it."""
+    w.open("app")
+    w.open("other")
+    w.do("app", "conference.create", conf_id="room", max_members=2)
+    for call_id in members:
+        outbound_answered(w, "app", call_id)
+        w.do("app", "conference.add", conf_id="room", call_id=call_id)
+
+
+@pytest.mark.parametrize("action", sorted(set(CONFERENCE) - {"conference.create"}))
+def test_unknown_conference(action: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    code, message = run(w, "app", action, CONFERENCE[action]("ghost", "c"))
+    assert code == "not_found" and "ghost" in message
+
+
+@pytest.mark.parametrize("action", MEMBER)
+def test_unknown_call_in_a_conference(action: str) -> None:
+    w = World()
+    conference(w)
+    code, message = run(w, "app", action, CONFERENCE[action]("room", "ghost"))
+    assert code == "call_not_found" and "ghost" in message
+
+
+@pytest.mark.parametrize("action", MEMBER)
+def test_another_connections_call_in_a_conference(action: str) -> None:
+    w = World()
+    conference(w, "mine")
+    outbound_answered(w, "app", "also")
+    call_id = "also" if action == "conference.add" else "mine"
+    code, message = run(w, "other", action, CONFERENCE[action]("room", call_id))
+    assert code == "already_owned" and call_id in message
+
+
+@pytest.mark.parametrize(
+    ("action", "call_id", "says"),
+    [
+        ("conference.create", "", "exists already"),
+        ("conference.add", "dialing", "'dialing' is dialing"),
+        ("conference.add", "a", "is in conference 'room' already"),
+        ("conference.add", "free", "is full (2 members)"),
+        ("conference.remove", "free", "'free' is not a member"),
+        ("conference.mute", "free", "'free' is not a member"),
+        ("conference.unmute", "free", "'free' is not a member"),
+    ],
+)
+def test_conference_wrong_state(action: str, call_id: str, says: str) -> None:
+    w = World()
+    conference(w, "a", "b")
+    outbound_answered(w, "app", "free")
+    w.do("app", "call.originate", call_id="dialing", destination="sip:x@local")
+    code, message = run(w, "app", action, CONFERENCE[action]("room", call_id))
+    assert code == "invalid_state" and says in message, message

@@ -1,0 +1,246 @@
+"""Conferences end to end (contract §5 Conference, §11): four SIPp phones, each saying
+its own tone, in one conference on the real service; what each member hears is taken
+from the service's own media engine and checked by spectrum: every member hears the
+three others and never itself; a muted member is not heard but still hears; a removed
+member hears nobody and is heard by nobody; a member whose phone hangs up leaves; a
+destroyed conference leaves its calls up. The log replays to the live state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.pbx import (
+    Pbx,
+    Sipp,
+    answered,
+    call_sipp,
+    g711_file,
+    heard,
+    pbx,
+    sip_tables,
+    start,
+    tone_phone,
+)  # fmt: skip
+from tests.support.client import RwiClient
+from tests.support.wav import read_wav, write_tone_wav
+
+pytestmark = pytest.mark.e2e
+
+#: what each member's phone says: m1..m3 are dialled, m4 calls in
+SAYS = {"m1": 440.0, "m2": 700.0, "m3": 1000.0, "m4": 1500.0}
+FREQS = tuple(SAYS.values())
+#: the hold music of the second test (m4's tone: m4 is not in that test)
+MUSIC = SAYS["m4"]
+ROUTES = [{"name": "conf-line", "match_user": r"^2\d{3}$", "context": "sales"}]
+
+
+def hanging_up_caller(tmp: Path, tone: Path) -> Sipp:
+    """A phone that calls in saying ``tone`` and hangs up (BYE) once it has been sent
+    an in-dialog MESSAGE: the test's cue, so the hangup comes when the test wants it."""
+    middle = f"""  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>
+  <recv request="MESSAGE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]>
+  </send>"""
+    return call_sipp(tmp, "uac_call", middle=middle, pause_ms=0)
+
+
+async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
+    reply = await client.request(action, params)
+    assert reply["response"] == "success", reply
+    data: dict[str, Any] = reply["data"]
+    return data
+
+
+async def conf_event(client: RwiClient, name: str, **data: Any) -> dict[str, Any]:
+    """The first ``name`` event whose data has ``data`` (a call's id is the frame's)."""
+    return await client.wait_for(
+        lambda f: (
+            f.get("event") == name
+            and all(
+                {**f.get("data", {}), "call_id": f.get("call_id")}.get(k) == v
+                for k, v in data.items()
+            )
+        )
+    )
+
+
+async def hearing(rig: Pbx, legs: list[str]) -> dict[str, set[float]]:
+    """Which tones each leg is sent, over the same second (the kit's tap is a recorder
+    on the service's media engine: the same one ``record.start`` uses)."""
+    taps = await asyncio.gather(*(rig.tap(leg, 1.0) for leg in legs))
+    return {leg: heard(sent_to, FREQS) for leg, (_, sent_to) in zip(legs, taps, strict=True)}
+
+
+def everyone_but(*legs: str, among: tuple[str, ...] = tuple(SAYS)) -> dict[str, set[float]]:
+    """Each of ``among`` hears every one of ``among`` except itself and ``legs``."""
+    return {leg: {SAYS[o] for o in among if o != leg and o not in legs} for leg in among}
+
+
+async def test_a_conference_of_four_tone_phones(db_url: str, tmp_path: Path) -> None:
+    phones = {
+        leg: tone_phone(tmp_path, g711_file(tmp_path / f"{leg}.ul", 0, SAYS[leg]))
+        for leg in ("m1", "m2", "m3")
+    }
+    caller = hanging_up_caller(tmp_path, g711_file(tmp_path / "m4.ul", 0, SAYS["m4"]))
+    users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)}
+    async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users, routes=ROUTES)) as rig:
+        await start(rig, *((p, ()) for p in phones.values()))
+        client = await rig.client()
+        await ok(client, "session.subscribe", contexts=["sales"])
+        for n in (1, 2, 3):
+            await answered(client, f"m{n}", f"sip:100{n}@local")
+            await rig.sip_answered(f"m{n}")
+        rig.sipps.append(caller)
+        await caller.start("-s", "2000", remote=f"127.0.0.1:{rig.sip_port}")
+        incoming = await client.event("call.incoming", timeout=10)
+        m4 = incoming["call_id"]
+        await ok(client, "call.answer", call_id=m4)
+        await rig.sip_answered(m4)
+        legs = {"m1": "m1", "m2": "m2", "m3": "m3", "m4": m4}
+
+        # m1 and m2 talk to each other first: joining leaves that bridge
+        await ok(client, "call.bridge", leg_a="m1", leg_b="m2")
+        await client.event("call.bridged", call_id="m1")
+        assert await ok(client, "conference.create", conf_id="room") == {
+            "conf_id": "room", "max_members": 10,
+        }  # fmt: skip
+        await conf_event(client, "conference.created", conf_id="room")
+        for n, leg in enumerate(("m1", "m2", "m3", "m4"), 1):
+            data = await ok(client, "conference.add", conf_id="room", call_id=legs[leg])
+            assert data["members"] == n
+            await conf_event(client, "conference.member_joined", call_id=legs[leg], members=n)
+        unbridged = await client.event("call.unbridged", call_id="m1")
+        assert unbridged["data"]["reason"] == "conference"
+
+        async def check(expected: dict[str, set[float]]) -> None:
+            got = await hearing(rig, [legs[leg] for leg in expected])
+            assert {leg: got[legs[leg]] for leg in expected} == expected
+
+        # every member hears the three others, never itself
+        await check(everyone_but())
+
+        # mute: m1 is heard by nobody but still hears everyone
+        await ok(client, "conference.mute", conf_id="room", call_id="m1")
+        await conf_event(client, "conference.member_muted", call_id="m1")
+        await check({**everyone_but("m1"), "m1": {SAYS["m2"], SAYS["m3"], SAYS["m4"]}})
+        status = await ok(client, "conference.status", conf_id="room")
+        assert [(m["call_id"], m["muted"]) for m in status["members"]] == [
+            ("m1", True), ("m2", False), ("m3", False), (m4, False),
+        ]  # fmt: skip
+        await ok(client, "conference.unmute", conf_id="room", call_id="m1")
+        await conf_event(client, "conference.member_unmuted", call_id="m1")
+        await check(everyone_but())
+
+        # remove: m3 leaves, hears nobody and nobody hears it; its call stays up
+        await ok(client, "conference.remove", conf_id="room", call_id="m3")
+        left = await conf_event(client, "conference.member_left", call_id="m3")
+        assert (left["data"]["reason"], left["data"]["members"]) == ("removed", 3)
+        await check({**everyone_but("m3", among=("m1", "m2", "m4")), "m3": set()})
+
+        # m4's phone hangs up (on the test's cue, a MESSAGE): it leaves the conference
+        await ok(client, "sip.message", call_id=m4, content_type="text/plain", body="bye")
+        await client.event("call.hangup", call_id=m4, timeout=10)
+        left = await conf_event(client, "conference.member_left", call_id=m4)
+        assert (left["data"]["reason"], left["data"]["members"]) == ("hangup", 2)
+        await check(everyone_but(among=("m1", "m2")))
+
+        # destroy: the last members leave, their calls stay up and hear nobody
+        await ok(client, "conference.destroy", conf_id="room")
+        await conf_event(client, "conference.destroyed", conf_id="room")
+        gone = [
+            f["call_id"]
+            for f in client.events()
+            if f["event"] == "conference.member_left" and f["data"]["reason"] == "destroyed"
+        ]
+        assert sorted(gone) == ["m1", "m2"]
+        await check({"m1": set(), "m2": set()})
+        calls = await ok(client, "session.list_calls")
+        assert sorted(c["call_id"] for c in calls["calls"]) == ["m1", "m2", "m3"]
+        missing = await client.request("conference.status", {"conf_id": "room"})
+        assert missing["error"]["code"] == "not_found"
+
+        for leg in ("m1", "m2", "m3"):
+            await ok(client, "call.hangup", call_id=leg)
+            await client.event("call.hangup", call_id=leg)
+        for phone in (*phones.values(), caller):
+            assert await phone.finish() == 0
+        await rig.replay_matches()
+
+
+def anywhere(samples: Any, seconds: float = 0.2) -> set[float]:
+    """Every test tone heard in some ``seconds`` of ``samples``."""
+    size = int(8000 * seconds)
+    parts = [samples[i : i + size] for i in range(0, samples.size - size + 1, size)]
+    return set().union(*(heard(part, FREQS) for part in parts))
+
+
+async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path) -> None:
+    """A held member is heard by nobody and hears the hold music (only it does), and
+    comes back on unhold; ``call.bridge`` on a member is refused; a recording of a
+    member's call has what it says in one channel and the conference as it hears it in
+    the other."""
+    three = ("m1", "m2", "m3")
+    phones = {leg: tone_phone(tmp_path, g711_file(tmp_path / f"{leg}.ul", 0, SAYS[leg]))
+              for leg in three}  # fmt: skip
+    users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)}
+    write_tone_wav(tmp_path / "sounds" / "hold_music.wav", MUSIC, seconds=5)
+    async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users)) as rig:
+        await start(rig, *((p, ()) for p in phones.values()))
+        client = await rig.client("admin-token")
+        await ok(client, "conference.create", conf_id="room")
+        for n, leg in enumerate(three, 1):
+            await answered(client, leg, f"sip:100{n}@local")
+            await rig.sip_answered(leg)
+            await ok(client, "conference.add", conf_id="room", call_id=leg)
+        rid = (await ok(client, "record.start", call_id="m1", mode="separate_legs"))["recording_id"]
+        await client.event("record.started", call_id="m1")
+        everyone = everyone_but(among=three)
+        assert await hearing(rig, list(three)) == everyone
+
+        # hold: m2's voice leaves the conference, m2 hears the music, nobody else does
+        await ok(client, "call.hold", call_id="m2")
+        await client.event("media.hold.started", call_id="m2")
+        assert await hearing(rig, list(three)) == {
+            "m1": {SAYS["m3"]}, "m2": {MUSIC}, "m3": {SAYS["m1"]},
+        }  # fmt: skip
+        status = await ok(client, "conference.status", conf_id="room")
+        assert [m["call_id"] for m in status["members"]] == list(three)  # still a member
+
+        # a member cannot be bridged: it is in the conference's mix
+        refused = await client.request("call.bridge", {"leg_a": "m1", "leg_b": "m3"})
+        assert refused["error"]["code"] == "invalid_state"
+        assert "in conference 'room'" in refused["error"]["message"]
+
+        await ok(client, "call.unhold", call_id="m2")
+        await client.event("media.hold.stopped", call_id="m2")
+        assert await hearing(rig, list(three)) == everyone
+
+        # the recording: m1's voice left, the conference as m1 heard it right
+        await ok(client, "record.stop", call_id="m1")
+        stopped = await client.event("record.stopped", call_id="m1")
+        assert stopped["data"]["recording_id"] == rid
+        wav = read_wav(Path(stopped["data"]["path"]))[1600:]
+        assert wav.shape[1] == 2
+        assert heard(wav[:, 0], FREQS) == {SAYS["m1"]}
+        assert anywhere(wav[:, 1]) == {SAYS["m2"], SAYS["m3"]}  # never itself, no music
+
+        for leg in three:
+            await ok(client, "call.hangup", call_id=leg)
+            await client.event("call.hangup", call_id=leg)
+        for phone in phones.values():
+            assert await phone.finish() == 0
+        await rig.replay_matches()
