@@ -20,6 +20,7 @@ from rwi.domain import (
     registrations,
     sessions,
     sip_requests,
+    streams,
     transfers,
 )
 from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Reaction, Rule
@@ -36,13 +37,11 @@ FEATURES: tuple[Feature, ...] = (
     queues.FEATURE,
     sip_requests.FEATURE,
     conferences.FEATURE,
+    streams.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
-PENDING_ACTIONS: tuple[str, ...] = (
-    "supervisor.",
-    "media.stream.",
-)
+PENDING_ACTIONS: tuple[str, ...] = ("supervisor.",)
 #: Event types of the contract that pending features will push (delivered like the
 #: others once something emits them).
 PENDING_EVENTS = frozenset(

@@ -12,11 +12,19 @@ import pytest
 from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
+from rwi.domain.streams import HANDLERS as STREAM_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.errors import RwiError
 from tests.unit.rwi.world import World, outbound_answered
 
-BUILT = frozenset(CALL_HANDLERS) | frozenset(TRANSFER_HANDLERS) | frozenset(SIP_HANDLERS)
+BUILT = (
+    frozenset(CALL_HANDLERS)
+    | frozenset(TRANSFER_HANDLERS)
+    | frozenset(SIP_HANDLERS)
+    | frozenset(STREAM_HANDLERS)
+)
+#: what the test connection's token grants
+GRANTED = frozenset({"call.control", "media.stream"})
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -40,6 +48,8 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "sip.message": lambda c, d: {"call_id": c, "body": "Your ticket number is 12345"},
     "sip.notify": lambda c, d: {"call_id": c, "event": "check-sync"},
     "sip.options_ping": lambda c, d: {"call_id": c},
+    "media.stream.start": lambda c, d: {"call_id": c, "url": "ws://127.0.0.1:9100/bot"},
+    "media.stream.stop": lambda c, d: {"call_id": c},
 }
 #: Commands whose unknown id is a consultation, not a call (``not_found``).
 CONSULTATION = {"call.transfer.cancel"}
@@ -48,7 +58,7 @@ CONSULTATION = {"call.transfer.cancel"}
 def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, str]:
     spec = protocol.resolve(action)
     try:
-        protocol.authorise(spec, frozenset({"call.control"}), BUILT)
+        protocol.authorise(spec, GRANTED, BUILT)
         w.do(cid, action, **spec.validate(params))
     except RwiError as err:
         return err.code, err.message
@@ -115,7 +125,7 @@ def test_scope_is_checked_first(action: str) -> None:
     with pytest.raises(RwiError) as info:
         protocol.authorise(spec, frozenset({"queue.control"}), BUILT)
     assert info.value.code == "forbidden"
-    assert info.value.message == "scope required: call.control"
+    assert info.value.message == f"scope required: {spec.scope}"
 
 
 @pytest.mark.parametrize(
@@ -135,6 +145,7 @@ def test_scope_is_checked_first(action: str) -> None:
         ("sip.message", "dialing"),
         ("sip.notify", "dialing"),
         ("sip.options_ping", "dialing"),
+        ("media.stream.start", "dialing"),
     ],
 )
 def test_wrong_state(action: str, setup: str) -> None:
@@ -147,3 +158,43 @@ def test_wrong_state(action: str, setup: str) -> None:
     outbound_answered(w, "app", "d")
     code, message = run(w, "app", action, PARAMS[action]("c", "d"))
     assert code == "invalid_state" and ("'c'" in message or "'d'" in message), message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://192.0.2.7/bot", "forbidden"),
+        ("ws://127.0.0.1.attacker.example/bot", "forbidden"),
+        ("wss://localhost/bot", "forbidden"),
+        ("ws://127.0.0.1@attacker.example/", "invalid_params"),
+        ("https://127.0.0.1/", "invalid_params"),
+    ],
+)
+def test_stream_url_outside_the_allow_list(url: str, expected: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    code, message = run(w, "app", "media.stream.start", {"call_id": "c", "url": url})
+    assert code == expected and "params.url" in message, message
+
+
+def test_stream_scope_is_media_stream() -> None:
+    spec = protocol.resolve("media.stream.start")
+    with pytest.raises(RwiError) as info:
+        protocol.authorise(spec, frozenset({"call.control"}), BUILT)
+    assert (info.value.code, info.value.message) == ("forbidden", "scope required: media.stream")
+
+
+def test_stream_params_out_of_their_enums() -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    base = {"call_id": "c", "url": "ws://127.0.0.1:9100/bot"}
+    for name, value in (
+        ("mode", "talk"),
+        ("tracks", "all"),
+        ("sample_rate", 44100),
+        ("metadata", {"blob": "x" * 5000}),
+    ):
+        code, message = run(w, "app", "media.stream.start", {**base, name: value})
+        assert code == "invalid_params" and f"params.{name}" in message, message
