@@ -360,10 +360,10 @@ class MediaEngine:
         plan = self._plan
         assert plan is not None
         outbound = mix(plan, inbound, sources) if not plan.out_edges.empty else None
+        if self.streams:  # before recording: a recording has what the bot said too
+            outbound = self._stream(inbound, outbound)
         if self.recorders:
             self._record(inbound, outbound)
-        if self.streams:
-            outbound = self._stream(inbound, outbound)
         if outbound is None:
             for leg in mixed:
                 leg.send_audio(leg.silence)

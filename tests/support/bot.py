@@ -38,11 +38,17 @@ class BotCall:
     frames: list[bytes] = field(default_factory=list)
     texts: list[dict[str, Any]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def samples(self, channels: int = 1) -> np.ndarray:
         """Everything received, ``(n, channels)`` int16."""
         data = b"".join(self.frames)
         return np.frombuffer(data, dtype="<i2").reshape(-1, channels)
+
+    async def wait_frames(self, n: int, timeout: float = 10.0) -> None:
+        """Until ``n`` audio frames have arrived (bounded)."""
+        async with asyncio.timeout(timeout), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.frames) >= n)
 
     async def send(self, item: bytes | dict[str, Any]) -> None:
         await self.ws.send(item if isinstance(item, bytes) else json.dumps(item))
@@ -109,6 +115,8 @@ class Bot:
                 async for message in ws:
                     if isinstance(message, bytes):
                         call.frames.append(message)
+                        async with call.arrived:
+                            call.arrived.notify_all()
                         if self.mode == "echo":
                             await ws.send(message)
                         if self.mode == "close" and len(call.frames) >= self.close_after:

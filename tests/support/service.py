@@ -26,6 +26,7 @@ TOKENS = [
         "token": "admin-token",
         "scopes": ["call.control", "queue.control", "record.control", "supervisor.control"],
     },
+    {"name": "voicebot", "token": "bot-token", "scopes": ["call.control", "media.stream"]},
     {"name": "norights", "token": "none-token", "scopes": []},
 ]
 
