@@ -19,6 +19,7 @@ _NUM: dict[str, Any] = {"type": "number"}
 _BOOL: dict[str, Any] = {"type": "boolean"}
 _STATUS: dict[str, Any] = {"type": ["integer", "null"], "description": "SIP status code"}
 _OBJ: dict[str, Any] = {"type": "object"}
+_COUNT: dict[str, Any] = {"type": ["integer", "null"], "description": "20 ms frames"}
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,32 @@ EVENTS: dict[str, EventSpec] = {
         ),
         _event(
             "record.failed", "A recording failed.", "recording_id", recording_id=_STR, reason=_STR
+        ),
+        _event(
+            "media.stream.started",
+            "The stream's WebSocket is open: the call's audio flows to the bot.",
+            "stream_id",
+            stream_id=_STR,
+            url=_STR,
+            mode=_enum("listen", "duplex"),
+        ),
+        _event(
+            "media.stream.mark",
+            "Everything the bot queued before its mark has been played (or cleared).",
+            "stream_id name",
+            stream_id=_STR,
+            name=_STR,
+        ),
+        _event(
+            "media.stream.stopped",
+            "The stream ended; counts are null when a restart cut it.",
+            "stream_id reason",
+            stream_id=_STR,
+            reason=_enum("rwi", "hangup", "remote_closed", "failed"),
+            frames_sent=_COUNT,
+            frames_received=_COUNT,
+            frames_dropped=_COUNT,
+            error=_STR,
         ),
         _event("queue.joined", "The call waits in a queue.", "queue_id", **_QUEUE, position=_INT),
         _event("queue.position_changed", "The call's place moved.", **_QUEUE, position=_INT),

@@ -36,10 +36,12 @@ from rwi.domain.effects import (
     Ring,
     SipRequest,
     StartRecording,
+    StartStream,
     StartTimer,
     StopEarlyMedia,
     StopPlay,
     StopRecording,
+    StopStream,
     StopSupervise,
     Supervise,
     Unbridge,
@@ -103,6 +105,8 @@ class LegDriver(Protocol):
     async def conference_add(
         self, conference_id: str, leg_id: str, *, muted: bool = False
     ) -> None: ...
+    async def stream_start(self, effect: Any) -> None: ...
+    async def stream_stop(self, stream_id: str) -> None: ...
     async def conference_remove(self, conference_id: str, leg_id: str) -> None: ...
     async def conference_mute(
         self, conference_id: str, leg_id: str, muted: bool = True
@@ -137,6 +141,7 @@ class Executor:
         end_stale: EndStale | None = None,
         close_file: CloseFile | None = None,
         send_request: SendRequest | None = None,
+        stream: Callable[[StartStream], Any] = lambda effect: effect,
     ) -> None:
         self.driver = driver
         self.source = source  # RWI source params -> driver's media source
@@ -145,6 +150,7 @@ class Executor:
         self.end_stale = end_stale
         self.close_file = close_file
         self.send_request = send_request
+        self.stream = stream  # StartStream -> the driver's stream effect
         self._observe: Observe | None = None
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -278,6 +284,29 @@ class Executor:
             data = {"recording_id": effect.recording_id, "error": str(exc)}
             await self.observe(Observation("media.recording.failed", data))
 
+    async def _stream(self, effect: StartStream | StopStream) -> None:
+        """Start or stop an audio stream; a failure ends the stream, never its call
+        (``media.stream.ended {reason: failed}``; stopping one already gone is nothing)."""
+        try:
+            if isinstance(effect, StartStream):
+                await self.driver.stream_start(self.stream(effect))
+            else:
+                await self.driver.stream_stop(effect.stream_id)
+        except Exception as exc:
+            log.info("stream %s: %s failed: %s", effect.stream_id, type(effect).__name__, exc)
+            if isinstance(effect, StopStream):
+                return
+            data = {
+                "stream_id": effect.stream_id,
+                "call_id": effect.call_id,
+                "reason": "failed",
+                "error": str(exc),
+                "frames_sent": 0,
+                "frames_received": 0,
+                "frames_dropped": 0,
+            }
+            await self.observe(Observation("media.stream.ended", data))
+
     async def _close_file(self, effect: CloseRecordingFile) -> None:
         data: dict[str, Any] = {"recording_id": effect.recording_id, "path": effect.path}
         try:
@@ -367,5 +396,7 @@ class Executor:
                     await d.resume_record(effect.recording_id)
             case CloseRecordingFile():
                 await self._close_file(effect)
+            case StartStream() | StopStream():
+                await self._stream(effect)
             case StartTimer():
                 self._arm(effect)

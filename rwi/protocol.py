@@ -159,6 +159,32 @@ def obj(schema: Mapping[str, Check], required: frozenset[str] = frozenset()) -> 
     return Check(check, _object_schema(schema, required))
 
 
+def one_of_int(*choices: int) -> Check:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or value not in choices:
+            raise invalid_params(f"params.{name} must be one of {', '.join(map(str, choices))}")
+        return int(value)
+
+    return Check(check, {"type": "integer", "enum": list(choices)})
+
+
+def json_object(*, max_chars: int = 4096) -> Check:
+    """Free-form JSON the service passes on (a stream's ``metadata``), bounded in size."""
+
+    def check(name: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise invalid_params(f"params.{name} must be an object")
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError):
+            raise invalid_params(f"params.{name} must be plain JSON") from None
+        if size > max_chars:
+            raise invalid_params(f"params.{name} is larger than {max_chars} characters as JSON")
+        return value
+
+    return Check(check, {"type": "object", "description": f"at most {max_chars} chars as JSON"})
+
+
 def headers() -> Check:
     header_name = re.compile(r"^X-[A-Za-z0-9\-]{1,64}$", re.IGNORECASE)
 
@@ -459,8 +485,18 @@ SPECS: dict[str, ActionSpec] = {
         ],
         _spec("conference.destroy", "call.control", "conf_id", **_CONF),
         _spec("conference.status", "call.control", "conf_id", **_CONF),
-        _spec("media.stream.start", "media.stream", "call_id", **_CALL),
-        _spec("media.stream.stop", "media.stream", "call_id", **_CALL),
+        _spec(
+            "media.stream.start",
+            "media.stream",
+            "call_id url",
+            **_CALL,
+            url=string(max_len=2048),
+            mode=one_of("listen", "duplex"),
+            tracks=one_of("caller", "peer", "both"),
+            sample_rate=one_of_int(8000, 16000),
+            metadata=json_object(),
+        ),
+        _spec("media.stream.stop", "media.stream", "call_id", **_CALL, stream_id=identifier()),
     ]
 }
 

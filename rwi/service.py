@@ -51,6 +51,7 @@ from rwi.store import (
     UnstorableEventError,
 )
 from rwi.store.writer import encode_json
+from sip_media.media.stream_urls import LOOPBACK
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def policy_of(config: Config) -> Policy:
         max_calls_per_connection=config.rwi.max_calls_per_connection,
         orphan_hold_secs=config.rwi.orphan_hold_secs,
         recordings_dir=str(config.storage.recordings_dir),
+        stream_allowed_urls=tuple(config.media.get("stream_allowed_urls", LOOPBACK)),
         contexts=tuple(
             ContextPolicy(
                 name=c.name,

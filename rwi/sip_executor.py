@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rwi.domain.effects import SipRequest
+from rwi.domain.effects import SipRequest, StartStream
 from rwi.executor import Executor
 from rwi.sip_settings import SipSettings
 from sip_media.call_types import DialogRecord, DialogRecordError
@@ -46,6 +46,20 @@ def media_source(source: dict[str, Any]) -> media.Source:
         "tone",
         frequency=float(source.get("frequency", 1000.0)),
         seconds=float(source.get("duration_ms", 1000)) / 1000,
+    )
+
+
+def media_stream(effect: StartStream) -> media.StartStream:
+    """A planned stream as the media engine's effect (the first frame's fields ready)."""
+    tracks = effect.tracks if effect.tracks in ("caller", "peer", "both") else "caller"
+    return media.StartStream(
+        effect.stream_id,
+        effect.call_id,
+        effect.url,
+        tracks,  # type: ignore[arg-type]
+        effect.sample_rate,
+        effect.mode == "duplex",
+        effect.start,
     )
 
 
@@ -92,4 +106,5 @@ def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:
         end_stale=end_stale,
         close_file=close_file,
         send_request=send_request,
+        stream=media_stream,
     )

@@ -37,6 +37,7 @@ from sip_media.call_types import (
     RegistrationChanged,
 )
 from sip_media.calls import CallLegs
+from sip_media.media import api as m
 from sip_media.sip.bindings import Binding
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,28 @@ class SipIngest:
                         "path": obs.path,
                         "duration_secs": obs.duration_s,
                         "size_bytes": file_size(obs.path),
+                    },
+                )
+            case m.StreamStarted():
+                return Observation(
+                    "media.stream.opened", {"stream_id": obs.stream_id, "call_id": obs.leg_id}
+                )
+            case m.StreamMark():
+                return Observation(
+                    "media.stream.marked",
+                    {"stream_id": obs.stream_id, "call_id": obs.leg_id, "name": obs.name},
+                )
+            case m.StreamStopped():
+                return Observation(
+                    "media.stream.ended",
+                    {
+                        "stream_id": obs.stream_id,
+                        "call_id": obs.leg_id,
+                        "reason": obs.reason,
+                        "error": obs.error,
+                        "frames_sent": obs.frames_sent,
+                        "frames_received": obs.frames_received,
+                        "frames_dropped": obs.frames_dropped,
                     },
                 )
             case RecordingFailed():

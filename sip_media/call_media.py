@@ -234,6 +234,16 @@ class MediaOps:
         assert isinstance(result, m.RecordingStarted)
         return result
 
+    async def stream_start(self, effect: m.StartStream) -> None:
+        """Stream a leg's audio to a WebSocket bot; ``m.StreamStarted`` or
+        ``m.StreamStopped`` follows (a URL outside the allow-list is refused here)."""
+        self.legs.get(effect.leg_id)
+        await self.legs.execute(effect)
+
+    async def stream_stop(self, stream_id: str) -> None:
+        """End a stream (``m.StreamStopped`` follows)."""
+        await self.legs.execute(m.StopStream(stream_id))
+
     async def pause_record(self, recording_id: str) -> None:
         """Pause a recording (paused time is left out of the file)."""
         await self.legs.execute(m.PauseRecord(recording_id))

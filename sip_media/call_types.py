@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sip_media.adapter_types import RegistrationChanged
+from sip_media.media.api import StreamMark, StreamStarted, StreamStopped
 from sip_media.sip.dialog_record import DialogKind, DialogRecord, DialogRecordError
 
 EndedBy = Literal["local", "remote"]
@@ -210,6 +211,9 @@ LegObservation = (
     | NotifyIn
     | ReferIn
     | RegistrationChanged
+    | StreamStarted
+    | StreamMark
+    | StreamStopped
 )
 
 

@@ -230,7 +230,7 @@ class CallLegs:
                 )
             case ReferReceived(leg_id=leg):
                 self._emit(ReferIn(leg, obs.refer_id, obs.refer_to, obs.referred_by, obs.replaces))
-            case RegistrationChanged():
+            case RegistrationChanged() | m.StreamStarted() | m.StreamMark() | m.StreamStopped():
                 self._emit(obs)
             case m.DtmfReceived(leg_id=leg, digit=digit, duration_ms=ms) if leg in self._legs:
                 self._emit(
@@ -509,6 +509,15 @@ class CallLegs:
     async def stop_record(self, recording_id: str) -> None:
         """Finalise a recording (``RecordingDone`` follows)."""
         await self._media_ops.stop_record(recording_id)
+
+    async def stream_start(self, effect: m.StartStream) -> None:
+        """Stream a leg's audio to a WebSocket bot (contract §12); the media side's
+        ``StreamStarted`` / ``StreamMark`` / ``StreamStopped`` are reported as they come."""
+        await self._media_ops.stream_start(effect)
+
+    async def stream_stop(self, stream_id: str) -> None:
+        """End a stream (``StreamStopped`` follows)."""
+        await self._media_ops.stream_stop(stream_id)
 
     async def supervise(
         self, supervisor: str, agent: str, mode: m.SuperviseMode = "listen"

@@ -338,10 +338,20 @@ class MediaActions:
         self,
         *,
         call_id: str,
+        url: str,
+        mode: Literal["listen", "duplex"] | None = None,
+        tracks: Literal["caller", "peer", "both"] | None = None,
+        sample_rate: Literal[8000, 16000] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``media.stream.start`` (scope ``media.stream``): the reply's data."""
         params = {
             "call_id": call_id,
+            "url": url,
+            "mode": mode,
+            "tracks": tracks,
+            "sample_rate": sample_rate,
+            "metadata": metadata,
         }
         return await self._send("media.stream.start", _present(params))
 
@@ -349,10 +359,12 @@ class MediaActions:
         self,
         *,
         call_id: str,
+        stream_id: str | None = None,
     ) -> dict[str, Any]:
         """``media.stream.stop`` (scope ``media.stream``): the reply's data."""
         params = {
             "call_id": call_id,
+            "stream_id": stream_id,
         }
         return await self._send("media.stream.stop", _present(params))
 

@@ -123,5 +123,20 @@ class SupervisionState:
 
 @dataclass
 class StreamState:
+    """An audio stream of a call to a WebSocket bot (contract §12)."""
+
     stream_id: str
     call_id: str
+    url: str = ""
+    #: ``listen`` | ``duplex``
+    mode: str = "listen"
+    #: ``caller`` | ``peer`` | ``both``
+    tracks: str = "caller"
+    sample_rate: int = 8000
+    #: the connection that started it (its events go there after the call is gone)
+    owner: str | None = None
+    started_at: str = ""
+    #: the media side reported the connection open (``media.stream.started``)
+    open: bool = False
+    #: set once it is being stopped (``rwi``); the media side reports the end
+    stopping: str | None = None

@@ -190,6 +190,25 @@ class StartRecording:
 
 
 @dataclass(frozen=True)
+class StartStream:
+    """Stream ``call_id``'s audio to the WebSocket bot at ``url`` (contract §12); ``start``
+    is the first frame's fields (stream_id, call_id, sample_rate, tracks, metadata)."""
+
+    stream_id: str
+    call_id: str
+    url: str
+    mode: str = "listen"
+    tracks: str = "caller"
+    sample_rate: int = 8000
+    start: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class StopStream:
+    stream_id: str
+
+
+@dataclass(frozen=True)
 class PauseRecording:
     recording_id: str
 
@@ -263,5 +282,7 @@ Effect = (
     | ResumeRecording
     | StopRecording
     | CloseRecordingFile
+    | StartStream
+    | StopStream
     | StartTimer
 )

@@ -20,6 +20,7 @@ from rwi.domain import (
     registrations,
     sessions,
     sip_requests,
+    streams,
     supervision,
     transfers,
 )
@@ -38,10 +39,11 @@ FEATURES: tuple[Feature, ...] = (
     queues.FEATURE,
     sip_requests.FEATURE,
     conferences.FEATURE,
+    streams.FEATURE,
 )
 
 #: Protocol actions no feature handles yet: they answer ``unknown_action``.
-PENDING_ACTIONS: tuple[str, ...] = ("media.stream.",)
+PENDING_ACTIONS: tuple[str, ...] = ()
 #: Event types of the contract that pending features will push (delivered like the
 #: others once something emits them).
 PENDING_EVENTS: frozenset[str] = frozenset()

@@ -188,6 +188,8 @@ class Policy:
     recordings_dir: str = "recordings"
     queues: tuple[QueuePolicy, ...] = ()
     agents: tuple[AgentPolicy, ...] = ()
+    #: ``[media] stream_allowed_urls``: where call audio may be streamed (§12)
+    stream_allowed_urls: tuple[str, ...] = ("ws://127.0.0.1", "ws://localhost")
 
     def queue(self, name: str) -> QueuePolicy:
         for queue in self.queues:

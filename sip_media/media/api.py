@@ -21,6 +21,7 @@ Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 RecordMode = Literal["mixed", "separate"]
 SuperviseMode = Literal["listen", "whisper", "barge"]
 ToneKind = Literal["ringback", "beep", "silence", "tone"]
+StreamTracks = Literal["caller", "peer", "both"]
 
 
 def new_id() -> str:
@@ -235,6 +236,32 @@ class SendDtmf:
     duration_ms: int = 100
 
 
+@dataclass(frozen=True, slots=True)
+class StartStream:
+    """Stream a leg's audio to a WebSocket bot (and, ``duplex``, play the bot's audio).
+
+    ``caller`` is what the leg's far end says, ``peer`` what it hears (its bridge, its
+    prompts; never the bot itself); ``both`` sends them as two interleaved channels,
+    caller first. ``start`` is the first text frame's extra fields (``metadata``...).
+    ``StreamStarted`` follows once connected, ``StreamStopped`` when it ends.
+    """
+
+    stream_id: str
+    leg_id: str
+    url: str
+    tracks: StreamTracks = "caller"
+    sample_rate: int = 8000
+    duplex: bool = False
+    start: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopStream:
+    """End a stream: a last ``{"type":"stop"}`` frame, then the connection is closed."""
+
+    stream_id: str
+
+
 Effect = (
     CreateLeg
     | UpdateLeg
@@ -256,6 +283,8 @@ Effect = (
     | ConferenceMute
     | PassThroughEarlyMedia
     | SendDtmf
+    | StartStream
+    | StopStream
 )
 
 
@@ -352,6 +381,36 @@ class RecordingWriteFailed:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """A stream's WebSocket is open and its start frame sent: audio flows from now."""
+
+    stream_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMark:
+    """Everything the bot queued before its mark ``name`` was played (or cleared)."""
+
+    stream_id: str
+    leg_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStopped:
+    """A stream ended: ``rwi`` | ``hangup`` | ``remote_closed`` | ``failed``."""
+
+    stream_id: str
+    leg_id: str
+    reason: str
+    frames_sent: int
+    frames_received: int
+    frames_dropped: int
+    error: str | None = None
+
+
 Observation = (
     MediaStarted
     | DtmfReceived
@@ -359,4 +418,7 @@ Observation = (
     | PlaybackFinished
     | RecordingFinished
     | RecordingWriteFailed
+    | StreamStarted
+    | StreamMark
+    | StreamStopped
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaConfigError
+from .stream_urls import LOOPBACK, StreamUrlAllowList, StreamUrlError
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class MediaConfig:
     barge_gain: float = 1.0
     max_catchup_ticks: int = 10
     relay_batch_ms: float = 2.0  # pass-through packets are relayed at most this late
+    #: URL prefixes audio streams may connect to (contract §12); loopback by default
+    stream_allowed_urls: tuple[str, ...] = LOOPBACK
+    stream_connect_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not (1024 <= self.port_min < self.port_max <= 65535):
@@ -50,6 +54,12 @@ class MediaConfig:
         if self.jitter_max_frames < 1:
             raise MediaConfigError("jitter_max_frames must be >= 1")
         MediaAllowList(self.allowed_destinations)  # validates
+        try:
+            StreamUrlAllowList(self.stream_allowed_urls)
+        except StreamUrlError as exc:
+            raise MediaConfigError(str(exc)) from None
+        if self.stream_connect_timeout_s <= 0:
+            raise MediaConfigError("stream_connect_timeout_s must be > 0")
 
     @property
     def local_ip(self) -> str:
@@ -67,8 +77,9 @@ class MediaConfig:
         for key in ("sounds_dir", "recordings_dir"):
             if key in kwargs:
                 kwargs[key] = Path(kwargs[key])
-        if "allowed_destinations" in kwargs:
-            kwargs["allowed_destinations"] = tuple(kwargs["allowed_destinations"])
+        for key in ("allowed_destinations", "stream_allowed_urls"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
         try:
             return cls(**kwargs)
         except TypeError as exc:

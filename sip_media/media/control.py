@@ -20,6 +20,7 @@ from .leg import MediaLeg
 from .paths import resolve_inside
 from .recorder import Recorder
 from .sources import Playback, SourceStream, tone_samples
+from .stream_tap import StreamTap
 from .tables import EngineTables
 
 
@@ -104,6 +105,8 @@ def _destroy_leg(engine: EngineTables, leg_id: str) -> None:
         engine.finish_playback(pb, True, None)
     for rec in [r for r in engine.recorders.values() if leg_id in r.legs]:
         engine.finish_recording(rec)
+    for tap in [t for t in engine.streams.values() if t.leg_id == leg_id]:
+        engine.stop_stream(tap, "hangup")
     engine.topology.forget_leg(leg_id)
     engine.unregister(leg)
 
@@ -135,6 +138,19 @@ def _record(engine: EngineTables, e: api.Record) -> api.RecordingStarted:
     engine.recorders[e.recording_id] = rec
     engine.mark_dirty()
     return api.RecordingStarted(e.recording_id, str(path))
+
+
+def _start_stream(engine: EngineTables, e: api.StartStream) -> None:
+    _leg(engine, e.leg_id)
+    if e.stream_id in engine.streams:
+        raise DuplicateIdError(f"stream {e.stream_id!r} exists")
+    if not engine.stream_allow.permits(e.url):
+        raise InvalidEffectError(f"stream URL {e.url!r} is not in stream_allowed_urls")
+    if e.tracks not in ("caller", "peer", "both") or e.sample_rate not in (8000, 16000):
+        raise InvalidEffectError("tracks must be caller|peer|both, sample_rate 8000|16000")
+    tap = StreamTap(e.stream_id, e.leg_id, e.url, e.tracks, e.sample_rate, e.duplex, dict(e.start))
+    engine.streams[e.stream_id] = tap
+    engine.stream_hub.start(tap)
 
 
 def _recorder(engine: EngineTables, rid: str) -> Recorder:
@@ -252,6 +268,13 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
             members[leg_id] = muted
         case api.SendDtmf():
             _send_dtmf(engine, effect)
+        case api.StartStream():
+            _start_stream(engine, effect)
+        case api.StopStream(stream_id=sid):
+            tap = engine.streams.get(sid)
+            if tap is None:
+                raise UnknownIdError(f"unknown stream {sid!r}")
+            engine.stop_stream(tap, "rwi")
         case _:
             assert_never(effect)
     engine.mark_dirty()

@@ -34,6 +34,9 @@ from .leg import FRAME, MediaLeg, PortPool
 from .mixer import MixPlan, Node, Topology, build_edges, compile_plan, decode_rows, encode_rows, mix
 from .recorder import Recorder
 from .sources import Playback, SoundCache
+from .stream_hub import StreamHub
+from .stream_tap import StreamTap
+from .stream_urls import StreamUrlAllowList
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_TICKS: Final = 10
@@ -53,6 +56,9 @@ class MediaEngine:
         self.legs: dict[str, MediaLeg] = {}
         self.playbacks: dict[str, Playback] = {}
         self.recorders: dict[str, Recorder] = {}
+        self.streams: dict[str, StreamTap] = {}
+        self.stream_allow = StreamUrlAllowList(config.stream_allowed_urls)
+        self.stream_hub = StreamHub(config.stream_connect_timeout_s)
         self.topology = Topology(
             listen_gain=config.listen_gain,
             whisper_gain=config.whisper_gain,
@@ -154,10 +160,30 @@ class MediaEngine:
             return
         self.emit(api.RecordingFinished(rec.recording_id, str(rec.path), round(duration, 3)))
 
+    def stop_stream(self, tap: StreamTap, reason: str) -> None:
+        """End a stream: no audio either way from now; ``StreamStopped`` follows."""
+        self.streams.pop(tap.stream_id, None)
+        self.stream_hub.stop(tap, reason)
+        self._dirty = True
+
+    def _stream_reports(self) -> None:
+        reports = self.stream_hub.reports
+        while reports:
+            obs = reports.popleft()
+            if isinstance(obs, api.StreamStopped):
+                self.stream_hub.ended(obs)
+                if self.streams.pop(obs.stream_id, None) is not None:
+                    self._dirty = True
+            self.emit(obs)
+
     def close(self) -> None:
         """Finalise everything and release all sockets."""
         for rec in list(self.recorders.values()):
             self.finish_recording(rec)
+        for tap in list(self.streams.values()):
+            self.stop_stream(tap, "hangup")
+        self.stream_hub.close()
+        self._stream_reports()
         for leg in list(self.legs.values()):
             self.unregister(leg)
         self._poll.close()
@@ -241,6 +267,9 @@ class MediaEngine:
                         self.finish_playback(pb, True, sig.digit)
             elif isinstance(sig, DtmfEnd):
                 self.emit(api.DtmfReceived(leg.leg_id, sig.digit, sig.duration_ms, method))
+                for tap in self.streams.values():
+                    if tap.leg_id == leg.leg_id:
+                        tap.offer_text(f'{{"type":"dtmf","digit":"{sig.digit}"}}')
 
     # ------------------------------------------------------------------------ compile
 
@@ -253,6 +282,7 @@ class MediaEngine:
                 if node[0] == "leg":
                     degree[node[1]] = degree.get(node[1], 0) + 1
         busy = {leg for rec in self.recorders.values() for leg in rec.legs}
+        busy.update(tap.leg_id for tap in self.streams.values())
         passthrough: list[tuple[MediaLeg, MediaLeg]] = []
         paired: set[str] = set()
         self._dtmf_wait = set()
@@ -312,6 +342,8 @@ class MediaEngine:
         # Same-codec pass-through pairs were forwarded packet by packet in _receive.
         if self._mixed:
             self._tick_mixed()
+        if self.stream_hub.active:
+            self._stream_reports()
         self._housekeeping(now)
         self.stats["tick_ns"] += time.perf_counter_ns() - started
 
@@ -328,6 +360,8 @@ class MediaEngine:
         plan = self._plan
         assert plan is not None
         outbound = mix(plan, inbound, sources) if not plan.out_edges.empty else None
+        if self.streams:  # before recording: a recording has what the bot said too
+            outbound = self._stream(inbound, outbound)
         if self.recorders:
             self._record(inbound, outbound)
         if outbound is None:
@@ -349,6 +383,29 @@ class MediaEngine:
             else:
                 rows[i] = frame
         return rows
+
+    def _stream(self, inbound: F32, outbound: F32 | None) -> F32 | None:
+        """Offer each stream its leg's audio; mix the duplex bots' audio into what the
+        leg hears (after offering, so a bot never hears itself on ``peer``)."""
+        pos = self._mixed_pos
+        taps = [
+            (tap, row) for tap in self.streams.values() if (row := pos.get(tap.leg_id)) is not None
+        ]
+        if outbound is None and any(tap.duplex for tap, _row in taps):
+            outbound = np.zeros_like(inbound)
+        silence = np.zeros(FRAME, dtype=np.float32)
+        for tap, row in taps:
+            tap.offer(inbound[row], outbound[row] if outbound is not None else silence)
+        for tap, row in taps:
+            if not tap.duplex:
+                continue
+            frame, marks = tap.take()
+            if frame is not None and outbound is not None:
+                outbound[row] += frame
+            for name in marks:
+                self.emit(api.StreamMark(tap.stream_id, tap.leg_id, name))
+        self.stream_hub.wake()
+        return outbound
 
     def _inband(self, inbound: F32) -> None:
         detected = detect_frames(inbound[self._inband_rows])

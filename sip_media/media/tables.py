@@ -15,6 +15,9 @@ from .leg import MediaLeg, PortPool
 from .mixer import Topology
 from .recorder import Recorder
 from .sources import Playback, SoundCache
+from .stream_hub import StreamHub
+from .stream_tap import StreamTap
+from .stream_urls import StreamUrlAllowList
 
 
 class EngineTables(Protocol):
@@ -28,6 +31,9 @@ class EngineTables(Protocol):
     playbacks: dict[str, Playback]
     recorders: dict[str, Recorder]
     topology: Topology
+    streams: dict[str, StreamTap]
+    stream_hub: StreamHub
+    stream_allow: StreamUrlAllowList
 
     def mark_dirty(self) -> None:
         """The topology changed: recompile the plan before the next mix."""
@@ -51,4 +57,8 @@ class EngineTables(Protocol):
 
     def finish_recording(self, rec: Recorder) -> None:
         """Finalise a recording and report it."""
+        ...
+
+    def stop_stream(self, tap: StreamTap, reason: str) -> None:
+        """End a stream; ``StreamStopped`` follows."""
         ...

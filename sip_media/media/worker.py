@@ -114,6 +114,7 @@ def _legs_of(effect: api.Effect) -> tuple[str, ...]:
             | api.ConferenceAdd(leg_id=leg)
             | api.ConferenceRemove(leg_id=leg)
             | api.ConferenceMute(leg_id=leg)
+            | api.StartStream(leg_id=leg)
         ):
             return (leg,)
     return ()
@@ -187,6 +188,8 @@ class WorkerMedia:
                     self._id_worker.pop(obs.playback_id, None)
                 elif isinstance(obs, api.RecordingFinished | api.RecordingWriteFailed):
                     self._id_worker.pop(obs.recording_id, None)
+                elif isinstance(obs, api.StreamStopped):
+                    self._id_worker.pop("stream:" + obs.stream_id, None)
             self.observations.publish(msg[1])
         elif kind == "stats":
             self.worker_stats.append(msg[1])
@@ -211,6 +214,8 @@ class WorkerMedia:
             return self._known(effect.playback_id)
         if isinstance(effect, api.PauseRecord | api.ResumeRecord | api.StopRecord):
             return self._known(effect.recording_id)
+        if isinstance(effect, api.StopStream):
+            return self._known("stream:" + effect.stream_id)
         workers = {self._leg_worker.get(leg, -1) for leg in _legs_of(effect)}
         if isinstance(effect, api.ConferenceAdd):
             conf_worker = self._id_worker.get("conf:" + effect.conference_id)
@@ -248,6 +253,8 @@ class WorkerMedia:
             self._leg_worker.pop(effect.leg_id, None)
         elif isinstance(effect, api.ConferenceAdd):
             self._id_worker["conf:" + effect.conference_id] = worker
+        elif isinstance(effect, api.StartStream):
+            self._id_worker["stream:" + effect.stream_id] = worker
         return result
 
     async def close(self) -> None:

@@ -160,12 +160,12 @@ async def test_every_malformed_frame_gets_the_right_error_and_the_connection_sur
         await client.close()
 
 
-async def test_actions_of_later_issues_say_so_and_never_fake_success(db_url: str) -> None:
+async def test_an_action_outside_the_contract_is_unknown(db_url: str) -> None:
     async with running_service(make_config(db_url)) as svc:
         client = await RwiClient.connect(svc.url, token="admin-token")
-        reply = await client.request("media.stream.start", {"call_id": "c1"})
+        reply = await client.request("call.teleport", {"call_id": "c1"})
         assert reply["error"]["code"] == "unknown_action"
-        assert "not available in this version" in reply["error"]["message"]
+        assert "'call.teleport' is not an RWI action" in reply["error"]["message"]
         await client.close()
 
 

@@ -23,19 +23,21 @@ def tone(freq: float, n: int, start: int = 0, amp: float = 6000.0) -> np.ndarray
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
 
 
-def levels(samples: np.ndarray, freqs: tuple[float, ...]) -> dict[float, float]:
+def levels(samples: np.ndarray, freqs: tuple[float, ...], rate: int = RATE) -> dict[float, float]:
     """Amplitude of each pure tone in ``samples`` (Hann-windowed DFT at that frequency)."""
     x = samples.astype(float)
     if x.size == 0:
         return dict.fromkeys(freqs, 0.0)
     w = np.hanning(x.size)
-    t = np.arange(x.size) / RATE
+    t = np.arange(x.size) / rate
     return {f: float(2 * abs(np.sum(x * w * np.exp(-2j * np.pi * f * t))) / w.sum()) for f in freqs}
 
 
-def heard(samples: np.ndarray, freqs: tuple[float, ...], floor: float = 400.0) -> set[float]:
-    """Which of the test tones are clearly present."""
-    return {f for f, a in levels(samples, freqs).items() if a > floor}
+def heard(
+    samples: np.ndarray, freqs: tuple[float, ...], floor: float = 400.0, rate: int = RATE
+) -> set[float]:
+    """Which of the test tones are clearly present (``rate``: the samples' rate)."""
+    return {f for f, a in levels(samples, freqs, rate).items() if a > floor}
 
 
 def rms(samples: np.ndarray) -> float:

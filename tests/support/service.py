@@ -32,6 +32,7 @@ TOKENS = [
             "media.stream",
         ],
     },
+    {"name": "voicebot", "token": "bot-token", "scopes": ["call.control", "media.stream"]},
     {"name": "norights", "token": "none-token", "scopes": []},
 ]
 

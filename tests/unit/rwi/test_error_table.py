@@ -13,6 +13,7 @@ from rwi import protocol
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.conferences import HANDLERS as CONFERENCE_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
+from rwi.domain.streams import HANDLERS as STREAM_HANDLERS
 from rwi.domain.supervision import HANDLERS as SUPERVISOR_HANDLERS
 from rwi.domain.transfers import HANDLERS as TRANSFER_HANDLERS
 from rwi.errors import RwiError
@@ -24,7 +25,10 @@ BUILT = (
     | frozenset(SIP_HANDLERS)
     | frozenset(SUPERVISOR_HANDLERS)
     | frozenset(CONFERENCE_HANDLERS)
+    | frozenset(STREAM_HANDLERS)
 )
+#: what the test connection's token grants
+GRANTED = frozenset({"call.control", "supervisor.control", "media.stream"})
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -54,6 +58,8 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "supervisor.barge": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
     "supervisor.takeover": lambda c, d: {"supervisor_call_id": c, "target_call_id": d},
     "supervisor.stop": lambda c, d: {"supervisor_call_id": c},
+    "media.stream.start": lambda c, d: {"call_id": c, "url": "ws://127.0.0.1:9100/bot"},
+    "media.stream.stop": lambda c, d: {"call_id": c},
 }
 #: Conference commands: params naming the conference ``room`` (and the call ``c``).
 CONFERENCE: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -73,7 +79,7 @@ CONSULTATION = {"call.transfer.cancel"}
 def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, str]:
     spec = protocol.resolve(action)
     try:
-        protocol.authorise(spec, frozenset({"call.control", "supervisor.control"}), BUILT)
+        protocol.authorise(spec, GRANTED, BUILT)
         w.do(cid, action, **spec.validate(params))
     except RwiError as err:
         return err.code, err.message
@@ -165,6 +171,7 @@ def test_scope_is_checked_first(action: str) -> None:
         ("supervisor.whisper", "dialing"),
         ("supervisor.barge", "dialing"),
         ("supervisor.takeover", "dialing"),
+        ("media.stream.start", "dialing"),
     ],
 )
 def test_wrong_state(action: str, setup: str) -> None:
@@ -236,3 +243,43 @@ def test_conference_wrong_state(action: str, call_id: str, says: str) -> None:
     w.do("app", "call.originate", call_id="dialing", destination="sip:x@local")
     code, message = run(w, "app", action, CONFERENCE[action]("room", call_id))
     assert code == "invalid_state" and says in message, message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://192.0.2.7/bot", "forbidden"),
+        ("ws://127.0.0.1.attacker.example/bot", "forbidden"),
+        ("wss://localhost/bot", "forbidden"),
+        ("ws://127.0.0.1@attacker.example/", "invalid_params"),
+        ("https://127.0.0.1/", "invalid_params"),
+    ],
+)
+def test_stream_url_outside_the_allow_list(url: str, expected: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    code, message = run(w, "app", "media.stream.start", {"call_id": "c", "url": url})
+    assert code == expected and "params.url" in message, message
+
+
+def test_stream_scope_is_media_stream() -> None:
+    spec = protocol.resolve("media.stream.start")
+    with pytest.raises(RwiError) as info:
+        protocol.authorise(spec, frozenset({"call.control"}), BUILT)
+    assert (info.value.code, info.value.message) == ("forbidden", "scope required: media.stream")
+
+
+def test_stream_params_out_of_their_enums() -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    base = {"call_id": "c", "url": "ws://127.0.0.1:9100/bot"}
+    for name, value in (
+        ("mode", "talk"),
+        ("tracks", "all"),
+        ("sample_rate", 44100),
+        ("metadata", {"blob": "x" * 5000}),
+    ):
+        code, message = run(w, "app", "media.stream.start", {**base, name: value})
+        assert code == "invalid_params" and f"params.{name}" in message, message

@@ -1,0 +1,247 @@
+"""One stream's WebSocket client: the wire side of contract §12.
+
+Where it sits: run by :class:`~.stream_hub.StreamHub` on its thread, one coroutine per
+stream, between the stream's :class:`~.stream_tap.StreamTap` and the bot. It connects
+(no proxy, no redirects: only the allow-listed URL is ever reached), sends the start
+frame, then the clock's 20 ms frames as little-endian PCM16 (``both``: two interleaved
+channels, caller first) and DTMF as text; it queues the bot's binary audio for playback
+(duplex) and answers ``mark`` and ``clear``; at the end it sends ``{"type":"stop"}``
+and closes. 16 kHz streams are resampled both ways with libsamplerate (the
+``samplerate`` package), whose streaming converter keeps state across 20 ms frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import samplerate
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from . import api
+from .stream_tap import F32, FRAME, StreamTap
+
+log = logging.getLogger(__name__)
+Report = Callable[[api.Observation], None]
+#: libsamplerate's medium sinc converter: ~6 ms of delay, far above telephone quality
+CONVERTER = "sinc_medium"
+#: largest frame accepted from a bot (1 MiB: ~30 s of 16 kHz audio)
+MAX_MESSAGE = 1 << 20
+#: what may wait in the kernel and in the connection for a slow bot (each ~1 s of audio at
+#: 16 kHz, two tracks): beyond it the tap's own bounded queue fills and frames are dropped,
+#: instead of seconds of stale audio piling up in socket buffers
+SEND_BUFFER = 32 * 1024
+WRITE_LIMIT = 32 * 1024
+
+
+class _NoRedirect(connect):
+    """``connect`` that follows no redirect: the bot may not send us elsewhere."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+class Resampled:
+    """Audio cut into exact frames of ``size`` samples, resampled on the way if needed."""
+
+    def __init__(self, ratio: float, channels: int, size: int) -> None:
+        self.ratio = ratio
+        self.channels = channels
+        self.size = size
+        self._resampler = (
+            samplerate.Resampler(CONVERTER, channels=channels) if ratio != 1.0 else None
+        )
+        self._pending = np.zeros((0, channels), dtype=np.float32)
+
+    def push(self, samples: F32) -> list[F32]:
+        """``samples`` ``(n, channels)``; returns the whole frames now complete."""
+        if self._resampler is not None:
+            out = self._resampler.process(samples, self.ratio, end_of_input=False)
+            samples = np.asarray(out, dtype=np.float32).reshape(-1, self.channels)
+        buf = np.concatenate((self._pending, samples)) if len(self._pending) else samples
+        whole = len(buf) // self.size
+        frames = [buf[i * self.size : (i + 1) * self.size] for i in range(whole)]
+        self._pending = buf[whole * self.size :]
+        return frames
+
+    def flush(self) -> list[F32]:
+        """What is pending, padded with silence to a whole frame (before a mark)."""
+        if not len(self._pending):
+            return []
+        pad = np.zeros((self.size - len(self._pending), self.channels), dtype=np.float32)
+        frame = np.concatenate((self._pending, pad))
+        self._pending = np.zeros((0, self.channels), dtype=np.float32)
+        return [frame]
+
+
+def pcm16(rows: F32) -> bytes:
+    """Samples ``(n, channels)`` in the engine's int16 scale as interleaved PCM16 LE."""
+    return np.clip(rows, -32768, 32767).astype("<i2").tobytes()
+
+
+class StreamClient:
+    """The connection of one stream; :meth:`run` returns when it has ended."""
+
+    def __init__(
+        self, tap: StreamTap, report: Report, connect_timeout: float, close_timeout: float = 2.0
+    ) -> None:
+        self.tap = tap
+        self.report = report
+        self.connect_timeout = connect_timeout
+        self.close_timeout = close_timeout
+        self.wake = asyncio.Event()
+        self.stopped = asyncio.Event()
+        rate = tap.sample_rate / 8000
+        self._to_bot = Resampled(rate, tap.channels, int(FRAME * rate))
+        self._to_call = Resampled(1 / rate, 1, FRAME)
+        self._odd = b""  # a bot frame's trailing byte (half a sample)
+        self._error: str | None = None
+        self._remote_closed = False
+
+    async def run(self) -> None:
+        tap = self.tap
+        try:
+            ws = await self._connect()
+        except Exception as exc:
+            self._end("failed", f"cannot connect: {exc}")
+            return
+        except asyncio.CancelledError:  # stopped while connecting
+            self._end(tap.stopping or "rwi", None)
+            return
+        reason = "failed"
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await ws.send(json.dumps({"type": "start", **tap.start}))
+            tap.open = True
+            self.report(api.StreamStarted(tap.stream_id, tap.leg_id))
+            receiver = asyncio.create_task(self._receive(ws))
+            sender = asyncio.create_task(self._send(ws))
+            stop = asyncio.create_task(self.stopped.wait())
+            tasks = [receiver, sender, stop]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            failure = sender.exception() if sender.done() and not sender.cancelled() else None
+            if failure is not None:
+                raise failure
+            reason = "remote_closed" if self._remote_closed else "failed"
+        except ConnectionClosed:
+            reason = "remote_closed"
+        except Exception as exc:
+            log.info("stream %s failed: %s", tap.stream_id, exc)
+            self._error = str(exc)
+        finally:
+            tap.open = False
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._close(ws)
+            self._end(tap.stopping or reason, self._error)
+
+    def stop(self) -> None:
+        """End the stream now, even in the middle of a send to a stalled bot."""
+        self.stopped.set()
+
+    async def _connect(self) -> ClientConnection:
+        ws = await _NoRedirect(
+            self.tap.url,
+            proxy=None,
+            open_timeout=self.connect_timeout,
+            close_timeout=self.close_timeout,
+            compression=None,
+            max_size=MAX_MESSAGE,
+            write_limit=WRITE_LIMIT,
+            user_agent_header="rwi-media-stream",
+        )
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        return ws
+
+    async def _send(self, ws: ClientConnection) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await self._send_queued(ws)
+
+    async def _send_queued(self, ws: ClientConnection) -> None:
+        queue = self.tap.to_bot
+        while queue and self.tap.stopping is None:
+            item = queue.popleft()
+            if isinstance(item, str):
+                await ws.send(item)
+                continue
+            for frame in self._to_bot.push(item.T):
+                await ws.send(pcm16(frame))
+                self.tap.frames_sent += 1
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        tap = self.tap
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    tap.frames_received += 1
+                    if tap.duplex:
+                        self._audio(message)
+                else:
+                    self._control(message)
+            self._remote_closed = True
+        except ConnectionClosed:
+            self._remote_closed = True
+
+    def _audio(self, data: bytes) -> None:
+        data = self._odd + data
+        cut = len(data) - len(data) % 2
+        self._odd = data[cut:]
+        samples = np.frombuffer(data[:cut], dtype="<i2").astype(np.float32).reshape(-1, 1)
+        for frame in self._to_call.push(samples):
+            self.tap.play(np.ascontiguousarray(frame[:, 0]))
+
+    def _control(self, text: str) -> None:
+        try:
+            message: Any = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        tap = self.tap
+        match message.get("type"):
+            case "mark" if tap.duplex:
+                name = message.get("name")
+                for frame in self._to_call.flush():
+                    tap.play(np.ascontiguousarray(frame[:, 0]))
+                tap.mark(str(name)[:256] if name is not None else "")
+            case "clear" if tap.duplex:
+                self._to_call.flush()
+                for name in tap.clear():
+                    self.report(api.StreamMark(tap.stream_id, tap.leg_id, name))
+
+    async def _close(self, ws: ClientConnection) -> None:
+        """The last frame and the closing handshake; a bot that does not take them within
+        ``close_timeout`` has its connection aborted."""
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await ws.send(json.dumps({"type": "stop"}))
+                await ws.close()
+        except (TimeoutError, ConnectionClosed, OSError):
+            ws.transport.abort()
+
+    def _end(self, reason: str, error: str | None) -> None:
+        tap = self.tap
+        self.report(
+            api.StreamStopped(
+                tap.stream_id,
+                tap.leg_id,
+                reason,
+                tap.frames_sent,
+                tap.frames_received,
+                tap.frames_dropped,
+                error,
+            )
+        )

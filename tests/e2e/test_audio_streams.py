@@ -1,0 +1,143 @@
+"""Audio streams (contract §12) end to end: SIPp tone phones through the real service,
+a real WebSocket bot on 127.0.0.1 (``tests.support.bot``), the phone side's audio tapped
+from the service's own media engine and checked by spectrum. The bot gets the right tone
+in the right channel, a duplex bot is heard by the caller and its marks come back, a URL
+outside ``[media] stream_allowed_urls`` is ``forbidden`` and never connected to, hangup
+ends the stream; the log replays to the live state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.pbx import Pbx, answered, g711_file, heard, pbx, sip_tables, start, tone_phone
+from tests.support.bot import Bot, tone16
+from tests.support.client import RwiClient
+
+pytestmark = pytest.mark.e2e
+
+CUSTOMER, BOT, AGENT = 440.0, 1000.0, 1500.0
+FREQS = (CUSTOMER, BOT, AGENT)
+
+
+def tables(tmp: Path, **media: Any) -> tuple[Any, Any, dict[str, Any]]:
+    cust = tone_phone(tmp, g711_file(tmp / "c440.ul", 0, CUSTOMER))
+    agent = tone_phone(tmp, g711_file(tmp / "a1500.ul", 0, AGENT))
+    t = sip_tables(tmp, trunk=cust, users={"agent1": agent})
+    t["media"].update(media)
+    return cust, agent, t
+
+
+async def bridged(rig: Pbx, client: RwiClient) -> None:
+    await answered(client, "leg_a", "sip:5550100@trunk")
+    await answered(client, "leg_b", "sip:agent1@local")
+    await rig.sip_answered("leg_a")
+    await rig.sip_answered("leg_b")
+    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
+    assert reply["response"] == "success", reply
+    await client.event("call.bridged", call_id="leg_a")
+
+
+async def test_listen_both_tracks_reach_the_bot_caller_first(db_url: str, tmp_path: Path) -> None:
+    cust, agent, t = tables(tmp_path)
+    async with Bot() as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("bot-token")
+        await bridged(rig, client)
+        reply = await client.request(
+            "media.stream.start",
+            {"call_id": "leg_a", "url": bot.url, "tracks": "both", "metadata": {"case": 7}},
+        )
+        assert reply["response"] == "success", reply
+        sid = reply["data"]["stream_id"]
+        started = await client.event("media.stream.started", call_id="leg_a")
+        assert started["data"]["stream_id"] == sid
+        call = await bot.call()
+        assert call.start == {
+            "type": "start", "stream_id": sid, "call_id": "leg_a", "sample_rate": 8000,
+            "tracks": "both", "mode": "listen", "metadata": {"case": 7},
+        }  # fmt: skip
+        await call.wait_frames(75)  # 1.5 s of audio
+        both = call.samples(2)[-8000:]
+        assert heard(both[:, 0], FREQS) == {CUSTOMER}
+        assert heard(both[:, 1], FREQS) == {AGENT}
+        reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
+        assert reply["data"] == {"stream_ids": [sid]}
+        stopped = await client.event("media.stream.stopped", call_id="leg_a")
+        data = stopped["data"]
+        assert data["reason"] == "rwi" and data["frames_sent"] >= 75
+        assert data["frames_dropped"] == 0
+        async with asyncio.timeout(5):
+            await call.closed.wait()
+        assert call.texts[-1] == {"type": "stop"}
+        # the bridge was never disturbed
+        _, hears = await rig.tap("leg_a", 1.0)
+        assert heard(hears, FREQS) == {AGENT}
+        await rig.replay_matches()
+
+
+async def test_duplex_bot_is_the_callers_party_marks_and_hangup(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust, _, t = tables(tmp_path)
+    async with Bot(mode="tone", reply_hz=BOT) as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()))
+        client = await rig.client("bot-token")
+        await answered(client, "leg_a", "sip:5550100@trunk")
+        await rig.sip_answered("leg_a")
+        reply = await client.request(
+            "media.stream.start", {"call_id": "leg_a", "url": bot.url, "mode": "duplex"}
+        )
+        sid = reply["data"]["stream_id"]
+        await client.event("media.stream.started", call_id="leg_a")
+        call = await bot.call()
+        said, hears = await rig.tap("leg_a", 1.0)
+        assert heard(hears, FREQS) == {BOT}  # the bot speaks to the caller
+        assert heard(said, FREQS) == {CUSTOMER}
+        got = call.samples()[-4000:, 0]
+        assert heard(got, FREQS) == {CUSTOMER}  # and hears the caller, not itself
+        await call.send(tone16(BOT, 1600, 8000))
+        await call.send({"type": "mark", "name": "prompt-1"})
+        mark = await client.event("media.stream.mark", call_id="leg_a")
+        assert mark["data"] == {"stream_id": sid, "name": "prompt-1"}
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.event("call.hangup", call_id="leg_a")
+        stopped = await client.event("media.stream.stopped", call_id="leg_a")
+        assert stopped["data"]["reason"] == "hangup"
+        assert stopped["data"]["frames_received"] > 0
+        await rig.replay_matches()
+
+
+async def test_url_outside_the_allow_list_is_forbidden_and_never_reached(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with Bot() as allowed, Bot() as other:
+        cust, _, t = tables(tmp_path, stream_allowed_urls=[f"ws://127.0.0.1:{allowed.port}/"])
+        async with pbx(db_url, tmp_path, t) as rig:
+            await start(rig, (cust, ()))
+            client = await rig.client("bot-token")
+            await answered(client, "leg_a", "sip:5550100@trunk")
+            for url in (other.url, "ws://127.0.0.1.example.net/bot", "ws://10.9.8.7/"):
+                reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": url})
+                assert reply["error"]["code"] == "forbidden", reply
+            reply = await client.request(
+                "media.stream.start", {"call_id": "leg_a", "url": "ftp://127.0.0.1/"}
+            )
+            assert reply["error"]["code"] == "invalid_params"
+            app = await rig.client("app-token")
+            reply = await app.request(
+                "media.stream.start", {"call_id": "leg_a", "url": allowed.url}
+            )
+            assert reply["error"] == {
+                "code": "forbidden",
+                "message": "scope required: media.stream",
+            }
+            reply = await client.request(
+                "media.stream.start", {"call_id": "leg_a", "url": allowed.url}
+            )
+            assert reply["response"] == "success"
+            await client.event("media.stream.started", call_id="leg_a")
+            assert len(allowed.calls) == 1 and other.calls == []
