@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rwi.domain import dashboards
 from rwi.domain.aggregates import AgentState
 from rwi.domain.effects import Effect, StartTimer
 from rwi.domain.feature import Feature, Handler
@@ -199,9 +200,12 @@ def _plan(state: State, event: EventLike) -> list[Effect]:
 
 def audience(state: State, event: EventLike) -> set[str]:
     """The owner of the queued call the agent is offered, connected to or wrapping up
-    after (dashboards subscribed to queues are not built yet)."""
-    agent = state.agents.get(event.data["agent_id"])
-    out: set[str] = {agent.owner} if agent is not None and agent.owner is not None else set()
+    after, and the dashboards subscribed to a queue the agent belongs to."""
+    agent_id = event.data["agent_id"]
+    agent = state.agents.get(agent_id)
+    out = dashboards.subscribers(state, dashboards.agent_queues(state, agent_id, event.data))
+    if agent is not None and agent.owner is not None:
+        out.add(agent.owner)
     for call_id in (event.data.get("call_id"), agent.offer_call if agent else None):
         call = state.calls.get(call_id) if call_id else None
         if call is not None and call.owner is not None:
@@ -220,6 +224,7 @@ FEATURE = Feature(
     plans={"agent.state_changed": _plan},
     pushed=frozenset({"agent.state_changed"}),
     audience=audience,
+    resume=dashboards.QueueResume,
     restart=restart_events,
 )
 

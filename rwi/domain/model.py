@@ -130,6 +130,8 @@ class SessionState:
     connection_id: str
     token: str
     contexts: set[str] = field(default_factory=set)
+    #: queues whose ``queue.*`` and members' ``agent.*`` events it gets (dashboards)
+    queues: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,7 @@ class State:
         return {
             "instance": self.instance,
             "sessions": {
-                cid: {"token": s.token, "contexts": sorted(s.contexts)}
+                cid: {"token": s.token, "contexts": sorted(s.contexts), "queues": sorted(s.queues)}
                 for cid, s in sorted(self.sessions.items())
             },
             "calls": {

@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from rwi.domain import agents
+from rwi.domain import agents, dashboards
 from rwi.domain.agents import AVAILABLE, BUSY, RINGING, agent_of, changed, released
 from rwi.domain.aggregates import AgentState, QueueEntry, QueueState
 from rwi.domain.call import CallState, CallStatus
@@ -660,12 +660,13 @@ def _plan_joined(state: State, event: EventLike) -> list[Effect]:
 
 
 def audience(state: State, event: EventLike) -> set[str]:
-    """The owner of the queued call (subscribed dashboards are not built yet)."""
+    """The owner of the queued call, and the dashboards subscribed to its queue."""
+    out = dashboards.subscribers(state, {event.data["queue_id"]})
     call = state.calls.get(event.data.get("call_id", ""))
     if call is not None:
-        return {call.owner} if call.owner is not None else set()
+        return out | ({call.owner} if call.owner is not None else set())
     entry = _entry_of(state, event)
-    return {entry.owner} if entry is not None and entry.owner is not None else set()
+    return out | ({entry.owner} if entry is not None and entry.owner is not None else set())
 
 
 EVOLVERS = {
@@ -709,5 +710,6 @@ FEATURE = Feature(
         }
     ),
     audience=audience,
+    resume=dashboards.QueueResume,
     restart=restart_events,
 )
