@@ -167,6 +167,9 @@ class QueuePolicy:
     wrap_up_secs: float = 5.0
     max_wait_secs: float = 0.0
     max_no_answer: int = 3
+    #: an agent that missed an offer (no answer, busy, reject) rests this long before
+    #: it is offered a call again (0: at once)
+    retry_secs: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -294,11 +294,14 @@ def _offer_to(
 
 
 def _hold(state: State, command: Command, ts: str) -> Decision:
+    """A held entry keeps its place and is offered to nobody: agents ringing for it now
+    are cancelled (and free again)."""
     queue, entry = _entry(state, command)
     if entry.held:
         raise RwiError("invalid_state", f"queue entry {entry.call_id!r} is already held")
-    event = _event(queue.queue_id, "queue.hold", entry.call_id)
-    return Decision((event,), {"call_id": entry.call_id, "queue_id": queue.queue_id})
+    events = [_event(queue.queue_id, "queue.hold", entry.call_id)]
+    events += _withdraw(state, queue.queue_id, entry, ts, leaving=False)
+    return Decision(tuple(events), {"call_id": entry.call_id, "queue_id": queue.queue_id})
 
 
 def _unhold(state: State, command: Command, ts: str) -> Decision:
@@ -411,7 +414,9 @@ def _offer_of(state: State, leg_id: str) -> tuple[QueueState, QueueEntry, AgentS
 def _calls(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
     """What answers and hangups of queued calls and agent legs mean (state: before)."""
     out: list[Emit] = []
-    done: set[str] = set()  # entries and agents already settled by this batch
+    # entries and agents already settled by this batch (a withdrawal settles the agents
+    # whose legs it cancels: their hangups are not misses)
+    done = {e.data["agent_id"] for e in events if e.type == "agent.state_changed"}
     for event in events:
         call_id = event.data.get("call_id", "")
         if event.type == "call.answered":
@@ -512,7 +517,10 @@ def _offers(view: State) -> list[Emit]:
         free = [
             a
             for _, a in sorted(view.agents.items())
-            if a.status == AVAILABLE and queue_id in a.queues and a.agent_id not in taken
+            if a.status == AVAILABLE
+            and a.resting is None
+            and queue_id in a.queues
+            and a.agent_id not in taken
         ]
         for entry in ordered(queue):
             if not free:
