@@ -23,7 +23,9 @@ SMALL = {
     "bench_media.py": ["--calls", "10", "--warmup", "0.5", "--measure", "1"],
     "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5", "--media-ports", "400"],
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
-}
+    "bench_queue.py": ["--agents", "4", "--phones", "1", "--rate", "5", "--seconds", "1",
+                       "--talk", "0.2", "--media-ports", "400"],
+}  # fmt: skip
 
 
 async def figures(script: str) -> list[dict[str, Any]]:
@@ -56,6 +58,10 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
         assert by_bench["sip"]["calls_per_s"] == 20 and by_bench["sip"]["failed"] == 0
     elif script == "bench_media.py":
         assert results[-1]["calls"] == 10 and results[-1]["cores"] >= 1
+    elif script == "bench_queue.py":
+        queue = by_bench["queue"]
+        assert queue["callers"] == queue["connected"] > 0 and queue["failed"] == 0, queue
+        assert (queue["stranded_callers"], queue["stranded_agents"]) == (0, 0), queue
     elif script == "bench_calls.py":
         assert [r["mode"] for r in results] == ["originate", "inbound"]
         assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results
