@@ -479,13 +479,16 @@ def _busy_leg_ended(state: State, call_id: str, ts: str, done: set[str]) -> list
 
 
 def _fold_view(state: State, events: Sequence[Emit], ts: str) -> State:
-    """The queues and agents as they are once ``events`` are applied at ``ts`` (a small
-    copy: the calls are shared, read only)."""
+    """The queues and agents as they are once ``events`` are applied at ``ts``: a copy
+    of the queues and agents the events touch (each fold changes only the aggregate its
+    event names); the rest, and the calls, are shared, read only."""
+    queues = {e.data.get("queue_id") for e in events if e.type.startswith("queue.")}
+    agent_ids = {e.data.get("agent_id") for e in events if e.type.startswith("agent.")}
     view = State(
         policy=state.policy,
         calls=state.calls,
-        queues=copy.deepcopy(state.queues),
-        agents=copy.deepcopy(state.agents),
+        queues={k: copy.deepcopy(v) if k in queues else v for k, v in state.queues.items()},
+        agents={k: copy.deepcopy(v) if k in agent_ids else v for k, v in state.agents.items()},
     )
     for event in events:
         stamped = Emit(event.stream_id, event.type, event.data, {"ts": ts})
@@ -506,7 +509,8 @@ def _moved(state: State, view: State) -> list[Emit]:
 
 
 def _offers(view: State) -> list[Emit]:
-    """Offer each queue's best waiting entries to the agents its strategy picks."""
+    """Offer each queue's best waiting entries to the agents its strategy picks (reads
+    the view only: untouched aggregates in it are the live state's)."""
     out: list[Emit] = []
     taken: set[str] = set()
     for queue_id, queue in sorted(view.queues.items()):
@@ -522,6 +526,7 @@ def _offers(view: State) -> list[Emit]:
             and queue_id in a.queues
             and a.agent_id not in taken
         ]
+        last_agent = queue.last_agent
         for entry in ordered(queue):
             if not free:
                 break
@@ -534,7 +539,7 @@ def _offers(view: State) -> list[Emit]:
                 [Candidate(a.agent_id, a.idle_since, a.calls) for a in fits],
                 tried=entry.tried,
                 members=policy.members,
-                last_agent=queue.last_agent,
+                last_agent=last_agent,
             )
             for n, agent_id in enumerate(chosen):
                 numbered = copy.copy(entry)
@@ -542,7 +547,7 @@ def _offers(view: State) -> list[Emit]:
                 out += offer(view, queue_id, numbered, agent_of(view, agent_id))
                 taken.add(agent_id)
             if chosen:
-                queue.last_agent = chosen[-1]
+                last_agent = chosen[-1]
             free = [a for a in free if a.agent_id not in taken]
     return out
 

@@ -434,3 +434,26 @@ def test_unpause_drops_a_pause_waiting_for_the_call_to_end() -> None:
     w.do("app", "agent.logout", agent_id="a1")
     assert w.fail("app", "agent.pause", agent_id="a1")[0] == "invalid_state"
     assert w.replayed() == w.state.snapshot()
+
+
+def test_an_agent_freed_serves_another_queue_and_the_live_state_is_left_alone() -> None:
+    policy = Policy(
+        queues=(
+            QueuePolicy("support", strategy="round_robin", members=("a1",), wrap_up_secs=0),
+            QueuePolicy("sales", strategy="round_robin", members=("a1",), wrap_up_secs=0),
+        ),
+        agents=(AgentPolicy("a1", "sip:a1@local"),),
+    )
+    w = World(policy)
+    w.open("app")
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w, "c1")
+    outbound_answered(w, "app", "c2")
+    w.do("app", "queue.enqueue", call_id="c2", queue_id="sales")
+    sales = w.state.queues["sales"]
+    assert sales.entries["c2"].offers == {} and sales.last_agent is None
+    w.see("sip.call.answered", call_id=offered_legs(w, "c1")["a1"])
+    w.see("sip.call.ended", call_id="c1")  # a1 free: the sales queue, untouched, is served
+    assert list(w.state.queues["sales"].entries["c2"].offers) == ["a1"]
+    assert w.state.queues["sales"] is sales and sales.last_agent == "a1"  # by its fold
+    assert w.replayed() == w.state.snapshot()
