@@ -90,6 +90,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--to", dest="end", help="to this ISO date/time (exclusive)")
     report.add_argument("--csv", action="store_true", help="CSV instead of a table")
     report.add_argument("--limit", type=int, help="at most this many rows")
+    report.add_argument(
+        "--sla-secs",
+        type=float,
+        default=reporting.OPTION_DEFAULTS["sla_secs"],
+        help="queue_summary: the service level counts calls answered within this wait",
+    )
     _db_option(report)
     report.set_defaults(func=_run(_report, needs_schema=True))
 
@@ -316,7 +322,8 @@ async def _report(conn: asyncpg.Connection, args: argparse.Namespace, url: str) 
     end = reporting.parse_time(args.end, "--to") if args.end else None
     if args.limit is not None and args.limit < 1:
         raise ToolError("--limit must be at least 1")
-    columns, rows = await reporting.run(conn, args.name, start, end, args.limit)
+    options = {"sla_secs": args.sla_secs}
+    columns, rows = await reporting.run(conn, args.name, start, end, args.limit, options)
     out = reporting.as_csv(columns, rows) if args.csv else reporting.as_table(columns, rows)
     sys.stdout.write(out)
     return 0

@@ -65,6 +65,7 @@ class QueueConfig:
     wrap_up_secs: float = 5.0
     max_wait_secs: float = 0.0
     max_no_answer: int = 3
+    retry_secs: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ def _queues(items: Any, source: str) -> tuple[QueueConfig, ...]:
                 wrap_up_secs=float(reader.number("wrap_up_secs", 5.0)),
                 max_wait_secs=float(reader.number("max_wait_secs", 0.0)),
                 max_no_answer=reader.number("max_no_answer", 3, integer=True),
+                retry_secs=float(reader.number("retry_secs", 5.0)),
             )
         )
         reader.finish()

@@ -242,17 +242,31 @@ class ActionSpec:
     scope: str
     schema: Mapping[str, Check] = field(default_factory=dict)
     required: frozenset[str] = frozenset()
+    #: at least one of these must be given (``session.subscribe {contexts, queues}``)
+    any_of: tuple[str, ...] = ()
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.any_of and all(params.get(name) is None for name in self.any_of):
+            names = " or ".join(f"params.{name}" for name in self.any_of)
+            raise invalid_params(f"{names} is required")
         return _validate(params, self.schema, self.required)
 
     def params_schema(self) -> dict[str, Any]:
         """The JSON Schema of ``params`` (types, bounds, required, no unknown fields)."""
-        return _object_schema(self.schema, self.required)
+        schema = _object_schema(self.schema, self.required)
+        if self.any_of:
+            schema["anyOf"] = [{"required": [name]} for name in self.any_of]
+        return schema
 
 
 def _spec(name: str, scope: str, required: str = "", **schema: Check) -> ActionSpec:
     return ActionSpec(name, scope, schema, frozenset(required.split()))
+
+
+def _subscription(name: str) -> ActionSpec:
+    """``session.(un)subscribe {contexts, queues}``: at least one of the two lists."""
+    schema = {"contexts": string_list(), "queues": string_list()}
+    return ActionSpec(name, "call.control", schema, frozenset(), ("contexts", "queues"))
 
 
 _CALL = {"call_id": identifier()}
@@ -273,8 +287,8 @@ _CONF = {"conf_id": identifier()}
 SPECS: dict[str, ActionSpec] = {
     s.name: s
     for s in [
-        _spec("session.subscribe", "call.control", "contexts", contexts=string_list()),
-        _spec("session.unsubscribe", "call.control", "contexts", contexts=string_list()),
+        _subscription("session.subscribe"),
+        _subscription("session.unsubscribe"),
         _spec("session.list_calls", "call.control"),
         _spec(
             "session.attach_call",

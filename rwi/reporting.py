@@ -26,6 +26,8 @@ class Report:
     time_column: str
     order: str
     description: str
+    #: a report taking options is a SQL function of them, in this order
+    options: tuple[str, ...] = ()
 
 
 REPORTS: dict[str, Report] = {
@@ -65,7 +67,24 @@ REPORTS: dict[str, Report] = {
         "started_at, call_id, recording_id",
         "recordings: call, mode, state, why they stopped, duration, pauses, file",
     ),
+    "queue_summary": Report(
+        "report_queue_summary",
+        "hour",
+        "hour, queue_id",
+        "per queue per hour: offered, answered, abandoned, timed out, average and p90 wait,"
+        " service level (share answered within --sla-secs)",
+        options=("sla_secs",),
+    ),
+    "agent_states": Report(
+        "report_agent_states",
+        "day",
+        "day, agent_id, state",
+        "time per state per agent per day (available, ringing, busy, wrap_up, paused...)",
+    ),
 }
+
+#: defaults of report options (``--sla-secs``)
+OPTION_DEFAULTS: dict[str, Any] = {"sla_secs": 20}
 
 
 class ReportError(Exception):
@@ -90,6 +109,7 @@ async def run(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[list[str], list[asyncpg.Record]]:
     """The report's columns and rows, ``start <= time < end``."""
     report = REPORTS.get(name)
@@ -97,13 +117,18 @@ async def run(
         raise ReportError(f"unknown report {name!r}; reports: {', '.join(REPORTS)}")
     where: list[str] = []
     args: list[Any] = []
+    source = report.view
+    if report.options:
+        given = {**OPTION_DEFAULTS, **(options or {})}
+        args += [Decimal(str(given[option])) for option in report.options]
+        source += f"({', '.join(f'${n}' for n in range(1, len(args) + 1))})"
     if start is not None:
         args.append(start)
         where.append(f"{report.time_column} >= ${len(args)}")
     if end is not None:
         args.append(end)
         where.append(f"{report.time_column} < ${len(args)}")
-    sql = f"SELECT * FROM {report.view}"
+    sql = f"SELECT * FROM {source}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {report.order}"

@@ -134,6 +134,7 @@ def policy_of(config: Config) -> Policy:
                 wrap_up_secs=q.wrap_up_secs,
                 max_wait_secs=q.max_wait_secs,
                 max_no_answer=q.max_no_answer,
+                retry_secs=q.retry_secs,
             )
             for q in config.queues
         ),

@@ -40,22 +40,26 @@ class SessionActions:
     async def subscribe(
         self,
         *,
-        contexts: list[str],
+        contexts: list[str] | None = None,
+        queues: list[str] | None = None,
     ) -> dict[str, Any]:
         """``session.subscribe`` (scope ``call.control``): the reply's data."""
         params = {
             "contexts": contexts,
+            "queues": queues,
         }
         return await self._send("session.subscribe", _present(params))
 
     async def unsubscribe(
         self,
         *,
-        contexts: list[str],
+        contexts: list[str] | None = None,
+        queues: list[str] | None = None,
     ) -> dict[str, Any]:
         """``session.unsubscribe`` (scope ``call.control``): the reply's data."""
         params = {
             "contexts": contexts,
+            "queues": queues,
         }
         return await self._send("session.unsubscribe", _present(params))
 

@@ -5,7 +5,7 @@ The command path: ``request`` gives every frame an ``action_id`` and a
 resolves replies and passes each event whose ``seq`` is new to ``Events``.
 
 When the socket drops, the run loop reconnects (with backoff) and, in one burst of
-frames, re-subscribes the contexts, re-attaches the calls this client controls (the
+frames, re-subscribes the contexts and queues, re-attaches the calls this client controls (the
 service orphaned them when the old connection closed), resends every command still
 waiting for its reply (same ``action_id`` and key, so the service answers a retry with
 the first execution's reply instead of executing it twice), attaches the calls those
@@ -130,6 +130,7 @@ class Client(Actions):
         self._floor = None if since_seq is not None else _now_iso()
         self._resume_at_start = since_seq is not None
         self._contexts: set[str] = set(subscribe)
+        self._queues: set[str] = set()
         #: call_id -> attach mode ("control" for the calls this client took)
         self._calls: dict[str, str] = dict(attach or {})
         self._pending: dict[str, _Pending] = {}
@@ -148,6 +149,11 @@ class Client(Actions):
     @property
     def contexts(self) -> frozenset[str]:
         return frozenset(self._contexts)
+
+    @property
+    def queues(self) -> frozenset[str]:
+        """The queues this client watches as a dashboard (re-subscribed after a reconnect)."""
+        return frozenset(self._queues)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -230,6 +236,7 @@ class Client(Actions):
         """What a successful reply changes in the contexts and calls to restore."""
         if action in ("session.subscribe", "session.unsubscribe"):
             self._contexts = set(data.get("contexts", ()))
+            self._queues = set(data.get("queues", ()))
         elif action in TAKES_CALL:
             self._calls[str(params["call_id"])] = str(params.get("mode", "control"))
         elif action == "session.detach_call":
@@ -312,8 +319,9 @@ class Client(Actions):
             frames.append(frame)
             return frame
 
-        if self._contexts:
-            internal("session.subscribe", {"contexts": sorted(self._contexts)})
+        subscriptions = {"contexts": sorted(self._contexts), "queues": sorted(self._queues)}
+        if self._contexts or self._queues:
+            internal("session.subscribe", {k: v for k, v in subscriptions.items() if v})
         for call_id, mode in sorted(self._calls.items()):
             params = {"call_id": call_id, "mode": mode}
             attaches[internal("session.attach_call", params)["action_id"]] = call_id

@@ -6,12 +6,19 @@ from ``agent.state_changed`` on its stream ``agent:<id>``, so it survives restar
 ``max_no_answer`` missed offers. The offers themselves are the queues feature's
 (``rwi.domain.queues``): it emits the ringing/busy/wrap-up changes with the helpers
 here, and offers waiting entries whenever an agent becomes available.
+
+An agent that missed an offer (no answer, busy, reject) is available but rests for the
+queue's ``retry_secs`` (a timer on ``agent:<id>``, then ``agent.rested``) before it is
+offered a call again, so a busy phone is not dialled in a loop. ``agent.pause`` and
+``agent.logout`` while it rings, talks or wraps up are kept (``agent.change_pending``)
+and applied when it is free: after an unanswered offer, or at the end of wrap-up.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rwi.domain import dashboards
 from rwi.domain.aggregates import AgentState
 from rwi.domain.effects import Effect, StartTimer
 from rwi.domain.feature import Feature, Handler
@@ -54,16 +61,22 @@ def changed(agent_id: str, new: str, reason: str | None, **data: Any) -> Emit:
 def released(
     state: State, agent: AgentState, reason: str, *, missed: bool = False, queue_id: str = ""
 ) -> Emit:
-    """An offer ended without a call: back to available (or logged out if the agent was
-    dialled without being logged in); paused after ``max_no_answer`` missed offers."""
+    """An offer or a call ended: back to available (or logged out if the agent was
+    dialled without being logged in), or to the pause/logout asked for meanwhile; paused
+    after ``max_no_answer`` missed offers, else resting ``retry_secs`` after a miss."""
     if not agent.logged_in:
         return changed(agent.agent_id, LOGGED_OUT, reason)
+    if agent.pending is not None:
+        return changed(agent.agent_id, agent.pending, agent.pending_reason or agent.pending)
     if not missed:
         return changed(agent.agent_id, AVAILABLE, reason)
     count = agent.missed + 1
-    limit = state.policy.queue(queue_id or agent.offer_queue or "").max_no_answer
-    if limit and count >= limit:
+    queue = state.policy.queue(queue_id or agent.offer_queue or "")
+    if queue.max_no_answer and count >= queue.max_no_answer:
         return changed(agent.agent_id, PAUSED, "no_answer", missed=count)
+    if queue.retry_secs > 0 and agent.offer_leg is not None:
+        return changed(agent.agent_id, AVAILABLE, reason, missed=count,
+                       retry_secs=queue.retry_secs, agent_call_id=agent.offer_leg)  # fmt: skip
     return changed(agent.agent_id, AVAILABLE, reason, missed=count)
 
 
@@ -96,9 +109,25 @@ def _login(state: State, command: Command, ts: str) -> Decision:
     return Decision((event,), {"agent_id": agent.agent_id, "state": AVAILABLE, "queues": queues})
 
 
+def _after_the_call(agent: AgentState, new: str, reason: str) -> Decision | None:
+    """``new`` asked for while the agent has a call: kept, applied once it is free."""
+    if agent.status not in (RINGING, BUSY, WRAP_UP) and agent.offer_leg is None:
+        return None
+    if agent.pending == LOGGED_OUT and new == PAUSED:
+        raise RwiError("invalid_state", f"agent {agent.agent_id!r} logs out after its call")
+    event = Emit(
+        agent_stream(agent.agent_id),
+        "agent.change_pending",
+        {"agent_id": agent.agent_id, "state": new, "reason": reason},
+    )
+    return Decision((event,), {"agent_id": agent.agent_id, "state": agent.status, "pending": new})
+
+
 def _logout(state: State, command: Command, ts: str) -> Decision:
     agent = agent_of(state, command.params["agent_id"])
-    _free(agent, "agent.logout")
+    later = _after_the_call(agent, LOGGED_OUT, "logout")
+    if later is not None:
+        return later
     event = changed(agent.agent_id, LOGGED_OUT, "logout")
     return Decision((event,), {"agent_id": agent.agent_id, "state": LOGGED_OUT})
 
@@ -107,14 +136,24 @@ def _pause(state: State, command: Command, ts: str) -> Decision:
     agent = agent_of(state, command.params["agent_id"])
     if not agent.logged_in:
         raise RwiError("invalid_state", f"agent {agent.agent_id!r} is not logged in")
-    _free(agent, "agent.pause")
     reason = command.params.get("reason") or "pause"
+    later = _after_the_call(agent, PAUSED, reason)
+    if later is not None:
+        return later
     event = changed(agent.agent_id, PAUSED, reason)
     return Decision((event,), {"agent_id": agent.agent_id, "state": PAUSED})
 
 
 def _unpause(state: State, command: Command, ts: str) -> Decision:
     agent = agent_of(state, command.params["agent_id"])
+    if agent.pending == PAUSED:
+        # a pause still waiting for the call to end is simply dropped
+        event = Emit(
+            agent_stream(agent.agent_id),
+            "agent.change_pending",
+            {"agent_id": agent.agent_id, "state": None, "reason": "unpause"},
+        )
+        return Decision((event,), {"agent_id": agent.agent_id, "state": agent.status})
     if agent.status != PAUSED:
         raise RwiError(
             "invalid_state",
@@ -136,22 +175,40 @@ HANDLERS: dict[str, Handler] = {
 
 
 def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
-    """Wrap-up over: available again (a stale timer, the agent moved on, does nothing)."""
+    """Wrap-up or a rest after a miss over: offerable again (a stale timer, the agent
+    moved on, does nothing)."""
     agent = state.agents.get(obs.data.get("agent_id", ""))
-    if agent is None or obs.data.get("kind") != "wrap_up" or agent.status != WRAP_UP:
+    if agent is None:
+        return ()
+    if obs.data.get("kind") == "retry":
+        if agent.resting is None or agent.resting != obs.data.get("since"):
+            return ()
+        return (rested(agent),)
+    if obs.data.get("kind") != "wrap_up" or agent.status != WRAP_UP:
         return ()
     if agent.busy_leg != obs.data.get("since"):
         return ()
     return (released(state, agent, "wrap_up_over"),)
 
 
+def rested(agent: AgentState) -> Emit:
+    return Emit(
+        agent_stream(agent.agent_id),
+        "agent.rested",
+        {"agent_id": agent.agent_id, "agent_call_id": agent.resting},
+    )
+
+
 def restart_events(state: State, ts: str) -> list[Emit]:
-    """The calls an agent had ended with the old process; its login and pause stay."""
-    return [
-        released(state, agent, "system")
-        for _, agent in sorted(state.agents.items())
-        if agent.status in (RINGING, BUSY, WRAP_UP)
-    ]
+    """The calls an agent had ended with the old process (a pause or logout asked for
+    meanwhile applies now); its login and pause stay; a rest is over."""
+    out: list[Emit] = []
+    for _, agent in sorted(state.agents.items()):
+        if agent.status in (RINGING, BUSY, WRAP_UP):
+            out.append(released(state, agent, "system"))
+        elif agent.resting is not None:
+            out.append(rested(agent))
+    return out
 
 
 # --- fold and effects ----------------------------------------------------------------
@@ -186,6 +243,22 @@ def _changed(state: State, event: EventLike) -> None:
         agent.busy_leg = agent.offer_queue = agent.owner = None
     if "missed" in data:
         agent.missed = int(data["missed"])
+    agent.resting = data.get("agent_call_id") if data.get("retry_secs") else None
+    if new not in (RINGING, BUSY, WRAP_UP):
+        agent.pending = agent.pending_reason = None
+
+
+def _pending(state: State, event: EventLike) -> None:
+    agent = state.agents.get(event.data["agent_id"])
+    if agent is not None:
+        agent.pending = event.data["state"]
+        agent.pending_reason = event.data["reason"] if agent.pending else None
+
+
+def _rested(state: State, event: EventLike) -> None:
+    agent = state.agents.get(event.data["agent_id"])
+    if agent is not None and agent.resting == event.data["agent_call_id"]:
+        agent.resting = None
 
 
 def _plan(state: State, event: EventLike) -> list[Effect]:
@@ -194,14 +267,20 @@ def _plan(state: State, event: EventLike) -> list[Effect]:
     if data["state"] == WRAP_UP and agent is not None:
         secs = state.policy.queue(agent.offer_queue or "").wrap_up_secs
         return [StartTimer("wrap_up", agent_stream(agent.agent_id), secs, data["agent_call_id"])]
+    if data.get("retry_secs"):
+        stream = agent_stream(data["agent_id"])
+        return [StartTimer("retry", stream, float(data["retry_secs"]), data["agent_call_id"])]
     return []
 
 
 def audience(state: State, event: EventLike) -> set[str]:
     """The owner of the queued call the agent is offered, connected to or wrapping up
-    after (dashboards subscribed to queues are not built yet)."""
-    agent = state.agents.get(event.data["agent_id"])
-    out: set[str] = {agent.owner} if agent is not None and agent.owner is not None else set()
+    after, and the dashboards subscribed to a queue the agent belongs to."""
+    agent_id = event.data["agent_id"]
+    agent = state.agents.get(agent_id)
+    out = dashboards.subscribers(state, dashboards.agent_queues(state, agent_id, event.data))
+    if agent is not None and agent.owner is not None:
+        out.add(agent.owner)
     for call_id in (event.data.get("call_id"), agent.offer_call if agent else None):
         call = state.calls.get(call_id) if call_id else None
         if call is not None and call.owner is not None:
@@ -216,11 +295,16 @@ FEATURE = Feature(
     name="agents",
     commands=HANDLERS,
     timers={"agent": _timer},
-    evolvers={"agent.state_changed": _changed},
+    evolvers={
+        "agent.state_changed": _changed,
+        "agent.change_pending": _pending,
+        "agent.rested": _rested,
+    },
     plans={"agent.state_changed": _plan},
     pushed=frozenset({"agent.state_changed"}),
     audience=audience,
+    resume=dashboards.QueueResume,
     restart=restart_events,
 )
 
-__all__ = ["FEATURE", "agent_of", "changed", "released"]
+__all__ = ["FEATURE", "agent_of", "changed", "released", "rested"]

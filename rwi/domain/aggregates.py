@@ -94,6 +94,11 @@ class AgentState:
     #: the owner of the queued call it is offered or took, until it is free again (its
     #: events go there)
     owner: str | None = None
+    #: the leg of the offer it missed, while it rests before the next (``retry_secs``)
+    resting: str | None = None
+    #: ``paused``/``logged_out`` asked for while it had a call: applied once it is free
+    pending: str | None = None
+    pending_reason: str | None = None
 
 
 @dataclass

@@ -131,6 +131,8 @@ class SessionState:
     connection_id: str
     token: str
     contexts: set[str] = field(default_factory=set)
+    #: queues whose ``queue.*`` and members' ``agent.*`` events it gets (dashboards)
+    queues: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ class QueuePolicy:
     wrap_up_secs: float = 5.0
     max_wait_secs: float = 0.0
     max_no_answer: int = 3
+    #: an agent that missed an offer (no answer, busy, reject) rests this long before
+    #: it is offered a call again (0: at once)
+    retry_secs: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -262,7 +267,7 @@ class State:
         return {
             "instance": self.instance,
             "sessions": {
-                cid: {"token": s.token, "contexts": sorted(s.contexts)}
+                cid: {"token": s.token, "contexts": sorted(s.contexts), "queues": sorted(s.queues)}
                 for cid, s in sorted(self.sessions.items())
             },
             "calls": {

@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from rwi.domain import agents
+from rwi.domain import agents, dashboards
 from rwi.domain.agents import AVAILABLE, BUSY, RINGING, agent_of, changed, released
 from rwi.domain.aggregates import AgentState, QueueEntry, QueueState
 from rwi.domain.call import CallState, CallStatus
@@ -294,11 +294,14 @@ def _offer_to(
 
 
 def _hold(state: State, command: Command, ts: str) -> Decision:
+    """A held entry keeps its place and is offered to nobody: agents ringing for it now
+    are cancelled (and free again)."""
     queue, entry = _entry(state, command)
     if entry.held:
         raise RwiError("invalid_state", f"queue entry {entry.call_id!r} is already held")
-    event = _event(queue.queue_id, "queue.hold", entry.call_id)
-    return Decision((event,), {"call_id": entry.call_id, "queue_id": queue.queue_id})
+    events = [_event(queue.queue_id, "queue.hold", entry.call_id)]
+    events += _withdraw(state, queue.queue_id, entry, ts, leaving=False)
+    return Decision(tuple(events), {"call_id": entry.call_id, "queue_id": queue.queue_id})
 
 
 def _unhold(state: State, command: Command, ts: str) -> Decision:
@@ -411,7 +414,9 @@ def _offer_of(state: State, leg_id: str) -> tuple[QueueState, QueueEntry, AgentS
 def _calls(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
     """What answers and hangups of queued calls and agent legs mean (state: before)."""
     out: list[Emit] = []
-    done: set[str] = set()  # entries and agents already settled by this batch
+    # entries and agents already settled by this batch (a withdrawal settles the agents
+    # whose legs it cancels: their hangups are not misses)
+    done = {e.data["agent_id"] for e in events if e.type == "agent.state_changed"}
     for event in events:
         call_id = event.data.get("call_id", "")
         if event.type == "call.answered":
@@ -474,13 +479,16 @@ def _busy_leg_ended(state: State, call_id: str, ts: str, done: set[str]) -> list
 
 
 def _fold_view(state: State, events: Sequence[Emit], ts: str) -> State:
-    """The queues and agents as they are once ``events`` are applied at ``ts`` (a small
-    copy: the calls are shared, read only)."""
+    """The queues and agents as they are once ``events`` are applied at ``ts``: a copy
+    of the queues and agents the events touch (each fold changes only the aggregate its
+    event names); the rest, and the calls, are shared, read only."""
+    queues = {e.data.get("queue_id") for e in events if e.type.startswith("queue.")}
+    agent_ids = {e.data.get("agent_id") for e in events if e.type.startswith("agent.")}
     view = State(
         policy=state.policy,
         calls=state.calls,
-        queues=copy.deepcopy(state.queues),
-        agents=copy.deepcopy(state.agents),
+        queues={k: copy.deepcopy(v) if k in queues else v for k, v in state.queues.items()},
+        agents={k: copy.deepcopy(v) if k in agent_ids else v for k, v in state.agents.items()},
     )
     for event in events:
         stamped = Emit(event.stream_id, event.type, event.data, {"ts": ts})
@@ -501,7 +509,8 @@ def _moved(state: State, view: State) -> list[Emit]:
 
 
 def _offers(view: State) -> list[Emit]:
-    """Offer each queue's best waiting entries to the agents its strategy picks."""
+    """Offer each queue's best waiting entries to the agents its strategy picks (reads
+    the view only: untouched aggregates in it are the live state's)."""
     out: list[Emit] = []
     taken: set[str] = set()
     for queue_id, queue in sorted(view.queues.items()):
@@ -512,8 +521,12 @@ def _offers(view: State) -> list[Emit]:
         free = [
             a
             for _, a in sorted(view.agents.items())
-            if a.status == AVAILABLE and queue_id in a.queues and a.agent_id not in taken
+            if a.status == AVAILABLE
+            and a.resting is None
+            and queue_id in a.queues
+            and a.agent_id not in taken
         ]
+        last_agent = queue.last_agent
         for entry in ordered(queue):
             if not free:
                 break
@@ -526,7 +539,7 @@ def _offers(view: State) -> list[Emit]:
                 [Candidate(a.agent_id, a.idle_since, a.calls) for a in fits],
                 tried=entry.tried,
                 members=policy.members,
-                last_agent=queue.last_agent,
+                last_agent=last_agent,
             )
             for n, agent_id in enumerate(chosen):
                 numbered = copy.copy(entry)
@@ -534,7 +547,7 @@ def _offers(view: State) -> list[Emit]:
                 out += offer(view, queue_id, numbered, agent_of(view, agent_id))
                 taken.add(agent_id)
             if chosen:
-                queue.last_agent = chosen[-1]
+                last_agent = chosen[-1]
             free = [a for a in free if a.agent_id not in taken]
     return out
 
@@ -660,12 +673,13 @@ def _plan_joined(state: State, event: EventLike) -> list[Effect]:
 
 
 def audience(state: State, event: EventLike) -> set[str]:
-    """The owner of the queued call (subscribed dashboards are not built yet)."""
+    """The owner of the queued call, and the dashboards subscribed to its queue."""
+    out = dashboards.subscribers(state, {event.data["queue_id"]})
     call = state.calls.get(event.data.get("call_id", ""))
     if call is not None:
-        return {call.owner} if call.owner is not None else set()
+        return out | ({call.owner} if call.owner is not None else set())
     entry = _entry_of(state, event)
-    return {entry.owner} if entry is not None and entry.owner is not None else set()
+    return out | ({entry.owner} if entry is not None and entry.owner is not None else set())
 
 
 EVOLVERS = {
@@ -709,5 +723,6 @@ FEATURE = Feature(
         }
     ),
     audience=audience,
+    resume=dashboards.QueueResume,
     restart=restart_events,
 )

@@ -9,6 +9,8 @@ command is durable.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rwi.domain.feature import Feature, Handler
 from rwi.domain.model import (
     Command,
@@ -24,26 +26,41 @@ from rwi.domain.model import (
 # --- commands ------------------------------------------------------------------------
 
 
+def _subscription(session: SessionState, contexts: set[str], queues: set[str]) -> dict[str, Any]:
+    """The reply: the connection's subscriptions once the command is applied (``queues``
+    only once it has some, so a contexts-only client sees the reply it always had)."""
+    data: dict[str, Any] = {"contexts": sorted(contexts)}
+    if queues or session.queues:
+        data["queues"] = sorted(queues)
+    return data
+
+
+def _lists(command: Command) -> tuple[list[str], list[str]]:
+    params = command.params
+    return sorted(set(params.get("contexts") or ())), sorted(set(params.get("queues") or ()))
+
+
+def _changed(command: Command, kind: str, contexts: list[str], queues: list[str]) -> Emit:
+    data: dict[str, Any] = {"connection_id": command.connection_id, "contexts": contexts}
+    if queues:
+        data["queues"] = queues
+    return Emit(session_stream(command.connection_id), kind, data)
+
+
 def _subscribe(state: State, command: Command, ts: str) -> Decision:
     session = state.sessions[command.connection_id]
-    contexts = sorted(set(command.params["contexts"]))
-    event = Emit(
-        session_stream(command.connection_id),
-        "session.subscribed",
-        {"connection_id": command.connection_id, "contexts": contexts},
-    )
-    return Decision((event,), {"contexts": sorted(session.contexts | set(contexts))})
+    contexts, queues = _lists(command)
+    event = _changed(command, "session.subscribed", contexts, queues)
+    reply = _subscription(session, session.contexts | set(contexts), session.queues | set(queues))
+    return Decision((event,), reply)
 
 
 def _unsubscribe(state: State, command: Command, ts: str) -> Decision:
     session = state.sessions[command.connection_id]
-    contexts = sorted(set(command.params["contexts"]))
-    event = Emit(
-        session_stream(command.connection_id),
-        "session.unsubscribed",
-        {"connection_id": command.connection_id, "contexts": contexts},
-    )
-    return Decision((event,), {"contexts": sorted(session.contexts - set(contexts))})
+    contexts, queues = _lists(command)
+    event = _changed(command, "session.unsubscribed", contexts, queues)
+    reply = _subscription(session, session.contexts - set(contexts), session.queues - set(queues))
+    return Decision((event,), reply)
 
 
 def _list_calls(state: State, command: Command, ts: str) -> Decision:
@@ -92,12 +109,14 @@ def _subscribed(state: State, event: EventLike) -> None:
     session = state.sessions.get(event.data["connection_id"])
     if session is not None:
         session.contexts.update(event.data["contexts"])
+        session.queues.update(event.data.get("queues", ()))
 
 
 def _unsubscribed(state: State, event: EventLike) -> None:
     session = state.sessions.get(event.data["connection_id"])
     if session is not None:
         session.contexts.difference_update(event.data["contexts"])
+        session.queues.difference_update(event.data.get("queues", ()))
 
 
 def _command(state: State, event: EventLike) -> None:

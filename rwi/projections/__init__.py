@@ -10,10 +10,13 @@ runs, ``engine.rebuild`` (``rwi rebuild``) folds it again from zero, ``verify``
 - ``calls``: ``calls``, ``call_segments``, ``recordings``, ``queue_entries``
   (``calls.CallsProjection``, the pure fold in ``fold``).
 - ``rwi_commands``: one row per RWI command (``commands.CommandsProjection``).
+- ``agent_states``: one row per interval an agent spent in one state
+  (``agent_states.AgentStatesProjection``).
 """
 
 from __future__ import annotations
 
+from rwi.projections.agent_states import AgentStatesProjection
 from rwi.projections.calls import CallsProjection
 from rwi.projections.commands import CommandsProjection
 from rwi.projections.engine import Projection
@@ -22,6 +25,13 @@ from rwi.projections.engine import Projection
 PROJECTIONS: dict[str, Projection] = {
     "calls": CallsProjection(),
     "rwi_commands": CommandsProjection(),
+    "agent_states": AgentStatesProjection(),
 }
 
-__all__ = ["PROJECTIONS", "CallsProjection", "CommandsProjection", "Projection"]
+__all__ = [
+    "PROJECTIONS",
+    "AgentStatesProjection",
+    "CallsProjection",
+    "CommandsProjection",
+    "Projection",
+]

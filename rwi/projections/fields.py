@@ -41,9 +41,9 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "record.resumed": ("recording_id",),
     "record.stopped": ("recording_id", "duration_secs", "path", "reason"),
     "record.failed": ("recording_id", "error"),
-    "queue.joined": ("queue_id", "position", "priority"),
-    "queue.agent_connected": ("queue_id", "agent_id", "agent_call_id"),
-    "queue.left": ("queue_id", "reason"),
+    "queue.joined": ("queue_id", "position", "priority", "call_id", "since"),
+    "queue.agent_connected": ("queue_id", "agent_id", "agent_call_id", "call_id"),
+    "queue.left": ("queue_id", "reason", "call_id"),
     "supervisor.listen.started": ("supervisor_call_id", "target_call_id", "call_id"),
     "supervisor.whisper.started": ("supervisor_call_id", "target_call_id", "call_id"),
     "supervisor.barge.started": ("supervisor_call_id", "target_call_id", "call_id"),
@@ -70,6 +70,10 @@ CROSS: Final[dict[str, tuple[int, ...]]] = {
     "supervisor.barge.started": (S, S + 1, S + 2),
     "supervisor.mode.stopped": (S, S + 1, S + 2),
     "rwi.command": (S,),
+    # logged on the queue's stream (``queue:<id>``), about the queued call
+    "queue.joined": (S + 3,),
+    "queue.agent_connected": (S + 3,),
+    "queue.left": (S + 2,),
 }
 
 #: Commands whose records the fold reads (the rest of ``rwi.command`` is skipped in SQL).

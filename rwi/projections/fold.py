@@ -270,7 +270,9 @@ def _queue_joined(h: CallHistory, t: str, row: InputRow) -> None:
     entry = leg.open_entry()
     if entry is not None:
         entry.left, entry.left_seq, entry.reason = row[2], row[0], "requeued"
-    leg.entries.append(QueueEntry(row[4], integer(row[5]), integer(row[6]), row[0], row[2]))
+    # a requeued entry keeps the time already waited: it joined when it began to wait
+    joined = row[8] or row[2]
+    leg.entries.append(QueueEntry(row[4], integer(row[5]), integer(row[6]), row[0], joined))
     leg.queue_id = row[4]
     leg.start("queue", None, row[4], row[0], row[2])
 
@@ -289,6 +291,9 @@ def _queue_connected(h: CallHistory, t: str, row: InputRow) -> None:
 def _queue_left(h: CallHistory, t: str, row: InputRow) -> None:
     leg = _own(h, row)
     entry = leg.open_entry() if leg is not None else None
+    if leg is not None and entry is None and leg.entries and leg.entries[-1].reason == "hangup":
+        # the caller's hangup is logged first and closed the entry; the queue says why
+        entry = leg.entries[-1]
     if leg is None or entry is None:
         return
     entry.left, entry.left_seq, entry.reason = row[2], row[0], row[5]

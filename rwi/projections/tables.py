@@ -75,6 +75,17 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "joined_seq",
         "left_seq",
     ),
+    "agent_states": (
+        "agent_id",
+        "state",
+        "reason",
+        "queue_id",
+        "call_id",
+        "started_at",
+        "ended_at",
+        "started_seq",
+        "ended_seq",
+    ),
     "rwi_commands": (
         "seq",
         "connection_id",
@@ -98,5 +109,6 @@ KEYS: Final[dict[str, tuple[str, ...]]] = {
     "call_segments": ("call_id", "started_seq", "kind"),
     "recordings": ("call_id", "started_seq"),
     "queue_entries": ("call_id", "joined_seq"),
+    "agent_states": ("agent_id", "started_seq"),
     "rwi_commands": ("seq",),
 }

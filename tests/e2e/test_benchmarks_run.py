@@ -25,7 +25,9 @@ SMALL = {
     "bench_media.py --conference": ["--conferences", "1,2", "--warmup", "0.5", "--measure", "1"],
     "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5", "--media-ports", "400"],
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
-}
+    "bench_queue.py": ["--agents", "4", "--phones", "1", "--rate", "5", "--seconds", "1",
+                       "--talk", "0.2", "--media-ports", "400"],
+}  # fmt: skip
 
 
 async def figures(line: str) -> list[dict[str, Any]]:
@@ -69,6 +71,10 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
         assert all(r["loss_pct"] >= 0 for r in runs), runs
         best = by_bench["media_conference_max"]["max_members_mixed"]
         assert best == max([0] + [r["legs"] for r in runs if r["ok"]])
+    elif script == "bench_queue.py":
+        queue = by_bench["queue"]
+        assert queue["callers"] == queue["connected"] > 0 and queue["failed"] == 0, queue
+        assert (queue["stranded_callers"], queue["stranded_agents"]) == (0, 0), queue
     elif script == "bench_calls.py":
         assert [r["mode"] for r in results] == ["originate", "inbound"]
         assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results

@@ -42,6 +42,7 @@ RUN_ELSEWHERE = {
         "tests/e2e/test_benchmarks_run.py"
     ),
     ".venv/bin/python scripts/bench_rebuild.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_queue.py": "tests/e2e/test_benchmarks_run.py",
     "rwi call originate leg_a sip:1001@local --wait answered": "tests/e2e/test_cli_client.py",
     "rwi events --call leg_a --since 0": "tests/e2e/test_cli_client.py",
     "rwi call hangup leg_a": "tests/e2e/test_cli_client.py",

@@ -107,7 +107,11 @@ async def test_every_malformed_frame_gets_the_right_error_and_the_connection_sur
             ('{"action": "session.list_calls", "params": []}', "invalid_request", "params"),
             ('{"action": "session.list_calls", "meta": 1}', "invalid_request", "meta"),
             ('{"action": "call.fly"}', "unknown_action", "call.fly"),
-            ('{"action": "session.subscribe"}', "invalid_params", "params.contexts is required"),
+            (
+                '{"action": "session.subscribe"}',
+                "invalid_params",
+                "params.contexts or params.queues is required",
+            ),
             (
                 '{"action": "session.subscribe", "params": {"contexts": "sales"}}',
                 "invalid_params",

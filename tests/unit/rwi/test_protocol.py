@@ -93,6 +93,8 @@ def test_scope_is_checked_before_availability() -> None:
         ("media.play", {"call_id": "a", "source": {"uri": "x"}}, "params.source.type is required"),
         ("media.play", {"call_id": "a", "source": {"type": "mp3"}}, "params.source.type must be"),
         ("session.subscribe", {"contexts": []}, "1 to 100 items"),
+        ("session.subscribe", {}, "params.contexts or params.queues is required"),
+        ("session.unsubscribe", {"queues": ["a b"]}, "params.queues[0]"),
     ],
 )
 def test_param_validation_names_the_field(

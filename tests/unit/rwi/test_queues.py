@@ -48,6 +48,14 @@ def agent(w: World, agent_id: str) -> str:
     return w.state.agents[agent_id].status
 
 
+def rest_over(w: World, agent_id: str) -> None:
+    """The retry timer of an agent resting after a miss fires."""
+    since = w.state.agents[agent_id].resting
+    assert since is not None
+    w.see("timer.fired", stream_id=f"agent:{agent_id}", agent_id=agent_id, kind="retry",
+          since=since)  # fmt: skip
+
+
 def offered_legs(w: World, call_id: str) -> dict[str, str]:
     return dict(w.state.queues["support"].entries[call_id].offers)
 
@@ -195,11 +203,16 @@ def test_no_answer_tries_the_next_agent_and_the_entry_keeps_its_place() -> None:
     assert list(offered_legs(w, "c1")) == ["a2"]
     w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a2"], sip_status=486)
     assert last(w, "queue.agent_no_answer")["reason"] == "busy"
-    assert list(offered_legs(w, "c1")) == ["a1"]  # round again, a1 before a2 (tried)
+    # both rest after their miss (retry_secs): nobody is dialled in a loop
+    assert offered_legs(w, "c1") == {}
+    w.later(5)
+    rest_over(w, "a1")
+    assert list(offered_legs(w, "c1")) == ["a1"]  # round again
     w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=603)
     assert last(w, "queue.agent_no_answer")["reason"] == "rejected"
     assert agent(w, "a1") == "paused"  # second miss in a row
     assert w.state.agents["a1"].reason == "no_answer"
+    rest_over(w, "a2")
     assert list(offered_legs(w, "c1")) == ["a2"]
     assert w.do("app", "queue.status", queue_id="support")["entries"][0]["position"] == 1
     assert w.replayed() == w.state.snapshot()
@@ -272,8 +285,12 @@ def test_one_offer_per_agent_across_queues() -> None:
     caller(w, "c2")
     assert list(offered_legs(w, "c1")) == ["a1"] and offered_legs(w, "c2") == {}
     w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=486)
+    assert offered_legs(w, "c1") == {} and offered_legs(w, "c2") == {}  # a1 rests
+    w.later(5)
+    rest_over(w, "a1")
     # c1 is first in line: it is offered again, c2 still waits
     assert list(offered_legs(w, "c1")) == ["a1"] and offered_legs(w, "c2") == {}
+    assert w.replayed() == w.state.snapshot()
 
 
 def test_restart_ends_entries_and_keeps_logins() -> None:
@@ -307,3 +324,136 @@ def test_round_robin_wraps_and_tried_agents_come_last() -> None:
     assert choose("round_robin", candidates, members=("a", "b"), last_agent="b") == ["a"]
     assert choose("longest_idle", candidates, tried=["a"]) == ["b"]
     assert choose("longest_idle", candidates, tried=["a", "b"]) == ["a"]
+
+
+def test_a_busy_agent_rests_retry_secs_and_the_next_agent_is_tried_at_once() -> None:
+    w = world("longest_idle", retry_secs=3, max_no_answer=0)
+    w.do("app", "agent.login", agent_id="a1")
+    w.later(1)
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w)
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=486)
+    assert list(offered_legs(w, "c1")) == ["a2"]  # next agent, no wait
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a2"], sip_status=603)
+    assert offered_legs(w, "c1") == {}
+    assert (agent(w, "a1"), agent(w, "a2")) == ("available", "available")
+    assert w.do("app", "queue.list")["queues"][0]["available"] == 2
+    # the timer of a rest already over (or of an older miss) does nothing
+    w.see("timer.fired", stream_id="agent:a1", agent_id="a1", kind="retry", since="old")
+    assert offered_legs(w, "c1") == {}
+    w.later(3)
+    rest_over(w, "a2")
+    assert list(offered_legs(w, "c1")) == ["a2"]
+    assert w.state.agents["a1"].resting is not None
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_a_cancelled_offer_is_no_miss() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w, max_wait_secs=30)
+    w.later(30)
+    n = len(w.log)
+    w.see("timer.fired", stream_id="queue:support", queue_id="support", kind="max_wait",
+          since="0:c1")  # fmt: skip
+    assert "queue.agent_no_answer" not in types(w, n)
+    assert [e.data["state"] for e in w.log[n:] if e.type == "agent.state_changed"] == [
+        "available"]  # fmt: skip
+    assert w.state.agents["a1"].missed == 0 and w.state.agents["a1"].resting is None
+
+
+def test_hold_cancels_the_offer_ringing_and_unhold_offers_again() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w)
+    legs = offered_legs(w, "c1")
+    n = len(w.log)
+    w.do("app", "queue.hold", call_id="c1")
+    cancelled = [(e.data["call_id"], e.data["sip_status"]) for e in w.log[n:]
+                 if e.type == "call.hangup"]  # fmt: skip
+    assert sorted(cancelled) == sorted((leg, 487) for leg in legs.values())
+    assert "queue.agent_no_answer" not in types(w, n)
+    assert offered_legs(w, "c1") == {}
+    assert (agent(w, "a1"), agent(w, "a2")) == ("available", "available")
+    assert w.state.agents["a1"].missed == 0
+    w.do("app", "queue.unhold", call_id="c1")
+    assert sorted(offered_legs(w, "c1")) == ["a1", "a2"]
+    assert w.replayed() == w.state.snapshot()
+
+
+@pytest.mark.parametrize("action", ["agent.pause", "agent.logout"])
+def test_pause_or_logout_while_ringing_applies_when_the_offer_ends(action: str) -> None:
+    w = world("longest_idle", retry_secs=3)
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w)
+    reply = w.do("app", action, agent_id="a1", reason="break")
+    target = "paused" if action == "agent.pause" else "logged_out"
+    assert reply == {"agent_id": "a1", "state": "ringing", "pending": target}
+    assert agent(w, "a1") == "ringing"
+    w.see("sip.call.failed", call_id=offered_legs(w, "c1")["a1"], sip_status=480)
+    assert agent(w, "a1") == target
+    assert w.state.agents["a1"].resting is None and w.state.agents["a1"].pending is None
+    assert offered_legs(w, "c1") == {}
+    assert w.replayed() == w.state.snapshot()
+
+
+@pytest.mark.parametrize("action", ["agent.pause", "agent.logout"])
+def test_pause_or_logout_while_busy_applies_at_the_end_of_wrap_up(action: str) -> None:
+    w = world("longest_idle", wrap_up_secs=5)
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w)
+    leg = offered_legs(w, "c1")["a1"]
+    w.see("sip.call.answered", call_id=leg)
+    target = "paused" if action == "agent.pause" else "logged_out"
+    assert w.do("app", action, agent_id="a1")["pending"] == target
+    assert agent(w, "a1") == "busy"
+    w.see("sip.call.ended", call_id=leg)
+    assert agent(w, "a1") == "wrap_up"
+    w.later(5)
+    w.see("timer.fired", stream_id="agent:a1", agent_id="a1", kind="wrap_up", since=leg)
+    assert agent(w, "a1") == target
+    caller(w, "c2")
+    assert offered_legs(w, "c2") == {}  # nobody offered while paused or logged out
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_unpause_drops_a_pause_waiting_for_the_call_to_end() -> None:
+    w = world("longest_idle", wrap_up_secs=0)
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w)
+    leg = offered_legs(w, "c1")["a1"]
+    w.see("sip.call.answered", call_id=leg)
+    w.do("app", "agent.pause", agent_id="a1")
+    assert w.do("app", "agent.unpause", agent_id="a1") == {"agent_id": "a1", "state": "busy"}
+    w.see("sip.call.ended", call_id=leg)
+    assert agent(w, "a1") == "available"
+    # a logout asked for during the call is not turned into a pause
+    caller(w, "c2")
+    w.see("sip.call.answered", call_id=offered_legs(w, "c2")["a1"])
+    w.do("app", "agent.logout", agent_id="a1")
+    assert w.fail("app", "agent.pause", agent_id="a1")[0] == "invalid_state"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_an_agent_freed_serves_another_queue_and_the_live_state_is_left_alone() -> None:
+    policy = Policy(
+        queues=(
+            QueuePolicy("support", strategy="round_robin", members=("a1",), wrap_up_secs=0),
+            QueuePolicy("sales", strategy="round_robin", members=("a1",), wrap_up_secs=0),
+        ),
+        agents=(AgentPolicy("a1", "sip:a1@local"),),
+    )
+    w = World(policy)
+    w.open("app")
+    w.do("app", "agent.login", agent_id="a1")
+    caller(w, "c1")
+    outbound_answered(w, "app", "c2")
+    w.do("app", "queue.enqueue", call_id="c2", queue_id="sales")
+    sales = w.state.queues["sales"]
+    assert sales.entries["c2"].offers == {} and sales.last_agent is None
+    w.see("sip.call.answered", call_id=offered_legs(w, "c1")["a1"])
+    w.see("sip.call.ended", call_id="c1")  # a1 free: the sales queue, untouched, is served
+    assert list(w.state.queues["sales"].entries["c2"].offers) == ["a1"]
+    assert w.state.queues["sales"] is sales and sales.last_agent == "a1"  # by its fold
+    assert w.replayed() == w.state.snapshot()
