@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -85,6 +85,7 @@ class Outgoing(Protocol):
     def last_seq(self) -> int: ...
     def reply(self, frame: dict[str, Any]) -> None: ...
     def event(self, frame: dict[str, Any]) -> None: ...
+    def sent(self, seq: int) -> bool: ...
     def hold_live(self) -> None: ...
     def replayed(self, frame: dict[str, Any]) -> None: ...
     def release_live(self) -> None: ...
@@ -286,7 +287,7 @@ class Service:
         key: str | None = None
         emits: tuple[Emit, ...] = ()
         extra: dict[str, Any] = {}
-        after: Callable[[], Awaitable[None]] | None = None
+        resume_from: int | None = None
         awaits: AwaitResult | None = None
         try:
             if refused is not None:
@@ -322,9 +323,8 @@ class Service:
                 if decision.data is not None:
                     outcome["data"] = decision.data
                 if spec.name == "session.resume":
-                    since = int(params.get("since_seq", 0))
+                    resume_from = int(params.get("since_seq", 0))
                     connection.outbox.hold_live()
-                    after = lambda: self._replay(connection, since)  # noqa: E731
         except RwiError as err:
             outcome = {"response": "error", "error": err.wire()}
             if action_id is None:
@@ -341,7 +341,7 @@ class Service:
         meta = {"ts": ts, "connection_id": connection.connection_id, "action_id": action_id}
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
-        task = asyncio.create_task(self._finish(connection, prepared, reply, after, awaits))
+        task = asyncio.create_task(self._finish(connection, prepared, reply, resume_from, awaits))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -430,9 +430,11 @@ class Service:
         connection: Client,
         prepared: _Prepared,
         reply: dict[str, Any],
-        after: Callable[[], Awaitable[None]] | None,
+        resume_from: int | None,
         awaits: AwaitResult | None = None,
     ) -> None:
+        """Once durable: the reply, then the pushes; for ``session.resume`` the reply
+        says where the replay ends, and the replay follows it, then the held live events."""
         try:
             seqs = await self.writer.append_atomic(prepared.parts)
         except StoreError as exc:
@@ -445,6 +447,20 @@ class Service:
             connection.outbox.release_live()
             await self._recover()
             return
+        replay: list[dict[str, Any]] = []
+        if resume_from is not None:
+            try:
+                # everything decided after the resume is held live, so the log up to
+                # the resume's own record is the whole replay
+                replay = await self._replay(connection, resume_from, seqs[0])
+            except (OSError, StoreError) as exc:
+                log.error("session.resume could not read the log: %s", exc)
+                err = RwiError("internal_error", "could not read the log for session.resume")
+                connection.outbox.reply(protocol.error(reply.get("action_id"), err))
+                connection.outbox.release_live()
+                return
+            last = replay[-1]["seq"] if replay else resume_from
+            reply = {**reply, "data": {**reply.get("data", {}), "last_seq": last}}
         if awaits is not None and reply["response"] == "success":
             # registered before the effects run, so their result cannot be missed
             action_id = reply["action_id"]
@@ -456,8 +472,10 @@ class Service:
         else:
             connection.outbox.reply(reply)
         self._push(prepared, seqs)
-        if after is not None:
-            await after()
+        if resume_from is not None:
+            for frame in replay:
+                connection.outbox.replayed(frame)
+            connection.outbox.release_live()
 
     # --- observations --------------------------------------------------------------------
 
@@ -547,22 +565,24 @@ class Service:
                 if connection is not None:
                     connection.outbox.event(frame)
 
-    async def _replay(self, connection: Client, since_seq: int) -> None:
-        """session.resume: entitled events from the log, then live again."""
+    async def _replay(
+        self, connection: Client, since_seq: int, until_seq: int
+    ) -> list[dict[str, Any]]:
+        """session.resume: the entitled events in ``(since_seq, until_seq]`` this
+        connection has not been sent yet."""
         outbox = connection.outbox
-        try:
-            session = self.state.sessions.get(connection.connection_id)
-            if session is None:
-                return
-            wanted = ResumeFilter(self.state, connection.connection_id)
-            start = max(since_seq, outbox.last_seq)
-            async for event in self.reader.read_all(start):
-                if wanted(event):
-                    outbox.replayed(
-                        event_frame(event.type, event.data, event.seq, event.meta.get("ts", ""))
-                    )
-        finally:
-            outbox.release_live()
+        if connection.connection_id not in self.state.sessions:
+            return []
+        wanted = ResumeFilter(self.state, connection.connection_id)
+        frames: list[dict[str, Any]] = []
+        async for event in self.reader.read_all(since_seq):
+            if event.seq > until_seq:
+                break
+            if wanted(event) and not outbox.sent(event.seq):
+                frames.append(
+                    event_frame(event.type, event.data, event.seq, event.meta.get("ts", ""))
+                )
+        return frames
 
 
 def event_frame(event_type: str, data: dict[str, Any], seq: int, ts: str) -> dict[str, Any]:
