@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from rwi.domain.model import (
 from rwi.domain.plan import plan
 from rwi.errors import RwiError
 from rwi.executor import Executor
+from rwi.metrics import Metrics
 from rwi.pending_replies import PendingReplies
 from rwi.sounds import SoundLibrary
 from rwi.store import (
@@ -167,7 +169,8 @@ class Service:
     """The loop. Its collaborators come in here: the store's writer and reader, the
     clock, the ``executor`` that runs effects on SIP and media (None: no SIP/media side,
     call commands are not offered), the sounds directory commands are checked against,
-    and optionally the state already folded from the log (``load_state``)."""
+    optionally the state already folded from the log (``load_state``), and the
+    ``metrics`` it counts commands, calls and connections in."""
 
     def __init__(
         self,
@@ -179,6 +182,7 @@ class Service:
         executor: Executor | None = None,
         sounds: SoundLibrary | None = None,
         state: State | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -198,6 +202,9 @@ class Service:
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.sources.state = lambda: self.state
+        self.metrics.sources.connections = lambda: len(self.connections)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -249,6 +256,7 @@ class Service:
     async def open_session(self, connection: Client) -> None:
         await self._healthy.wait()
         self.connections[connection.connection_id] = connection
+        self.metrics.connections_opened.inc()
         data = {
             "connection_id": connection.connection_id,
             "token": connection.token.name,
@@ -277,12 +285,14 @@ class Service:
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
         they are answered and recorded like any other outcome.
         """
+        started = time.perf_counter()
         if not self._healthy.is_set():
             await self._healthy.wait()
         now = self.clock()
         ts = iso(now)
         action_id: str | None = None
         action: str | None = None
+        label = "invalid"  # the metrics' action label: only actions that exist
         raw_params: Any = None
         key: str | None = None
         emits: tuple[Emit, ...] = ()
@@ -295,7 +305,7 @@ class Service:
             request = protocol.parse_frame(text)
             action_id, action, raw_params = request.action_id, request.action, request.params
             spec = protocol.resolve(request.action)
-            action = spec.name
+            action = label = spec.name
             protocol.authorise(spec, connection.token.scopes, self.built, self._unavailable)
             params = spec.validate(request.params)
             self.sounds.check(spec.name, params)
@@ -341,7 +351,8 @@ class Service:
         meta = {"ts": ts, "connection_id": connection.connection_id, "action_id": action_id}
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
-        task = asyncio.create_task(self._finish(connection, prepared, reply, resume_from, awaits))
+        finish = self._finish(connection, prepared, reply, resume_from, awaits, (label, started))
+        task = asyncio.create_task(finish)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -431,7 +442,8 @@ class Service:
         prepared: _Prepared,
         reply: dict[str, Any],
         resume_from: int | None,
-        awaits: AwaitResult | None = None,
+        awaits: AwaitResult | None,
+        timing: tuple[str, float],
     ) -> None:
         """Once durable: the reply, then the pushes; for ``session.resume`` the reply
         says where the replay ends, and the replay follows it, then the held live events."""
@@ -443,7 +455,7 @@ class Service:
                 "internal_error",
                 f"could not store action_id {reply.get('action_id')}; it was not executed",
             )
-            connection.outbox.reply(protocol.error(reply.get("action_id"), err))
+            self._reply(connection, protocol.error(reply.get("action_id"), err), timing)
             connection.outbox.release_live()
             await self._recover()
             return
@@ -456,7 +468,7 @@ class Service:
             except (OSError, StoreError) as exc:
                 log.error("session.resume could not read the log: %s", exc)
                 err = RwiError("internal_error", "could not read the log for session.resume")
-                connection.outbox.reply(protocol.error(reply.get("action_id"), err))
+                self._reply(connection, protocol.error(reply.get("action_id"), err), timing)
                 connection.outbox.release_live()
                 return
             last = replay[-1]["seq"] if replay else resume_from
@@ -467,15 +479,20 @@ class Service:
             self.replies.expect(
                 awaits,
                 reply.get("data"),
-                lambda data: connection.outbox.reply(protocol.success(action_id, data)),
+                lambda data: self._reply(connection, protocol.success(action_id, data), timing),
             )
         else:
-            connection.outbox.reply(reply)
+            self._reply(connection, reply, timing)
         self._push(prepared, seqs)
         if resume_from is not None:
             for frame in replay:
                 connection.outbox.replayed(frame)
             connection.outbox.release_live()
+
+    def _reply(self, connection: Client, frame: dict[str, Any], timing: tuple[str, float]) -> None:
+        connection.outbox.reply(frame)
+        result = "success" if frame["response"] == "success" else frame["error"]["code"]
+        self.metrics.command(timing[0], result, timing[1])
 
     # --- observations --------------------------------------------------------------------
 
@@ -557,6 +574,8 @@ class Service:
         if prepared.effects and self.executor is not None:
             self.executor.submit(prepared.effects)
         for emit, seq, targets in zip(prepared.emits, seqs, prepared.targets, strict=True):
+            if emit.type == "call.hangup":
+                self.metrics.calls_ended.labels(str(emit.data.get("reason", ""))).inc()
             if not targets:
                 continue
             frame = event_frame(emit.type, emit.data, seq, emit.meta.get("ts", ""))
