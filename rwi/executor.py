@@ -211,8 +211,8 @@ class Executor:
             except Exception as exc:  # one failed effect must not stop the others
                 self.failures += 1
                 self.ran[(type(effect).__name__, "failed")] += 1
-                log.warning("effect %r failed: %s", effect, exc)
                 leg = getattr(effect, "leg_id", None) or getattr(effect, "leg_a", None)
+                log.warning("effect %r failed: %s", effect, exc, extra={"call_id": leg})
                 if leg is not None:
                     self._spawn(
                         self.observe(

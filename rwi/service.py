@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from rwi import protocol
+from rwi import logs, protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.decide import iso, restarted
@@ -288,6 +288,11 @@ class Service:
         started = time.perf_counter()
         if not self._healthy.is_set():
             await self._healthy.wait()
+        self._decide(connection, text, refused, started)
+
+    def _decide(
+        self, connection: Client, text: str, refused: RwiError | None, started: float
+    ) -> None:
         now = self.clock()
         ts = iso(now)
         action_id: str | None = None
@@ -352,7 +357,12 @@ class Service:
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
         finish = self._finish(connection, prepared, reply, resume_from, awaits, (label, started))
-        task = asyncio.create_task(finish)
+        call_id = raw_params.get("call_id") if isinstance(raw_params, dict) else None
+        # the task's log lines (and the reply's) say which command and call they are about
+        with logs.context(
+            action_id=action_id, call_id=call_id if isinstance(call_id, str) else None
+        ):
+            task = asyncio.create_task(finish)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -479,20 +489,33 @@ class Service:
             self.replies.expect(
                 awaits,
                 reply.get("data"),
-                lambda data: self._reply(connection, protocol.success(action_id, data), timing),
+                lambda data: self._reply(
+                    connection, protocol.success(action_id, data), timing, seqs[0]
+                ),
             )
         else:
-            self._reply(connection, reply, timing)
+            self._reply(connection, reply, timing, seqs[0])
         self._push(prepared, seqs)
         if resume_from is not None:
             for frame in replay:
                 connection.outbox.replayed(frame)
             connection.outbox.release_live()
 
-    def _reply(self, connection: Client, frame: dict[str, Any], timing: tuple[str, float]) -> None:
+    def _reply(
+        self,
+        connection: Client,
+        frame: dict[str, Any],
+        timing: tuple[str, float],
+        seq: int | None = None,
+    ) -> None:
+        """Send a command's reply; count it and log it (``seq``: the command's record)."""
         connection.outbox.reply(frame)
         result = "success" if frame["response"] == "success" else frame["error"]["code"]
         self.metrics.command(timing[0], result, timing[1])
+        # refusals are worth an operator's eye; the successes are the log's business
+        level = logging.DEBUG if result == "success" else logging.INFO
+        extra = {"seq": seq, "action_id": frame["action_id"]}
+        log.log(level, "%s %s", timing[0], result, extra=extra)
 
     # --- observations --------------------------------------------------------------------
 
@@ -510,6 +533,11 @@ class Service:
         the writer now, in call order. Its effects and pushes still leave only once it
         is stored. The SIP side reports through this, so a burst of reports shares one
         commit instead of waiting a commit each. Call it after ``wait_healthy``."""
+        call_id = observation.data.get("call_id")
+        with logs.context(call_id=call_id if isinstance(call_id, str) else None):
+            return self._observe_now(observation)
+
+    def _observe_now(self, observation: Observation) -> asyncio.Future[list[int]]:
         now = self.clock()
         emits = observe(self.state, observation, now)
         record = Emit(SERVICE_STREAM, "observation", {"type": observation.type, **observation.data})
