@@ -1,11 +1,12 @@
-"""The Starlette application: ``/rwi/v1`` WebSocket, ``/healthz``, ``/readyz`` and
-``/asyncapi.yaml`` (the protocol's AsyncAPI document)."""
+"""The Starlette application: ``/rwi/v1`` WebSocket, ``/healthz``, ``/readyz``,
+``/asyncapi.yaml`` (the protocol's AsyncAPI document) and ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +32,11 @@ async def asyncapi_document(request: Request) -> Response:
     return Response(request.app.state.asyncapi, media_type="application/yaml")
 
 
+async def metrics(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(runtime: Runtime) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,6 +51,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/asyncapi.yaml", asyncapi_document),
+            Route("/metrics", metrics),
             WebSocketRoute("/rwi/v1", rwi_endpoint),
         ],
         lifespan=lifespan,

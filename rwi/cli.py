@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from rwi import logs
 from rwi.config import Config, load_config
 from rwi.errors import ConfigError
 from rwi.store.database import migrate, redact
@@ -44,6 +45,7 @@ def _say(text: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from rwi.app import create_app
     from rwi.gateway.endpoint import WS_MAX_SIZE
@@ -93,6 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ws_per_message_deflate=False,
             lifespan="on",
             log_level=config.log.level.lower(),
+            # JSON lines: uvicorn's own loggers go through the root handler too
+            log_config=None if config.log.format == "json" else LOGGING_CONFIG,
             access_log=False,
         )
     )
@@ -170,10 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"rwi: configuration error: {exc}\n")
         return 2
-    logging.basicConfig(
-        level=config.log.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(config.log.level, config.log.format)
     # Third-party chatter a user cannot act on: every pg_ctl call of the embedded
     # database, and platformdirs' note that XDG_RUNTIME_DIR is unset.
     for noisy in ("alembic", "pgserver"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -161,6 +162,10 @@ async def _check_schema(conn: asyncpg.Connection, url: str) -> None:
 
 def _run(tool: Tool, *, needs_schema: bool) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
+        # These tools fold history: what the domain warns about while it runs (an odd
+        # transition) was logged when it happened, and would repeat on every read.
+        logging.getLogger("rwi.domain").setLevel(logging.ERROR)
+
         async def main(url: str) -> int:
             conn = await _connect(url)
             try:

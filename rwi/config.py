@@ -119,6 +119,8 @@ class StorageConfig:
 @dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
+    #: ``text`` lines, or ``json``: one JSON object per line (``rwi.logs``)
+    format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     level = log.get("level", str, "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{source}: log.level must be DEBUG, INFO, WARNING or ERROR")
+    form = log.get("format", str, "text")
+    if form not in {"text", "json"}:
+        raise ConfigError(f"{source}: log.format must be text or json, got {form!r}")
     log.finish()
 
     sip = top.get("sip", dict, {})
@@ -417,7 +422,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         rwi=rwi_config,
         database=database_config,
         storage=storage_config,
-        log=LogConfig(level=level),
+        log=LogConfig(level=level, format=form),
         sip=sip,
         media=media,
         routes=tuple(routes),

@@ -10,6 +10,7 @@ report goes through the log like any other happening, so a replay sees it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -159,6 +160,8 @@ class Executor:
         self._stale: set[asyncio.Future[Any]] = set()
         self._closed = False
         self.failures = 0
+        #: (effect type, "ok" or "failed") -> how many ran (read by ``rwi.metrics``)
+        self.ran: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def start(self, observe: Observe) -> None:
         self._observe = observe
@@ -214,10 +217,12 @@ class Executor:
                 return
             try:
                 await self._execute(effect)
+                self.ran[(type(effect).__name__, "ok")] += 1
             except Exception as exc:  # one failed effect must not stop the others
                 self.failures += 1
-                log.warning("effect %r failed: %s", effect, exc)
+                self.ran[(type(effect).__name__, "failed")] += 1
                 leg = getattr(effect, "leg_id", None) or getattr(effect, "leg_a", None)
+                log.warning("effect %r failed: %s", effect, exc, extra={"call_id": leg})
                 if leg is not None:
                     self._spawn(
                         self.observe(

@@ -1,5 +1,7 @@
 """Start and stop the service's parts in order: database, migrations, store, service.
 
+It also wires the service's metrics (``rwi.metrics``) to the parts they read.
+
 Shared by ``rwi serve`` (through the app's lifespan) and by the tests, so both run the
 same start-up and the same clean shutdown (no acknowledged event is lost: the writer
 drains its queue before the database is stopped).
@@ -8,13 +10,14 @@ drains its queue before the database is stopped).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from rwi.config import Config
 from rwi.domain import State
+from rwi.metrics import Metrics
 from rwi.projections.runner import ProjectionRunner
 from rwi.service import Service, load_state, policy_of
 from rwi.sounds import SoundLibrary
@@ -43,6 +46,7 @@ class Runtime:
     legs: Any = None  # sip_media.calls.CallLegs, when [sip] is configured
     ingest: Any = None  # rwi.sip_ingest.SipIngest
     executor: Any = None  # rwi.executor.Executor
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def embedded_mode(self) -> bool:
@@ -64,14 +68,20 @@ class Runtime:
         self.revision = await migrate(url)
         self.pool = await create_pool(url, self.config.database.pool_size)
         dsn = asyncpg_dsn(url)
-        self.writer = GroupCommitWriter(dsn)
+        self.writer = GroupCommitWriter(dsn, on_batch=self.metrics.appended)
         await self.writer.start()
         reader = EventReader(self.pool, dsn)
         # The state comes first: the SIP side starts with the registrations it holds.
         state, _ = await load_state(reader, policy_of(self.config))
         sounds = await self._start_sip(state) if self.config.sip else None
         self.service = Service(
-            self.config, self.writer, reader, executor=self.executor, sounds=sounds, state=state
+            self.config,
+            self.writer,
+            reader,
+            executor=self.executor,
+            sounds=sounds,
+            state=state,
+            metrics=self.metrics,
         )
         await self.service.start()
         if self.ingest is not None:
@@ -96,6 +106,10 @@ class Runtime:
         )
         self.ingest = SipIngest(self.legs, settings)
         self.executor = sip_executor(self.legs, settings)
+        legs, executor = self.legs, self.executor
+        self.metrics.sources.sip = lambda: legs.sip.engine.stats
+        self.metrics.sources.media = legs.media.stats
+        self.metrics.sources.effects = lambda: dict(executor.ran)
         return SoundLibrary(settings.media.sounds_dir)
 
     async def ready(self) -> tuple[bool, dict[str, object]]:

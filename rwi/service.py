@@ -15,13 +15,14 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from rwi import protocol
+from rwi import logs, protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.decide import iso, restarted
@@ -40,6 +41,7 @@ from rwi.domain.model import (
 from rwi.domain.plan import plan
 from rwi.errors import RwiError
 from rwi.executor import Executor
+from rwi.metrics import Metrics
 from rwi.pending_replies import PendingReplies
 from rwi.sounds import SoundLibrary
 from rwi.store import (
@@ -86,6 +88,7 @@ class Outgoing(Protocol):
     def last_seq(self) -> int: ...
     def reply(self, frame: dict[str, Any]) -> None: ...
     def event(self, frame: dict[str, Any]) -> None: ...
+    def sent(self, seq: int) -> bool: ...
     def hold_live(self) -> None: ...
     def replayed(self, frame: dict[str, Any]) -> None: ...
     def release_live(self) -> None: ...
@@ -169,7 +172,8 @@ class Service:
     """The loop. Its collaborators come in here: the store's writer and reader, the
     clock, the ``executor`` that runs effects on SIP and media (None: no SIP/media side,
     call commands are not offered), the sounds directory commands are checked against,
-    and optionally the state already folded from the log (``load_state``)."""
+    optionally the state already folded from the log (``load_state``), and the
+    ``metrics`` it counts commands, calls and connections in."""
 
     def __init__(
         self,
@@ -181,6 +185,7 @@ class Service:
         executor: Executor | None = None,
         sounds: SoundLibrary | None = None,
         state: State | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -200,6 +205,9 @@ class Service:
         self._healthy = asyncio.Event()
         self._healthy.set()
         self.rebuilt_events = 0
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.sources.state = lambda: self.state
+        self.metrics.sources.connections = lambda: len(self.connections)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -251,6 +259,7 @@ class Service:
     async def open_session(self, connection: Client) -> None:
         await self._healthy.wait()
         self.connections[connection.connection_id] = connection
+        self.metrics.connections_opened.inc()
         data = {
             "connection_id": connection.connection_id,
             "token": connection.token.name,
@@ -279,17 +288,24 @@ class Service:
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
         they are answered and recorded like any other outcome.
         """
+        started = time.perf_counter()
         if not self._healthy.is_set():
             await self._healthy.wait()
+        self._decide(connection, text, refused, started)
+
+    def _decide(
+        self, connection: Client, text: str, refused: RwiError | None, started: float
+    ) -> None:
         now = self.clock()
         ts = iso(now)
         action_id: str | None = None
         action: str | None = None
+        label = "invalid"  # the metrics' action label: only actions that exist
         raw_params: Any = None
         key: str | None = None
         emits: tuple[Emit, ...] = ()
         extra: dict[str, Any] = {}
-        after: Callable[[], Awaitable[None]] | None = None
+        resume_from: int | None = None
         awaits: AwaitResult | None = None
         try:
             if refused is not None:
@@ -297,7 +313,7 @@ class Service:
             request = protocol.parse_frame(text)
             action_id, action, raw_params = request.action_id, request.action, request.params
             spec = protocol.resolve(request.action)
-            action = spec.name
+            action = label = spec.name
             protocol.authorise(spec, connection.token.scopes, self.built, self._unavailable)
             params = spec.validate(request.params)
             self.sounds.check(spec.name, params)
@@ -325,9 +341,8 @@ class Service:
                 if decision.data is not None:
                     outcome["data"] = decision.data
                 if spec.name == "session.resume":
-                    since = int(params.get("since_seq", 0))
+                    resume_from = int(params.get("since_seq", 0))
                     connection.outbox.hold_live()
-                    after = lambda: self._replay(connection, since)  # noqa: E731
         except RwiError as err:
             outcome = {"response": "error", "error": err.wire()}
             if action_id is None:
@@ -344,7 +359,13 @@ class Service:
         meta = {"ts": ts, "connection_id": connection.connection_id, "action_id": action_id}
         prepared = self._prepare([record, *emits], meta)
         reply = self._reply_frame(action_id, outcome)
-        task = asyncio.create_task(self._finish(connection, prepared, reply, after, awaits))
+        finish = self._finish(connection, prepared, reply, resume_from, awaits, (label, started))
+        call_id = raw_params.get("call_id") if isinstance(raw_params, dict) else None
+        # the task's log lines (and the reply's) say which command and call they are about
+        with logs.context(
+            action_id=action_id, call_id=call_id if isinstance(call_id, str) else None
+        ):
+            task = asyncio.create_task(finish)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -433,9 +454,12 @@ class Service:
         connection: Client,
         prepared: _Prepared,
         reply: dict[str, Any],
-        after: Callable[[], Awaitable[None]] | None,
-        awaits: AwaitResult | None = None,
+        resume_from: int | None,
+        awaits: AwaitResult | None,
+        timing: tuple[str, float],
     ) -> None:
+        """Once durable: the reply, then the pushes; for ``session.resume`` the reply
+        says where the replay ends, and the replay follows it, then the held live events."""
         try:
             seqs = await self.writer.append_atomic(prepared.parts)
         except StoreError as exc:
@@ -444,23 +468,57 @@ class Service:
                 "internal_error",
                 f"could not store action_id {reply.get('action_id')}; it was not executed",
             )
-            connection.outbox.reply(protocol.error(reply.get("action_id"), err))
+            self._reply(connection, protocol.error(reply.get("action_id"), err), timing)
             connection.outbox.release_live()
             await self._recover()
             return
+        replay: list[dict[str, Any]] = []
+        if resume_from is not None:
+            try:
+                # everything decided after the resume is held live, so the log up to
+                # the resume's own record is the whole replay
+                replay = await self._replay(connection, resume_from, seqs[0])
+            except (OSError, StoreError) as exc:
+                log.error("session.resume could not read the log: %s", exc)
+                err = RwiError("internal_error", "could not read the log for session.resume")
+                self._reply(connection, protocol.error(reply.get("action_id"), err), timing)
+                connection.outbox.release_live()
+                return
+            last = replay[-1]["seq"] if replay else resume_from
+            reply = {**reply, "data": {**reply.get("data", {}), "last_seq": last}}
         if awaits is not None and reply["response"] == "success":
             # registered before the effects run, so their result cannot be missed
             action_id = reply["action_id"]
             self.replies.expect(
                 awaits,
                 reply.get("data"),
-                lambda data: connection.outbox.reply(protocol.success(action_id, data)),
+                lambda data: self._reply(
+                    connection, protocol.success(action_id, data), timing, seqs[0]
+                ),
             )
         else:
-            connection.outbox.reply(reply)
+            self._reply(connection, reply, timing, seqs[0])
         self._push(prepared, seqs)
-        if after is not None:
-            await after()
+        if resume_from is not None:
+            for frame in replay:
+                connection.outbox.replayed(frame)
+            connection.outbox.release_live()
+
+    def _reply(
+        self,
+        connection: Client,
+        frame: dict[str, Any],
+        timing: tuple[str, float],
+        seq: int | None = None,
+    ) -> None:
+        """Send a command's reply; count it and log it (``seq``: the command's record)."""
+        connection.outbox.reply(frame)
+        result = "success" if frame["response"] == "success" else frame["error"]["code"]
+        self.metrics.command(timing[0], result, timing[1])
+        # refusals are worth an operator's eye; the successes are the log's business
+        level = logging.DEBUG if result == "success" else logging.INFO
+        extra = {"seq": seq, "action_id": frame["action_id"]}
+        log.log(level, "%s %s", timing[0], result, extra=extra)
 
     # --- observations --------------------------------------------------------------------
 
@@ -478,6 +536,11 @@ class Service:
         the writer now, in call order. Its effects and pushes still leave only once it
         is stored. The SIP side reports through this, so a burst of reports shares one
         commit instead of waiting a commit each. Call it after ``wait_healthy``."""
+        call_id = observation.data.get("call_id")
+        with logs.context(call_id=call_id if isinstance(call_id, str) else None):
+            return self._observe_now(observation)
+
+    def _observe_now(self, observation: Observation) -> asyncio.Future[list[int]]:
         now = self.clock()
         emits = observe(self.state, observation, now)
         record = Emit(SERVICE_STREAM, "observation", {"type": observation.type, **observation.data})
@@ -542,6 +605,8 @@ class Service:
         if prepared.effects and self.executor is not None:
             self.executor.submit(prepared.effects)
         for emit, seq, targets in zip(prepared.emits, seqs, prepared.targets, strict=True):
+            if emit.type == "call.hangup":
+                self.metrics.calls_ended.labels(str(emit.data.get("reason", ""))).inc()
             if not targets:
                 continue
             frame = event_frame(emit.type, emit.data, seq, emit.meta.get("ts", ""))
@@ -550,22 +615,24 @@ class Service:
                 if connection is not None:
                     connection.outbox.event(frame)
 
-    async def _replay(self, connection: Client, since_seq: int) -> None:
-        """session.resume: entitled events from the log, then live again."""
+    async def _replay(
+        self, connection: Client, since_seq: int, until_seq: int
+    ) -> list[dict[str, Any]]:
+        """session.resume: the entitled events in ``(since_seq, until_seq]`` this
+        connection has not been sent yet."""
         outbox = connection.outbox
-        try:
-            session = self.state.sessions.get(connection.connection_id)
-            if session is None:
-                return
-            wanted = ResumeFilter(self.state, connection.connection_id)
-            start = max(since_seq, outbox.last_seq)
-            async for event in self.reader.read_all(start):
-                if wanted(event):
-                    outbox.replayed(
-                        event_frame(event.type, event.data, event.seq, event.meta.get("ts", ""))
-                    )
-        finally:
-            outbox.release_live()
+        if connection.connection_id not in self.state.sessions:
+            return []
+        wanted = ResumeFilter(self.state, connection.connection_id)
+        frames: list[dict[str, Any]] = []
+        async for event in self.reader.read_all(since_seq):
+            if event.seq > until_seq:
+                break
+            if wanted(event) and not outbox.sent(event.seq):
+                frames.append(
+                    event_frame(event.type, event.data, event.seq, event.meta.get("ts", ""))
+                )
+        return frames
 
 
 def event_frame(event_type: str, data: dict[str, Any], seq: int, ts: str) -> dict[str, Any]:

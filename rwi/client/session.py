@@ -10,10 +10,11 @@ service orphaned them when the old connection closed), resends every command sti
 waiting for its reply (same ``action_id`` and key, so the service answers a retry with
 the first execution's reply instead of executing it twice), attaches the calls those
 commands take, and sends ``session.resume`` from the last ``seq`` delivered. Sending it
-as one burst lets the service decide ``session.resume`` before any live event of the
-new connection goes out (after it, the service merges replay and live by ``seq``). An
-event arriving ahead of the resume reply could make the service skip the ones before
-it: the client then drops that connection and resumes on a fresh one.
+as one burst lets the service decide ``session.resume`` early. The service replays
+what this connection has not been sent yet and says in the reply's ``last_seq`` where
+the replay ends; live events follow it. Events that arrived ahead of the reply (live
+events of a call re-attached in the burst) are held and merged into the replay by
+``seq``, so ``events`` sees every event once, in ``seq`` order.
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ class _Link:
     waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     resume_id: str | None = None
     resumed: bool = True
+    #: events that arrived before the resume reply, merged into the replay by seq
     early: list[Event] = field(default_factory=list)
+    #: the reply's ``last_seq`` while the replay up to it is still arriving
+    replay_until: int | None = None
     gap: bool = False
     ready: bool = False
 
@@ -119,7 +123,7 @@ class Client(Actions):
         self.events = Events(history)
         #: the highest ``seq`` delivered to ``events``
         self.last_seq = since_seq or 0
-        #: reconnections so far (each one resumed)
+        #: reconnections so far (each one resumed; counted as its handshake starts)
         self.reconnects = 0
         self.command_timeout = command_timeout
         self.retry_delay = retry_delay
@@ -280,13 +284,15 @@ class Client(Actions):
                 # on the first connection a call owned by another is not ours to wait for
                 give_up = first or time.monotonic() > reattach_until
                 resume = not first or self._resume_at_start
+                if not first:
+                    # counted before the handshake: a command resent in it may get its
+                    # reply before the handshake ends
+                    self.reconnects += 1
                 await self._handshake(link, resume=resume, give_up=give_up)
                 link.ready = True
                 for pending in list(self._pending.values()):
                     if pending.link != link.number:
                         await self._send(link, pending)
-                if not first:
-                    self.reconnects += 1
                 first = False
                 reattach_until = None
                 delay = self.retry_delay
@@ -361,6 +367,8 @@ class Client(Actions):
                     await self._event(link, Event.from_frame(frame))
                 elif "response" in frame:
                     self._reply(link, frame)
+                    if link.resumed and link.replay_until is None:
+                        await self._flush_early(link, None)
         finally:
             for future in link.waiting.values():
                 if not future.done():
@@ -372,11 +380,14 @@ class Client(Actions):
             log.warning("rwi client: error without action_id: %s", frame.get("error"))
             return
         if action_id == link.resume_id:
-            # Everything after this reply is merged by seq; an event before it may
-            # have moved the service's resume point past events we never got.
             link.resumed = True
-            link.gap = any(e.seq > self.last_seq for e in link.early)
-            link.early.clear()
+            last = (frame.get("data") or {}).get("last_seq")
+            if frame.get("response") != "success" or not isinstance(last, int):
+                # no replay to merge with: what came early may hide a gap
+                link.gap = any(e.seq > self.last_seq for e in link.early)
+                link.early.clear()
+            elif last > self.last_seq:
+                link.replay_until = last
         future = link.waiting.get(action_id)
         if future is not None:
             if not future.done():
@@ -392,7 +403,29 @@ class Client(Actions):
         if not link.resumed:
             link.early.append(event)
             return
-        if link.gap or event.seq <= self.last_seq:
+        if link.gap:
+            return
+        until = link.replay_until
+        if until is None:
+            await self._deliver(event)
+            return
+        # replayed events come in seq order up to ``until``; the early ones slot in
+        await self._flush_early(link, event.seq if event.seq <= until else None)
+        await self._deliver(event)
+        if event.seq >= until:
+            link.replay_until = None
+            await self._flush_early(link, None)
+
+    async def _flush_early(self, link: _Link, below: int | None) -> None:
+        """Deliver the held early events (those below ``below``, or all)."""
+        if not link.early:
+            return
+        link.early.sort(key=lambda e: e.seq)
+        while link.early and (below is None or link.early[0].seq < below):
+            await self._deliver(link.early.pop(0))
+
+    async def _deliver(self, event: Event) -> None:
+        if event.seq <= self.last_seq:
             return
         if self._floor is not None and event.ts < self._floor:
             return

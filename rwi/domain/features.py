@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from rwi.domain import (
     agents,
+    away,
     calls,
     conferences,
     queues,
@@ -29,6 +30,7 @@ from rwi.domain.feature import Audience, Evolver, Feature, Handler, Planner, Rea
 V = TypeVar("V")
 
 FEATURES: tuple[Feature, ...] = (
+    away.FEATURE,  # first: it sees sessions and calls before they are dropped
     sessions.FEATURE,
     registrations.FEATURE,
     calls.FEATURE,

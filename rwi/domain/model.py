@@ -235,6 +235,11 @@ class State:
     #: what a new process needs to end each live call's SIP dialog after a crash, as the
     #: SIP side last reported it (``sip_media``'s ``DialogRecord.to_dict()``)
     dialogs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: live calls whose owning or attached connection went away: call_id -> {token: ts}
+    away: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: calls that ended while a connection of the token was away, replayed by its
+    #: ``session.resume`` (``rwi.domain.away``): token -> {call_id: ended ts}
+    missed: dict[str, dict[str, str]] = field(default_factory=dict)
     #: derived index (not part of the snapshot): how many calls each connection owns
     owned: dict[str, int] = field(default_factory=dict)
 
@@ -300,6 +305,8 @@ class State:
             "streams": _plain(self.streams),
             "registrations": dict(sorted(self.registrations.items())),
             "dialogs": dict(sorted(self.dialogs.items())),
+            "away": {k: dict(sorted(v.items())) for k, v in sorted(self.away.items())},
+            "missed": {k: dict(sorted(v.items())) for k, v in sorted(self.missed.items())},
             "idempotency": {
                 f"{token}/{key}": {"params_hash": r.params_hash, "outcome": r.outcome}
                 for (token, key), r in sorted(self.idempotency.items())

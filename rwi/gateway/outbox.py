@@ -3,14 +3,18 @@
 Replies and events are queued here synchronously (no await between a reply and the
 events its command caused), and one sender task writes them to the socket, so the order
 of queueing is the order on the wire. During ``session.resume`` live events are held
-back until the replay from the log has been sent; events are never sent twice and
-never out of ``seq`` order.
+back until the replay from the log has been sent. An event is never sent twice on a
+connection: the outbox remembers the seqs it sent (the last ``SENT_MEMORY``), so a
+replay skips what went out live before ``session.resume``. Live events are sent in
+``seq`` order; only a replay can go back below a live event sent before it (the client
+merges them by ``seq``, knowing from the reply's ``last_seq`` where the replay ends).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 
+#: How many sent seqs an outbox remembers for resume's duplicate check; older ones are
+#: summarised as "everything up to the oldest forgotten seq was sent".
+SENT_MEMORY = 10000
+
 
 class Outbox:
     def __init__(self, send: Send, max_queued: int = 10000) -> None:
@@ -28,6 +36,9 @@ class Outbox:
         self._max_queued = max_queued
         self._task: asyncio.Task[None] | None = None
         self.last_seq = 0
+        self._sent: set[int] = set()
+        self._sent_order: deque[int] = deque()
+        self._forgotten = 0
         self._held: list[dict[str, Any]] | None = None
         self.closed = False
 
@@ -50,10 +61,21 @@ class Outbox:
             return
         self._emit_event(frame)
 
+    def sent(self, seq: int) -> bool:
+        """Whether the event ``seq`` already went out on this connection."""
+        return seq <= self._forgotten or seq in self._sent
+
     def _emit_event(self, frame: dict[str, Any]) -> None:
-        if frame["seq"] <= self.last_seq:
+        seq = frame["seq"]
+        if self.sent(seq):
             return
-        self.last_seq = frame["seq"]
+        self._sent.add(seq)
+        self._sent_order.append(seq)
+        if len(self._sent_order) > SENT_MEMORY:
+            oldest = self._sent_order.popleft()
+            self._sent.discard(oldest)
+            self._forgotten = max(self._forgotten, oldest)
+        self.last_seq = max(self.last_seq, seq)
         self._put(frame)
 
     def hold_live(self) -> None:
@@ -61,7 +83,7 @@ class Outbox:
             self._held = []
 
     def replayed(self, frame: dict[str, Any]) -> None:
-        """An event read back from the log during resume."""
+        """An event read back from the log during resume (skipped if already sent)."""
         self._emit_event(frame)
 
     def release_live(self) -> None:

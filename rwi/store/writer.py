@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,8 +113,16 @@ def encode_json(value: dict[str, Any]) -> str:
 class GroupCommitWriter:
     """Batches concurrent appends into one statement and one commit."""
 
-    def __init__(self, dsn: str, *, max_batch_events: int = 4000) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_batch_events: int = 4000,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """``on_batch(events, seconds)`` is told of every committed batch (metrics)."""
         self._dsn = dsn
+        self._on_batch = on_batch
         self._max_batch_events = max_batch_events
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -235,11 +244,14 @@ class GroupCommitWriter:
         conn = self._conn
         if conn is None or conn.is_closed():
             raise asyncpg.InterfaceError("no database connection")
+        started = time.perf_counter()
         plan = await self._write_fast(conn, batch)
         if plan is None:
             plan = await self._write_planned(conn, batch)
         self.batches += 1
         self.events_written += len(plan.rows)
+        if self._on_batch is not None:
+            self._on_batch(len(plan.rows), time.perf_counter() - started)
         return plan
 
     async def _write_fast(self, conn: asyncpg.Connection, batch: list[_Pending]) -> _Plan | None:

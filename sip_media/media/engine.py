@@ -34,6 +34,7 @@ from .leg import FRAME, MediaLeg, PortPool
 from .mixer import MixPlan, Node, Topology, build_edges, compile_plan, decode_rows, encode_rows, mix
 from .recorder import Recorder
 from .sources import Playback, SoundCache
+from .stats import TICK_BUCKETS, MediaStats
 from .stream_hub import StreamHub
 from .stream_tap import StreamTap
 from .stream_urls import StreamUrlAllowList
@@ -81,6 +82,9 @@ class MediaEngine:
         self._dtmf_wait: set[str] = set()  # bridge legs kept mixed while sending DTMF
         self._house_legs: list[MediaLeg] = []
         self.stats = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "tick_ns": 0}
+        self._tick_buckets = [0] * (len(TICK_BUCKETS) + 1)
+        #: RTP counters of the legs already closed (in, out, lost)
+        self._closed_rtp = [0, 0, 0]
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -120,9 +124,30 @@ class MediaEngine:
                 self._poll.unregister(fd)
             except (OSError, ValueError):
                 log.debug("fd %s was not registered", fd)
+        self._closed_rtp[0] += leg.rx_packets
+        self._closed_rtp[1] += leg.tx_packets
+        self._closed_rtp[2] += leg.packets_lost()
         leg.close()
         self.legs.pop(leg.leg_id, None)
         self._dirty = True
+
+    def snapshot(self) -> MediaStats:
+        """The engine's counters now (see ``sip_media.media.stats``)."""
+        legs = list(self.legs.values())
+        receiving = [leg.jitter for leg in legs if leg.remote_ssrc is not None]
+        return MediaStats(
+            ticks=self.stats["ticks"],
+            late_ticks=self.stats["late_ticks"],
+            skipped_ticks=self.stats["skipped_ticks"],
+            tick_seconds=self.stats["tick_ns"] / 1e9,
+            tick_buckets=tuple(self._tick_buckets),
+            rtp_packets_in=self._closed_rtp[0] + sum(leg.rx_packets for leg in legs),
+            rtp_packets_out=self._closed_rtp[1] + sum(leg.tx_packets for leg in legs),
+            rtp_packets_lost=self._closed_rtp[2] + sum(leg.packets_lost() for leg in legs),
+            legs=len(legs),
+            # jitter is kept in 8 kHz timestamp units
+            jitter_ms=sum(receiving) / len(receiving) / 8.0 if receiving else 0.0,
+        )
 
     def unlatch(self, leg: MediaLeg) -> None:
         """Replace a connected RTP socket so the leg can latch onto a new source."""
@@ -345,7 +370,15 @@ class MediaEngine:
         if self.stream_hub.active:
             self._stream_reports()
         self._housekeeping(now)
-        self.stats["tick_ns"] += time.perf_counter_ns() - started
+        took = time.perf_counter_ns() - started
+        self.stats["tick_ns"] += took
+        seconds = took / 1e9
+        for i, bound in enumerate(TICK_BUCKETS):
+            if seconds <= bound:
+                self._tick_buckets[i] += 1
+                break
+        else:
+            self._tick_buckets[-1] += 1
 
     def _tick_mixed(self) -> None:
         mixed = self._mixed

@@ -469,6 +469,12 @@ class MediaLeg:
         except OSError:
             self.tx_blocked += 1
 
+    def packets_lost(self) -> int:
+        """Packets of the current source that never arrived (RFC 3550 A.3)."""
+        if self.remote_ssrc is None:
+            return 0
+        return max(0, self.cycles + self.max_seq - self.base_seq - self.received)
+
     def close(self) -> None:
         """Close both sockets."""
         self.sock.close()

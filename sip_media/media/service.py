@@ -25,6 +25,7 @@ from .clock import TICK, run_clock_step
 from .config import MediaConfig
 from .engine import MediaEngine
 from .hub import ObservationCallback, ObservationHub
+from .stats import MediaStats
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class MediaService(Protocol):
 
     async def execute(self, effect: api.Effect) -> api.Result:
         """Apply an effect; raises a typed ``MediaError`` on failure."""
+        ...
+
+    def stats(self) -> MediaStats:
+        """The engine's counters now (summed over workers, at most a second old)."""
         ...
 
     async def close(self) -> None:
@@ -89,6 +94,9 @@ class InProcessMedia:
                 next_tick = time.monotonic() + TICK
             self.observations.publish(self.engine.drain_observations())
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    def stats(self) -> MediaStats:
+        return self.engine.snapshot()
 
     async def execute(self, effect: api.Effect) -> api.Result:
         """Apply an effect synchronously between two ticks."""

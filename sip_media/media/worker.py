@@ -30,6 +30,7 @@ from .config import MediaConfig
 from .engine import MediaEngine
 from .errors import ERRORS_BY_CODE, InvalidEffectError, MediaError, UnknownIdError, WorkerError
 from .hub import ObservationCallback, ObservationHub
+from .stats import MediaStats
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def worker_main(conn: Connection, config: MediaConfig, port_range: tuple[int, in
             # pauses showed up as 100+ ms clock stalls).  Refcounting still frees it.
             gc.freeze()
             next_freeze = next_tick + 1.0
+            conn.send(("snapshot", engine.snapshot()))
         observations = engine.drain_observations()
         if observations:
             conn.send(("obs", observations))
@@ -133,6 +135,7 @@ class WorkerMedia:
         self._leg_worker: dict[str, int] = {}
         self._id_worker: dict[str, int] = {}  # playbacks, recordings, conferences
         self.worker_stats: list[dict[str, int]] = []
+        self._snapshots: dict[int, MediaStats] = {}
         self._ready = 0
         self._failed = False
         self._all_ready = asyncio.Event()
@@ -171,7 +174,7 @@ class WorkerMedia:
         conn = self._conns[index]
         try:
             while conn.poll(0):
-                self._dispatch(conn.recv())
+                self._dispatch(conn.recv(), index)
         except (EOFError, OSError):
             self._failed = True
             self._all_ready.set()
@@ -180,9 +183,18 @@ class WorkerMedia:
                 if not fut.done():
                     fut.set_exception(WorkerError(f"media worker {index} exited"))
 
-    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+    def stats(self) -> MediaStats:
+        """The workers' counters as each last sent them (once a second)."""
+        total = MediaStats()
+        for snapshot in self._snapshots.values():
+            total = total.merged(snapshot)
+        return total
+
+    def _dispatch(self, msg: tuple[Any, ...], index: int) -> None:
         kind = msg[0]
-        if kind == "obs":
+        if kind == "snapshot":
+            self._snapshots[index] = msg[1]
+        elif kind == "obs":
             for obs in msg[1]:
                 if isinstance(obs, api.PlaybackFinished):
                     self._id_worker.pop(obs.playback_id, None)

@@ -307,9 +307,11 @@ class Engine:
         try:
             if msg.is_request:
                 self.stats.bump("requests_in")
+                self.stats.request("in", msg.method)
                 self._on_request(msg, source, transport)
             else:
                 self.stats.bump("responses_in")
+                self.stats.response("in", msg.cseq_method, msg.status)
                 self._on_response(msg)
         except SipError as exc:
             log.warning("error handling message from %s:%d: %s", *source, exc)

@@ -178,6 +178,7 @@ class UdpTransport(Transport):
     def send(self, data: bytes, dest: Address) -> bool:
         if self._sock is None or not self.permitted(dest):
             return False
+        self.stats.sent(data)
         self.stats.trace_message("send", self.name, dest, data)
         try:
             self._sock.sendto(data, dest)
@@ -269,6 +270,7 @@ class TcpTransport(Transport):
     def send(self, data: bytes, dest: Address) -> bool:
         if not self.permitted(dest):
             return False
+        self.stats.sent(data)
         self.stats.trace_message("send", self.name, dest, data)
         conn = self.connections.get(dest)
         if conn is not None and conn.stream is not None and not conn.stream.is_closing():

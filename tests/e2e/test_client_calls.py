@@ -17,6 +17,7 @@ from rwi.client.session import Client, _Link
 from rwi.domain.delivery import PUSHED
 from rwi.store.database import asyncpg_dsn
 from tests.e2e.pbx import RING_180, Sipp, pbx, sip_tables
+from tests.support.sipp_templates import call_sipp
 
 pytestmark = pytest.mark.e2e
 
@@ -211,3 +212,38 @@ async def test_a_retried_originate_places_one_call(db_url: str, tmp_path: Path) 
         assert sent[0]["idempotency_key"] == sent[1]["idempotency_key"]
         assert sent[1]["replayed"] is True and sent[1]["outcome"] == sent[0]["outcome"]
         assert [n for _, n in await logged(db_url, "leg_a")].count("call.hangup") == 1
+
+
+async def test_a_call_ending_while_the_client_is_away_gets_its_hangup_on_resume(
+    db_url: str, tmp_path: Path
+) -> None:
+    routes = [{"name": "support-line", "match_user": "^2000$", "context": "support"}]
+    tables = sip_tables(tmp_path, routes=routes)
+    async with pbx(db_url, tmp_path, tables, orphan_hold_secs=30) as rig:
+        state = rig.svc.service.state
+        rwi = HeldBack(rig.svc.url, "app-token", retry_delay=0.05, subscribe=["support"])
+        await rwi.start()
+        caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=1500)
+        rig.sipps.append(caller)
+        try:
+            await caller.start("-s", "2000", remote=f"127.0.0.1:{rig.sip_port}")
+            incoming = await rwi.events.wait("call.incoming", within=15)
+            call_id = str(incoming.call_id)
+            await rwi.call.answer(call_id=call_id)
+            await rwi.events.wait("call.answered", call_id=call_id, within=15)
+            # away while the caller hangs up: the call ends orphaned, there is nothing
+            # to re-attach, and its end must still reach the client from the log
+            rwi.gate.clear()
+            rwi.drop_connection()
+            await until(lambda: call_id not in state.calls)
+            assert not any(e.name == "call.hangup" for e in rwi.events.received)
+            rwi.gate.set()
+            hangup = await rwi.events.wait("call.hangup", call_id=call_id, within=15)
+            assert hangup.data["reason"] == "caller"
+            got = seen(rwi.events.received, call_id)
+        finally:
+            await rwi.close()
+        assert await caller.finish() == 0
+        assert rwi.reconnects == 1 and call_id not in rwi.calls
+        assert got == await logged(db_url, call_id)
+        assert [name for _, name in got] == ["call.incoming", "call.answered", "call.hangup"]

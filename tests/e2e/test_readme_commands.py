@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 from collections.abc import Iterator
@@ -20,8 +21,8 @@ import pytest
 from rwi.reporting import REPORTS
 from tests.support.client import RwiClient
 from tests.support.databases import fresh_database, server_url
-from tests.support.ports import free_port
-from tests.support.serve import ROOT
+from tests.support.ports import free_port, port_range
+from tests.support.serve import ROOT, start_serve
 from tests.support.shipped import serve, write_config
 from tests.support.sipp import Sipp
 
@@ -47,7 +48,18 @@ RUN_ELSEWHERE = {
     "rwi events --call leg_a --since 0": "tests/e2e/test_cli_client.py",
     "rwi call hangup leg_a": "tests/e2e/test_cli_client.py",
 }
+#: "A first session": run as written by ``test_the_first_session_with_the_cli`` against
+#: rwi.example.toml with the kit's ports (SIPp's line through ``tests.support.sipp``,
+#: which adds the kit's media and control ports and its logs)
+FIRST_SESSION = (
+    "sipp -sn uas -i 127.0.0.1 -p 5072 -rtp_echo",
+    ".venv/bin/rwi call originate first sip:1002@local --wait answered",
+    ".venv/bin/rwi events --follow --since 0 --call first --mode listen"
+    " --token change-me-supervisor-token",
+    ".venv/bin/rwi call hangup first",
+)
 RUN_HERE = {
+    *FIRST_SESSION,
     "./scripts/dev serve",
     '.venv/bin/python -m websockets "ws://127.0.0.1:8080/rwi/v1?token=change-me-app-token"',
     "rwi serve [--config F] [--database-url URL] [--listen HOST:PORT]",
@@ -85,11 +97,16 @@ def scratch_url() -> Iterator[str]:
         yield url
 
 
-async def run(*argv: str, stdin: bytes | None = None, limit: float = 60.0) -> str:
+async def run(
+    *argv: str,
+    stdin: bytes | None = None,
+    limit: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> str:
     """The command's output; it must exit 0."""
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.STDOUT, env=env,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(stdin), limit)
     text = out.decode(errors="replace")
@@ -230,4 +247,69 @@ async def test_dev_serve_with_the_config_from_the_environment(db_url: str, tmp_p
     assert not (ROOT / "rwi.toml").exists() or "created rwi.toml" not in "".join(seen)
     proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+
+
+def example_config(tmp: Path, db_url: str, *, rwi_port: int, sip_port: int, phone: int) -> Path:
+    """rwi.example.toml as shipped, with the kit's ports, the test database and ``tmp``."""
+    media_min, media_max = port_range(100)
+    text = (ROOT / "rwi.example.toml").read_text()
+    for old, new in [
+        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{rwi_port}"'),
+        ("127.0.0.1:5060", f"127.0.0.1:{sip_port}"),
+        ("127.0.0.1:5072", f"127.0.0.1:{phone}"),
+        ('url = ""', f'url = "{db_url}"'),
+        ('"data/', f'"{tmp}/data/'),
+        ('data_dir = "data"', f'data_dir = "{tmp}/data"'),
+        ("port_min = 20000", f"port_min = {media_min}"),
+        ("port_max = 29999", f"port_max = {media_max}"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+    config = tmp / "rwi.toml"
+    config.write_text(text)
+    return config
+
+
+async def test_the_first_session_with_the_cli(db_url: str, tmp_path: Path) -> None:
+    sipp_line, originate, follow, hangup = FIRST_SESSION
+    phone = Sipp(tmp_path, "uas", builtin=True)
+    assert sipp_line.split()[1:3] == ["-sn", "uas"] and sipp_line.endswith(" -rtp_echo")
+    rwi_port = free_port()
+    config = example_config(
+        tmp_path, db_url, rwi_port=rwi_port, sip_port=free_port(), phone=phone.sip_port
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RWI_")}
+    env["RWI_CONFIG"] = str(config)  # the CLI finds URL and token there, as in the checkout
+    proc, _ = await start_serve(config, stderr=asyncio.subprocess.DEVNULL, env=env)
+    try:
+        await phone.start("-rtp_echo", calls=1, timeout=30)
+        placed = await run(*shlex.split(originate), env=env)
+        assert placed.splitlines()[0] == "first: originated", placed
+        assert "call.answered" in placed
+        watcher = await asyncio.create_subprocess_exec(
+            *shlex.split(follow), cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert watcher.stdout is not None
+        try:
+            seen: list[str] = []
+            async with asyncio.timeout(20):
+                while not any("call.answered" in line for line in seen):
+                    seen.append((await watcher.stdout.readline()).decode())
+                    assert seen[-1], f"the watcher stopped: {seen}"
+                assert "call.ringing" in "".join(seen)
+                ended = await run(*shlex.split(hangup), env=env)
+                assert ended == "first: hung up\n"
+                line = (await watcher.stdout.readline()).decode()
+            assert "call.hangup" in line and "first" in line and 'reason="rwi"' in line
+        finally:
+            watcher.send_signal(signal.SIGINT)
+            async with asyncio.timeout(15):
+                await watcher.wait()
+        assert await phone.finish() == 0
+    finally:
+        await phone.close()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0

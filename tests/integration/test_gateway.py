@@ -342,14 +342,16 @@ async def test_resume_after_reconnect_is_gap_free_and_has_no_duplicates(db_url: 
         await first.close()
 
         for i in range(5, 9):  # missed while disconnected
-            await offer(svc, f"c{i}")
+            last = await offer(svc, f"c{i}")
 
         second = await RwiClient.connect(svc.url)
         await second.request("session.subscribe", {"contexts": ["sales"]})
         live_during_replay = asyncio.create_task(offer(svc, "c9"))
         reply = await second.request("session.resume", {"since_seq": seen[-1]})
-        assert reply["data"] == {"since_seq": seen[-1]}
-        await live_during_replay
+        # c9 may be decided before the resume (replayed) or after it (live)
+        c9 = await live_during_replay
+        assert reply["data"]["since_seq"] == seen[-1]
+        assert reply["data"]["last_seq"] in (last, c9)
         await offer(svc, "c10")
         await second.wait_for(lambda f: f.get("call_id") == "c10")
         got = second.events()
@@ -362,6 +364,32 @@ async def test_resume_after_reconnect_is_gap_free_and_has_no_duplicates(db_url: 
             assert frame["context"] == "sales"
             assert frame["data"]["caller"] == "sip:100@x"
             assert frame["ts"].endswith("Z")
+        await second.close()
+
+
+async def test_live_events_sent_before_resume_hide_nothing(db_url: str) -> None:
+    async with running_service(make_config(db_url)) as svc:
+        first = await RwiClient.connect(svc.url)
+        await first.request("session.subscribe", {"contexts": ["sales"]})
+        since = await offer(svc, "c0")
+        await first.event("call.incoming", call_id="c0")
+        await first.close()
+        missed = [await offer(svc, f"c{i}") for i in (1, 2)]
+
+        second = await RwiClient.connect(svc.url)
+        await second.request("session.subscribe", {"contexts": ["sales"]})
+        early = await offer(svc, "c3")
+        await second.event("call.incoming", call_id="c3")  # live, before the resume
+        reply = await second.request("session.resume", {"since_seq": since})
+        # the replay is what this connection has not had yet, and the reply says where
+        # it ends: c1 and c2, each once, and c3 not again
+        assert reply["data"] == {"since_seq": since, "last_seq": missed[-1]}
+        await offer(svc, "c4")
+        await second.event("call.incoming", call_id="c4")
+        got = [(f["call_id"], f["seq"]) for f in second.events()]
+        assert got[0] == ("c3", early)
+        assert [c for c, _ in got] == ["c3", "c1", "c2", "c4"]
+        assert [s for c, s in got if c in ("c1", "c2")] == missed
         await second.close()
 
 

@@ -46,7 +46,8 @@ def audience(state: State, event: EventLike) -> set[str]:
 class CallResume:
     """Which logged call events a resuming connection is entitled to.
 
-    The connection's calls (owned or attached now) and its subscribed contexts decide:
+    The connection's calls (owned or attached now, or ended while a connection of its
+    token was away) and its subscribed contexts decide:
     a subscriber gets ``call.incoming`` of its contexts and, for those calls, the
     answered/hangup events; an owner or attached supervisor gets everything of the call.
     """
@@ -59,6 +60,9 @@ class CallResume:
             for cid, call in state.calls.items()
             if call.owner == connection_id or connection_id in call.attached
         }
+        # calls that ended while a connection of this token was away (rwi.domain.away)
+        if session is not None:
+            self.mine |= set(state.missed.get(session.token, ()))
         self.context_of = {cid: call.context for cid, call in state.calls.items()}
 
     def __call__(self, event: EventLike) -> bool:

@@ -46,6 +46,11 @@ async def test_worker_processes_bridge_dtmf_and_errors(
         await asyncio.sleep(0.6)  # a window of audio after the prompt stopped
         assert audio.heard(p1.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {1000.0}
         assert audio.heard(p2.audio()[-3200:], (440.0, 1000.0, 1500.0)) == {440.0}
+        # the workers report their counters (once a second): summed over both
+        await eventually(lambda: service.stats().rtp_packets_in > 0, 5)
+        stats = service.stats()
+        assert stats.legs == 2 and stats.ticks > 0 and stats.rtp_packets_out > 0
+        assert sum(stats.tick_buckets) == stats.ticks
         with pytest.raises(UnknownMediaLegError):
             await service.execute(api.HoldLeg("nobody"))
         with pytest.raises(UnknownIdError):

@@ -71,6 +71,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "no_answer_tone_hz must be <= 4000",
         ),
         ('[log]\nlevel = "LOUD"\n', "log.level must be"),
+        ('[log]\nformat = "xml"\n', "log.format must be text or json, got 'xml'"),
+        ("[log]\nformat = 1\n", "log.format must be"),
         ("this is = not toml [", "not valid TOML"),
     ],
 )
