@@ -94,7 +94,7 @@ class Outgoing(Protocol):
     def release_live(self) -> None: ...
 
 
-class Client(Protocol):
+class ServiceClient(Protocol):
     """A connected RWI client as the service sees it (``rwi.gateway.connection``)."""
 
     @property
@@ -194,7 +194,7 @@ class Service:
         self.policy = policy_of(config)
         self._loaded = state is not None
         self.state = state if state is not None else State(policy=self.policy)
-        self.connections: dict[str, Client] = {}
+        self.connections: dict[str, ServiceClient] = {}
         self.instance = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
         self.executor = executor
@@ -256,7 +256,7 @@ class Service:
 
     # --- sessions ------------------------------------------------------------------------
 
-    async def open_session(self, connection: Client) -> None:
+    async def open_session(self, connection: ServiceClient) -> None:
         await self._healthy.wait()
         self.connections[connection.connection_id] = connection
         self.metrics.connections_opened.inc()
@@ -282,7 +282,9 @@ class Service:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def submit(self, connection: Client, text: str, refused: RwiError | None = None) -> None:
+    async def submit(
+        self, connection: ServiceClient, text: str, refused: RwiError | None = None
+    ) -> None:
         """Decide on one frame now; its append, reply and pushes complete in a task.
 
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
@@ -294,7 +296,7 @@ class Service:
         self._decide(connection, text, refused, started)
 
     def _decide(
-        self, connection: Client, text: str, refused: RwiError | None, started: float
+        self, connection: ServiceClient, text: str, refused: RwiError | None, started: float
     ) -> None:
         now = self.clock()
         ts = iso(now)
@@ -384,7 +386,7 @@ class Service:
         return None
 
     def _idempotent_reply(
-        self, connection: Client, key: str | None, params: Any
+        self, connection: ServiceClient, key: str | None, params: Any
     ) -> dict[str, Any] | None:
         if key is None:
             return None
@@ -400,7 +402,7 @@ class Service:
 
     def _command_record(
         self,
-        connection: Client,
+        connection: ServiceClient,
         action: str | None,
         action_id: str,
         raw_params: Any,
@@ -451,7 +453,7 @@ class Service:
 
     async def _finish(
         self,
-        connection: Client,
+        connection: ServiceClient,
         prepared: _Prepared,
         reply: dict[str, Any],
         resume_from: int | None,
@@ -506,7 +508,7 @@ class Service:
 
     def _reply(
         self,
-        connection: Client,
+        connection: ServiceClient,
         frame: dict[str, Any],
         timing: tuple[str, float],
         seq: int | None = None,
@@ -616,7 +618,7 @@ class Service:
                     connection.outbox.event(frame)
 
     async def _replay(
-        self, connection: Client, since_seq: int, until_seq: int
+        self, connection: ServiceClient, since_seq: int, until_seq: int
     ) -> list[dict[str, Any]]:
         """session.resume: the entitled events in ``(since_seq, until_seq]`` this
         connection has not been sent yet."""

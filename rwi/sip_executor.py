@@ -49,10 +49,10 @@ def media_source(source: dict[str, Any]) -> media.Source:
     )
 
 
-def media_stream(effect: StartStream) -> media.StartStream:
+def media_stream(effect: StartStream) -> media.StartAudioStream:
     """A planned stream as the media engine's effect (the first frame's fields ready)."""
     tracks = effect.tracks if effect.tracks in ("caller", "peer", "both") else "caller"
-    return media.StartStream(
+    return media.StartAudioStream(
         effect.stream_id,
         effect.call_id,
         effect.url,

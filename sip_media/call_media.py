@@ -234,7 +234,7 @@ class MediaOps:
         assert isinstance(result, m.RecordingStarted)
         return result
 
-    async def stream_start(self, effect: m.StartStream) -> None:
+    async def stream_start(self, effect: m.StartAudioStream) -> None:
         """Stream a leg's audio to a WebSocket bot; ``m.StreamStarted`` or
         ``m.StreamStopped`` follows (a URL outside the allow-list is refused here)."""
         self.legs.get(effect.leg_id)
@@ -242,7 +242,7 @@ class MediaOps:
 
     async def stream_stop(self, stream_id: str) -> None:
         """End a stream (``m.StreamStopped`` follows)."""
-        await self.legs.execute(m.StopStream(stream_id))
+        await self.legs.execute(m.StopAudioStream(stream_id))
 
     async def pause_record(self, recording_id: str) -> None:
         """Pause a recording (paused time is left out of the file)."""
@@ -261,24 +261,24 @@ class MediaOps:
     ) -> None:
         """listen: the supervisor hears the agent and what the agent hears; whisper: the
         agent hears the supervisor too; barge: so does whoever hears the agent."""
-        effect = m.Supervise(supervisor, agent, mode)
+        effect = m.SuperviseLeg(supervisor, agent, mode)
         await self.legs.on_legs((supervisor, agent), effect)
 
     async def stop_supervise(self, supervisor: str) -> None:
         """End the supervision started by ``supervisor``."""
-        await self.legs.execute(m.StopSupervise(supervisor))
+        await self.legs.execute(m.StopSupervising(supervisor))
 
     async def conference_add(self, conference_id: str, leg_id: str, *, muted: bool = False) -> None:
         """Add a leg to a conference (created on first use); it hears everyone else."""
-        await self.legs.on_legs((leg_id,), m.ConferenceAdd(conference_id, leg_id, muted))
+        await self.legs.on_legs((leg_id,), m.JoinConference(conference_id, leg_id, muted))
 
     async def conference_remove(self, conference_id: str, leg_id: str) -> None:
         """Take a leg out of a conference (gone when empty)."""
-        await self.legs.execute(m.ConferenceRemove(conference_id, leg_id))
+        await self.legs.execute(m.LeaveConference(conference_id, leg_id))
 
     async def conference_mute(self, conference_id: str, leg_id: str, muted: bool = True) -> None:
         """Mute or unmute a member (a muted member still hears the others)."""
-        await self.legs.execute(m.ConferenceMute(conference_id, leg_id, muted))
+        await self.legs.execute(m.MuteConferenceMember(conference_id, leg_id, muted))
 
     async def send_dtmf(
         self, leg_id: str, digits: str, *, duration_ms: int = 100, via: DtmfVia = "rfc4733"

@@ -510,7 +510,7 @@ class CallLegs:
         """Finalise a recording (``RecordingDone`` follows)."""
         await self._media_ops.stop_record(recording_id)
 
-    async def stream_start(self, effect: m.StartStream) -> None:
+    async def stream_start(self, effect: m.StartAudioStream) -> None:
         """Stream a leg's audio to a WebSocket bot (contract §12); the media side's
         ``StreamStarted`` / ``StreamMark`` / ``StreamStopped`` are reported as they come."""
         await self._media_ops.stream_start(effect)

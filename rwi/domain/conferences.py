@@ -246,7 +246,7 @@ def audience(state: State, event: EventLike) -> set[str]:
     return out
 
 
-class Resume:
+class ConferenceResume:
     """Conference events of conferences this connection created or has a call in."""
 
     def __init__(self, state: State, connection_id: str) -> None:
@@ -298,5 +298,5 @@ FEATURE = Feature(
         }
     ),
     audience=audience,
-    resume=Resume,
+    resume=ConferenceResume,
 )

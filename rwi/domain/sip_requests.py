@@ -206,7 +206,7 @@ def audience(state: State, event: EventLike) -> set[str]:
     return subscribers(state, event.data.get("context"))
 
 
-class Resume:
+class SipRequestResume:
     """Received requests of the connection's calls, and of its contexts out of dialog."""
 
     def __init__(self, state: State, connection_id: str) -> None:
@@ -237,5 +237,5 @@ FEATURE = Feature(
     plans={"sip.request.sent": _plan},
     pushed=frozenset({"sip.message.received", "sip.info.received", "sip.notify.received"}),
     audience=audience,
-    resume=Resume,
+    resume=SipRequestResume,
 )

@@ -1,7 +1,7 @@
 """One authenticated WebSocket connection: its token, its limits and its outbox.
 
 The endpoint builds it at upgrade and hands it to the service, which sees it only as a
-``rwi.service.Client``: who sent a command, whether its limits admit it, and where its
+``rwi.service.ServiceClient``: who sent a command, whether its limits admit it, and where its
 replies and events go.
 """
 

@@ -25,7 +25,7 @@ from rwi.projections.legs import (
     CallHistory,
     InputRow,
     Leg,
-    QueueEntry,
+    QueueEntryRow,
     Recording,
     integer,
     number,
@@ -272,7 +272,7 @@ def _queue_joined(h: CallHistory, t: str, row: InputRow) -> None:
         entry.left, entry.left_seq, entry.reason = row[2], row[0], "requeued"
     # a requeued entry keeps the time already waited: it joined when it began to wait
     joined = row[8] or row[2]
-    leg.entries.append(QueueEntry(row[4], integer(row[5]), integer(row[6]), row[0], joined))
+    leg.entries.append(QueueEntryRow(row[4], integer(row[5]), integer(row[6]), row[0], joined))
     leg.queue_id = row[4]
     leg.start("queue", None, row[4], row[0], row[2])
 

@@ -92,7 +92,7 @@ class Recording:
         self.reason: str | None = None
 
 
-class QueueEntry:
+class QueueEntryRow:
     __slots__ = (
         "agent_call_id",
         "agent_id",
@@ -180,7 +180,7 @@ class Leg:
         self.segments: list[Segment] = []
         self.open: dict[str, Segment] = {}
         self.recordings: list[Recording] = []
-        self.entries: list[QueueEntry] = []
+        self.entries: list[QueueEntryRow] = []
 
     # --- intervals -----------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ class Leg:
                     return rec
         return None
 
-    def open_entry(self) -> QueueEntry | None:
+    def open_entry(self) -> QueueEntryRow | None:
         entry = self.entries[-1] if self.entries else None
         return entry if entry is not None and entry.left is None else None
 

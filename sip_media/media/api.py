@@ -176,7 +176,7 @@ class StopRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Supervise:
+class SuperviseLeg:
     """A mixing rule around the agent leg, whoever it is connected to: listen: the
     supervisor hears the agent and what the agent hears; whisper: + the agent hears the
     supervisor; barge: + whoever hears the agent hears the supervisor too."""
@@ -187,14 +187,14 @@ class Supervise:
 
 
 @dataclass(frozen=True, slots=True)
-class StopSupervise:
+class StopSupervising:
     """End the supervision started by ``supervisor_leg``."""
 
     supervisor_leg: str
 
 
 @dataclass(frozen=True, slots=True)
-class ConferenceAdd:
+class JoinConference:
     """Add a leg to a conference (created on first use); everyone hears N-1 others."""
 
     conference_id: str
@@ -203,7 +203,7 @@ class ConferenceAdd:
 
 
 @dataclass(frozen=True, slots=True)
-class ConferenceRemove:
+class LeaveConference:
     """Remove a leg from a conference (the conference vanishes when empty)."""
 
     conference_id: str
@@ -211,7 +211,7 @@ class ConferenceRemove:
 
 
 @dataclass(frozen=True, slots=True)
-class ConferenceMute:
+class MuteConferenceMember:
     """Mute or unmute a conference member (a muted member still hears the others)."""
 
     conference_id: str
@@ -237,7 +237,7 @@ class SendDtmf:
 
 
 @dataclass(frozen=True, slots=True)
-class StartStream:
+class StartAudioStream:
     """Stream a leg's audio to a WebSocket bot (and, ``duplex``, play the bot's audio).
 
     ``caller`` is what the leg's far end says, ``peer`` what it hears (its bridge, its
@@ -256,7 +256,7 @@ class StartStream:
 
 
 @dataclass(frozen=True, slots=True)
-class StopStream:
+class StopAudioStream:
     """End a stream: a last ``{"type":"stop"}`` frame, then the connection is closed."""
 
     stream_id: str
@@ -276,15 +276,15 @@ Effect = (
     | PauseRecord
     | ResumeRecord
     | StopRecord
-    | Supervise
-    | StopSupervise
-    | ConferenceAdd
-    | ConferenceRemove
-    | ConferenceMute
+    | SuperviseLeg
+    | StopSupervising
+    | JoinConference
+    | LeaveConference
+    | MuteConferenceMember
     | PassThroughEarlyMedia
     | SendDtmf
-    | StartStream
-    | StopStream
+    | StartAudioStream
+    | StopAudioStream
 )
 
 

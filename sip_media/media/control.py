@@ -140,7 +140,7 @@ def _record(engine: EngineTables, e: api.Record) -> api.RecordingStarted:
     return api.RecordingStarted(e.recording_id, str(path))
 
 
-def _start_stream(engine: EngineTables, e: api.StartStream) -> None:
+def _start_stream(engine: EngineTables, e: api.StartAudioStream) -> None:
     _leg(engine, e.leg_id)
     if e.stream_id in engine.streams:
         raise DuplicateIdError(f"stream {e.stream_id!r} exists")
@@ -240,37 +240,37 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
             _recorder(engine, rid).paused = False
         case api.StopRecord(recording_id=rid):
             engine.finish_recording(_recorder(engine, rid))
-        case api.Supervise(supervisor_leg=s, agent_leg=a, mode=mode):
+        case api.SuperviseLeg(supervisor_leg=s, agent_leg=a, mode=mode):
             _leg(engine, s), _leg(engine, a)
             if s == a:
                 raise InvalidEffectError("supervisor and agent must differ")
             if mode not in ("listen", "whisper", "barge"):
                 raise InvalidEffectError(f"unknown supervise mode {mode!r}")
             topo.supervisions[s] = (a, mode)
-        case api.StopSupervise(supervisor_leg=s):
+        case api.StopSupervising(supervisor_leg=s):
             if s not in topo.supervisions:
                 raise UnknownIdError(f"{s!r} supervises nobody")
             del topo.supervisions[s]
-        case api.ConferenceAdd(conference_id=conf, leg_id=leg_id, muted=muted):
+        case api.JoinConference(conference_id=conf, leg_id=leg_id, muted=muted):
             _leg(engine, leg_id)
             topo.conferences.setdefault(conf, {})[leg_id] = muted
-        case api.ConferenceRemove(conference_id=conf, leg_id=leg_id):
+        case api.LeaveConference(conference_id=conf, leg_id=leg_id):
             members = topo.conferences.get(conf)
             if members is None or leg_id not in members:
                 raise UnknownIdError(f"{leg_id!r} is not in conference {conf!r}")
             del members[leg_id]
             if not members:
                 del topo.conferences[conf]
-        case api.ConferenceMute(conference_id=conf, leg_id=leg_id, muted=muted):
+        case api.MuteConferenceMember(conference_id=conf, leg_id=leg_id, muted=muted):
             members = topo.conferences.get(conf)
             if members is None or leg_id not in members:
                 raise UnknownIdError(f"{leg_id!r} is not in conference {conf!r}")
             members[leg_id] = muted
         case api.SendDtmf():
             _send_dtmf(engine, effect)
-        case api.StartStream():
+        case api.StartAudioStream():
             _start_stream(engine, effect)
-        case api.StopStream(stream_id=sid):
+        case api.StopAudioStream(stream_id=sid):
             tap = engine.streams.get(sid)
             if tap is None:
                 raise UnknownIdError(f"unknown stream {sid!r}")

@@ -1,7 +1,7 @@
 """One audio stream's meeting point between the media clock and its WebSocket client.
 
 Where it sits: the engine (:mod:`.engine`) owns a :class:`StreamTap` per running stream
-(``StartStream``); on every tick it *offers* the leg's 20 ms of audio and, for a duplex
+(``StartAudioStream``); on every tick it *offers* the leg's 20 ms of audio and, for a duplex
 stream, *takes* the bot's next 20 ms to mix into what the leg hears. The client
 (:mod:`.stream_client`, on the stream thread of :mod:`.stream_hub`) drains the one
 queue and fills the other. Both queues are bounded and the clock side never waits:

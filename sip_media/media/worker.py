@@ -100,11 +100,11 @@ def _legs_of(effect: api.Effect) -> tuple[str, ...]:
             return (a, b)
         case api.PassThroughEarlyMedia(from_leg=a, to_leg=b):
             return (a, b)
-        case api.Supervise(supervisor_leg=s, agent_leg=a):
+        case api.SuperviseLeg(supervisor_leg=s, agent_leg=a):
             return (s, a)
         case api.Record(legs=legs):
             return legs
-        case api.StopSupervise(supervisor_leg=s):
+        case api.StopSupervising(supervisor_leg=s):
             return (s,)
         case (
             api.UpdateLeg(leg_id=leg)
@@ -113,10 +113,10 @@ def _legs_of(effect: api.Effect) -> tuple[str, ...]:
             | api.UnholdLeg(leg_id=leg)
             | api.StartPlayback(leg_id=leg)
             | api.SendDtmf(leg_id=leg)
-            | api.ConferenceAdd(leg_id=leg)
-            | api.ConferenceRemove(leg_id=leg)
-            | api.ConferenceMute(leg_id=leg)
-            | api.StartStream(leg_id=leg)
+            | api.JoinConference(leg_id=leg)
+            | api.LeaveConference(leg_id=leg)
+            | api.MuteConferenceMember(leg_id=leg)
+            | api.StartAudioStream(leg_id=leg)
         ):
             return (leg,)
     return ()
@@ -226,10 +226,10 @@ class WorkerMedia:
             return self._known(effect.playback_id)
         if isinstance(effect, api.PauseRecord | api.ResumeRecord | api.StopRecord):
             return self._known(effect.recording_id)
-        if isinstance(effect, api.StopStream):
+        if isinstance(effect, api.StopAudioStream):
             return self._known("stream:" + effect.stream_id)
         workers = {self._leg_worker.get(leg, -1) for leg in _legs_of(effect)}
-        if isinstance(effect, api.ConferenceAdd):
+        if isinstance(effect, api.JoinConference):
             conf_worker = self._id_worker.get("conf:" + effect.conference_id)
             if conf_worker is not None:
                 workers.add(conf_worker)
@@ -263,9 +263,9 @@ class WorkerMedia:
                 self._id_worker[rid] = worker
         if isinstance(effect, api.DestroyLeg):
             self._leg_worker.pop(effect.leg_id, None)
-        elif isinstance(effect, api.ConferenceAdd):
+        elif isinstance(effect, api.JoinConference):
             self._id_worker["conf:" + effect.conference_id] = worker
-        elif isinstance(effect, api.StartStream):
+        elif isinstance(effect, api.StartAudioStream):
             self._id_worker["stream:" + effect.stream_id] = worker
         return result
 

@@ -430,14 +430,14 @@ class Replaces:
 
 
 @dataclass(frozen=True)
-class Event:
+class EventHeader:
     """RFC 6665 ``Event: package[.template];id=..``."""
 
     package: str
     params: Params = ()
 
     @classmethod
-    def parse(cls, value: str) -> Event:
+    def parse(cls, value: str) -> EventHeader:
         package, params = _split_head(value, "Event")
         if not is_token(package):
             raise SipParseError("Invalid Event package")

@@ -22,7 +22,7 @@ from .errors import SipParseError
 from .headers import (
     AuthHeader,
     CSeq,
-    Event,
+    EventHeader,
     Headers,
     Replaces,
     SubscriptionState,
@@ -151,9 +151,9 @@ class _Accessors:
         return None if value is None else Replaces.parse(value)
 
     @property
-    def event(self) -> Event | None:
+    def event(self) -> EventHeader | None:
         value = self.headers.get("Event")
-        return None if value is None else Event.parse(value)
+        return None if value is None else EventHeader.parse(value)
 
     @property
     def subscription_state(self) -> SubscriptionState | None:

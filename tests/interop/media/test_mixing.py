@@ -64,25 +64,25 @@ async def test_supervisor_listen_whisper_barge(
     await media.execute(api.Connect("agent", "customer"))
     legs = ("sup", "agent", "customer")
 
-    await media.execute(api.Supervise("sup", "agent", "listen"))
+    await media.execute(api.SuperviseLeg("sup", "agent", "listen"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0},
         "customer": {1000.0},
     }
-    await media.execute(api.Supervise("sup", "agent", "whisper"))
+    await media.execute(api.SuperviseLeg("sup", "agent", "whisper"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0, 1500.0},
         "customer": {1000.0},
     }
-    await media.execute(api.Supervise("sup", "agent", "barge"))
+    await media.execute(api.SuperviseLeg("sup", "agent", "barge"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": {440.0, 1000.0},
         "agent": {440.0, 1500.0},
         "customer": {1000.0, 1500.0},
     }
-    await media.execute(api.StopSupervise("sup"))
+    await media.execute(api.StopSupervising("sup"))
     assert await what_each_hears(media, audio, legs) == {
         "sup": set(),
         "agent": {440.0},
@@ -99,7 +99,7 @@ async def test_conference_n_minus_one_and_mute(
     await own_peer(media, peers, "c1500", 1500.0)
     await own_peer(media, peers, "quiet", None)
     for leg in ("c440", "c1000", "c1500", "quiet"):
-        await media.execute(api.ConferenceAdd("room", leg))
+        await media.execute(api.JoinConference("room", leg))
     legs = ("c440", "c1000", "c1500", "quiet")
     assert await what_each_hears(media, audio, legs) == {
         "c440": {1000.0, 1500.0},
@@ -107,8 +107,8 @@ async def test_conference_n_minus_one_and_mute(
         "c1500": {440.0, 1000.0},
         "quiet": {440.0, 1000.0, 1500.0},
     }
-    await media.execute(api.ConferenceMute("room", "c1500"))
-    await media.execute(api.ConferenceRemove("room", "quiet"))
+    await media.execute(api.MuteConferenceMember("room", "c1500"))
+    await media.execute(api.LeaveConference("room", "quiet"))
     assert await what_each_hears(media, audio, legs) == {
         "c440": {1000.0},
         "c1000": {440.0},

@@ -34,14 +34,14 @@ async def test_caller_track_reaches_the_bot_and_stop_ends_it(
     await _leg(media, peers, "a", 600.0)
     async with Bot() as bot:
         start = (("stream_id", "s1"), ("metadata", {"agent": "42"}))
-        await media.execute(api.StartStream("s1", "a", bot.url, start=start))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url, start=start))
         call = await bot.call()
         assert call.start == {"type": "start", "stream_id": "s1", "metadata": {"agent": "42"}}
         await wait(media, lambda o: isinstance(o, api.StreamStarted))
         await eventually(lambda: len(call.frames) >= 25)
         assert {len(f) for f in call.frames} == {320}  # 20 ms of PCM16 at 8 kHz
         assert audio.heard(call.samples()[-2000:, 0], (600.0, 1400.0)) == {600.0}
-        await media.execute(api.StopStream("s1"))
+        await media.execute(api.StopAudioStream("s1"))
         end = await wait(media, stopped("s1"))
         assert end.reason == "rwi" and end.frames_sent >= 25 and end.frames_dropped == 0
         await eventually(lambda: bool(call.texts) and call.texts[-1] == {"type": "stop"})
@@ -54,7 +54,9 @@ async def test_both_tracks_at_16k_are_two_channels_caller_first(
     await _leg(media, peers, "b", 1400.0)
     await media.execute(api.Connect("a", "b"))
     async with Bot() as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url, tracks="both", sample_rate=16000))
+        await media.execute(
+            api.StartAudioStream("s1", "a", bot.url, tracks="both", sample_rate=16000)
+        )
         call = await bot.call()
         await eventually(lambda: len(call.frames) >= 40)
         assert {len(f) for f in call.frames[5:]} == {320 * 2 * 2}
@@ -69,7 +71,7 @@ async def test_duplex_bot_is_heard_marks_follow_the_audio_and_clear_cuts_it(
 ) -> None:
     peer = await _leg(media, peers, "a", 600.0)
     async with Bot() as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url, duplex=True))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url, duplex=True))
         call = await bot.call()
         await wait(media, lambda o: isinstance(o, api.StreamStarted))
         # one second of 1000 Hz, sent at once (faster than real time), then a mark
@@ -94,7 +96,7 @@ async def test_duplex_bot_is_heard_marks_follow_the_audio_and_clear_cuts_it(
 async def test_dtmf_reaches_the_bot_as_text(media: Any, peers: Any, eventually: Any) -> None:
     peer = await _leg(media, peers, "a", None)
     async with Bot() as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url))
         call = await bot.call()
         await eventually(lambda: len(call.frames) >= 5)
         peer.send_digit("5", 120)
@@ -112,14 +114,14 @@ async def test_url_outside_the_allow_list_is_refused_before_any_connection(
         "http://127.0.0.1/",
     ):
         with pytest.raises(InvalidEffectError):
-            await media.execute(api.StartStream("s1", "a", url))
+            await media.execute(api.StartAudioStream("s1", "a", url))
     assert media.engine.streams == {}
 
 
 async def test_hangup_ends_the_stream(media: Any, peers: Any, wait: Any) -> None:
     await _leg(media, peers, "a", 600.0)
     async with Bot() as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url))
         call = await bot.call()
         await wait(media, lambda o: isinstance(o, api.StreamStarted))
         await media.execute(api.DestroyLeg("a"))
@@ -134,7 +136,7 @@ async def test_bot_that_closes_ends_the_stream_remote_closed(
 ) -> None:
     await _leg(media, peers, "a", 600.0)
     async with Bot(mode="close", close_after=10) as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url))
         end = await wait(media, stopped("s1"))
         assert end.reason == "remote_closed" and end.frames_sent >= 10
 
@@ -142,7 +144,7 @@ async def test_bot_that_closes_ends_the_stream_remote_closed(
 async def test_unreachable_bot_fails_the_stream(media: Any, peers: Any, wait: Any) -> None:
     await _leg(media, peers, "a", None)
     bot = Bot()  # never started: nothing listens on its port
-    await media.execute(api.StartStream("s1", "a", bot.url))
+    await media.execute(api.StartAudioStream("s1", "a", bot.url))
     end = await wait(media, stopped("s1"))
     assert end.reason == "failed" and end.error
 
@@ -154,7 +156,7 @@ async def test_stalled_bot_costs_its_own_frames_not_the_call(
     pb = await _leg(media, peers, "b", 1400.0)
     await media.execute(api.Connect("a", "b"))
     async with Bot(mode="stall") as bot:
-        await media.execute(api.StartStream("s1", "a", bot.url, tracks="both"))
+        await media.execute(api.StartAudioStream("s1", "a", bot.url, tracks="both"))
         await wait(media, lambda o: isinstance(o, api.StreamStarted))
         tap = media.engine.streams["s1"]
         await eventually(lambda: tap.frames_dropped >= 50, timeout=30.0)
@@ -164,6 +166,6 @@ async def test_stalled_bot_costs_its_own_frames_not_the_call(
         assert audio.heard(pb.audio()[n:], (600.0, 1400.0)) == {600.0}
         assert audio.heard(pa.audio()[-4000:], (600.0, 1400.0)) == {1400.0}
         assert media.engine.stats["late_ticks"] <= media.engine.stats["ticks"] // 20
-        await media.execute(api.StopStream("s1"))
+        await media.execute(api.StopAudioStream("s1"))
         end = await wait(media, stopped("s1"), timeout=10.0)
         assert end.reason == "rwi" and end.frames_dropped >= 50

@@ -83,7 +83,7 @@ def test_supervision_follows_the_agent_leg() -> None:
     alone = Topology(supervisions={"sup": ("agent", "barge")})
     assert hears(alone, legs) == {"sup": {"agent": 1.0}, "agent": {"sup": 1.0}, "cust": {},
                                   "other": {}}  # fmt: skip
-    # re-bridged to another leg: the rule follows the agent without a new Supervise
+    # re-bridged to another leg: the rule follows the agent without a new SuperviseLeg
     moved = Topology(
         bridges={frozenset(("agent", "other"))}, supervisions={"sup": ("agent", "barge")}
     )

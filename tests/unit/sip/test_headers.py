@@ -8,7 +8,7 @@ from sip_media.sip.errors import SipParseError
 from sip_media.sip.headers import (
     AuthHeader,
     CSeq,
-    Event,
+    EventHeader,
     Headers,
     Replaces,
     SubscriptionState,
@@ -145,7 +145,7 @@ def test_replaces_event_subscription_state() -> None:
     assert Replaces.parse(str(r)) == r
     with pytest.raises(SipParseError):
         Replaces.parse("abc;to-tag=1")
-    ev = Event.parse("refer;id=93809824")
+    ev = EventHeader.parse("refer;id=93809824")
     assert (ev.package, ev.id, str(ev)) == ("refer", "93809824", "refer;id=93809824")
     ss = SubscriptionState.parse("Terminated;reason=noresource;retry-after=99999999999")
     assert (ss.state, ss.reason, ss.retry_after, ss.expires) == (
