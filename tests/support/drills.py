@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -100,9 +101,11 @@ class SippUas:
         sdp = sdp_port if sdp_port is not None else self.media_port
         self.scenario.write_text(UAS_SCENARIO.replace("{sdp_port}", str(sdp)))
         self.stats = workdir / f"{self.name}_stats.csv"
+        self.messages = workdir / f"{self.name}_messages.log"
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, trace: bool = False) -> None:
+        """``trace``: keep every SIP message in ``messages`` (for ``offered_rtp``)."""
         binary = shutil.which("sipp")
         if binary is None:
             raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
@@ -110,9 +113,18 @@ class SippUas:
             binary, "-sf", str(self.scenario), *SIPP_COMMON,
             "-p", str(self.sip_port), "-mp", str(self.media_port),
             "-cp", str(free_block(2)), "-trace_stat", "-stf", str(self.stats), "-fd", "1",
+            *(["-trace_msg", "-message_file", str(self.messages)] if trace else []),
             cwd=self.workdir, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+
+    def offered_rtp(self) -> tuple[str, int]:
+        """Where the caller's SDP offer (in the traced INVITE) wants RTP sent."""
+        text = self.messages.read_text(errors="replace")
+        match = re.search(r"^m=audio (\d+) ", text, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"{self.name}: no SDP offer traced yet")
+        return "127.0.0.1", int(match.group(1))
 
     def _rows(self) -> list[dict[str, str]]:
         if not self.stats.exists():
@@ -415,6 +427,10 @@ class CallLoad:
         self._waiting[key] = future
         return future
 
+    def expect_event(self, event: str, call_id: str) -> asyncio.Future[dict[str, Any]]:
+        """The next ``event`` of ``call_id`` on this connection (ask before causing it)."""
+        return self._expect(f"{event}:{call_id}")
+
     async def command(self, action: str, params: dict[str, Any], limit: float = 30.0) -> Reply:
         ws = self._ws
         if ws is None:
@@ -512,9 +528,9 @@ async def missing_from_log(load: CallLoad, database_url: str) -> list[str]:
 
 # ------------------------------------------------------------------------ RTP probe
 class RtpProbe:
-    """The far RTP end of a call under drill: answers whoever sends to it (symmetric
-    RTP) with 20 ms PCMU frames and timestamps what arrives, so a drill can count the
-    media that flowed in any window."""
+    """The far RTP end of a call under drill: once given its ``target`` (the address
+    of the SDP offer) it sends 20 ms PCMU frames there, and it timestamps what arrives,
+    so a drill can count the media that flowed in any window."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -522,7 +538,7 @@ class RtpProbe:
         self.sock.setblocking(False)
         self.received: list[float] = []
         self.sent: list[float] = []
-        self._target: tuple[str, int] | None = None
+        self.target: tuple[str, int] | None = None
         self._seq = 0
         self._ssrc = random.getrandbits(32)
         asyncio.get_running_loop().add_reader(self.sock.fileno(), self._on_read)
@@ -535,23 +551,22 @@ class RtpProbe:
     def _on_read(self) -> None:
         while True:
             try:
-                _, source = self.sock.recvfrom(2048)
+                self.sock.recv(2048)
             except (BlockingIOError, ConnectionRefusedError):
                 return
             self.received.append(time.monotonic())
-            self._target = source
 
     async def _send_loop(self) -> None:
         start, k = time.monotonic(), 0
         while True:
             k += 1
             await asyncio.sleep(max(0.0, start + k * 0.02 - time.monotonic()))
-            if self._target is None:
+            if self.target is None:
                 continue
             head = struct.pack("!BBHII", 0x80, 0, self._seq, self._seq * 160, self._ssrc)
             self._seq = (self._seq + 1) & 0xFFFF
             with contextlib.suppress(OSError):
-                self.sock.sendto(head + b"\xff" * 160, self._target)
+                self.sock.sendto(head + b"\xff" * 160, self.target)
                 self.sent.append(time.monotonic())
 
     @staticmethod
