@@ -5,7 +5,9 @@ events are folded into the live state at once (so the next decision sees them) a
 queued for the group-commit writer, which stores them in that same order. Replies and
 pushes wait for durability: nothing leaves before the event that causes it is stored.
 If an append fails, the live state may hold events the log does not: the service then
-rebuilds the state from the log before deciding anything else.
+rebuilds the state from the log before deciding anything else. While the log cannot be
+read (the database is away) commands are refused with ``internal_error``, unrecorded;
+the rebuild retries until the database is back, and the service carries on.
 """
 
 from __future__ import annotations
@@ -132,6 +134,10 @@ class Service:
         self.sounds_dir: Path | None = None
         self._healthy = asyncio.Event()
         self._healthy.set()
+        #: set once a recovery has either finished or found the log unreachable: until
+        #: then a command waits for it; after a failed attempt it is refused at once
+        self._settled = asyncio.Event()
+        self._settled.set()
         self.rebuilt_events = 0
         #: dialogs of the calls the previous run left live, by call id: the SIP side
         #: ends them once it is up (``SipBridge.end_stale``)
@@ -182,17 +188,26 @@ class Service:
         if not self._healthy.is_set():
             return
         self._healthy.clear()
+        self._settled.clear()
         log.error("an append failed: rebuilding the live state from the log")
         try:
             while True:
                 try:
                     await self.rebuild()
                     break
-                except (OSError, StoreError) as exc:
-                    log.error("rebuild failed, retrying: %s", exc)
+                except Exception as exc:  # never decide on a state not rebuilt
+                    log.error("rebuild failed (the log is unreachable?), retrying: %r", exc)
+                    self._settled.set()  # commands are refused until the log is back
                     await asyncio.sleep(0.5)
         finally:
             self._healthy.set()
+            self._settled.set()
+
+    async def _usable(self) -> bool:
+        """Whether commands can be decided: not while the live state waits to be
+        rebuilt from a log that cannot be read (the database is away)."""
+        await self._settled.wait()
+        return self._healthy.is_set()
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -229,8 +244,14 @@ class Service:
         ``refused`` is set for frames the gateway cannot hand over (binary, oversize):
         they are answered and recorded like any other outcome.
         """
-        if not self._healthy.is_set():
-            await self._healthy.wait()
+        if not await self._usable():
+            refused_id = protocol.action_id_of(text) or protocol.new_action_id()
+            err = RwiError(
+                "internal_error",
+                f"the event log is unavailable; action_id {refused_id} was not executed",
+            )
+            connection.outbox.reply(protocol.error(refused_id, err))
+            return
         now = self.clock()
         ts = iso(now)
         action_id: str | None = None
