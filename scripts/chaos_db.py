@@ -15,9 +15,11 @@ the load on for ``--after`` seconds. The service is never restarted.
   and the slowest of them;
   ``outage.readyz``: the statuses ``/readyz`` gave meanwhile (503 only);
 - ``media``: RTP packets each probe received during the outage, against the 50/s a
-  live stream carries, and whether each bridged call then hung up cleanly;
+  live stream carries (and in as long a window before and after), and whether each
+  bridged call then hung up cleanly;
 - ``recovery``: seconds from the database's start to ``/readyz`` 200 and to the first
-  command that succeeded again; ``lost``: acknowledged commands missing from the log
+  command that succeeded again (the drill fails if either takes over 60 s), and the
+  success replies from then on; ``lost``: acknowledged commands missing from the log
   (must be 0); ``verify``: ``rwi verify`` on the log afterwards.
 
     .venv/bin/python scripts/chaos_db.py [--rate 50] [--down 5] [--mode fast|immediate]
@@ -175,6 +177,7 @@ async def outage(
     in_outage = [r for r in replies if down_at <= r.at < up_at]
     sent_in_outage = [r for r in replies if down_at <= r.sent_at < up_at]
     expected = round((up_at - down_at) / 0.02)
+    side = min(args.warm, args.down, args.after)  # a window as long on each side
     return {
         "drill": "chaos_db",
         "mode": args.mode,
@@ -190,21 +193,27 @@ async def outage(
         },
         "media": {
             "expected_packets": expected,
+            "side_window_s": side,
             "received_before": {
-                leg: RtpProbe.count(p.received, down_at - args.down, down_at)
+                leg: RtpProbe.count(p.received, down_at - side, down_at)
                 for leg, p in probes.items()
             },
             "received_in_outage": {
                 leg: RtpProbe.count(p.received, down_at, up_at) for leg, p in probes.items()
             },
             "received_after": {
-                leg: RtpProbe.count(p.received, up_at, up_at + args.down)
-                for leg, p in probes.items()
+                leg: RtpProbe.count(p.received, up_at, up_at + side) for leg, p in probes.items()
             },
             "hung_up_after": hung_up,
             "ended_by_bye": {leg: c["ok"] == 1 and c["current"] == 0 for leg, c in ended.items()},
         },
-        "recovery": {"readyz_200_s": ready_s, "command_success_s": command_s},
+        "recovery": {
+            "readyz_200_s": ready_s,
+            "command_success_s": command_s,
+            "success_replies_after": sum(
+                1 for r in replies if r.at >= up_at and r.response == "success"
+            ),
+        },
         "lost": len(lost),
         "lost_action_ids": lost[:20],
         "load": load.summary(),

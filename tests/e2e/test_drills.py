@@ -37,3 +37,26 @@ async def test_sigkill_under_load_loses_nothing_and_leaves_no_dialog_up() -> Non
     assert result["lost"] == 0, result["lost_action_ids"]
     assert result["verify"]["ok"], result["verify"]
     assert result["stale_dialogs"] == 0, result["per_kill"]
+
+
+async def test_a_database_outage_refuses_commands_keeps_media_and_recovers_alone() -> None:
+    result = await run_drill(
+        "chaos_db.py", "--rate", "20", "--warm", "3", "--down", "4", "--after", "3",
+        "--media-calls", "1",
+    )  # fmt: skip
+    outage = result["outage"]
+    assert outage["success_replies"] == 0
+    assert outage["error_replies"] > 0
+    assert set(outage["sent"]) == {"error"}  # every command sent meanwhile was refused
+    assert set(outage["error_codes"]) == {"internal_error"}
+    assert set(outage["readyz"]) == {"503"}
+    media = result["media"]
+    for leg, packets in media["received_in_outage"].items():
+        # RTP kept flowing through the bridge (50 packets/s; a few may straddle the edges)
+        assert packets >= 0.9 * media["expected_packets"], (leg, media)
+    assert set(media["hung_up_after"].values()) == {"success"}
+    assert all(media["ended_by_bye"].values()), media
+    assert result["recovery"]["success_replies_after"] > 0  # the same process, no restart
+    assert result["load"]["success"] > 0
+    assert result["lost"] == 0, result["lost_action_ids"]
+    assert result["verify"]["ok"], result["verify"]
