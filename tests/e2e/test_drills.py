@@ -60,3 +60,21 @@ async def test_a_database_outage_refuses_commands_keeps_media_and_recovers_alone
     assert result["load"]["success"] > 0
     assert result["lost"] == 0, result["lost_action_ids"]
     assert result["verify"]["ok"], result["verify"]
+
+
+async def test_a_short_soak_writes_everything_it_acknowledges() -> None:
+    result = await run_drill(
+        "soak.py", "--minutes", "0.2", "--rate", "20", "--hold", "1", "--warm", "4"
+    )
+    events = result["events"]
+    assert events["gap_free"] and events["nothing_lost"], events
+    assert events["pushed_to_client"] > 0
+    assert events["pushed_missing"] == 0
+    assert result["lost"] == 0, result["lost_action_ids"]
+    load = result["load"]
+    assert load["success"] > 0 and load["error"] == load["no_reply"] == 0, load
+    assert load["answered"] == load["hung_up"] > 0
+    service = result["service"]
+    for moment in ("start", "steady", "end", "drained"):
+        assert service[moment]["rss_kib"] > 0 and service[moment]["fds"] > 0, service
+    assert result["exit_code_on_sigterm"] == 0

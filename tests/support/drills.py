@@ -331,14 +331,23 @@ async def logged_commands(database_url: str) -> dict[str, str]:
 
 
 async def events_in_log(database_url: str) -> dict[str, int]:
-    """Rows in the events table, and the head as ``event_head`` says (equal: no gap)."""
+    """Events in the log (rows), its head as ``event_head`` says (equal: no gap), and
+    the rows PostgreSQL's statistics count as ever inserted into it (equal to the rows:
+    nothing written was lost; read after the writer's connection has closed, since a
+    backend reports its counts when it ends)."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = int(await conn.fetchval("SELECT count(*) FROM events"))
         head = int(await conn.fetchval("SELECT last_seq FROM event_head WHERE id = 1"))
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        inserted = int(
+            await conn.fetchval(
+                "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'events'"
+            )
+        )
     finally:
         await conn.close()
-    return {"rows": rows, "head": head}
+    return {"rows": rows, "head": head, "inserted": inserted}
 
 
 # ------------------------------------------------------------------------- the client
@@ -370,6 +379,8 @@ class CallLoad:
         self.cut = 0
         #: connections made so far (the current one is the last)
         self.connections = 0
+        #: seq -> type of every event pushed to this client: each was durable first
+        self.pushed: dict[int, str] = {}
         self._ws: Any = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._connected = asyncio.Event()
@@ -409,6 +420,8 @@ class CallLoad:
             try:
                 async for text in ws:
                     frame = json.loads(text)
+                    if "seq" in frame:
+                        self.pushed[frame["seq"]] = frame["event"]
                     key = frame.get("action_id") or f"{frame.get('event')}:{frame.get('call_id')}"
                     future = self._waiting.pop(key, None)
                     if future is not None and not future.done():
@@ -518,6 +531,19 @@ class CallLoad:
             "hung_up": self.hung_up,
             "cut": self.cut,
         }
+
+
+async def pushed_missing_from_log(load: CallLoad, database_url: str) -> list[int]:
+    """Seqs of events pushed to the client that the log does not hold as pushed."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT seq, type FROM events WHERE seq = ANY($1::bigint[])", list(load.pushed)
+        )
+    finally:
+        await conn.close()
+    stored = {r["seq"]: r["type"] for r in rows}
+    return sorted(seq for seq, kind in load.pushed.items() if stored.get(seq) != kind)
 
 
 async def missing_from_log(load: CallLoad, database_url: str) -> list[str]:
