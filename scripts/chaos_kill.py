@@ -10,7 +10,10 @@ the killed process left behind.
 - ``lost``: commands that got a success reply but are not in the log (must be 0);
 - ``verify``: ``rwi verify`` run on the log after the drill (projections == rebuild);
 - ``stale_dialogs``: per kill, the dialogs of the killed process SIPp still has up 5 s
-  after the restart (must be 0: the new process ends them from the log).
+  after the restart (must be 0: the new process ends them from the log);
+- ``ended_without_dialog_record``: calls the restarts ended that had no dialog record in
+  the log (killed between the originate and the leg's first SIP report): an upper
+  bound on the dialogs no restart can end from the log.
 
     .venv/bin/python scripts/chaos_kill.py [--rate 100] [--kills 5] [--seconds 30]
 """
@@ -35,6 +38,7 @@ from tests.support.drills import (  # noqa: E402
     CallLoad,
     DrillService,
     SippUas,
+    ended_without_dialog_record,
     missing_from_log,
     scratch_database,
 )
@@ -84,6 +88,7 @@ async def drill(args: argparse.Namespace) -> dict[str, Any]:
                     await loading
                     stale = await asyncio.gather(*checks)
                 lost = await missing_from_log(load, url)
+                unrecorded = await ended_without_dialog_record(url)
                 stopped = await service.stop()
                 verify = await service.verify()
             finally:
@@ -104,6 +109,7 @@ async def drill(args: argparse.Namespace) -> dict[str, Any]:
         "lost_action_ids": lost[:20],
         "verify": verify,
         "stale_dialogs": sum(c["current"] for c in stale),
+        "ended_without_dialog_record": unrecorded,
         "per_kill": kills,
         "load": load.summary(),
         "exit_code_on_sigterm": stopped,

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="how long (fractions ok)")
     parser.add_argument("--rate", type=float, default=50.0, help="calls offered per second")
     parser.add_argument("--hold", type=float, default=2.0, help="seconds each call is held")
-    parser.add_argument("--warm", type=float, default=30.0, help="seconds until steady")
+    parser.add_argument("--warm", type=float, default=60.0, help="seconds until steady")
     parser.add_argument("--database-url", default=server_url())
     args = parser.parse_args()
     print(json.dumps(asyncio.run(drill(args))), flush=True)

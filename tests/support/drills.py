@@ -129,11 +129,14 @@ class SippUas:
     def _rows(self) -> list[dict[str, str]]:
         if not self.stats.exists():
             return []
-        lines = self.stats.read_text(errors="replace").strip().splitlines()
+        text = self.stats.read_text(errors="replace")
+        # Only whole rows: SIPp may be writing the last one as we read.
+        lines = text[: text.rfind("\n") + 1].splitlines()
         if len(lines) < 2:
             return []
         header = lines[0].split(";")
-        return [dict(zip(header, line.split(";"), strict=False)) for line in lines[1:]]
+        rows = [line.split(";") for line in lines[1:]]
+        return [dict(zip(header, row, strict=True)) for row in rows if len(row) == len(header)]
 
     async def counters(self, limit: float = 10.0) -> dict[str, int]:
         """The statistics of a row SIPp writes from now on (not an older one):
@@ -531,6 +534,32 @@ class CallLoad:
             "hung_up": self.hung_up,
             "cut": self.cut,
         }
+
+
+_UNRECORDED_DIALOGS = """
+WITH dialed AS (SELECT data->>'call_id' AS call_id FROM events WHERE type = 'call.originated'),
+ended AS (
+  SELECT data->>'call_id' AS call_id FROM events
+   WHERE type = 'call.hangup' AND data->>'reason' = 'system'
+),
+recorded AS (
+  SELECT DISTINCT data->>'call_id' AS call_id FROM events
+   WHERE type = 'observation' AND data ? 'dialog'
+)
+SELECT count(*) FROM dialed JOIN ended USING (call_id)
+ WHERE call_id NOT IN (SELECT call_id FROM recorded)
+"""
+
+
+async def ended_without_dialog_record(database_url: str) -> int:
+    """Outbound calls a restart ended whose SIP dialog was never recorded in the log:
+    the crash came between the originate and the leg's first report. If the INVITE
+    had already left, the far end's dialog is one the restart cannot end."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        return int(await conn.fetchval(_UNRECORDED_DIALOGS))
+    finally:
+        await conn.close()
 
 
 async def pushed_missing_from_log(load: CallLoad, database_url: str) -> list[int]:
