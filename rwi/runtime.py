@@ -119,9 +119,11 @@ class Runtime:
         try:
             await self.pool.fetchval("SELECT 1")
             checks["database"] = "ok"
-        except (OSError, asyncpg.PostgresError) as exc:
-            return False, {"database": f"unreachable: {exc}"}
-        current = await migrations_current(self.pool, self.database_url)
+            current = await migrations_current(self.pool, self.database_url)
+        except Exception as exc:  # whatever the check hit, the service is not ready: 503
+            # A pool connection the server dropped can fail with a client-side error
+            # (InterfaceError, InternalClientError), not only a PostgreSQL or OS one.
+            return False, {"database": f"unreachable: {exc!r}"}
         checks["migrations"] = "current" if current else "pending"
         return current, checks
 

@@ -5,7 +5,9 @@ events are folded into the live state at once (so the next decision sees them) a
 queued for the group-commit writer, which stores them in that same order. Replies and
 pushes wait for durability: nothing leaves before the event that causes it is stored.
 If an append fails, the live state may hold events the log does not: the service then
-rebuilds the state from the log before deciding anything else.
+rebuilds the state from the log before deciding anything else. While the log cannot be
+read (the database is away) commands are refused with ``internal_error``, unrecorded;
+the rebuild retries until the database is back, and the service carries on.
 """
 
 from __future__ import annotations
@@ -204,6 +206,10 @@ class Service:
         self.replies = PendingReplies()
         self._healthy = asyncio.Event()
         self._healthy.set()
+        #: set once a recovery has either finished or found the log unreachable: until
+        #: then a command waits for it; after a failed attempt it is refused at once
+        self._settled = asyncio.Event()
+        self._settled.set()
         self.rebuilt_events = 0
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.sources.state = lambda: self.state
@@ -242,17 +248,26 @@ class Service:
         if not self._healthy.is_set():
             return
         self._healthy.clear()
+        self._settled.clear()
         log.error("an append failed: rebuilding the live state from the log")
         try:
             while True:
                 try:
                     await self.rebuild()
                     break
-                except (OSError, StoreError) as exc:
-                    log.error("rebuild failed, retrying: %s", exc)
+                except Exception as exc:  # never decide on a state not rebuilt
+                    log.error("rebuild failed (the log is unreachable?), retrying: %r", exc)
+                    self._settled.set()  # commands are refused until the log is back
                     await asyncio.sleep(0.5)
         finally:
             self._healthy.set()
+            self._settled.set()
+
+    async def _usable(self) -> bool:
+        """Whether commands can be decided: not while the live state waits to be
+        rebuilt from a log that cannot be read (the database is away)."""
+        await self._settled.wait()
+        return self._healthy.is_set()
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -291,8 +306,15 @@ class Service:
         they are answered and recorded like any other outcome.
         """
         started = time.perf_counter()
-        if not self._healthy.is_set():
-            await self._healthy.wait()
+        ready = self._settled.is_set() and self._healthy.is_set()  # the fast path
+        if not ready and not await self._usable():
+            refused_id = protocol.action_id_of(text) or protocol.new_action_id()
+            err = RwiError(
+                "internal_error",
+                f"the event log is unavailable; action_id {refused_id} was not executed",
+            )
+            connection.outbox.reply(protocol.error(refused_id, err))
+            return
         self._decide(connection, text, refused, started)
 
     def _decide(

@@ -11,6 +11,10 @@ everything committed before it (READ COMMITTED takes a fresh snapshot per statem
 
 Each append request stands alone: a version conflict or a partial duplicate fails that
 request with a typed error while the rest of the batch commits.
+
+A lost connection (the database restarted or went away) fails the batch in flight with
+``StoreError``; the next batch connects again, so the writer outlives any outage and
+appends fail promptly while the database is unreachable.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from rwi.store.events import ANY, NewEvent
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "rwi_events"
+#: seconds one attempt to (re)connect may take before the batch waiting on it fails
+CONNECT_TIMEOUT = 5.0
 #: ``\u0000`` in JSON text that is not itself an escaped backslash followed by "u0000"
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -133,7 +139,7 @@ class GroupCommitWriter:
         self.events_written = 0
 
     async def start(self) -> None:
-        self._conn = await asyncpg.connect(self._dsn)
+        self._conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
         self._task = asyncio.create_task(self._run(), name="rwi-store-writer")
 
     async def close(self) -> None:
@@ -216,7 +222,7 @@ class GroupCommitWriter:
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(StoreError(f"append failed: {exc}"))
-            await self._reconnect()
+            await self._reset_connection()
             return
         for pending, seqs in plan.done:
             if not pending.future.done():
@@ -225,25 +231,30 @@ class GroupCommitWriter:
             if not pending.future.done():
                 pending.future.set_exception(error)
 
-    async def _reconnect(self) -> None:
-        if self._conn is not None and not self._conn.is_closed():
+    async def _reset_connection(self) -> None:
+        """After a failed batch: roll back on a live connection, or drop a dead one
+        (the next batch connects again). Nothing waits here for the database to come
+        back, so while it is away every append fails at once instead of queueing."""
+        conn = self._conn
+        if conn is None:
+            return
+        if not conn.is_closed():
             try:
-                await self._conn.execute("ROLLBACK")
+                await conn.execute("ROLLBACK")
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                self._conn.terminate()
-        for delay in (0.05, 0.2, 0.5, 1.0, 2.0):
-            try:
-                self._conn = await asyncpg.connect(self._dsn)
-                return
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("event store reconnect failed: %s", exc)
-                await asyncio.sleep(delay)
+                conn.terminate()
+        self._conn = None
+
+    async def _connection(self) -> asyncpg.Connection:
+        """The writer's connection, made again if the last one was lost."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = None
+            self._conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
+        return self._conn
 
     async def _write(self, batch: list[_Pending]) -> _Plan:
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            raise asyncpg.InterfaceError("no database connection")
+        conn = await self._connection()
         started = time.perf_counter()
         plan = await self._write_fast(conn, batch)
         if plan is None:
