@@ -128,6 +128,10 @@ class Runtime:
         return current, checks
 
     async def stop(self) -> None:
+        if self.service is not None and self.legs is not None:
+            # before SIP and media close: their last reports (a recording's file closed)
+            # are ingested and logged by this process, not left to the next start
+            await self.service.shutdown()
         if self.ingest is not None:
             await self.ingest.close()
         if self.executor is not None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from rwi import logs, protocol
 from rwi.config import Config, TokenConfig
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
-from rwi.domain.decide import iso, restarted
+from rwi.domain.decide import iso, restarted, shutting_down
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.effects import Effect
 from rwi.domain.features import available
@@ -210,6 +210,8 @@ class Service:
         #: then a command waits for it; after a failed attempt it is refused at once
         self._settled = asyncio.Event()
         self._settled.set()
+        #: set each time an observation is stored and pushed (a shutdown waits on it)
+        self._observed = asyncio.Event()
         self.rebuilt_events = 0
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.sources.state = lambda: self.state
@@ -233,6 +235,29 @@ class Service:
             ],
             {"ts": ts},
         )
+
+    async def shutdown(self, limit: float = 5.0) -> None:
+        """A clean stop, while SIP and media still run: log what it means (recordings
+        are stopped, ``rwi.domain.decide.shutting_down``) and wait, up to ``limit``
+        seconds, until the media side's reports of it are logged too (what is still
+        open then is closed at the next start)."""
+        ts = iso(self.clock())
+        emits = shutting_down(self.state, ts)
+        if not emits or not self._healthy.is_set():
+            return
+        try:
+            await self._commit(emits, {"ts": ts})
+        except StoreError as exc:
+            log.warning("shutdown: could not log the stop of recordings: %s", exc)
+            return
+        pending = {e.data["recording_id"] for e in emits if "recording_id" in e.data}
+        try:
+            async with asyncio.timeout(limit):
+                while pending & self.state.recordings.keys():
+                    self._observed.clear()
+                    await self._observed.wait()
+        except TimeoutError:
+            log.warning("shutdown: recordings still open after %.0f s: %s", limit, pending)
 
     async def stop(self) -> None:
         """Let every in-flight command finish its append and reply."""
@@ -587,6 +612,7 @@ class Service:
                 return
             self._push(prepared, done.result())
             self.replies.observed(observation)
+            self._observed.set()
 
         future.add_done_callback(stored)
         return future

@@ -52,6 +52,16 @@ def restarted(state: State, ts: str) -> list[Emit]:
     return events
 
 
+def shutting_down(state: State, ts: str) -> list[Emit]:
+    """What a clean stop means for the features' aggregates, logged by the stopping
+    process before its SIP and media sides close."""
+    events: list[Emit] = []
+    for feature in FEATURES:
+        if feature.shutdown is not None:
+            events += feature.shutdown(state, ts)
+    return events
+
+
 def timer_stream(data: dict[str, Any]) -> str:
     """The stream a ``timer.fired`` belongs to (logs before ``stream_id`` name a call)."""
     stream = data.get("stream_id")

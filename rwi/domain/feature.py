@@ -12,7 +12,9 @@ module that says, for its aggregate(s):
   observation, on the state before those events);
 - ``pushed``: the event types clients receive; ``audience``: who receives one of them,
   from the state before it; ``resume``: which logged ones a resuming connection gets;
-- ``restart``: what a service restart means for its aggregates (events logged at start).
+- ``restart``: what a service restart means for its aggregates (events logged at start);
+- ``shutdown``: what a clean stop means for them (events logged by the stopping process
+  while its SIP and media sides still run, so their last reports are logged too).
 
 Everything here is pure: time comes in as the decision's ISO timestamp.
 """
@@ -56,3 +58,4 @@ class Feature:
     audience: Audience | None = None
     resume: ResumeFactory | None = None
     restart: Restart | None = None
+    shutdown: Restart | None = None

@@ -13,7 +13,8 @@ recording id. The end is always reported by the media side (``media.recording.fi
 with the seconds in the file and its size), so ``record.stopped`` says what is on disk:
 ``record.stop`` and a restart only ask for it (``record.stopping``, not pushed). A
 recording a previous process left open is closed at start (the WAV header fixed from
-the bytes on disk) and stopped with ``reason: system``.
+the bytes on disk) and stopped with ``reason: system``; a clean stop stops its running
+recordings through the media side first, so it logs their ``record.stopped`` itself.
 """
 
 from __future__ import annotations
@@ -226,6 +227,17 @@ def restart(state: State, ts: str) -> list[Emit]:
     return [_event(rec, "record.stopping", reason="system") for rec in state.recordings.values()]
 
 
+def shutdown(state: State, ts: str) -> list[Emit]:
+    """The service stops cleanly: each running recording is stopped by the media side
+    (``shutdown: true``), whose report gives ``record.stopped {reason: system}`` before
+    the process ends. Those already stopping finish as asked."""
+    return [
+        _event(rec, "record.stopping", reason="system", shutdown=True)
+        for rec in state.recordings.values()
+        if rec.stopping is None
+    ]
+
+
 # --- folds and effects ---------------------------------------------------------------
 
 
@@ -285,7 +297,10 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             return [PauseRecording(rec.recording_id)]
         case "record.resumed" if rec is not None:
             return [ResumeRecording(rec.recording_id)]
-        case "record.stopping" if rec is not None and d.get("reason") == "system":
+        case "record.stopping" if (
+            rec is not None and d.get("reason") == "system" and not d.get("shutdown")
+        ):
+            # a restart: the recorder died with the previous process, only its file is left
             return [CloseRecordingFile(rec.recording_id, rec.path)]
         case "record.stopping" if rec is not None:
             return [StopRecording(rec.recording_id)]
@@ -327,4 +342,5 @@ FEATURE = Feature(
     audience=_audience,
     resume=CallResume,
     restart=restart,
+    shutdown=shutdown,
 )

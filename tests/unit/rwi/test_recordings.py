@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rwi.domain import Command, Observation, decide, observe
-from rwi.domain.decide import restarted
+from rwi.domain.decide import restarted, shutting_down
 from rwi.domain.effects import (
     CloseRecordingFile,
     Effect,
@@ -218,6 +218,29 @@ def test_a_recording_cut_by_a_restart_is_closed_from_disk() -> None:
     assert (stopped.data["reason"], stopped.data["duration_secs"]) == ("system", 2.0)
     assert stopped.data["paused_secs"] == 3.0
     assert w.replayed() == w.state.snapshot()
+
+
+def test_a_clean_stop_stops_running_recordings_through_the_media_side() -> None:
+    w = recording_world()
+    rid = command(w, "record.start", call_id="leg_a")[0]["recording_id"]
+    w.later(2)
+    events = shutting_down(w.state, w.now)
+    assert [(e.type, e.data["recording_id"], e.data["reason"]) for e in events] == [
+        ("record.stopping", rid, "system")
+    ]
+    # the recorder still runs in this process: it is stopped, not closed from disk
+    assert run(w, events) == [StopRecording(rid)]
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=2.0, size_bytes=32044
+    )
+    assert (stopped.data["reason"], stopped.data["duration_secs"]) == ("system", 2.0)
+    assert w.state.recordings == {}
+    assert w.replayed() == w.state.snapshot()
+
+    # one already stopping finishes as asked (``reason: rwi``)
+    command(w, "record.start", call_id="leg_b")
+    command(w, "record.stop", call_id="leg_b")
+    assert shutting_down(w.state, w.now) == []
 
 
 def test_events_go_to_the_owner_and_to_who_started_it() -> None:
