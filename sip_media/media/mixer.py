@@ -8,7 +8,8 @@ Bridges, hold, listen/whisper/barge and conferences are all just edge sets:
 * bridge a-b: a->b, b->a;  early media a=>b: a->b;
 * hold: the held leg leaves every leg/bus edge and hears its hold source;
 * supervision follows the agent leg: listen: sup hears the agent and whatever the agent
-  hears; whisper adds sup->agent; barge adds sup->agent and sup->whoever hears the agent
+  hears (but other supervisors' whispers); whisper adds sup->agent; barge adds sup->agent
+  and sup->whoever hears the agent
   (so it keeps its meaning through hold, re-bridges and transfers of the agent leg);
 * conference: member->bus (unmuted), bus->member and member->member with gain -1
   (N-1 mixes from one sum per conference).
@@ -97,9 +98,11 @@ def _supervision_edges(
 ) -> list[tuple[Node, Node, float]]:
     """Edges of the supervisions, derived from the agent legs' edges in ``base``: a
     supervisor talks to the agent (whisper) and to whoever hears the agent (barge), and
-    hears the agent and everything the agent hears (other supervisors' whispers too). A
-    held supervisor hears only its hold music."""
+    hears the agent and everything the agent hears but another supervisor's whisper (only
+    the agent hears a whisper; a barge is part of the call, so other supervisors hear
+    it). A held supervisor hears only its hold music."""
     talk: list[tuple[Node, Node, float]] = []
+    whispers: list[tuple[Node, Node, float]] = []
     for sup, (agent, mode) in topo.supervisions.items():
         if sup in topo.held or mode == "listen":
             continue
@@ -115,7 +118,9 @@ def _supervision_edges(
             talk += [(dst, me, -gain if dst == me else gain) for dst in reach]
         else:
             talk += [(dst, me, gain) for dst in reach]
-    heard = base + talk
+        if mode == "whisper":
+            whispers += talk[len(talk) - len(reach) :]
+    heard = base + [edge for edge in talk if edge not in whispers]
     out = list(talk)
     for sup, (agent, _mode) in topo.supervisions.items():
         if sup in topo.held:

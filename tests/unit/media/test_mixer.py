@@ -111,10 +111,15 @@ def test_two_supervisors_on_one_agent() -> None:
         supervisions={"s1": ("agent", "listen"), "s2": ("agent", "whisper")},
     )
     got = hears(t, ["s1", "s2", "agent", "cust"])
-    assert got["s1"] == {"agent": 1.0, "cust": 1.0, "s2": 1.0}  # the agent hears s2
+    assert got["s1"] == {"agent": 1.0, "cust": 1.0}  # s2's whisper is the agent's only
     assert got["s2"] == {"agent": 1.0, "cust": 1.0}
     assert got["agent"] == {"cust": 1.0, "s2": 1.0}
     assert got["cust"] == {"agent": 1.0}
+    # a barge is part of the call: the other supervisor hears it
+    t.supervisions["s2"] = ("agent", "barge")
+    got = hears(t, ["s1", "s2", "agent", "cust"])
+    assert got["s1"] == {"agent": 1.0, "cust": 1.0, "s2": 1.0}
+    assert got["cust"] == {"agent": 1.0, "s2": 1.0}
 
 
 def test_barge_into_a_conference_does_not_echo() -> None:
