@@ -276,7 +276,9 @@ EVENTS: dict[str, EventSpec] = {
             "Supervision ended; the supervisor leg stays up.",
             _SUPERVISOR_REQUIRED + " reason",
             **_SUPERVISOR,
-            reason=_enum("rwi", "moved", "takeover", "target_ended", "supervisor_ended", "system"),
+            reason=_enum(
+                "rwi", "moved", "takeover", "target_ended", "supervisor_ended", "failed", "system"
+            ),
         ),
         _event(
             "sip.message.received",

@@ -289,6 +289,21 @@ class Executor:
             data = {"recording_id": effect.recording_id, "error": str(exc)}
             await self.observe(Observation("media.recording.failed", data))
 
+    async def _supervise(self, effect: Supervise) -> None:
+        """Start or switch a supervisor mode; the media side refusing it (a leg gone)
+        ends the mode, never a call (``media.supervise.failed``, not ``effect.failed``)."""
+        try:
+            await self.driver.supervise(effect.supervisor_leg, effect.agent_leg, effect.mode)
+        except Exception as exc:
+            log.info("supervise %s -> %s failed: %s", effect.supervisor_leg, effect.agent_leg, exc)
+            data = {
+                "supervisor_call_id": effect.supervisor_leg,
+                "target_call_id": effect.agent_leg,
+                "mode": effect.mode,
+                "error": str(exc),
+            }
+            await self.observe(Observation("media.supervise.failed", data))
+
     async def _stream(self, effect: StartStream | StopStream) -> None:
         """Start or stop an audio stream; a failure ends the stream, never its call
         (``media.stream.ended {reason: failed}``; stopping one already gone is nothing)."""
@@ -379,7 +394,7 @@ class Executor:
             case ConferenceMute():
                 await d.conference_mute(effect.conf_id, effect.leg_id, effect.muted)
             case Supervise():
-                await d.supervise(effect.supervisor_leg, effect.agent_leg, effect.mode)
+                await self._supervise(effect)
             case StopSupervise():
                 with contextlib.suppress(Exception):  # a leg ended: the rule went with it
                     await d.stop_supervise(effect.supervisor_leg)

@@ -26,14 +26,22 @@ from rwi.domain.call import CallState, CallStatus
 from rwi.domain.calls.legs import get_call, hangup_events, owned, stop_playback
 from rwi.domain.effects import Effect, StopSupervise, Supervise
 from rwi.domain.feature import Feature, Handler, unchanged
-from rwi.domain.model import Command, Decision, Emit, EventLike, State, call_stream
+from rwi.domain.model import (
+    Command,
+    Decision,
+    Emit,
+    EventLike,
+    Observation,
+    State,
+    call_stream,
+)
 from rwi.errors import RwiError
 
 MODES = ("listen", "whisper", "barge")
 #: the states an agent leg can be monitored in (it has media)
 MONITORABLE = (CallStatus.ANSWERED, CallStatus.BRIDGED, CallStatus.HELD)
 #: why a mode ended (``supervisor.mode.stopped {reason}``)
-REASONS = ("rwi", "moved", "takeover", "target_ended", "supervisor_ended", "system")
+REASONS = ("rwi", "moved", "takeover", "target_ended", "supervisor_ended", "failed", "system")
 
 
 def _event(supervisor: str, target: str, kind: str, mode: str, **data: Any) -> Emit:
@@ -216,6 +224,16 @@ def legs_ended(state: State, events: Sequence[Emit], ts: str) -> list[Emit]:
     return out
 
 
+def supervise_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
+    """The media side refused a mode (one of its legs was gone by then): the mode is
+    over (``reason: failed``) if it is still the one asked for; a later one stands."""
+    d = obs.data
+    sup = state.supervisions.get(d.get("supervisor_call_id", ""))
+    if sup is None or (sup.target_call_id, sup.mode) != (d.get("target_call_id"), d.get("mode")):
+        return ()
+    return (_stopped(sup, "failed"),)
+
+
 def restart(state: State, ts: str) -> list[Emit]:
     """The legs did not survive the previous process, nor did their modes."""
     return [_stopped(sup, "system") for sup in state.supervisions.values()]
@@ -290,6 +308,7 @@ FEATURE = Feature(
     name="supervision",
     commands=HANDLERS,
     needs_media=True,
+    observations={"media.supervise.failed": supervise_failed},
     evolvers={
         **dict.fromkeys(STARTED, _started),
         "supervisor.takeover.started": unchanged,
