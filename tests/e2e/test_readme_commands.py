@@ -47,6 +47,7 @@ RUN_ELSEWHERE = {
     ".venv/bin/python scripts/chaos_kill.py --rate 100 --kills 5": "tests/e2e/test_drills.py",
     ".venv/bin/python scripts/chaos_db.py --rate 50 --down 5": "tests/e2e/test_drills.py",
     ".venv/bin/python scripts/soak.py --minutes 30 --rate 50": "tests/e2e/test_drills.py",
+    ".venv/bin/python examples/echo_bot.py --port 8765": "tests/e2e/test_example_bot.py",
     "rwi call originate leg_a sip:1001@local --wait answered": "tests/e2e/test_cli_client.py",
     "rwi events --call leg_a --since 0": "tests/e2e/test_cli_client.py",
     "rwi call hangup leg_a": "tests/e2e/test_cli_client.py",
