@@ -1,9 +1,11 @@
 """Audio streams (contract §12) end to end: SIPp tone phones through the real service,
 a real WebSocket bot on 127.0.0.1 (``tests.support.bot``), the phone side's audio tapped
 from the service's own media engine and checked by spectrum. The bot gets the right tone
-in the right channel, a duplex bot is heard by the caller and its marks come back, a URL
-outside ``[media] stream_allowed_urls`` is ``forbidden`` and never connected to, hangup
-ends the stream; the log replays to the live state."""
+in the right channel (``peer`` alone is what the caller hears), a duplex bot is heard by
+the caller and its marks come back, on a bridged call only this call's party hears it, a
+URL outside ``[media] stream_allowed_urls`` is ``forbidden`` and never connected to, a
+stalled bot loses its own frames while the bridge goes on, a bot that closes ends its
+stream ``remote_closed``, hangup ends the stream; the log replays to the live state."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from tests.e2e.pbx import Pbx, answered, g711_file, heard, pbx, sip_tables, start, tone_phone
 from tests.support.bot import Bot, tone16
 from tests.support.client import RwiClient
+from tests.support.observer import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -141,3 +144,100 @@ async def test_url_outside_the_allow_list_is_forbidden_and_never_reached(
             assert reply["response"] == "success"
             await client.event("media.stream.started", call_id="leg_a")
             assert len(allowed.calls) == 1 and other.calls == []
+
+
+async def test_listen_peer_track_is_what_the_caller_hears(db_url: str, tmp_path: Path) -> None:
+    cust, agent, t = tables(tmp_path)
+    async with Bot() as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("bot-token")
+        await bridged(rig, client)
+        reply = await client.request(
+            "media.stream.start", {"call_id": "leg_a", "url": bot.url, "tracks": "peer"}
+        )
+        assert reply["response"] == "success", reply
+        call = await bot.call()
+        assert call.start["tracks"] == "peer"
+        await call.wait_frames(75)
+        assert {len(f) for f in call.frames} == {320}  # mono, 20 ms at 8 kHz
+        assert heard(call.samples()[-8000:, 0], FREQS) == {AGENT}  # the agent, not the caller
+        await client.request("media.stream.stop", {"call_id": "leg_a"})
+        stopped = await client.event("media.stream.stopped", call_id="leg_a")
+        assert stopped["data"]["reason"] == "rwi"
+
+
+async def test_duplex_on_a_bridged_call_whispers_to_this_calls_party_only(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust, agent, t = tables(tmp_path)
+    async with Bot(mode="tone", reply_hz=BOT) as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("bot-token")
+        await bridged(rig, client)
+        # the bot on the agent's leg: agent assist, whispered to the agent
+        reply = await client.request(
+            "media.stream.start", {"call_id": "leg_b", "url": bot.url, "mode": "duplex"}
+        )
+        assert reply["response"] == "success", reply
+        await client.event("media.stream.started", call_id="leg_b")
+        call = await bot.call()
+        await call.wait_frames(50)
+        assert heard(call.samples()[-4000:, 0], FREQS) == {AGENT}  # it hears the agent
+        _, agent_hears = await rig.tap("leg_b", 1.0)
+        assert heard(agent_hears, FREQS) == {CUSTOMER, BOT}  # the customer and the bot
+        _, customer_hears = await rig.tap("leg_a", 1.0)
+        assert heard(customer_hears, FREQS) == {AGENT}  # the customer never hears the bot
+        await client.request("media.stream.stop", {"call_id": "leg_b"})
+        stopped = await client.event("media.stream.stopped", call_id="leg_b")
+        assert stopped["data"]["reason"] == "rwi" and stopped["data"]["frames_received"] > 0
+        await rig.replay_matches()
+
+
+async def test_a_stalled_bot_loses_its_own_frames_and_the_call_goes_on(
+    db_url: str, tmp_path: Path
+) -> None:
+    cust, agent, t = tables(tmp_path)
+    async with Bot(mode="stall") as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("bot-token")
+        await bridged(rig, client)
+        reply = await client.request(
+            "media.stream.start",
+            {"call_id": "leg_a", "url": bot.url, "tracks": "both", "sample_rate": 16000},
+        )
+        sid = reply["data"]["stream_id"]
+        await client.event("media.stream.started", call_id="leg_a")
+        await bot.call()
+        # the engine's own counter: drops have no event until the stream ends
+        media = rig.svc.runtime.legs.media
+        await wait_until(
+            lambda: media.engine.streams[sid].frames_dropped >= 50, "frames dropped", 30.0
+        )
+        said, hears = await rig.tap("leg_a", 1.0)  # the bridge is untouched
+        assert heard(said, FREQS) == {CUSTOMER} and heard(hears, FREQS) == {AGENT}
+        _, agent_hears = await rig.tap("leg_b", 1.0)
+        assert heard(agent_hears, FREQS) == {CUSTOMER}
+        await client.request("media.stream.stop", {"call_id": "leg_a"})
+        stopped = await client.event("media.stream.stopped", call_id="leg_a", timeout=10)
+        data = stopped["data"]
+        assert data["reason"] == "rwi" and data["frames_dropped"] >= 50, data
+        await rig.replay_matches()
+
+
+async def test_a_bot_that_closes_ends_its_stream_remote_closed(db_url: str, tmp_path: Path) -> None:
+    cust, agent, t = tables(tmp_path)
+    async with Bot(mode="close", close_after=25) as bot, pbx(db_url, tmp_path, t) as rig:
+        await start(rig, (cust, ()), (agent, ()))
+        client = await rig.client("bot-token")
+        await bridged(rig, client)
+        reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": bot.url})
+        sid = reply["data"]["stream_id"]
+        stopped = await client.event("media.stream.stopped", call_id="leg_a", timeout=10)
+        data = stopped["data"]
+        assert data["stream_id"] == sid and data["reason"] == "remote_closed", data
+        assert data["frames_sent"] >= 25
+        _, hears = await rig.tap("leg_a", 1.0)  # the call goes on
+        assert heard(hears, FREQS) == {AGENT}
+        reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
+        assert reply["error"]["code"] == "not_found"
+        await rig.replay_matches()

@@ -27,6 +27,7 @@ SMALL = {
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
     "bench_queue.py": ["--agents", "4", "--phones", "1", "--rate", "5", "--seconds", "1",
                        "--talk", "0.2", "--media-ports", "400"],
+    "bench_streams.py": ["--calls", "5", "--warmup", "0.5", "--measure", "1"],
 }  # fmt: skip
 
 
@@ -78,6 +79,12 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
     elif script == "bench_calls.py":
         assert [r["mode"] for r in results] == ["originate", "inbound"]
         assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results
+    elif script == "bench_streams.py":
+        streams = by_bench["streams"]
+        assert streams["calls"] == 5 and streams["streams_failed"] == 0, streams
+        # every frame heard back is one the phones sent in the window, once
+        assert 0 < streams["frames_heard"] <= streams["frames_sent"] == 5 * 50, streams
+        assert streams["stream_frames_from_bot"] <= streams["stream_frames_to_bot"], streams
     else:
         assert by_bench["rebuild"]["events"] == 2000
         assert by_bench["replay_call"]["calls"] == 3

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Audio-stream benchmark: N answered calls, each streamed duplex at 8 kHz to a local
+echo bot, the caller hearing itself back through the bot (contract §12).
+
+Three processes, each with its own GIL: the phones (one UDP socket sending one stamped
+20 ms PCMU frame per call every 20 ms), the media engine (this process, its stream
+thread the WebSocket clients), and the bot (a ``websockets`` server on 127.0.0.1 that
+sends every frame straight back, like ``examples/echo_bot.py``). Each frame carries
+(call, sequence) as 16 G.711 symbols that survive decoding to PCM16, the bot and encoding
+unchanged, so the phone reads back which frame it hears and when. Half-way through the
+warm-up the bot sends one ``clear`` (see ``run``): what is measured is the steady state.
+
+Reported (one JSON line): calls, frames_sent (stamped frames the phones sent in the
+measured window), frames_heard (of those, the ones that came back), loss_pct,
+bot_roundtrip_p50_ms/p99_ms (phone → engine → bot → engine → phone, send to kernel
+receive time), the streams' own counts at the end (frames to the bots, from the bots,
+dropped), cpu_pct of the engine process and of the bot (100 = one core), and late/skipped
+ticks. Everything runs on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import socket
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sip_media.media import api, g711
+from sip_media.media.config import MediaConfig
+from sip_media.media.service import InProcessMedia, start_media
+from tests.support.ports import free_port, wide_range
+
+SO_TIMESTAMPNS = 35  # Linux: kernel receive timestamp (CLOCK_REALTIME) as ancillary data
+RTP = struct.Struct("!BBHII")
+STAMP_BYTES = 8  # call u32, sequence u32 -> 16 nibbles
+
+
+def symbols() -> tuple[np.ndarray, np.ndarray]:
+    """16 PCMU codes that decode to PCM16 and encode back to themselves, loud enough to
+    never be mistaken for silence, and the inverse table (255 = not a symbol)."""
+    codes = [
+        c
+        for c in range(256)
+        if abs(int(g711.ULAW_DECODE[c])) >= 1000
+        and int(g711.encode(g711.PCMU, g711.ULAW_DECODE[c : c + 1].astype(np.int16))[0]) == c
+    ][:16]
+    inverse = np.full(256, 255, dtype=np.uint8)
+    inverse[np.array(codes)] = np.arange(16)
+    return np.array(codes, dtype=np.uint8), inverse
+
+
+def payloads(n: int, seq: int, sym: np.ndarray) -> np.ndarray:
+    """``n`` x 160 PCMU bytes: (call, seq) as 16 symbols, then a constant symbol."""
+    raw = np.zeros((n, STAMP_BYTES), dtype=np.uint8)
+    raw[:, 0:4] = np.arange(n, dtype=">u4").view(np.uint8).reshape(n, 4)
+    raw[:, 4:8] = np.frombuffer(struct.pack("!I", seq), dtype=np.uint8)
+    nibbles = np.stack([raw >> 4, raw & 15], axis=2).reshape(n, 2 * STAMP_BYTES)
+    out = np.full((n, 160), sym[5], dtype=np.uint8)
+    out[:, : 2 * STAMP_BYTES] = sym[nibbles]
+    return out
+
+
+def phones(conn: Connection, warmup: float, measure: float) -> None:
+    """Send a stamped frame per call every 20 ms; read back which frames were heard."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        sock.setsockopt(socket.SOL_SOCKET, opt, 8 * 1024 * 1024)
+    conn.send(sock.getsockname()[1])
+    leg_ports: list[int] = conn.recv()
+    n = len(leg_ports)
+    sym, inverse = symbols()
+    sent_at: dict[int, int] = {}  # sequence -> send time (ns, CLOCK_REALTIME)
+    heard: list[tuple[int, int, int]] = []  # (call, sequence, receive time ns)
+    start = time.monotonic() + 0.05
+    t_measure, t_end = start + warmup, start + warmup + measure
+    t_stop = t_end + 1.0  # what is still on its way through the bot
+    window: list[int] = []
+    seq, next_send = 0, start
+    while (now := time.monotonic()) < t_stop:
+        if now >= next_send and now < t_end:
+            body = payloads(n, seq, sym)
+            sent_at[seq] = time.time_ns()
+            for i, port in enumerate(leg_ports):
+                header = RTP.pack(0x80, 0, seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, 1000 + i)
+                sock.sendto(header + body[i].tobytes(), ("127.0.0.1", port))
+            if now >= t_measure:
+                window.append(seq)
+            seq += 1
+            next_send += 0.02
+        try:
+            while True:
+                data, anc, _, _ = sock.recvmsg(2048, 64)
+                t_recv = next(
+                    (int.from_bytes(d[:8], "little") * 10**9 + int.from_bytes(d[8:16], "little")
+                     for level, kind, d in anc if kind == SO_TIMESTAMPNS),
+                    time.time_ns(),
+                )  # fmt: skip
+                stamp = inverse[np.frombuffer(data, np.uint8, 2 * STAMP_BYTES, RTP.size)]
+                if (stamp == 255).any():
+                    continue  # silence, or the start of a stream before the echo
+                raw = (stamp[0::2] << 4 | stamp[1::2]).astype(np.uint8).tobytes()
+                call, s = struct.unpack("!II", raw)
+                heard.append((call, s, t_recv))
+        except BlockingIOError:
+            pass
+        time.sleep(0.001)
+    in_window = set(window)
+    got = {(c, s): t for c, s, t in heard if s in in_window}
+    delays = np.array([t - sent_at[s] for (_, s), t in got.items()], dtype=np.float64) / 1e6
+    conn.send((n * len(window), len(got), delays))
+
+
+def bot(conn: Connection, port: int) -> None:
+    """The echo bot: every binary frame straight back."""
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
+
+    connections: set[ServerConnection] = set()
+
+    async def echo(ws: ServerConnection) -> None:
+        connections.add(ws)
+        try:
+            await ws.recv()  # the start frame
+            async for message in ws:
+                if isinstance(message, bytes):
+                    await ws.send(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            connections.discard(ws)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with serve(echo, "127.0.0.1", port, compression=None, max_queue=16):
+            conn.send("ready")
+            while await loop.run_in_executor(None, conn.recv) == "clear":
+                for ws in list(connections):
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(json.dumps({"type": "clear"}))
+
+    asyncio.run(main())
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_streams_"))
+    size = 4 * args.calls + 100
+    port_min, port_max = wide_range(size)
+    observed: list[api.Observation] = []
+    changed = asyncio.Event()
+
+    def on_observation(obs: api.Observation) -> None:
+        observed.append(obs)
+        changed.set()
+
+    def count(kind: type) -> int:
+        return sum(isinstance(o, kind) for o in observed)
+
+    async def until(done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(30):
+            while not done():
+                changed.clear()
+                await changed.wait()
+
+    config = MediaConfig(
+        sounds_dir=tmp / "sounds",
+        recordings_dir=tmp / "rec",
+        port_min=port_min,
+        port_max=port_max,
+        rtp_timeout_s=0,
+    )
+    ctx = multiprocessing.get_context("spawn")
+    bot_port = free_port()
+    bot_conn, bot_child = ctx.Pipe()
+    bot_proc = ctx.Process(target=bot, args=(bot_child, bot_port))
+    bot_proc.start()
+    phone_conn, phone_child = ctx.Pipe()
+    phone_proc = ctx.Process(target=phones, args=(phone_child, args.warmup, args.measure))
+    phone_proc.start()
+    phone_port: int = phone_conn.recv()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, bot_conn.recv)
+    service = await start_media(config, on_observation)
+    assert isinstance(service, InProcessMedia)
+    leg_ports = []
+    for i in range(args.calls):
+        created = await service.execute(api.CreateLeg(f"l{i}", "127.0.0.1", phone_port, 0))
+        assert isinstance(created, api.LegCreated)
+        leg_ports.append(created.local_port)
+        url = f"ws://127.0.0.1:{bot_port}/echo"
+        await service.execute(api.StartAudioStream(f"s{i}", f"l{i}", url, duplex=True))
+
+    await until(lambda: count(api.StreamStarted) + count(api.StreamStopped) >= args.calls)
+    phone_conn.send(leg_ports)
+    # Playout runs at the call's pace, so a backlog the start-up left (200 streams
+    # connecting, the first ticks late) would stay in every call's queue for good: the
+    # bot clears once, half-way through the warm-up, as a bot does on barge-in.
+    await asyncio.sleep(0.05 + args.warmup / 2)
+    bot_conn.send("clear")
+    await asyncio.sleep(args.warmup / 2)
+    assert bot_proc.pid is not None
+    pids = (os.getpid(), bot_proc.pid)
+    cpu0, t0 = [proc_cpu(p) for p in pids], time.monotonic()
+    await asyncio.sleep(args.measure)
+    cpu1, t1 = [proc_cpu(p) for p in pids], time.monotonic()
+    if not await loop.run_in_executor(None, phone_conn.poll, args.measure + 30):
+        raise SystemExit("the phones did not report")
+    sent, heard, delays = phone_conn.recv()
+    for i in range(args.calls):
+        await service.execute(api.StopAudioStream(f"s{i}"))
+    await until(lambda: count(api.StreamStopped) >= args.calls)
+    stats = dict(service.engine.stats)
+    await service.close()
+    bot_conn.send("stop")
+    bot_proc.join(5)
+    phone_proc.join(5)
+    stopped = [o for o in observed if isinstance(o, api.StreamStopped)]
+    result: dict[str, object] = {
+        "bench": "streams",
+        "calls": args.calls,
+        "sample_rate": 8000,
+        "frames_sent": sent,
+        "frames_heard": heard,
+        "loss_pct": round(100.0 * (sent - heard) / sent, 3) if sent else 0.0,
+        "bot_roundtrip_p50_ms": round(float(np.percentile(delays, 50)), 1) if heard else None,
+        "bot_roundtrip_p99_ms": round(float(np.percentile(delays, 99)), 1) if heard else None,
+        "stream_frames_to_bot": sum(o.frames_sent for o in stopped),
+        "stream_frames_from_bot": sum(o.frames_received for o in stopped),
+        "stream_frames_dropped": sum(o.frames_dropped for o in stopped),
+        "streams_failed": sum(o.reason != "rwi" for o in stopped),
+        "cpu_pct": round(100.0 * (cpu1[0] - cpu0[0]) / (t1 - t0), 1),
+        "bot_cpu_pct": round(100.0 * (cpu1[1] - cpu0[1]) / (t1 - t0), 1),
+        "cores": os.cpu_count() or 0,
+    }
+    for key in ("late_ticks", "skipped_ticks", "ticks"):
+        if key in stats:
+            result[key] = stats[key]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--measure", type=float, default=10.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
