@@ -82,7 +82,7 @@ class ObservationSink(Protocol):
     """Where observations go (``rwi.service.Service``)."""
 
     async def wait_healthy(self) -> None: ...
-    def observe_soon(self, observation: Observation) -> Any: ...
+    def observe_soon(self, observation: Observation) -> asyncio.Future[list[int]]: ...
 
 
 class SipIngest:
@@ -126,7 +126,13 @@ class SipIngest:
         # Queued, not awaited: the next report is decided while this one commits (the
         # writer keeps the order; effects and pushes still wait for durability; a
         # failure is logged and recovered from by the service).
-        sink.observe_soon(observation)
+        stored = sink.observe_soon(observation)
+        if isinstance(obs, LegAnswered):
+            # The ACK of an outbound leg's 2xx waits for this (``ack_hold``): until the
+            # answer is durable, a crash must leave the far end retransmitting its 2xx
+            # for the next process to ACK and BYE. Stored or not, the call goes on.
+            leg_id = obs.leg_id
+            stored.add_done_callback(lambda _: self.legs.confirm(leg_id))
 
     def _translate(self, obs: LegObservation) -> Observation | None:
         data: dict[str, Any]

@@ -19,6 +19,10 @@ from sip_media.sip.config import EngineConfig
 from sip_media.sip.routing import TrunkConfig
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060",)
+#: Seconds an outbound answer's ACK waits for its ``sip.call.answered`` to be stored
+#: (``rwi.sip_ingest`` confirms it then; usually a commit, milliseconds): a bound, so
+#: a slow log delays an ACK (the far end retransmits its 2xx meanwhile) but never a call.
+ANSWER_ACK_HOLD = 2.0
 _SIP_KEYS = {
     "listen",
     "allowed_destinations",
@@ -151,6 +155,7 @@ def sip_settings(config: Config) -> SipSettings:
             max_contacts_per_aor=int(sip.get("max_contacts_per_aor", 10)),
             max_registrations_per_source=int(sip.get("max_registrations_per_source", 100)),
             max_transactions_per_source=int(sip.get("max_transactions_per_source", 2000)),
+            ack_hold=ANSWER_ACK_HOLD,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: [sip] {exc}") from None

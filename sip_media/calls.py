@@ -32,6 +32,10 @@ delegates to.
 Restart recovery: ``LegOffered``, ``LegProgress`` and ``LegAnswered`` carry a
 ``DialogRecord`` (``dialog``); after a crash, a new ``CallLegs`` ends each dialog the
 log still shows live with ``await legs.end_stale(DialogRecord.from_dict(logged))``.
+With ``EngineConfig.ack_hold``, an outbound leg's ACK waits until the service has
+stored its ``LegAnswered`` and calls :meth:`CallLegs.confirm` (or the hold runs out):
+a crash before that leaves the far end retransmitting its 2xx, which the new process
+ACKs and BYEs (``sip_media.sip.stray``), so no answered dialog is left unlogged.
 """
 
 from __future__ import annotations
@@ -641,6 +645,14 @@ class CallLegs:
         """
         inv = self.sip.engine.sessions.get(leg_id)
         return None if inv is None else stale.record_of(self.sip.engine, inv)
+
+    def confirm(self, leg_id: str) -> None:
+        """The service has stored ``leg_id``'s ``LegAnswered``: send the ACK of its 2xx
+        if ``EngineConfig.ack_hold`` is holding it (nothing otherwise, or for an unknown
+        or finished leg)."""
+        inv = self.sip.engine.sessions.get(leg_id)
+        if inv is not None:
+            inv.confirm()
 
     async def end_stale(
         self,

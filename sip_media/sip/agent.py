@@ -81,6 +81,7 @@ class Invitation:
         self._timeout: TimerHandle | None = None
         self._auth_tried = False
         self._bye_after_ack = False
+        self._ack_hold: TimerHandle | None = None  # our 2xx ACK waits for ``confirm``
 
     # ------------------------------------------------------------------ re-INVITE
     @property
@@ -290,7 +291,7 @@ class Invitation:
             if msg.to_tag != dialog.remote_tag and dialog.remote_tag:
                 self._drop_fork(msg)
                 return
-            if self._ack is not None:  # retransmitted 2xx: re-ACK (§13.2.2.4)
+            if self._ack is not None and self._ack_hold is None:  # re-ACK (§13.2.2.4)
                 tname = self.route.transport if self.route else None
                 self.core.send_raw(self._ack, dialog.next_hop(), tname)
             return
@@ -305,7 +306,14 @@ class Invitation:
         transport = self.core.transport_for(self.route.transport if self.route else None)
         via = via_header(transport.name, *transport.local, new_branch())
         self._ack = dialog.request("ACK", via, self._invite_cseq)
-        self.core.send_raw(self._ack, dialog.next_hop(), transport.name)
+        hold = self.core.config.ack_hold
+        if hold > 0:
+            # Held until the owner has stored the answer (``confirm``): if this process
+            # dies meanwhile, the far end keeps retransmitting its 2xx and whichever
+            # process then holds our port ACKs and BYEs it as a stray (``stray``).
+            self._ack_hold = self.core.scheduler.call_later(hold, self.confirm)
+        else:
+            self.core.send_raw(self._ack, dialog.next_hop(), transport.name)
         if msg.body:
             self.remote_sdp = msg.body
         if self.state is InviteSessionState.DISCONNECTED:
@@ -314,6 +322,18 @@ class Invitation:
         self.core.notify(n.SessionDidStart(self.leg_id, msg.body or None))
         if self._cancel_wanted or self._end_cause:
             self.hangup()  # CANCEL crossed the 2xx: end with BYE
+
+    def confirm(self) -> None:
+        """UAC: send the ACK of the 2xx if ``ack_hold`` is holding it (at once otherwise:
+        the owner says the answer is durable, the hold ran out, or the dialog needs its
+        next request, which must not overtake the ACK)."""
+        if self._ack_hold is None:
+            return
+        self._ack_hold.cancel()
+        self._ack_hold = None
+        if self._ack is not None and self.dialog is not None:
+            transport = self.core.transport_for(self.route.transport if self.route else None)
+            self.core.send_raw(self._ack, self.dialog.next_hop(), transport.name)
 
     def _drop_fork(self, msg: MsgView) -> None:
         """A 2xx from a second fork (§13.2.2.4): ACK it, then BYE that dialog at once."""

@@ -61,3 +61,6 @@ class EngineConfig:
     local_hosts: tuple[str, ...] = ()  # extra names this UAS answers for (besides bound IPs)
     max_contacts_per_aor: int = 10
     max_registrations_per_source: int = 100
+    # Seconds the ACK of an outbound INVITE's 2xx waits for ``Invitation.confirm`` (the
+    # owner has stored the answer); 0 sends it at once. See ``agent`` and ``stray``.
+    ack_hold: float = 0.0

@@ -143,3 +143,6 @@ class DialogUsage(Protocol):
 
     @property
     def refers(self) -> dict[str, tuple[str, int]]: ...
+
+    def confirm(self) -> None:
+        """Send a held ACK of our INVITE's 2xx now (no request may overtake it)."""

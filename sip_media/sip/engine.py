@@ -4,7 +4,8 @@ Where it sits: the hub of ``sip_media.sip``. Transports hand it bytes; it parses
 (``message`` via ``msgview``), matches transactions (§17.1.3/§17.2.3), applies the
 per-source limit, answers malformed requests with 400, and dispatches to the transaction
 users: ``agent.Invitation`` for INVITE dialogs (re-INVITE, BYE), ``indialog`` for the
-other in-dialog methods, ``registrar`` for REGISTER. The users see it as a
+other in-dialog methods, ``registrar`` for REGISTER, ``stray`` for a 2xx to an INVITE
+it never sent (ACK + BYE). The users see it as a
 ``core.SipCore``. Outbound, it builds Vias and sends through transactions; everything
 it sends passes the transport's allow-list. Its owner (the adapter) hands it, at
 construction, the hooks for a new incoming session and for answering re-offers.
@@ -35,6 +36,7 @@ from sip_media.sip.registrar import Registrar, client_authorization
 from sip_media.sip.routing import Route, Router, TrunkConfig
 from sip_media.sip.sessions import SessionTable
 from sip_media.sip.stats import Stats
+from sip_media.sip.stray import StrayAnswers
 from sip_media.sip.timers import LoopScheduler, Scheduler
 from sip_media.sip.transaction import (
     ClientTransaction,
@@ -97,6 +99,7 @@ class Engine:
             config.domains, config.trunks, config.static_contacts, self.registrar.contacts_for
         )
         self._answer_sdp = answer_sdp or _keep_local_sdp
+        self.strays = StrayAnswers(self)
         self._on_new_session = on_new_session
 
     # ------------------------------------------------------------------ lifecycle
@@ -312,7 +315,7 @@ class Engine:
             else:
                 self.stats.bump("responses_in")
                 self.stats.response("in", msg.cseq_method, msg.status)
-                self._on_response(msg)
+                self._on_response(msg, source, transport)
         except SipError as exc:
             log.warning("error handling message from %s:%d: %s", *source, exc)
             self.stats.bump("errors")
@@ -484,7 +487,7 @@ class Engine:
         if self._on_new_session is not None:
             self._on_new_session(inv, msg)
 
-    def _on_response(self, msg: MsgView) -> None:
+    def _on_response(self, msg: MsgView, source: Address, transport: Transport) -> None:
         tx = self.table.client.get(msg.client_key())
         if tx is not None:
             tx.receive_response(msg.status, msg)
@@ -494,6 +497,9 @@ class Engine:
             if inv is not None:
                 inv.on_invite_response(msg.status, msg)
                 return
+            self.stats.bump("unmatched_responses")
+            self.strays.receive(msg, source, transport)
+            return
         self.stats.bump("unmatched_responses")
         log.debug("unmatched response %d %s", msg.status, msg.cseq_method)
 

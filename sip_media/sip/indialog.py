@@ -64,6 +64,7 @@ def send(
     503 when the transport refused (allow-list)."""
     dialog = inv.dialog
     assert dialog is not None
+    inv.confirm()
     transport = engine.transport_for(inv.route.transport if inv.route else None)
     if inv.invite_tx is not None:
         transport = engine.transport_of(inv.invite_tx)

@@ -29,6 +29,7 @@ COUNTER_NAMES = (
     "rate_limited",
     "timeouts",
     "unmatched_responses",
+    "stray_answers_ended",
     "send_errors",
     "errors",
 )

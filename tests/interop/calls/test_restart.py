@@ -209,3 +209,46 @@ async def test_inbound_answer_never_logged_gets_a_bye(rig: Rig, tmp_path: Path) 
     await rig.obs.wait(LegAnswered, offered.leg_id)  # happened, but "not logged"
     record = logged(offered.dialog)
     assert await end_after_crash(rig, tmp_path, record, caller, answer_sent=True) == 200
+
+
+async def test_an_answer_whose_ack_was_held_is_acked_and_byed_by_the_next_process(
+    tmp_path: Path,
+) -> None:
+    """The crash came between the 2xx and the service storing ``LegAnswered`` (so
+    ``confirm`` never came): the ACK was held, SIPp retransmits its 200, and the new
+    process on the port, which never sent that INVITE, ACKs and BYEs it."""
+    phone = call_sipp(tmp_path, "uas_unacked_answer")
+    rig = await restarted(tmp_path, free_port())
+    rig.legs.sip.engine.config.ack_hold = 30.0  # longer than the test: only a crash ends it
+    try:
+        await phone.start()
+        await rig.legs.dial("out-6", phone.uri)
+        await rig.obs.wait(LegAnswered, "out-6")
+        port = rig.legs.sip.local_address()[1]
+        await crash(rig)
+        second = await restarted(tmp_path, port)
+        try:
+            await phone.finish()
+            assert second.obs.seen == []
+            assert second.legs.sip.engine.stats.counters["stray_answers_ended"] == 1
+        finally:
+            await close_rig(second)
+    finally:
+        await phone.close()
+        await close_rig(rig)
+
+
+async def test_a_confirmed_answer_is_acked_at_once(tmp_path: Path) -> None:
+    """With the hold on, ``confirm`` (the service stored the answer) sends the ACK."""
+    phone = call_sipp(tmp_path, "uas_stale_bye")
+    rig = await restarted(tmp_path, free_port())
+    rig.legs.sip.engine.config.ack_hold = 30.0
+    try:
+        await phone.start()
+        await rig.legs.dial("out-7", phone.uri)
+        record = logged((await rig.obs.wait(LegAnswered, "out-7")).dialog)
+        rig.legs.confirm("out-7")
+        assert await end_after_crash(rig, tmp_path, record, phone) == 200
+    finally:
+        await phone.close()
+        await close_rig(rig)

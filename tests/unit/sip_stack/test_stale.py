@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation
 from sip_media.sip.dialog_record import (
     CSEQ_STEP,
@@ -23,6 +24,7 @@ from sip_media.sip.engine import Engine, EngineConfig
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.routing import TrunkConfig
 from sip_media.sip.stale import NO_RESPONSE, end_stale, record_of
+from sip_media.sip.states import InviteSessionState
 from tests.unit.sip_stack.harness import PEER, SDP, Harness, invite
 
 FAR = ("127.0.0.1", 5070)
@@ -283,6 +285,87 @@ async def test_answer_sent_adds_a_bye_after_the_final_response(h: Harness) -> No
 
 
 # ------------------------------------------------------------------------ refusals
+# ------------------------------------------------------------- held ACK, stray 2xx
+def held_answer(h: Harness, contact: str = "127.0.0.1:5072") -> tuple[Invitation, str]:
+    """An outbound session answered with ``ack_hold`` on: the 2xx (as text), no ACK."""
+    h.engine.config.ack_hold = 2.0
+    inv, inv_msg = outbound(h, ring_tag="")
+    ok = reply(inv_msg, 200, "rt", f"Contact: <sip:bob@{contact}>\n")
+    h.inject(ok)
+    assert h.take() == []  # held
+    assert inv.state is InviteSessionState.CONNECTED and h.of(n.SessionDidStart)
+    return inv, ok
+
+
+def test_the_ack_waits_for_confirm_then_answers_retransmissions(h: Harness) -> None:
+    inv, ok = held_answer(h)
+    h.inject(ok)  # the far end retransmits while we hold: still nothing
+    assert h.take() == []
+    inv.confirm()
+    [(ack, dest)] = [(MsgView.parse(d), a) for d, a in h.wire.sent]
+    h.wire.sent.clear()
+    assert ack.method == "ACK" and ack.to_tag == "rt" and dest == ("127.0.0.1", 5072)
+    h.inject(ok)
+    [again] = h.take()
+    assert again.method == "ACK" and again.branch == ack.branch
+    inv.confirm()  # once only
+    h.clock.advance(2.0)  # the bound's timer was cancelled
+    assert h.take() == []
+
+
+def test_a_held_ack_goes_when_the_bound_runs_out(h: Harness) -> None:
+    held_answer(h)
+    h.clock.advance(1.9)
+    assert h.take() == []
+    h.clock.advance(0.1)
+    [ack] = h.take()
+    assert ack.method == "ACK"
+
+
+def test_hanging_up_sends_the_held_ack_before_the_bye(h: Harness) -> None:
+    inv, _ = held_answer(h)
+    inv.hangup()
+    ack, bye = h.take()
+    assert (ack.method, bye.method) == ("ACK", "BYE")
+    h.clock.advance(2.0)
+    assert {m.method for m in h.take()} == {"BYE"}  # Timer E only: no second ACK
+
+
+@pytest.mark.parametrize("contact_host", ["127.0.0.1:5072", "192.0.2.1"])
+async def test_a_fresh_engine_acks_and_byes_a_stray_2xx(h: Harness, contact_host: str) -> None:
+    """The process holding the ACK died: the far end's retransmitted 2xx reaches a new
+    one, which knows no such INVITE."""
+    _, ok = held_answer(h, contact_host)
+    answer = MsgView.parse(ok.replace("\n", "\r\n").encode())
+    fresh = Harness()
+    fresh.inject(ok, source=FAR)
+    (ack, ack_dest), (bye, bye_dest) = await wire(fresh, 2)
+    expected = ("127.0.0.1", 5072) if contact_host.startswith("127.") else FAR
+    assert ack_dest == bye_dest == expected  # a Contact outside the allow-list: the source
+    assert ack.method == "ACK" and ack.ruri == f"sip:bob@{contact_host}"
+    assert (ack.call_id, ack.from_tag, ack.to_tag) == (
+        answer.call_id, answer.from_tag, "rt",
+    )  # fmt: skip
+    assert ack.cseq == answer.cseq and ack.branch != answer.branch
+    assert bye.method == "BYE" and bye.cseq == answer.cseq + 1 and bye.to_tag == "rt"
+    assert "cause=480" in (bye.header("reason") or "")
+    fresh.inject(ok, source=FAR)  # it missed our ACK: the same ACK, no second BYE
+    [again] = fresh.take()
+    assert again.method == "ACK" and again.branch == ack.branch
+    fresh.inject(reply(bye, 200), source=FAR)
+    fresh.clock.advance(5.0)  # the BYE's transaction is over: nothing retransmitted
+    assert fresh.take() == []
+    counters = fresh.engine.stats.counters
+    assert (counters["stray_answers_ended"], counters["dropped_by_allow_list"]) == (1, 0)
+
+
+def test_a_2xx_without_tags_names_no_dialog_and_gets_nothing(h: Harness) -> None:
+    _, inv_msg = outbound(h, ring_tag="")
+    fresh = Harness()
+    fresh.inject(reply(inv_msg, 200), source=FAR)  # no To tag
+    assert fresh.take() == [] and fresh.engine.stats.counters["stray_answers_ended"] == 0
+
+
 def refused_records(h: Harness) -> list[DialogRecord]:
     confirmed = taken(record_of(h.engine, answered_inbound(h)))
     other = Harness()
