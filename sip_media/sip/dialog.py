@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sip_media.sip.errors import SipError
@@ -109,6 +109,16 @@ class Dialog:
             except SipError:
                 uri_text = self.remote_target
         return uri_address(uri_text)
+
+    def next_hop_within(self, permits: Callable[[str], bool], fallback: Address) -> Address:
+        """:meth:`next_hop`, or ``fallback`` (the address the dialog's INVITE came from or
+        went to) when its Route/Contact is unusable or outside the allow-list (NAT, a
+        hostile Contact), as ``indialog.destination`` does for live dialogs."""
+        try:
+            dest = self.next_hop()
+        except SipError:
+            return fallback
+        return dest if permits(dest[0]) else fallback
 
     def request(
         self,

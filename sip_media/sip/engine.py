@@ -99,7 +99,7 @@ class Engine:
             config.domains, config.trunks, config.static_contacts, self.registrar.contacts_for
         )
         self._answer_sdp = answer_sdp or _keep_local_sdp
-        self.strays = StrayAnswers(self)
+        self.strays = StrayAnswers(self, self.limiter)
         self._on_new_session = on_new_session
 
     # ------------------------------------------------------------------ lifecycle

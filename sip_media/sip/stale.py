@@ -215,7 +215,7 @@ async def end_stale(
             )
             if answer_sent and record.remote_target:
                 dialog = stale_tx.dialog_of(record)
-                dest = stale_tx.next_hop(engine, dialog, record.destination)
+                dest = dialog.next_hop_within(engine.allow.permits, record.destination)
                 status = await stale_tx.in_dialog(
                     engine, transport, dialog, "BYE", record.bye_cseq, dest, reason, deadline,
                     record.trunk,

@@ -27,7 +27,6 @@ from sip_media.sip.dialog import (
     via_header,
 )
 from sip_media.sip.dialog_record import MAX_CSEQ, DialogRecord, header_with_tag
-from sip_media.sip.errors import SipError
 from sip_media.sip.msgview import MsgView, param
 from sip_media.sip.routing import Route
 from sip_media.sip.transaction import ClientTransaction, ServerTransaction, TxState
@@ -43,17 +42,6 @@ TRANSPORT_FAILED = 503  # the transport could not send the request
 
 Headers = tuple[tuple[str, str], ...]
 _background: set[asyncio.Task[Any]] = set()
-
-
-def next_hop(engine: Engine, dialog: Dialog, fallback: Address) -> Address:
-    """Where a request in ``dialog`` goes; ``fallback`` (the address the dialog's INVITE
-    came from or went to) when its Route/Contact is unusable or outside the allow-list
-    (NAT, hostile Contact), as ``indialog.destination`` does for live dialogs."""
-    try:
-        dest = dialog.next_hop()
-    except SipError:
-        return fallback
-    return dest if engine.allow.permits(dest[0]) else fallback
 
 
 def dialog_of(record: DialogRecord) -> Dialog:
@@ -261,7 +249,7 @@ async def cancel(
         # with a 2xx our predecessor ACKed but never reported. The early dialog's tags
         # then name the confirmed dialog: BYE it (481 again if there is none).
         dialog = dialog_of(record)
-        dest = next_hop(engine, dialog, record.destination)
+        dest = dialog.next_hop_within(engine.allow.permits, record.destination)
         return await in_dialog(
             engine, transport, dialog, "BYE", record.bye_cseq, dest, extra, deadline,
             record.trunk,
@@ -290,7 +278,7 @@ def _ack_and_bye(
         route_set=list(reversed(msg.header_list("record-route"))),
     )
     dialog.refresh_target(msg.header("contact"))
-    dest = next_hop(engine, dialog, record.destination)
+    dest = dialog.next_hop_within(engine.allow.permits, record.destination)
     ack = dialog.request(
         "ACK", via_header(transport.name, *transport.local, new_branch()), record.cseq
     )

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 from sip_media.sip.dialog import Dialog, new_branch, strip_tag, via_header
 from sip_media.sip.errors import SipError
 from sip_media.sip.msgview import MsgView
-from sip_media.sip.stale_tx import next_hop
 from sip_media.sip.transport import Address, Transport
 from sip_media.sip.uri import NameAddr
 
 if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
+    from sip_media.sip.core import SipCore
+    from sip_media.sip.transport import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,12 @@ REASON = ("Reason", 'SIP;cause=480;text="Answer for an unknown call"')
 
 
 class StrayAnswers:
-    """ACK + BYE for stray INVITE 2xx responses on ``engine``; see the module docstring."""
+    """ACK + BYE for stray INVITE 2xx responses; see the module docstring. ``limiter``
+    is the engine's per-source limit on new transactions."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, core: SipCore, limiter: RateLimiter) -> None:
+        self.core = core
+        self.limiter = limiter
         self._acks: OrderedDict[tuple[str, str, str], tuple[bytes, Address]] = OrderedDict()
 
     def receive(self, msg: MsgView, source: Address, transport: Transport) -> None:
@@ -55,8 +57,8 @@ class StrayAnswers:
             return
         if not msg.from_tag or not msg.to_tag:
             return  # no dialog to name
-        stats = self.engine.stats
-        if not self.engine.limiter.allow(source[0]):
+        stats = self.core.stats
+        if not self.limiter.allow(source[0]):
             stats.bump("rate_limited")
             return
         try:
@@ -64,7 +66,7 @@ class StrayAnswers:
         except SipError as exc:
             log.info("stray 2xx from %s:%d not answered: %s", *source, exc)
             return
-        dest = next_hop(self.engine, dialog, source)
+        dest = dialog.next_hop_within(self.core.allow.permits, source)
         via = via_header(transport.name, *transport.local, new_branch())
         ack = dialog.request("ACK", via, msg.cseq)
         self._acks[key] = (ack, dest)
@@ -78,7 +80,7 @@ class StrayAnswers:
             "BYE", via_header(transport.name, *transport.local, branch), msg.cseq + 1,
             extra=(REASON,),
         )  # fmt: skip
-        self.engine.send_request(
+        self.core.send_request(
             bye,
             dest,
             transport,
@@ -91,7 +93,7 @@ class StrayAnswers:
         )  # fmt: skip
 
     def _send(self, transport: Transport, data: bytes, dest: Address) -> None:
-        self.engine.stats.bump("messages_out")
+        self.core.stats.bump("messages_out")
         transport.send(data, dest)
 
 
