@@ -384,9 +384,12 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
     )
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
+    # daemon: if this run fails half-way, the generator (waiting for its leg ports) must
+    # not keep the process from exiting with the error
     gen = ctx.Process(
         target=load_generator,
         args=(child, args.sockets, args.warmup, args.measure, args.transcode, args.phases, members),
+        daemon=True,
     )
     gen.start()
     gen_ports: list[int] = parent.recv()
@@ -410,7 +413,7 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
         leg_ports.append(created.local_port)
     if members:
         for i in range(n_legs):
-            await service.execute(api.ConferenceAdd(f"conf{i // members}", f"l{i}", False))
+            await service.execute(api.JoinConference(f"conf{i // members}", f"l{i}", False))
     else:
         for c in range(args.calls):
             await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
