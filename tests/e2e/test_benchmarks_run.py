@@ -37,7 +37,12 @@ async def figures(line: str) -> list[dict[str, Any]]:
         sys.executable, str(ROOT / "scripts" / script), *flags, *SMALL[line], cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 180)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 180)
+    except TimeoutError:
+        proc.kill()  # a hung benchmark must not outlive the test (it holds port slices)
+        await proc.wait()
+        raise AssertionError(f"{line} did not finish within 180 s") from None
     assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
     lines = [line for line in out.decode().splitlines() if line.strip()]
     assert lines, err.decode(errors="replace")[-3000:]

@@ -21,7 +21,12 @@ async def run_drill(script: str, *args: str, limit: float = 120.0) -> dict[str, 
         sys.executable, str(ROOT / "scripts" / script), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), limit)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        proc.kill()  # a hung drill must not outlive the test (its service, its SIPps)
+        await proc.wait()
+        raise AssertionError(f"{script} did not finish within {limit} s") from None
     assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return result
