@@ -300,6 +300,9 @@ async def main() -> None:
     )
     parser.add_argument("--database-url", default=server_url())
     args = parser.parse_args()
+    # The wide media range first: it needs consecutive port slices, and the slice the
+    # first free_port() locks could sit in the middle of them.
+    media_ports(args.media_ports)
     modes = ["originate", "inbound"] if args.mode == "both" else [args.mode]
     rates = [float(r) for r in args.rates.split(",")]
     for mode in modes:

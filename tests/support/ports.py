@@ -23,7 +23,6 @@ returns it bound, so there is no window at all.
 from __future__ import annotations
 
 import fcntl
-import os
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -85,9 +84,11 @@ class PortAllocator:
             )
         self.lock_dir.mkdir(parents=True, exist_ok=True)
         total = (self.high - self.low) // self.slice_size
-        first = os.getpid() % total  # spread the processes; any free slices will do
-        for k in range(total):
-            index = (first + k) % total
+        # A process's own slice is taken from the top, wide ranges (several consecutive
+        # slices) from the bottom: one process's slice never splits the run its own
+        # benchmark needs.
+        order = range(total - 1, -1, -1) if count == 1 else range(total)
+        for index in order:
             if index + count > total:
                 continue
             locks: list[IO[bytes]] = []
