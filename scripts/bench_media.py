@@ -29,6 +29,14 @@ every other member's stamp intact; loss_pct counts (receiver, sender, sequence) 
 came out, jitter_p99_ms is the output jitter (the mix re-times every stream). One line
 per count, then ``media_conference_max``: the most members mixed at once with loss under
 0.1 % and jitter p99 under 5 ms.
+
+``--record``: every bridged call also recorded (``mixed``, one mono WAV per call in a
+temporary recordings directory, removed at the end), for each count in ``--record-calls``
+(default 100..600).  A recorded call leaves pass-through for the mixing path, so the
+stamps travel as symbols that survive decode and encode unchanged and jitter_p99_ms is
+the output jitter.  Each line adds cpu_pct_per_call (engine CPU / calls) and
+disk_mb_per_s (growth of the WAVs over the measured window), then ``media_record_max``:
+the most recorded calls with loss under 0.1 % and jitter p99 under 5 ms.
 """
 
 from __future__ import annotations
@@ -38,11 +46,13 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import struct
 import sys
 import tempfile
 import time
+import wave
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -148,13 +158,15 @@ def load_generator(
     transcode: bool,
     phases: int,
     members: int = 0,
+    record: bool = False,
 ) -> None:
     """Phones: send a stamped frame per leg every 20 ms, collect what comes back.
 
     Legs are spread over ``phases`` evenly spaced send slots per 20 ms (independent
     phones are not phase-locked; ``phases=1`` is the synchronised worst case).  Odd
     legs speak PCMA when ``transcode`` is set (stamps then travel as symbols and are
-    stamped once per slot rather than per packet)."""
+    stamped once per slot rather than per packet); with ``record`` every leg speaks PCMU
+    and stamps travel as symbols that PCMU decode and encode leave unchanged."""
     socks = []
     for _ in range(n_socks):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -172,6 +184,8 @@ def load_generator(
     sym_u, _ = _symbols(g711.PCMU)
     sym_a, _ = _symbols(g711.PCMA)
     sym_slot, _ = _slot_symbols()
+    if record and not transcode:
+        sym_u = sym_a = sym_slot
     seq = 0
     stamps = bytearray()
     headers = bytearray()
@@ -202,11 +216,11 @@ def load_generator(
                     k = (i - lo) * 160
                     head = RTP.pack(0x80, 0, seq & 0xFFFF, ts, i)
                     senders[i](head + body[k : k + 160], targets[i])
-            elif transcode:
+            elif transcode or record:
                 body = _stamp_payloads(np.arange(lo, hi), seq, time_ns(), sym_u, sym_a)
                 for i in range(lo, hi):
                     k = (i - lo) * 160
-                    head = RTP.pack(0x80, 8 if i % 2 else 0, seq & 0xFFFF, ts, i)
+                    head = RTP.pack(0x80, 8 if transcode and i % 2 else 0, seq & 0xFFFF, ts, i)
                     senders[i](head + body[k : k + 160], targets[i])
             else:
                 for i in range(lo, hi):
@@ -231,7 +245,7 @@ def load_generator(
                 if recording and len(data) == 172 and anc:
                     if members:
                         stamps += data[12:172]
-                    elif transcode:
+                    elif transcode or record:
                         stamps += data[1:2] + data[12:44]
                     else:
                         stamps += data[12:28]
@@ -240,12 +254,17 @@ def load_generator(
     conn.send((bytes(stamps), bytes(headers), bytes(times), sent_window, n))
 
 
-def _read_symbols(stamps: bytes) -> bytes:
-    """Turn (pt, 32 symbols) records back into 16-byte stamps (invalid -> leg 2**32-1)."""
+def _read_symbols(stamps: bytes, same_law: bool = False) -> bytes:
+    """Turn (pt, 32 symbols) records back into 16-byte stamps (invalid -> leg 2**32-1);
+    ``same_law``: PCMU in and out (the symbols of :func:`_slot_symbols`)."""
     rows = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, 33)
-    _, inv_u = _symbols(g711.PCMU)  # PCMU in -> PCMA out
-    _, inv_a = _symbols(g711.PCMA)  # PCMA in -> PCMU out
-    nib = np.where((rows[:, :1] & 0x7F) == g711.PCMA, inv_u[rows[:, 1:]], inv_a[rows[:, 1:]])
+    if same_law:
+        nib = _slot_symbols()[1][rows[:, 1:]]
+    else:
+        _, inv_u = _symbols(g711.PCMU)  # PCMU in -> PCMA out
+        _, inv_a = _symbols(g711.PCMA)  # PCMA in -> PCMU out
+        pcma_out = (rows[:, :1] & 0x7F) == g711.PCMA
+        nib = np.where(pcma_out, inv_u[rows[:, 1:]], inv_a[rows[:, 1:]])
     raw = ((nib[:, 0::2] << 4) | (nib[:, 1::2] & 15)).astype(np.uint8)
     raw[(nib == 255).any(axis=1), :4] = 255
     return raw.tobytes()
@@ -268,10 +287,18 @@ def _output_jitter(headers: bytes, t_recv: np.ndarray) -> np.ndarray:
 
 
 def analyse(
-    stamps: bytes, headers: bytes, times: bytes, window: list[int], n: int, transcode: bool
+    stamps: bytes,
+    headers: bytes,
+    times: bytes,
+    window: list[int],
+    n: int,
+    transcode: bool,
+    record: bool = False,
 ) -> dict[str, float]:
-    if transcode:
-        stamps = _read_symbols(stamps)
+    """Loss and jitter of a calls run; ``record``: every call went through the mixing
+    path (a recorder taps it), so it was re-timed like a transcoded one."""
+    if transcode or record:
+        stamps = _read_symbols(stamps, same_law=not transcode)
     rec = np.frombuffer(stamps, dtype=np.dtype([("leg", ">u4"), ("seq", ">u4"), ("t", ">u8")]))
     spec = np.frombuffer(times, dtype=np.int64).reshape(-1, 2)  # struct timespec
     t_recv = spec[:, 0] * 1_000_000_000 + spec[:, 1]
@@ -296,7 +323,7 @@ def analyse(
     # Engine-added jitter: pass-through keeps the caller's timing, so compare transit
     # times (send stamp -> kernel arrival); the mixing path re-times every stream, so
     # compare arrivals with the engine's own RTP timestamps.
-    added = out_jitter if transcode else d
+    added = out_jitter if transcode or record else d
     return {
         "loss_pct": round(float(loss_pct), 4),
         "jitter_p99_ms": round(float(np.percentile(added, 99)), 3) if added.size else -1.0,
@@ -357,6 +384,20 @@ def _system_busy() -> tuple[float, float]:
     return (v[0] + v[1] + v[2] + v[7]) / tck, (v[5] + v[6]) / tck
 
 
+def _tree_bytes(root: Path) -> int:
+    """Bytes of the files under ``root`` (the recordings written so far)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _wav_seconds(root: Path) -> list[float]:
+    """Duration of each finalised WAV under ``root``."""
+    seconds = []
+    for path in sorted(root.rglob("*.wav")):
+        with wave.open(str(path)) as w:
+            seconds.append(w.getnframes() / w.getframerate())
+    return seconds
+
+
 def _proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -365,9 +406,19 @@ def _proc_rss_kb(pid: int) -> int:
 
 
 async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, object]:
-    """One run: ``args.calls`` bridged calls, or ``conferences`` of ``args.members``."""
+    """One run: ``args.calls`` bridged calls, or ``conferences`` of ``args.members``;
+    its sounds and recordings live in a temporary directory removed afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="bench_media_"))
+    try:
+        return await _run(args, conferences, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, conferences: int, tmp: Path) -> dict[str, object]:
     members = args.members if conferences else 0
+    record = bool(args.record) and not members
+    rec_dir = tmp / "rec"
     n_legs = conferences * members if conferences else 2 * args.calls
     size = 4 * n_legs + 100
     port_min, port_max = (
@@ -375,7 +426,7 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
     )
     config = MediaConfig(
         sounds_dir=tmp / "sounds",
-        recordings_dir=tmp / "rec",
+        recordings_dir=rec_dir,
         port_min=port_min,
         port_max=port_max,
         workers=args.workers,
@@ -388,7 +439,16 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
     # not keep the process from exiting with the error
     gen = ctx.Process(
         target=load_generator,
-        args=(child, args.sockets, args.warmup, args.measure, args.transcode, args.phases, members),
+        args=(
+            child,
+            args.sockets,
+            args.warmup,
+            args.measure,
+            args.transcode,
+            args.phases,
+            members,
+            record,
+        ),
         daemon=True,
     )
     gen.start()
@@ -417,14 +477,20 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
     else:
         for c in range(args.calls):
             await service.execute(api.Connect(f"l{2 * c}", f"l{2 * c + 1}"))
+            if record:
+                legs = (f"l{2 * c}", f"l{2 * c + 1}")
+                started = await service.execute(api.Record(legs, f"calls/c{c}.wav", "mixed"))
+                assert isinstance(started, api.RecordingStarted)
     parent.send(leg_ports)
     await asyncio.sleep(0.05 + args.warmup)
     assert gen.pid is not None
     cpu0, gen0, t0 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
     sys0 = _system_busy()
+    disk0 = _tree_bytes(rec_dir) if record else 0
     await asyncio.sleep(args.measure)
     cpu1, gen1, t1 = sum(_proc_cpu(p) for p in pids), _proc_cpu(gen.pid), time.monotonic()
     sys1 = _system_busy()
+    disk1 = _tree_bytes(rec_dir) if record else 0
     rss_after = sum(_proc_rss_kb(p) for p in pids)
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, parent.poll, args.warmup + args.measure + 30):
@@ -446,11 +512,21 @@ async def run(args: argparse.Namespace, conferences: int = 0) -> dict[str, objec
         result.update(analyse_conference(stamps, headers, times, window, n, members))
         result["mode"] = "conference"
     else:
-        result = {"bench": "media", "calls": args.calls, "legs": n_legs}
-        result.update(analyse(stamps, headers, times, window, n, args.transcode))
+        result = {"bench": "media_record" if record else "media", "calls": args.calls}
+        result["legs"] = n_legs
+        result.update(analyse(stamps, headers, times, window, n, args.transcode, record))
         result["mode"] = "transcode" if args.transcode else "passthrough"
+        if record:  # a recorded call is mixed, never passed through
+            result["mode"] = "record+transcode" if args.transcode else "record"
     result["phases"] = args.phases
     result["cpu_pct"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1)
+    if record:
+        result["cpu_pct_per_call"] = round(100.0 * (cpu1 - cpu0) / (t1 - t0) / args.calls, 3)
+        result["disk_mb_per_s"] = round((disk1 - disk0) / (t1 - t0) / 1e6, 3)
+        # the engine finalised them on close: one WAV per call, none empty
+        seconds = _wav_seconds(rec_dir)
+        result["recordings"] = len(seconds)
+        result["recorded_s_min"] = round(min(seconds), 2) if seconds else 0.0
     result["loadgen_cpu_pct"] = round(100.0 * (gen1 - gen0) / (t1 - t0), 1)
     others = (sys1[0] - sys0[0]) - (cpu1 - cpu0) - (gen1 - gen0)
     result["other_procs_cpu_pct"] = round(100.0 * max(0.0, others) / (t1 - t0), 1)
@@ -496,38 +572,67 @@ def main() -> None:
     )
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--conferences", default="10,20,30,50,70,100")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="every bridged call recorded (mixed WAV), one run per --record-calls count",
+    )
+    parser.add_argument("--record-calls", default="100,200,300,400,500,600")
     parser.add_argument("--max-loss-pct", type=float, default=0.1)
     parser.add_argument("--max-jitter-ms", type=float, default=5.0)
     args = parser.parse_args()
-    if not args.conference:
+    if args.conference and args.record:
+        parser.error("--conference and --record are separate benchmarks")
+    if args.conference:
+        if not 2 <= args.members <= MAX_MEMBERS:
+            parser.error(f"--members must be 2..{MAX_MEMBERS} (one {SLOT}-sample slot each)")
+        counts = [int(c) for c in args.conferences.split(",")]
+        best, failed = sweep(args, [(c, c * args.members) for c in counts])
+        summary: dict[str, object] = {
+            "bench": "media_conference_max",
+            "members": args.members,
+            "max_members_mixed": best,
+            # a shared machine's other load can fail a smaller step: shown, not hidden
+            "failed_members": failed,
+        }
+    elif args.record:
+        counts = [int(c) for c in args.record_calls.split(",")]
+        best, failed = sweep(args, [(0, c) for c in counts])
+        summary = {
+            "bench": "media_record_max",
+            "max_recorded_calls": best,
+            "failed_calls": failed,  # as above: shown, not hidden
+        }
+    else:
         result = asyncio.run(run(args))
         sys.stdout.write(json.dumps(result) + "\n")
         return
-    if not 2 <= args.members <= MAX_MEMBERS:
-        parser.error(f"--members must be 2..{MAX_MEMBERS} (one {SLOT}-sample slot each)")
+    summary["max_loss_pct"] = args.max_loss_pct
+    summary["max_jitter_p99_ms"] = args.max_jitter_ms
+    summary["workers"] = args.workers
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
+def sweep(args: argparse.Namespace, steps: list[tuple[int, int]]) -> tuple[int, list[int]]:
+    """One run per (conferences, size) step, each printed with ``ok`` (loss and jitter
+    under the limits): the largest size that held, and the sizes that did not.  ``size``
+    is the members mixed for a conference step, else the calls to set up."""
     best, failed = 0, []
-    for count in (int(c) for c in args.conferences.split(",")):
-        result = asyncio.run(run(args, count))
+    for conferences, size in steps:
+        step = argparse.Namespace(**vars(args))
+        if not conferences:
+            step.calls = size
+        result = asyncio.run(run(step, conferences))
         loss, jitter = result["loss_pct"], result["jitter_p99_ms"]
         assert isinstance(loss, float) and isinstance(jitter, float)
         result["ok"] = loss < args.max_loss_pct and 0 <= jitter < args.max_jitter_ms
         if result["ok"]:
-            best = max(best, count * args.members)
+            best = max(best, size)
         else:
-            failed.append(count * args.members)
+            failed.append(size)
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
-    summary = {
-        "bench": "media_conference_max",
-        "members": args.members,
-        "max_members_mixed": best,
-        # a shared machine's other load can fail a smaller step: shown, not hidden
-        "failed_members": failed,
-        "max_loss_pct": args.max_loss_pct,
-        "max_jitter_p99_ms": args.max_jitter_ms,
-        "workers": args.workers,
-    }
-    sys.stdout.write(json.dumps(summary) + "\n")
+    return best, failed
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ SMALL = {
     "bench_sip.py": ["--start", "20", "--max", "20", "--seconds", "1", "--budget", "40"],
     "bench_media.py": ["--calls", "10", "--warmup", "0.5", "--measure", "1"],
     "bench_media.py --conference": ["--conferences", "1,2", "--warmup", "0.5", "--measure", "1"],
+    "bench_media.py --record": ["--record-calls", "2,5", "--warmup", "0.5", "--measure", "1"],
     "bench_calls.py": ["--rates", "10", "--seconds", "2", "--hold", "0.5", "--media-ports", "400"],
     "bench_rebuild.py": ["--events", "2000", "--replay-events", "5000", "--samples", "3"],
     "bench_queue.py": ["--agents", "4", "--phones", "1", "--rate", "5", "--seconds", "1",
@@ -77,6 +78,16 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
         assert all(r["loss_pct"] >= 0 for r in runs), runs
         best = by_bench["media_conference_max"]["max_members_mixed"]
         assert best == max([0] + [r["legs"] for r in runs if r["ok"]])
+    elif script == "bench_media.py --record":
+        runs = [r for r in results if r["bench"] == "media_record"]
+        assert [(r["calls"], r["mode"]) for r in runs] == [(2, "record"), (5, "record")]
+        # one finalised WAV per call, the whole run long, and the stamps read back
+        # through the mixing path the recorders put the calls on
+        assert all(r["recordings"] == r["calls"] and r["recorded_s_min"] > 1 for r in runs), runs
+        assert all(r["disk_mb_per_s"] > 0 and r["cpu_pct_per_call"] >= 0 for r in runs), runs
+        assert all(0 <= r["loss_pct"] < 100 and r["jitter_p99_ms"] >= 0 for r in runs), runs
+        best = by_bench["media_record_max"]["max_recorded_calls"]
+        assert best == max([0] + [r["calls"] for r in runs if r["ok"]])
     elif script == "bench_queue.py":
         queue = by_bench["queue"]
         assert queue["callers"] == queue["connected"] > 0 and queue["failed"] == 0, queue

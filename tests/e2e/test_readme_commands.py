@@ -39,6 +39,7 @@ RUN_ELSEWHERE = {
     ".venv/bin/python scripts/bench_sip.py": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/bench_media.py": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/bench_media.py --conference": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_media.py --record": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/bench_calls.py --rates 100,150,200": (
         "tests/e2e/test_benchmarks_run.py"
     ),
