@@ -1,6 +1,6 @@
-"""The contract's error table (§2) for every call command this build executes: each
-command, from the wire on, answers each error its params can provoke with the right code
-and a message naming the offending field or id."""
+"""The contract's error table (§2) for every call, conference, queue and agent command
+this build executes: each command, from the wire on, answers each error its params can
+provoke with the right code and a message naming the offending field or id."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from rwi import protocol
+from rwi.domain.agents import HANDLERS as AGENT_HANDLERS
 from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.conferences import HANDLERS as CONFERENCE_HANDLERS
+from rwi.domain.model import AgentPolicy, Policy, QueuePolicy
+from rwi.domain.queues import HANDLERS as QUEUE_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
 from rwi.domain.streams import HANDLERS as STREAM_HANDLERS
 from rwi.domain.supervision import HANDLERS as SUPERVISOR_HANDLERS
@@ -26,9 +29,11 @@ BUILT = (
     | frozenset(SUPERVISOR_HANDLERS)
     | frozenset(CONFERENCE_HANDLERS)
     | frozenset(STREAM_HANDLERS)
+    | frozenset(QUEUE_HANDLERS)
+    | frozenset(AGENT_HANDLERS)
 )
 #: what the test connection's token grants
-GRANTED = frozenset({"call.control", "supervisor.control", "media.stream"})
+GRANTED = frozenset({"call.control", "supervisor.control", "media.stream", "queue.control"})
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -60,6 +65,24 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "supervisor.stop": lambda c, d: {"supervisor_call_id": c},
     "media.stream.start": lambda c, d: {"call_id": c, "url": "ws://127.0.0.1:9100/bot"},
     "media.stream.stop": lambda c, d: {"call_id": c},
+    "queue.enqueue": lambda c, d: {"call_id": c, "queue_id": "support"},
+    "queue.dequeue": lambda c, d: {"call_id": c},
+    "queue.hold": lambda c, d: {"call_id": c},
+    "queue.unhold": lambda c, d: {"call_id": c},
+    "queue.set_priority": lambda c, d: {"call_id": c, "priority": 5},
+    "queue.assign_agent": lambda c, d: {"call_id": c, "agent_id": "a1"},
+    "queue.requeue": lambda c, d: {"call_id": c, "queue_id": "other"},
+}
+#: Queue commands that act on a queue entry: a call that is not queued is ``not_found``.
+ENTRY = sorted(a for a in PARAMS if a.startswith("queue.") and a != "queue.enqueue")
+#: Queue and agent commands naming no call: params naming the queue or the agent.
+NAMED: dict[str, dict[str, Any]] = {
+    "queue.status": {"queue_id": "support"},
+    "queue.list": {},
+    "agent.login": {"agent_id": "a1", "queues": ["support"]},
+    "agent.logout": {"agent_id": "a1"},
+    "agent.pause": {"agent_id": "a1", "reason": "lunch"},
+    "agent.unpause": {"agent_id": "a1"},
 }
 #: Conference commands: params naming the conference ``room`` (and the call ``c``).
 CONFERENCE: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -87,7 +110,7 @@ def run(w: World, cid: str, action: str, params: dict[str, Any]) -> tuple[str, s
 
 
 def test_every_built_call_command_is_in_the_table() -> None:
-    assert set(PARAMS) | set(CONFERENCE) | {"call.originate"} == BUILT
+    assert set(PARAMS) | set(CONFERENCE) | set(NAMED) | {"call.originate"} == BUILT
 
 
 @pytest.mark.parametrize("action", sorted(PARAMS))
@@ -131,21 +154,25 @@ def test_missing_and_mistyped_params(action: str) -> None:
         valid = {"call_id": "c", "destination": "sip:c@local"}
     elif action in CONFERENCE:
         valid = CONFERENCE[action]("room", "c")
+    elif action in NAMED:
+        valid = NAMED[action]
     else:
         valid = PARAMS[action]("c", "d")
     for name in sorted(spec.required):
         params = {k: v for k, v in valid.items() if k != name}
         code, message = run(w, "app", action, params)
         assert code == "invalid_params" and name in message, (action, name, message)
-        code, message = run(w, "app", action, {**valid, name: 42})
+        wrong = "42" if isinstance(valid[name], int) else 42
+        code, message = run(w, "app", action, {**valid, name: wrong})
         assert code == "invalid_params" and name in message, (action, name, message)
 
 
 @pytest.mark.parametrize("action", sorted(BUILT))
 def test_scope_is_checked_first(action: str) -> None:
     spec = protocol.resolve(action)
+    other = "call.control" if spec.scope == "queue.control" else "queue.control"
     with pytest.raises(RwiError) as info:
-        protocol.authorise(spec, frozenset({"queue.control"}), BUILT)
+        protocol.authorise(spec, frozenset({other}), BUILT)
     assert info.value.code == "forbidden"
     assert info.value.message == f"scope required: {spec.scope}"
 
@@ -172,6 +199,7 @@ def test_scope_is_checked_first(action: str) -> None:
         ("supervisor.barge", "dialing"),
         ("supervisor.takeover", "dialing"),
         ("media.stream.start", "dialing"),
+        ("queue.enqueue", "dialing"),
     ],
 )
 def test_wrong_state(action: str, setup: str) -> None:
@@ -283,3 +311,66 @@ def test_stream_params_out_of_their_enums() -> None:
     ):
         code, message = run(w, "app", "media.stream.start", {**base, name: value})
         assert code == "invalid_params" and f"params.{name}" in message, message
+
+
+def queued(*members: str) -> World:
+    """``app`` owns the call ``c`` waiting in the ``ring_all`` queue ``support``, whose
+    logged-in ``members`` ring for it; ``a2`` is logged out; ``free`` is answered and
+    in no queue."""
+    agents = tuple(AgentPolicy(a, f"sip:{a}@local") for a in ("a1", "a2"))
+    support = QueuePolicy("support", strategy="ring_all", members=("a1", "a2"))
+    w = World(Policy(queues=(support,), agents=agents))
+    w.open("app")
+    w.open("other")
+    for agent_id in members:
+        w.do("app", "agent.login", agent_id=agent_id)
+    outbound_answered(w, "app", "c")
+    outbound_answered(w, "app", "free")
+    w.do("app", "queue.enqueue", call_id="c", queue_id="support")
+    return w
+
+
+@pytest.mark.parametrize("action", ENTRY)
+def test_a_call_in_no_queue(action: str) -> None:
+    code, message = run(queued(), "app", action, PARAMS[action]("free", "c"))
+    assert code == "not_found" and "'free' is not in a queue" in message, message
+
+
+def test_another_connections_queue_entry() -> None:
+    w = queued()
+    for action in ENTRY:
+        code, message = run(w, "other", action, PARAMS[action]("c", "free"))
+        assert code == "already_owned" and "'c'" in message, (action, message)
+
+
+def test_unknown_queue() -> None:
+    code, message = run(queued(), "app", "queue.status", {"queue_id": "ghost"})
+    assert code == "not_found" and "'ghost'" in message
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "says"),
+    [
+        ("queue.enqueue", {"call_id": "c", "queue_id": "other"}, "is already in queue 'support'"),
+        ("queue.unhold", {"call_id": "c"}, "'c' is not held"),
+        ("queue.assign_agent", {"call_id": "c", "agent_id": "a1"}, "'a1' is ringing"),
+        ("queue.dequeue", {"call_id": "c", "agent_id": "a1"}, "'a1' is ringing"),
+        ("agent.login", {"agent_id": "a1"}, "'a1' is ringing"),
+        ("agent.pause", {"agent_id": "a2"}, "'a2' is not logged in"),
+        ("agent.unpause", {"agent_id": "a1"}, "'a1' is ringing"),
+        ("agent.unpause", {"agent_id": "a2"}, "'a2' is logged_out"),
+    ],
+)
+def test_queue_and_agent_wrong_state(action: str, params: dict[str, Any], says: str) -> None:
+    code, message = run(queued("a1"), "app", action, params)
+    assert code == "invalid_state" and says in message, message
+
+
+def test_holding_a_held_entry_and_pausing_an_agent_logging_out() -> None:
+    w = queued("a1")
+    w.do("app", "agent.logout", agent_id="a1")  # kept until its offer is over
+    code, message = run(w, "app", "agent.pause", {"agent_id": "a1"})
+    assert code == "invalid_state" and "'a1' logs out after its call" in message, message
+    w.do("app", "queue.hold", call_id="c")
+    code, message = run(w, "app", "queue.hold", {"call_id": "c"})
+    assert code == "invalid_state" and "'c' is already held" in message, message
