@@ -22,7 +22,10 @@ DEFAULT_LISTEN = ("udp:127.0.0.1:5060",)
 #: Seconds an outbound answer's ACK waits for its ``sip.call.answered`` to be stored
 #: (``rwi.sip_ingest`` confirms it then; usually a commit, milliseconds): a bound, so
 #: a slow log delays an ACK (the far end retransmits its 2xx meanwhile) but never a call.
-ANSWER_ACK_HOLD = 2.0
+#: 8 s: a log stalled by load (seen past 2 s on a saturated machine) must not open the
+#: window where a crash leaves a dialog no record names, and the far end waits 64*T1
+#: (32 s) for the ACK before it gives the call up.
+ANSWER_ACK_HOLD = 8.0
 _SIP_KEYS = {
     "listen",
     "allowed_destinations",

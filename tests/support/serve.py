@@ -14,7 +14,7 @@ async def start_serve(
     *options: str,
     stderr: int | None = None,
     env: Mapping[str, str] | None = None,
-    limit: float = 60.0,
+    limit: float = 120.0,
 ) -> tuple[asyncio.subprocess.Process, list[str]]:
     """Start the service as the README does, ``./scripts/dev serve --config CONFIG
     [options]`` (which execs the installed ``rwi serve`` on uvloop, so the process is the
