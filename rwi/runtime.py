@@ -21,6 +21,7 @@ from rwi.metrics import Metrics
 from rwi.projections.runner import ProjectionRunner
 from rwi.service import Service, load_state, policy_of
 from rwi.sounds import SoundLibrary
+from rwi.stop_steps import run_step
 from rwi.store import EventReader, GroupCommitWriter
 from rwi.store.database import (
     EmbeddedPostgres,
@@ -31,6 +32,9 @@ from rwi.store.database import (
 )
 
 log = logging.getLogger(__name__)
+
+#: how long each part may take to close before it is cancelled (``stop``)
+STEP_SECS = 4.0
 
 
 @dataclass
@@ -128,23 +132,29 @@ class Runtime:
         return current, checks
 
     async def stop(self) -> None:
+        """Each part closed in order, each within its bound (``rwi.stop_steps``): a part
+        stuck on a far end or a stalled database never keeps the rest from closing."""
         if self.service is not None and self.legs is not None:
             # before SIP and media close: their last reports (a recording's file closed)
             # are ingested and logged by this process, not left to the next start
-            await self.service.shutdown()
+            await run_step("service shutdown", self.service.shutdown(), STEP_SECS + 5)
         if self.ingest is not None:
-            await self.ingest.close()
+            await run_step("sip ingest", self.ingest.close(), STEP_SECS)
         if self.executor is not None:
-            await self.executor.close()
+            await run_step("effect executor", self.executor.close(), STEP_SECS)
         if self.legs is not None:
-            await self.legs.close()
+            # every live leg is hung up one by one first: allow for a few hundred
+            await run_step("sip and media", self.legs.close(), 2.5 * STEP_SECS)
         if self.service is not None:
-            await self.service.stop()
+            await run_step("in-flight commands", self.service.stop(), STEP_SECS)
         if self.projections is not None:
-            await self.projections.stop()
+            await run_step("projections", self.projections.stop(), STEP_SECS)
         if self.writer is not None:
-            await self.writer.close()
-        if self.pool is not None:
-            await self.pool.close()
+            # what is still queued was never acknowledged; committing it is still worth
+            # a longer wait than the other parts get
+            await run_step("event store writer", self.writer.close(), 2 * STEP_SECS)
+        pool = self.pool
+        if pool is not None and not await run_step("database pool", pool.close(), STEP_SECS):
+            pool.terminate()
         if self.embedded is not None:
             self.embedded.stop()
