@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rwi.domain.model import AgentPolicy, ContextPolicy, QueuePolicy
 from rwi.errors import ConfigError
 
 SCOPES = frozenset(
@@ -44,40 +45,6 @@ class TokenConfig:
 
 
 @dataclass(frozen=True)
-class ContextConfig:
-    name: str
-    no_answer_timeout_secs: float = 30.0
-    no_answer_action: str = "hangup"
-    no_answer_transfer_target: str = ""
-    no_answer_tone_hz: float = 425.0
-    no_answer_tone_secs: float = 3.0
-
-
-@dataclass(frozen=True)
-class QueueConfig:
-    """``[[queues]]`` (contract §10)."""
-
-    name: str
-    strategy: str = "manual"
-    members: tuple[str, ...] = ()
-    music: str | None = None
-    agent_ring_secs: float = 15.0
-    wrap_up_secs: float = 5.0
-    max_wait_secs: float = 0.0
-    max_no_answer: int = 3
-    retry_secs: float = 5.0
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """``[[agents]]`` (contract §10)."""
-
-    id: str
-    destination: str = ""
-    skills: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class RwiConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
@@ -88,7 +55,7 @@ class RwiConfig:
     command_rate_limit: float = 2000.0
     max_frame_bytes: int = 65536
     tokens: tuple[TokenConfig, ...] = ()
-    contexts: tuple[ContextConfig, ...] = ()
+    contexts: tuple[ContextPolicy, ...] = ()
 
     def token(self, secret: str) -> TokenConfig | None:
         for token in self.tokens:
@@ -96,11 +63,11 @@ class RwiConfig:
                 return token
         return None
 
-    def context(self, name: str) -> ContextConfig:
+    def context(self, name: str) -> ContextPolicy:
         for context in self.contexts:
             if context.name == name:
                 return context
-        return ContextConfig(name=name)
+        return ContextPolicy(name=name)
 
 
 @dataclass(frozen=True)
@@ -132,8 +99,8 @@ class Config:
     sip: Mapping[str, Any] = field(default_factory=dict)
     media: Mapping[str, Any] = field(default_factory=dict)
     routes: tuple[Mapping[str, Any], ...] = ()
-    queues: tuple[QueueConfig, ...] = ()
-    agents: tuple[AgentConfig, ...] = ()
+    queues: tuple[QueuePolicy, ...] = ()
+    agents: tuple[AgentPolicy, ...] = ()
     source: str = "<defaults>"
 
 
@@ -148,7 +115,7 @@ class _Reader:
         self.source = source
         self.used: set[str] = set()
 
-    def _fail(self, key: str, why: str) -> ConfigError:
+    def fail(self, key: str, why: str) -> ConfigError:
         return ConfigError(f"{self.source}: {self.where}.{key} {why}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -157,21 +124,21 @@ class _Reader:
             return default
         value = self.table[key]
         if isinstance(value, bool) and kind is not bool:
-            raise self._fail(key, f"must be {_kind_name(kind)}, got a boolean")
+            raise self.fail(key, f"must be {_kind_name(kind)}, got a boolean")
         if not isinstance(value, kind):
-            raise self._fail(key, f"must be {_kind_name(kind)}, got {type(value).__name__}")
+            raise self.fail(key, f"must be {_kind_name(kind)}, got {type(value).__name__}")
         return value
 
     def number(self, key: str, default: float, *, minimum: float = 0, integer: bool = False) -> Any:
         value = self.get(key, int if integer else (int, float), default)
         if value < minimum:
-            raise self._fail(key, f"must be >= {minimum}, got {value}")
+            raise self.fail(key, f"must be >= {minimum}, got {value}")
         return value
 
     def finish(self) -> None:
         unknown = sorted(set(self.table) - self.used)
         if unknown:
-            raise self._fail(unknown[0], "is not a known setting")
+            raise self.fail(unknown[0], "is not a known setting")
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -193,65 +160,72 @@ def _parse_listen(value: str, source: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _tokens(items: Any, source: str) -> tuple[TokenConfig, ...]:
-    if not isinstance(items, list):
-        raise ConfigError(f"{source}: rwi.tokens must be an array of tables")
-    tokens = []
+def _tables(items: list[Any], where: str, source: str) -> Iterator[_Reader]:
+    """One reader per table of an array of tables (``[[where]]``); each table must use
+    every key it has (checked once the caller is done with it)."""
     for index, item in enumerate(items):
-        reader = _Reader(item, f"rwi.tokens[{index}]", source)
+        reader = _Reader(item, f"{where}[{index}]", source)
+        yield reader
+        reader.finish()
+
+
+def _unique(keys: list[str], where: str, what: str, source: str) -> None:
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{source}: {where} has the same {what} twice")
+
+
+def _tokens(items: list[Any], source: str) -> tuple[TokenConfig, ...]:
+    tokens = []
+    for index, reader in enumerate(_tables(items, "rwi.tokens", source)):
         secret = reader.get("token", str, "")
         if not secret:
-            raise ConfigError(f"{source}: rwi.tokens[{index}].token must not be empty")
+            raise reader.fail("token", "must not be empty")
         scopes = reader.get("scopes", list, [])
         for scope in scopes:
             if scope not in SCOPES:
-                raise ConfigError(
-                    f"{source}: rwi.tokens[{index}].scopes has unknown scope {scope!r} "
-                    f"(known: {', '.join(sorted(SCOPES))})"
+                raise reader.fail(
+                    "scopes", f"has unknown scope {scope!r} (known: {', '.join(sorted(SCOPES))})"
                 )
         name = reader.get("name", str, f"token{index}")
-        reader.finish()
         tokens.append(TokenConfig(name=name, token=secret, scopes=frozenset(scopes)))
-    if len({t.token for t in tokens}) != len(tokens):
-        raise ConfigError(f"{source}: rwi.tokens has the same token twice")
+    _unique([t.token for t in tokens], "rwi.tokens", "token", source)
     return tuple(tokens)
 
 
-def _contexts(items: Any, source: str) -> tuple[ContextConfig, ...]:
-    if not isinstance(items, list):
-        raise ConfigError(f"{source}: rwi.contexts must be an array of tables")
+def _uri(reader: _Reader, key: str, value: str) -> str:
+    if value and not re.match(r"^(sips?|tel):[^\s<>]+$", value, re.IGNORECASE):
+        raise reader.fail(key, f"must be a sip:, sips: or tel: URI, got {value!r}")
+    return value
+
+
+def _contexts(items: list[Any], source: str) -> tuple[ContextPolicy, ...]:
     contexts = []
-    for index, item in enumerate(items):
-        reader = _Reader(item, f"rwi.contexts[{index}]", source)
+    for reader in _tables(items, "rwi.contexts", source):
         name = reader.get("name", str, "")
         if not name:
-            raise ConfigError(f"{source}: rwi.contexts[{index}].name must not be empty")
+            raise reader.fail("name", "must not be empty")
         action = reader.get("no_answer_action", str, "hangup")
         if action not in NO_ANSWER_ACTIONS:
-            raise ConfigError(
-                f"{source}: rwi.contexts[{index}].no_answer_action must be one of "
-                f"{', '.join(sorted(NO_ANSWER_ACTIONS))}, got {action!r}"
+            raise reader.fail(
+                "no_answer_action",
+                f"must be one of {', '.join(sorted(NO_ANSWER_ACTIONS))}, got {action!r}",
             )
-        target = reader.get("no_answer_transfer_target", str, "")
+        target = _uri(
+            reader, "no_answer_transfer_target", reader.get("no_answer_transfer_target", str, "")
+        )
         if action == "transfer" and not target:
-            raise ConfigError(
-                f"{source}: rwi.contexts[{index}].no_answer_transfer_target is required "
-                "when no_answer_action = 'transfer'"
-            )
-        if target and not re.match(r"^(sips?|tel):[^\s<>]+$", target, re.IGNORECASE):
-            raise ConfigError(
-                f"{source}: rwi.contexts[{index}].no_answer_transfer_target must be a sip:, "
-                f"sips: or tel: URI, got {target!r}"
+            raise reader.fail(
+                "no_answer_transfer_target", "is required when no_answer_action = 'transfer'"
             )
         tone_hz = float(reader.number("no_answer_tone_hz", 425.0, minimum=20))
         tone_secs = float(reader.number("no_answer_tone_secs", 3.0, minimum=0.1))
         if tone_hz > 4000 or tone_secs > 60:
             raise ConfigError(
-                f"{source}: rwi.contexts[{index}]: no_answer_tone_hz must be <= 4000 and "
+                f"{reader.source}: {reader.where}: no_answer_tone_hz must be <= 4000 and "
                 "no_answer_tone_secs <= 60"
             )
         contexts.append(
-            ContextConfig(
+            ContextPolicy(
                 name=name,
                 no_answer_timeout_secs=float(reader.number("no_answer_timeout_secs", 30.0)),
                 no_answer_action=action,
@@ -260,7 +234,6 @@ def _contexts(items: Any, source: str) -> tuple[ContextConfig, ...]:
                 no_answer_tone_secs=tone_secs,
             )
         )
-        reader.finish()
     return tuple(contexts)
 
 
@@ -270,33 +243,28 @@ STRATEGIES = frozenset({"manual", "ring_all", "longest_idle", "round_robin", "fe
 def _names(reader: _Reader, key: str) -> tuple[str, ...]:
     values = reader.get(key, list, [])
     if not all(isinstance(v, str) and v for v in values):
-        raise reader._fail(key, "must be a list of non-empty strings")
+        raise reader.fail(key, "must be a list of non-empty strings")
     return tuple(values)
 
 
-def _queues(items: Any, source: str) -> tuple[QueueConfig, ...]:
-    if not isinstance(items, list):
-        raise ConfigError(f"{source}: queues must be an array of tables ([[queues]])")
+def _queues(items: list[Any], source: str) -> tuple[QueuePolicy, ...]:
     queues = []
-    for index, item in enumerate(items):
-        reader = _Reader(item, f"queues[{index}]", source)
+    for reader in _tables(items, "queues", source):
         name = reader.get("name", str, "")
         if not name:
-            raise ConfigError(f"{source}: queues[{index}].name must not be empty")
+            raise reader.fail("name", "must not be empty")
         strategy = reader.get("strategy", str, "manual")
         if strategy not in STRATEGIES:
-            raise ConfigError(
-                f"{source}: queues[{index}].strategy must be one of "
-                f"{', '.join(sorted(STRATEGIES))}, got {strategy!r}"
+            raise reader.fail(
+                "strategy", f"must be one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}"
             )
         music = reader.get("music", str, "") or None
         if music is not None and (music.startswith("/") or ".." in music.split("/")):
-            raise ConfigError(
-                f"{source}: queues[{index}].music must be a relative path inside the "
-                f"sounds directory, got {music!r}"
+            raise reader.fail(
+                "music", f"must be a relative path inside the sounds directory, got {music!r}"
             )
         queues.append(
-            QueueConfig(
+            QueuePolicy(
                 name=name,
                 strategy=strategy,
                 members=_names(reader, "members"),
@@ -308,33 +276,25 @@ def _queues(items: Any, source: str) -> tuple[QueueConfig, ...]:
                 retry_secs=float(reader.number("retry_secs", 5.0)),
             )
         )
-        reader.finish()
-    if len({q.name for q in queues}) != len(queues):
-        raise ConfigError(f"{source}: queues has the same name twice")
+    _unique([q.name for q in queues], "queues", "name", source)
     return tuple(queues)
 
 
-def _agents(items: Any, source: str) -> tuple[AgentConfig, ...]:
-    if not isinstance(items, list):
-        raise ConfigError(f"{source}: agents must be an array of tables ([[agents]])")
+def _agents(items: list[Any], source: str) -> tuple[AgentPolicy, ...]:
     agents = []
-    for index, item in enumerate(items):
-        reader = _Reader(item, f"agents[{index}]", source)
+    for reader in _tables(items, "agents", source):
         agent_id = reader.get("id", str, "")
         if not agent_id:
-            raise ConfigError(f"{source}: agents[{index}].id must not be empty")
+            raise reader.fail("id", "must not be empty")
         destination = reader.get("destination", str, "") or f"sip:{agent_id}@local"
-        if not re.match(r"^(sips?|tel):[^\s<>]+$", destination, re.IGNORECASE):
-            raise ConfigError(
-                f"{source}: agents[{index}].destination must be a sip:, sips: or tel: URI, "
-                f"got {destination!r}"
-            )
         agents.append(
-            AgentConfig(id=agent_id, destination=destination, skills=_names(reader, "skills"))
+            AgentPolicy(
+                id=agent_id,
+                destination=_uri(reader, "destination", destination),
+                skills=_names(reader, "skills"),
+            )
         )
-        reader.finish()
-    if len({a.id for a in agents}) != len(agents):
-        raise ConfigError(f"{source}: agents has the same id twice")
+    _unique([a.id for a in agents], "agents", "id", source)
     return tuple(agents)
 
 

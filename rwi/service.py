@@ -33,11 +33,8 @@ from rwi.domain.effects import Effect
 from rwi.domain.features import available
 from rwi.domain.model import (
     SERVICE_STREAM,
-    AgentPolicy,
     AwaitResult,
-    ContextPolicy,
     Policy,
-    QueuePolicy,
     session_stream,
 )
 from rwi.domain.plan import plan
@@ -118,34 +115,9 @@ def policy_of(config: Config) -> Policy:
         orphan_hold_secs=config.rwi.orphan_hold_secs,
         recordings_dir=str(config.storage.recordings_dir),
         stream_allowed_urls=tuple(config.media.get("stream_allowed_urls", LOOPBACK)),
-        contexts=tuple(
-            ContextPolicy(
-                name=c.name,
-                no_answer_timeout_secs=c.no_answer_timeout_secs,
-                no_answer_action=c.no_answer_action,
-                no_answer_transfer_target=c.no_answer_transfer_target,
-                no_answer_tone_hz=c.no_answer_tone_hz,
-                no_answer_tone_secs=c.no_answer_tone_secs,
-            )
-            for c in config.rwi.contexts
-        ),
-        queues=tuple(
-            QueuePolicy(
-                name=q.name,
-                strategy=q.strategy,
-                members=q.members,
-                music=q.music,
-                agent_ring_secs=q.agent_ring_secs,
-                wrap_up_secs=q.wrap_up_secs,
-                max_wait_secs=q.max_wait_secs,
-                max_no_answer=q.max_no_answer,
-                retry_secs=q.retry_secs,
-            )
-            for q in config.queues
-        ),
-        agents=tuple(
-            AgentPolicy(id=a.id, destination=a.destination, skills=a.skills) for a in config.agents
-        ),
+        contexts=config.rwi.contexts,
+        queues=config.queues,
+        agents=config.agents,
     )
 
 
