@@ -98,6 +98,13 @@ def test_queue_summary_and_agent_states_reports(
     ]
     assert main([*argv[:3], "--sla-secs", "13", *argv[5:]]) == 0
     assert capsys.readouterr().out.splitlines()[1].endswith(",2,0.500")
+    # abandonment agrees with the summary: only c2 gave up; c4's requeue from `other`
+    # is neither an abandonment nor a second offer
+    assert main(["report", "abandonment", "--csv", "--database-url", db_url]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "hour,via,name,offered,answered,abandoned,abandonment_rate",
+        "2026-03-14T09:00:00+00:00,queue,support,4,2,1,0.2500",
+    ]
     assert main(["report", "agent_states", "--csv", "--database-url", db_url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "day,agent_id,state,intervals,secs,now_in_state"
