@@ -34,6 +34,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "RWI_SOUNDS_DIR": ("storage", "sounds_dir"),
     "RWI_RECORDINGS_DIR": ("storage", "recordings_dir"),
     "RWI_LOG_LEVEL": ("log", "level"),
+    "RWI_LOG_FORMAT": ("log", "format"),
 }
 
 

@@ -34,6 +34,10 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert config.database.url == "postgresql://c/d"
     assert load_config(path, env={"RWI_CONFIG": "ignored"}).rwi.listen_port == 9000
     assert load_config(env={"RWI_CONFIG": str(path)}).rwi.listen_port == 9000
+    logs = load_config(path, env={"RWI_LOG_FORMAT": "json", "RWI_LOG_LEVEL": "debug"}).log
+    assert (logs.format, logs.level) == ("json", "DEBUG")
+    with pytest.raises(ConfigError, match=r"log\.format must be text or json"):
+        load_config(path, env={"RWI_LOG_FORMAT": "yaml"})
 
 
 @pytest.mark.parametrize(
