@@ -24,27 +24,13 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )
-from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.sipp_templates import RING_180, UAS_BYE, call_sipp
 
 pytestmark = pytest.mark.e2e
 
 RATE = 8000
 CUSTOMER, AGENT1, AGENT2 = 1000.0, 1500.0, 700.0
 FREQS = (CUSTOMER, AGENT1, AGENT2)
-BYE = """  <send retrans="500">
-    <![CDATA[
-BYE [$remote_contact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To: [$remote_from]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="200"/>"""
 
 
 def windows(samples: np.ndarray, seconds: float = 0.2) -> list[set[float]]:
@@ -71,7 +57,7 @@ async def test_recordings_through_blind_transfers_by_refer_and_by_reroute(
     cust = call_sipp(
         tmp_path, "uas_transferee", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", refer_to=r"sip:agent2@127\.0\.0\.1:[0-9]+", frag="SIP/2.0 200 OK",
-        ending=BYE, ack_action='<action><exec rtp_stream="'
+        ending=UAS_BYE, ack_action='<action><exec rtp_stream="'
         f'{g711_file(tmp_path / "c.ul", 0, CUSTOMER)},-1,0"/></action>',
     )  # fmt: skip
     agent1 = tone_phone(tmp_path, g711_file(tmp_path / "a1.ul", 0, AGENT1))

@@ -23,7 +23,7 @@ from tests.e2e.pbx import (
 from tests.support.audio import g711_file, heard
 from tests.support.client import RwiClient
 from tests.support.sipp import Sipp
-from tests.support.sipp_templates import RING_180, call_sipp
+from tests.support.sipp_templates import RING_180, UAS_BYE, call_sipp
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -173,24 +173,10 @@ async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
 
 def transferee(tmp: Path, freq_file: Path, refer_to: str) -> Sipp:
     """The customer's phone: accepts our REFER, reports success, leaves the call."""
-    bye = """  <send retrans="500">
-    <![CDATA[
-BYE [$remote_contact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To: [$remote_from]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]>
-  </send>
-  <recv response="200"/>"""
     return call_sipp(
         tmp, "uas_transferee", ring=RING_180, sdp_port="[rtpstream_audio_port]", pt=0,
         codec="PCMU", ack_action=f'<action><exec rtp_stream="{freq_file},-1,0"/></action>',
-        refer_to=refer_to, frag="SIP/2.0 200 OK", ending=bye,
+        refer_to=refer_to, frag="SIP/2.0 200 OK", ending=UAS_BYE,
     )  # fmt: skip
 
 

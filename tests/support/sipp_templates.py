@@ -49,6 +49,23 @@ Content-Length: 0
   </send>"""
 
 
+#: a UAS phone hangs up its own call (after a REFER, it leaves the transfer); CSeq 3
+UAS_BYE = """  <send retrans="500">
+    <![CDATA[
+BYE [$remote_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: [$remote_from]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]>
+  </send>
+  <recv response="200"/>"""
+
+
 def uac_request(method: str, cseq: int, body: str = "", extra: str = "") -> str:
     """An in-dialog request from the SIPp UAC of ``uac_call.xml``."""
     ctype = "Content-Type: application/sdp\n" if body and method == "INVITE" else extra
