@@ -49,7 +49,11 @@ class _NoRedirect(connect):
 
 
 class Resampled:
-    """Audio cut into exact frames of ``size`` samples, resampled on the way if needed."""
+    """Audio cut into exact frames of ``size`` samples, resampled on the way if needed.
+
+    The converter holds back its filter's delay (~6 ms at 16 -> 8 kHz): :meth:`flush`
+    gets it out (the audio before a mark is then all in frames), :meth:`drop` forgets it
+    (a clear), and the converter starts afresh after either."""
 
     def __init__(self, ratio: float, channels: int, size: int) -> None:
         self.ratio = ratio
@@ -59,11 +63,13 @@ class Resampled:
             samplerate.Resampler(CONVERTER, channels=channels) if ratio != 1.0 else None
         )
         self._pending = np.zeros((0, channels), dtype=np.float32)
+        self._held = 0.0  # what the converter holds back, in output samples
 
     def push(self, samples: F32) -> list[F32]:
         """``samples`` ``(n, channels)``; returns the whole frames now complete."""
         if self._resampler is not None:
             out = self._resampler.process(samples, self.ratio, end_of_input=False)
+            self._held += len(samples) * self.ratio - len(out)
             samples = np.asarray(out, dtype=np.float32).reshape(-1, self.channels)
         buf = np.concatenate((self._pending, samples)) if len(self._pending) else samples
         whole = len(buf) // self.size
@@ -72,13 +78,36 @@ class Resampled:
         return frames
 
     def flush(self) -> list[F32]:
-        """What is pending, padded with silence to a whole frame (before a mark)."""
-        if not len(self._pending):
-            return []
-        pad = np.zeros((self.size - len(self._pending), self.channels), dtype=np.float32)
-        frame = np.concatenate((self._pending, pad))
+        """Everything pushed and not yet out, as whole frames (the last one padded with
+        silence): before a mark, so that the mark follows all of the audio before it."""
+        buf = np.concatenate((self._pending, self._tail()))
         self._pending = np.zeros((0, self.channels), dtype=np.float32)
-        return [frame]
+        if not len(buf):
+            return []
+        pad = np.zeros((-len(buf) % self.size, self.channels), dtype=np.float32)
+        buf = np.concatenate((buf, pad))
+        return [buf[i : i + self.size] for i in range(0, len(buf), self.size)]
+
+    def drop(self) -> None:
+        """Forget everything pushed and not yet out (a clear: none of it is played)."""
+        self._pending = np.zeros((0, self.channels), dtype=np.float32)
+        self._restart()
+
+    def _tail(self) -> F32:
+        """What the converter holds back, pushed out by as much silence as it takes."""
+        held = round(self._held)
+        if self._resampler is None or held <= 0:
+            self._restart()
+            return np.zeros((0, self.channels), dtype=np.float32)
+        silence = np.zeros((int(np.ceil(held / self.ratio)) + 2, self.channels), np.float32)
+        out = self._resampler.process(silence, self.ratio, end_of_input=False)
+        self._restart()
+        return np.asarray(out, dtype=np.float32).reshape(-1, self.channels)[:held]
+
+    def _restart(self) -> None:
+        if self._resampler is not None:
+            self._resampler.reset()
+        self._held = 0.0
 
 
 def pcm16(rows: F32) -> bytes:
@@ -218,7 +247,7 @@ class StreamClient:
                     tap.play(np.ascontiguousarray(frame[:, 0]))
                 tap.mark(str(name)[:256] if name is not None else "")
             case "clear" if tap.duplex:
-                self._to_call.flush()
+                self._to_call.drop()
                 for name in tap.clear():
                     self.report(api.StreamMark(tap.stream_id, tap.leg_id, name))
 

@@ -51,6 +51,12 @@ class RtpPeer:
     def port(self) -> int:
         return int(self.sock.getsockname()[1])
 
+    def drain(self) -> None:
+        """Read now what the kernel already holds: a check made as some event arrives
+        sees every packet sent before it, whether or not the loop has called the reader
+        yet (loopback UDP is in the socket as soon as it is sent)."""
+        self._on_read()
+
     def _on_read(self) -> None:
         while True:
             try:

@@ -3,7 +3,8 @@
 The templates live in ``tests/interop/calls/scenarios`` (their header comments say
 what each does); ``call_sipp`` fills their ``{placeholders}`` (``ring``, ``ack_action``,
 ``middle`` default to nothing) and the fragments below are what tests put in them:
-a 180, an OPTIONS answer, in-dialog requests from the UAC of ``uac_call.xml``.
+a 180, an OPTIONS answer (optionally acting on it), in-dialog requests from the UAC
+of ``uac_call.xml``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,18 @@ Content-Length: 0
 ]]>
   </send>
   <recv response="200"/>"""
+
+
+def answer_options_with(action: str) -> str:
+    """``ANSWER_OPTIONS`` that also runs ``action`` (an ``<exec .../>``) as the OPTIONS
+    arrives: a test's ``sip.options_ping`` tells the phone when to act (say, press keys
+    with ``play_pcap_audio``), instead of the phone acting at a fixed time."""
+    recv = f"""  <recv request="OPTIONS">
+    <action>
+      {action}
+    </action>
+  </recv>"""
+    return ANSWER_OPTIONS.replace('  <recv request="OPTIONS"/>', recv, 1)
 
 
 def uac_request(method: str, cseq: int, body: str = "", extra: str = "") -> str:
