@@ -36,6 +36,7 @@ from sip_media.media.stats import TICK_BUCKETS, MediaStats
 COMMAND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 APPEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 4000)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 AGENT_STATES = ("logged_out", "available", "ringing", "busy", "wrap_up", "paused")
 
 
@@ -101,6 +102,13 @@ class Metrics:
             "rwi_event_append_batch_events",
             "Events per committed batch of the event log",
             buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "rwi_event_loop_lag_seconds",
+            "How much later than due the event loop woke a probe (rwi.loop_lag): the delay "
+            "every command, SIP message and report waiting at that moment suffered",
+            buckets=LAG_BUCKETS,
             registry=r,
         )
         r.register(_Collector(self.sources))

@@ -17,6 +17,7 @@ import asyncpg
 
 from rwi.config import Config
 from rwi.domain import State
+from rwi.loop_lag import LoopLagProbe
 from rwi.metrics import Metrics
 from rwi.projections.runner import ProjectionRunner
 from rwi.service import Service, load_state, policy_of
@@ -51,6 +52,7 @@ class Runtime:
     ingest: Any = None  # rwi.sip_ingest.SipIngest
     executor: Any = None  # rwi.executor.Executor
     metrics: Metrics = field(default_factory=Metrics)
+    loop_lag: LoopLagProbe | None = None
 
     @property
     def embedded_mode(self) -> bool:
@@ -92,6 +94,8 @@ class Runtime:
             self.ingest.start(self.service)
         self.projections = ProjectionRunner(self.service.reader, dsn)
         await self.projections.start()
+        self.loop_lag = LoopLagProbe(self.metrics.loop_lag.observe)
+        self.loop_lag.start()
         return self.service
 
     async def _start_sip(self, state: State) -> SoundLibrary:
@@ -134,6 +138,8 @@ class Runtime:
     async def stop(self) -> None:
         """Each part closed in order, each within its bound (``rwi.stop_steps``): a part
         stuck on a far end or a stalled database never keeps the rest from closing."""
+        if self.loop_lag is not None:
+            await self.loop_lag.stop()
         if self.service is not None and self.legs is not None:
             # before SIP and media close: their last reports (a recording's file closed)
             # are ingested and logged by this process, not left to the next start

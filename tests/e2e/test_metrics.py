@@ -95,6 +95,10 @@ async def test_metrics_move_with_a_real_call(db_url: str, tmp_path: Path) -> Non
     assert value(after, "rwi_media_tick_seconds_bucket", le="+Inf") == ticks
     assert ("rwi_media_late_ticks_total", ()) in after
     assert value(after, "rwi_effects_total", effect="Dial", result="ok") == 1
+    # the loop-lag probe kept sampling through the call (every 50 ms; the tone alone 400)
+    lag = value(after, "rwi_event_loop_lag_seconds_count")
+    assert lag > value(before, "rwi_event_loop_lag_seconds_count")
+    assert value(after, "rwi_event_loop_lag_seconds_bucket", le="+Inf") == lag
     assert value(after, "rwi_queue_waiting") == 0
     assert value(after, "rwi_agents", state="available") == 0
     assert value(after, "rwi_recordings_active") == 0
