@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from rwi import gc_tuning
     from rwi.app import create_app
     from rwi.gateway.endpoint import WS_MAX_SIZE
     from rwi.runtime import Runtime
@@ -80,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
+            gc_tuning.tune()  # after the app's start-up: what it built is long-lived
             for server in self.servers:
                 for sock in server.sockets:
                     host, port = sock.getsockname()[:2]

@@ -16,6 +16,9 @@ answer. A rate is *sustained* when no call failed and the service kept pace with
 (achieved at least 95% of the offered rate). ``--rates 100,200,300`` tries rates in
 turn and reports, per mode, the highest sustained one (every try goes to stderr).
 ``cpu_ms_per_call`` is CPU time per call of the service process and of PostgreSQL.
+``loop_lag_ms`` is what the service's ``rwi_event_loop_lag_seconds`` saw during the run:
+how late its event loop woke a probe due every 50 ms (p50/p99 as bucket bounds, and how
+many samples were over 50 ms late): a stalled loop delays every call at once.
 
     .venv/bin/python scripts/bench_calls.py [--rates 20] [--seconds 10] [--hold 1]
 """
@@ -36,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -250,11 +255,13 @@ async def run(mode: str, rate: float, args: argparse.Namespace) -> dict[str, Any
             procs.append(service)
             before = await count_events(asyncpg_dsn(url))
             cpu_before = cpu_seconds([service.pid]), cpu_seconds(name="postgres")
+            lag_before = await loop_lag_buckets(port)
             if mode == "originate":
                 result = await originate_mode(port, rate, args.seconds, args.hold)
             else:
                 result = await inbound_mode(sip_port, rate, args.seconds, args.hold, workdir)
             cpu_after = cpu_seconds([service.pid]), cpu_seconds(name="postgres")
+            lag_after = await loop_lag_buckets(port)
             after = await count_events(asyncpg_dsn(url))
             window, setups = await setup_times(asyncpg_dsn(url))
     finally:
@@ -286,6 +293,39 @@ async def run(mode: str, rate: float, args: argparse.Namespace) -> dict[str, Any
             "service": round((cpu_after[0] - cpu_before[0]) * per_call, 2),
             "postgres": round((cpu_after[1] - cpu_before[1]) * per_call, 2),
         },
+        "loop_lag_ms": lag_summary(lag_before, lag_after),
+    }
+
+
+async def loop_lag_buckets(port: int) -> dict[float, float]:
+    """``rwi_event_loop_lag_seconds``'s cumulative buckets as the service has them now."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "rwi_event_loop_lag_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    }
+
+
+def lag_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """Of the probe's samples in the run (every 50 ms), the bucket bounds their p50 and
+    p99 fall in (ms), and how many were woken over 50 ms late."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]  # cumulative
+    total = counts[-1] if counts else 0.0
+
+    def bound_of(share: float) -> float:
+        return next((b for b, c in zip(bounds, counts, strict=True) if c >= share * total), 0.0)
+
+    within_50ms = next((c for b, c in zip(bounds, counts, strict=True) if b >= 0.05), total)
+    return {
+        "samples": total,
+        "p50_le": round(bound_of(0.5) * 1000, 1),
+        "p99_le": round(bound_of(0.99) * 1000, 1),
+        "over_50": total - within_50ms,
     }
 
 

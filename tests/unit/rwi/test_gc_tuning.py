@@ -1,0 +1,23 @@
+"""``rwi serve``'s collector settings (``rwi.gc_tuning``)."""
+
+from __future__ import annotations
+
+import gc
+
+from rwi import gc_tuning
+
+
+def test_tune_freezes_start_up_and_raises_the_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        gc_tuning.tune()
+        assert gc.get_threshold() == gc_tuning.THRESHOLDS
+        assert gc.get_freeze_count() > 0
+        # cycles made after start-up are still collected
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
