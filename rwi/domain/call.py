@@ -80,6 +80,10 @@ class CallState:
     transfer_peer: str | None = None
     #: on a leg dialled for a transfer: the leg being transferred
     transfer_of: str | None = None
+    #: an unanswered outbound leg the service is ending (``call.ending``): the reason
+    #: its ``call.hangup`` will carry once SIP reports the leg over; it rings and
+    #: answers for nobody meanwhile
+    ending: str | None = None
     #: derived index (not folded state): legs hearing this leg's early media
     passthrough_to: set[str] = field(default_factory=set)
     #: derived (not in the snapshot): the service instance the call began under; a call

@@ -294,6 +294,7 @@ class State:
                     "transfer_leg": c.transfer_leg,
                     "transfer_peer": c.transfer_peer,
                     "transfer_of": c.transfer_of,
+                    "ending": c.ending,
                 }
                 for cid, c in sorted(self.calls.items())
             },

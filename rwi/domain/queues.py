@@ -9,7 +9,8 @@ reaction here reads the outcome:
 
 - an offered leg answers: the caller is bridged to it (``queue.agent_connected``,
   ``queue.left {reason: connected}``); every other leg ringing for the entry
-  (``ring_all``) is cancelled;
+  (``ring_all``) is cancelled (its agent is free at once, its ``call.hangup`` follows
+  SIP's report: the agent's answer may have crossed the CANCEL);
 - an offered leg ends unanswered (no answer, busy, reject, the agent's own hangup):
   ``queue.agent_no_answer``, the agent is free again (paused after ``max_no_answer``),
   and the entry, which kept its place, is offered to the next agent;
@@ -34,7 +35,13 @@ from rwi.domain import agents, dashboards
 from rwi.domain.agents import AVAILABLE, BUSY, RINGING, agent_of, changed, released
 from rwi.domain.aggregates import AgentState, QueueEntry, QueueState
 from rwi.domain.call import CallState, CallStatus
-from rwi.domain.calls.legs import hangup_events, owned, seconds_between, stop_playback
+from rwi.domain.calls.legs import (
+    ending_events,
+    hangup_events,
+    owned,
+    seconds_between,
+    stop_playback,
+)
 from rwi.domain.distribution import Candidate, choose
 from rwi.domain.effects import Effect, StartTimer
 from rwi.domain.feature import Feature, Handler, unchanged
@@ -146,12 +153,15 @@ def offer(
 def _withdraw(
     state: State, queue_id: str, entry: QueueEntry, ts: str, *, leaving: bool
 ) -> list[Emit]:
-    """Cancel every leg ringing for ``entry``; its agents are free again."""
+    """Cancel every leg ringing for ``entry``; its agents are free again at once. Each
+    leg's ``call.hangup {reason: canceled}`` follows SIP's report (``ending_events``):
+    an agent's answer may cross the CANCEL (two ``ring_all`` agents answering at once),
+    and the log says so (``sip_status`` 200, not 487)."""
     events: list[Emit] = []
     for agent_id, leg_id in sorted(entry.offers.items()):
         leg = state.calls.get(leg_id)
         if leg is not None:
-            events += hangup_events(state, leg, ts, "canceled", 487, "system")
+            events += ending_events(state, leg, "canceled")
         agent = agent_of(state, agent_id)
         if agent.offer_leg == leg_id:
             events.append(released(state, agent, "canceled"))

@@ -81,19 +81,25 @@ class Pbx:
         """Until SIP reports ``call_id`` answered (an inbound call's ACK, an outbound
         call's 200): from then on its media leg exists. A decided ``call.answered``
         comes earlier for inbound calls, before the executor has sent the 200."""
+        await self.observed("sip.call.answered", call_id, limit)
 
-        async def find() -> None:
+    async def observed(self, kind: str, call_id: str, limit: float = 10.0) -> dict[str, Any]:
+        """The first logged observation ``kind`` (``sip.call.ended``...) of ``call_id``,
+        waited for: what SIP reported, also for a leg the domain has already ended."""
+
+        async def find() -> dict[str, Any]:
             async for page in self.svc.service.reader.follow(0, poll_interval=0.2):
                 for event in page:
                     data = event.data
                     if (
                         event.type == "observation"
-                        and data.get("type") == "sip.call.answered"
+                        and data.get("type") == kind
                         and data.get("call_id") == call_id
                     ):
-                        return
+                        return dict(data)
+            raise AssertionError("the log ended")  # follow() does not end
 
-        await asyncio.wait_for(find(), limit)
+        return await asyncio.wait_for(find(), limit)
 
     async def replay_matches(self) -> None:
         await assert_deterministic(self.svc, self.db_url)

@@ -1,8 +1,8 @@
-"""Queue races end to end with SIPp agent phones: a phone that only rings until the
-queue's ring time is over (no answer, CANCEL, the next agent is tried). The test ends
-with the log replayed to the live state. (Two phones answering one ``ring_all`` offer at
-the same moment is unit-tested: its SIPp version could not be made deterministic under
-load, a CANCEL could reach a phone still waiting to answer.)"""
+"""Queue races end to end with SIPp agent phones: two phones answering a ``ring_all``
+offer at the same moment (one wins, the other is hung up cleanly whichever way its
+answer and our CANCEL cross), and a phone that only rings until the queue's ring time
+is over (no answer, CANCEL, the next agent is tried). Every test ends with the log
+replayed to the live state."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ from tests.e2e.pbx import (
     Pbx,
     Sipp,
     answered,
+    call_sipp,
     echo_agent,
+    events_of,
+    g711_file,
+    heard,
     pbx,
     sip_tables,
+    tone_phone,
 )
 from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
@@ -25,6 +30,11 @@ from tests.support.wav import write_tone_wav
 pytestmark = pytest.mark.e2e
 
 AGENTS = ("1001", "1002")
+#: what each agent's phone says in the race (the caller must hear the winner's alone)
+AGENT_TONES = {"1001": 1500.0, "1002": 2000.0}
+CUSTOMER_TONE = 1000.0
+#: the queue's hold music, the customer, the agents
+FREQS = (440.0, CUSTOMER_TONE, *AGENT_TONES.values())
 
 
 async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
@@ -34,13 +44,9 @@ async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
     return data
 
 
-async def started(rig: Pbx, phones: dict[str, Sipp], trunk: Sipp) -> RwiClient:
-    """The trunk (the customer: answers and echoes) and the agent phones running, the
-    agents logged in, the customer ``c1`` answered and queued in ``support``."""
-    for sipp in (trunk, *dict.fromkeys(phones.values())):  # a SIPp may serve two agents
-        rig.sipps.append(sipp)
-        calls = sum(1 for p in phones.values() if p is sipp) or 1
-        await sipp.start("-rtp_echo", calls=calls, timeout=60)
+async def queued(rig: Pbx) -> RwiClient:
+    """The agents logged in, the customer ``c1`` (on the trunk) answered and queued in
+    ``support``; the phones already running."""
     client = await rig.client("admin-token")
     await client.request("session.subscribe", {"queues": ["support"]})
     for agent_id in AGENTS:
@@ -49,6 +55,15 @@ async def started(rig: Pbx, phones: dict[str, Sipp], trunk: Sipp) -> RwiClient:
     await rig.sip_answered("c1")
     await ok(client, "queue.enqueue", call_id="c1", queue_id="support")
     return client
+
+
+async def started(rig: Pbx, phones: dict[str, Sipp], trunk: Sipp) -> RwiClient:
+    """The trunk (the customer: answers and echoes) and the agent phones running, then
+    ``queued``."""
+    for sipp in (trunk, *phones.values()):
+        rig.sipps.append(sipp)
+        await sipp.start("-rtp_echo", timeout=60)
+    return await queued(rig)
 
 
 def tables_for(tmp: Path, phones: dict[str, Sipp], trunk: Sipp, **queue: Any) -> dict[str, Any]:
@@ -69,6 +84,104 @@ async def state_is(client: RwiClient, agent_id: str, state: str, reason: str) ->
 async def offered_to(client: RwiClient, agent_id: str) -> dict[str, Any]:
     return await client.wait_for(lambda f: f.get("event") == "queue.agent_offered"
                                  and f["data"]["agent_id"] == agent_id)  # fmt: skip
+
+
+def phone_steps(path: Path) -> dict[str, list[tuple[int, str]]]:
+    """What each phone of ``uas_answer_together`` did, per user, in order: (SIPp clock
+    in ms, step) from its ``-trace_logs`` file."""
+    steps: dict[str, list[tuple[int, str]]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            tick, _call_id, user, step = line.split()
+            steps.setdefault(user, []).append((int(tick), step))
+    return steps
+
+
+#: what the winner's phone does, and the ways the loser's may go (each step as its
+#: phone saw it: 180 and 200 sent, requests received)
+WON = ["rang", "answered", "ack", "bye"]
+CANCELLED_FIRST = ["rang", "cancel", "ack"]  # 200 + 487 to our CANCEL; ACK of the 487
+ANSWERED_TOO = (WON, ["rang", "answered", "cancel", "ack", "bye"])  # our CANCEL crossed
+
+
+async def test_two_agents_answering_a_ring_all_offer_at_once_one_wins(
+    db_url: str, tmp_path: Path
+) -> None:
+    tones = {a: g711_file(tmp_path / f"agent{a}.ul", 0, f) for a, f in AGENT_TONES.items()}
+    both = call_sipp(tmp_path, "uas_answer_together", user_1="1001", tone_1=tones["1001"],
+                     tone_2=tones["1002"], sync_ms=20)  # fmt: skip
+    customer = tone_phone(tmp_path, g711_file(tmp_path / "customer.ul", 0, CUSTOMER_TONE))
+    tables = tables_for(tmp_path, dict.fromkeys(AGENTS, both), customer, strategy="ring_all",
+                        agent_ring_secs=10, wrap_up_secs=1)  # fmt: skip
+    steps_log = tmp_path / "phones_steps.log"
+    async with pbx(db_url, tmp_path, tables) as rig:
+        rig.sipps += [customer, both]
+        await customer.start(timeout=60)
+        await both.start("-trace_logs", "-log_file", str(steps_log), calls=2, timeout=60)
+        client = await queued(rig)
+        legs = {a: (await offered_to(client, a))["data"]["agent_call_id"] for a in AGENTS}
+        connected = await client.event("queue.agent_connected", call_id="c1", timeout=15)
+        winner = connected["data"]["agent_id"]
+        (loser,) = set(AGENTS) - {winner}
+        assert connected["data"]["agent_call_id"] == legs[winner]
+
+        # the loser: withdrawn (no miss), free again at once; its leg ended by us either
+        # way its phone went, and logged as it went: our CANCEL before its 200 (487), or
+        # its 200 ACKed and our BYE answered (200; its answer connects nobody)
+        await state_is(client, loser, "available", "canceled")
+        hangup = await client.event("call.hangup", call_id=legs[loser], timeout=15)
+        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("canceled", "system")
+        ended = await rig.observed("sip.call.ended", legs[loser], limit=15)
+        assert ended["by"] == "local" and ended["sip_status"] in (487, 200), ended
+        assert hangup["data"]["sip_status"] == ended["sip_status"], (hangup, ended)
+        cancelled_first = ended["sip_status"] == 487
+        assert "call.answered" not in events_of(client, legs[loser])
+
+        # the caller is bridged to the winner: each hears the other, nobody else
+        await rig.sip_answered(legs[winner])
+        _, caller_hears = await rig.tap("c1", 1.0)
+        _, winner_hears = await rig.tap(legs[winner], 1.0)
+        assert heard(caller_hears, FREQS) == {AGENT_TONES[winner]}
+        assert heard(winner_hears, FREQS) == {CUSTOMER_TONE}
+
+        story = [(f["event"], f["data"].get("agent_id")) for f in client.events()
+                 if f.get("call_id") == "c1" and f["event"].startswith("queue.")]  # fmt: skip
+        assert story[0] == ("queue.joined", None)
+        assert sorted(story[1:3]) == [("queue.agent_offered", a) for a in AGENTS]
+        assert story[3:] == [("queue.agent_connected", winner), ("queue.left", None)]
+        status = await ok(client, "queue.status", queue_id="support")
+        assert status["entries"] == []
+        assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
+            winner: "busy", loser: "available"}  # fmt: skip
+        assert rig.svc.service.state.agents[loser].missed == 0
+        assert set(rig.svc.service.state.calls) == {"c1", legs[winner]}
+        assert rig.svc.service.state.calls["c1"].bridged_with == legs[winner]
+        assert legs[loser] not in rig.svc.runtime.legs.leg_ids()
+
+        # the customer leaves: the winner's leg goes too, wrap-up, then available
+        await ok(client, "call.hangup", call_id="c1")
+        await state_is(client, winner, "wrap_up", "caller_hangup")
+        await state_is(client, winner, "available", "wrap_up_over")
+        assert await both.finish() == 0  # every call went a way the scenario accepts
+        assert await customer.finish() == 0
+        for leg in ("c1", legs[winner]):
+            await rig.observed("sip.call.ended", leg)
+        assert rig.svc.service.state.calls == {}
+        assert rig.svc.runtime.legs.leg_ids() == ()
+
+        # the phones' side of it agrees with what SIP reported
+        steps = phone_steps(steps_log)
+        assert [s for _, s in steps[winner]] == WON
+        loser_steps = [s for _, s in steps[loser]]
+        if cancelled_first:
+            assert loser_steps == CANCELLED_FIRST, steps
+        else:
+            assert loser_steps in ANSWERED_TOO, steps
+        answers = {u: t for u, done in steps.items() for t, s in done if s == "answered"}
+        gap = abs(answers[winner] - answers[loser]) if loser in answers else None
+        print(f"ring_all race: winner {winner}, loser {loser}: {' '.join(loser_steps)}; "
+              f"200s {gap} ms apart")  # fmt: skip
+        await rig.replay_matches()
 
 
 async def test_an_agent_that_only_rings_is_cancelled_and_the_next_is_tried(

@@ -139,6 +139,10 @@ def unbridged(state: State, event: EventLike) -> None:
                 call.held_from = CallStatus.ANSWERED
 
 
+def ending(state: State, event: EventLike) -> None:
+    _call(state, event.data).ending = event.data["reason"]
+
+
 def hangup(state: State, event: EventLike) -> None:
     call_id = event.data["call_id"]
     gone = state.calls.pop(call_id, None)
@@ -225,6 +229,7 @@ EVOLVERS: dict[str, Evolver] = {
     "call.dtmf": unchanged,
     "call.bridged": bridged,
     "call.unbridged": unbridged,
+    "call.ending": ending,
     "call.hangup": hangup,
     "media.hold.started": hold_started,
     "media.hold.stopped": hold_stopped,

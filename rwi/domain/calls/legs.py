@@ -158,6 +158,20 @@ def hangup_events(
     return events
 
 
+def ending_events(state: State, call: CallState, reason: str) -> list[Emit]:
+    """End an unanswered outbound leg by SIP's account: ``call.ending`` (not pushed)
+    has SIP end it now (CANCEL, or BYE if its answer is already in), and its
+    ``call.hangup {reason, hangup_by: system}`` is decided from SIP's report, so its
+    ``sip_status`` says what happened on the wire: 487 when the CANCEL ended the
+    INVITE, 200 when the far end's answer crossed the CANCEL and was ACKed and BYEd.
+    For offers withdrawn from agents, whose answers may cross at any moment."""
+    if call.ending is not None:
+        return []
+    ending = Emit(call_stream(call.call_id), "call.ending", {"call_id": call.call_id,
+                                                              "reason": reason})  # fmt: skip
+    return [*release_links(state, call, "ended"), ending]
+
+
 def _hangup(call: CallState, ts: str, reason: str, sip_status: int | None, by: str) -> Emit:
     return Emit(
         call_stream(call.call_id),

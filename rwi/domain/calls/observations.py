@@ -83,6 +83,8 @@ def _progress(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call = state.calls.get(obs.data["call_id"])
     if call is None or call.direction != "outbound" or call.state not in RINGING_OUT:
         return ()
+    if call.ending is not None:
+        return ()  # rings for nobody: SIP is ending it
     status = obs.data.get("status", 180)
     early = bool(obs.data.get("sdp"))
     events: list[Emit] = []
@@ -137,6 +139,8 @@ def _answered(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call = state.calls.get(obs.data["call_id"])
     if call is None or call.direction != "outbound" or call.answered_at is not None:
         return ()
+    if call.ending is not None:
+        return ()  # an answer that crossed our CANCEL: SIP ACKs and BYEs it
     answered = Emit(call_stream(call.call_id), "call.answered", {"call_id": call.call_id})
     events = [*release_links(state, call, "answered"), answered]
     peer = state.calls.get(call.b2bua_peer) if call.b2bua_peer else None
@@ -162,6 +166,8 @@ def _failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if call is None or call.answered_at is not None:
         return ()
     status = obs.data.get("sip_status")
+    if call.ending is not None:
+        return tuple(hangup_events(state, call, ts, call.ending, status, "system"))
     events: list[Emit] = []
     if status in BUSY:
         events.append(
@@ -179,10 +185,14 @@ def _failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
 
 
 def _ended(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
-    """The far end hung up (BYE, or CANCEL of an offered call)."""
+    """The far end hung up (BYE, or CANCEL of an offered call), or a leg we are ending
+    is over (``call.ending``: its reason, and the status that ended it)."""
     call = state.calls.get(obs.data["call_id"])
     if call is None:
         return ()
+    if call.ending is not None:
+        status = obs.data.get("sip_status")
+        return tuple(hangup_events(state, call, ts, call.ending, status, "system"))
     if obs.data.get("reason"):
         reason = obs.data["reason"]
     elif call.transfer_kind == "referred":
@@ -232,6 +242,9 @@ def _timer(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     if call is None:
         return ()
     kind = obs.data["kind"]
+    if kind == "originate_timeout" and call.ending is not None:
+        # SIP never said the leg we asked it to end is over: end it in the log anyway
+        return tuple(hangup_events(state, call, ts, call.ending, None, "system"))
     if kind == "originate_timeout" and call.state in RINGING_OUT:
         events = [Emit(call_stream(call.call_id), "call.no_answer", {"call_id": call.call_id})]
         return tuple(events + hangup_events(state, call, ts, "no_answer", 487, "system"))
@@ -252,7 +265,8 @@ def _effect_failed(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     call = state.calls.get(obs.data["call_id"])
     if call is None:
         return ()
-    return tuple(hangup_events(state, call, ts, "failed", obs.data.get("sip_status"), "system"))
+    reason = call.ending or "failed"
+    return tuple(hangup_events(state, call, ts, reason, obs.data.get("sip_status"), "system"))
 
 
 RULES: dict[str, Rule] = {

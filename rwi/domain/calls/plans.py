@@ -62,9 +62,11 @@ def plan(state: State, event: EventLike) -> list[Effect]:
             return [Ring(call.call_id)]
         case "call.answered" if call is not None and call.direction == "inbound":
             return [Answer(call.call_id)]
+        case "call.ending" if call is not None:
+            return [Hangup(call.call_id)]
         case "call.hangup" if call is not None:
-            if data.get("hangup_by") == "remote":
-                return []  # the far end is gone already; the driver tidies the media
+            if data.get("hangup_by") == "remote" or call.ending is not None:
+                return []  # gone already (or asked to go at ``call.ending``)
             unanswered_inbound = call.direction == "inbound" and call.answered_at is None
             if unanswered_inbound and data.get("sip_status"):
                 return [Reject(call.call_id, int(data["sip_status"]))]
@@ -118,6 +120,7 @@ PLANNED = (
     "call.incoming",
     "call.ringing",
     "call.answered",
+    "call.ending",
     "call.hangup",
     "call.bridged",
     "call.unbridged",

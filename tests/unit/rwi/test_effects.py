@@ -108,6 +108,17 @@ def test_remote_hangup_needs_no_sip_effect_and_orphans_arm_timers() -> None:
     assert plan(w.state, ended) == []
 
 
+def test_a_leg_being_ended_is_hung_up_once_when_asked_not_when_sip_reports_it() -> None:
+    w = World()
+    w.open("app")
+    planned(w, "call.originate", call_id="agent", destination="sip:a@local")
+    ending = Emit("call:agent", "call.ending", {"call_id": "agent", "reason": "canceled"})
+    assert plan(w.state, ending) == [Hangup("agent")]
+    w.apply([ending])
+    over = {"call_id": "agent", "reason": "canceled", "sip_status": 487, "hangup_by": "system"}
+    assert plan(w.state, Emit("call:agent", "call.hangup", over)) == []
+
+
 def test_passthrough_and_linked_stops_are_planned() -> None:
     from rwi.domain.effects import EarlyMedia, StopEarlyMedia
 

@@ -130,7 +130,21 @@ def test_seed_scenario_9_hold_unhold_dequeue_to_agent() -> None:
     assert w.replayed() == w.state.snapshot()
 
 
-def test_ring_all_first_answer_wins_and_the_others_are_cancelled() -> None:
+def sip_ended(w: World, leg: str, status: int = 487) -> list[str]:
+    """SIP reports a leg we asked it to end as over, as ``rwi.sip_ingest`` words it:
+    487 (our CANCEL ended its INVITE) or 200 (its answer crossed the CANCEL: ACKed,
+    then our BYE answered)."""
+    cause = {"cause": "cancel", "reason": "canceled"} if status == 487 else {"cause": "bye"}
+    return w.see("sip.call.ended", call_id=leg, sip_status=status, by="local", **cause)
+
+
+def ending(w: World, since: int) -> list[str]:
+    """The legs ``call.ending`` gave up since log index ``since``."""
+    return sorted(e.data["call_id"] for e in w.log[since:] if e.type == "call.ending")
+
+
+@pytest.mark.parametrize("crossed", [False, True], ids=["cancel_first", "answers_crossed"])
+def test_ring_all_first_answer_wins_and_the_others_are_cancelled(crossed: bool) -> None:
     w = world("ring_all", wrap_up_secs=5)
     w.do("app", "agent.login", agent_id="a1")
     w.do("app", "agent.login", agent_id="a2")
@@ -138,21 +152,53 @@ def test_ring_all_first_answer_wins_and_the_others_are_cancelled() -> None:
     legs = offered_legs(w, "c1")
     assert sorted(legs) == ["a1", "a2"]
     assert (agent(w, "a1"), agent(w, "a2")) == ("ringing", "ringing")
+    n = len(w.log)
     w.see("sip.call.answered", call_id=legs["a2"])
     assert agent(w, "a2") == "busy" and agent(w, "a1") == "available"
-    hangups = [e.data for e in w.log if e.type == "call.hangup"]
-    assert [(h["call_id"], h["sip_status"]) for h in hangups] == [(legs["a1"], 487)]
-    assert legs["a1"] not in w.state.calls
-    # two agents answering at the same moment: the second answer finds its leg gone
+    # the other leg is being ended (SIP cancels it); its call.hangup waits for SIP's word
+    assert ending(w, n) == [legs["a1"]] and "call.hangup" not in types(w, n)
+    assert last(w, "call.ending") == {"call_id": legs["a1"], "reason": "canceled"}
     n = len(w.log)
-    assert w.see("sip.call.answered", call_id=legs["a1"]) == []
-    assert len(w.log) == n
+    if crossed:
+        # two agents answering at the same moment: the second answer crossed our
+        # CANCEL; it connects nobody (SIP ACKs it, then BYEs it)
+        assert w.see("sip.call.progress", call_id=legs["a1"], status=180) == []
+        assert w.see("sip.call.answered", call_id=legs["a1"]) == []
+        assert len(w.log) == n
+    assert sip_ended(w, legs["a1"], 200 if crossed else 487) == ["call.hangup"]
+    hangup = last(w, "call.hangup")
+    assert (hangup["call_id"], hangup["reason"], hangup["hangup_by"]) == (
+        legs["a1"], "canceled", "system")  # fmt: skip
+    assert hangup["sip_status"] == (200 if crossed else 487)  # what happened on the wire
+    assert legs["a1"] not in w.state.calls
+    assert agent(w, "a1") == "available" and w.state.agents["a1"].missed == 0
+    assert [e.data["agent_id"] for e in w.log if e.type == "queue.agent_connected"] == ["a2"]
+    assert "queue.agent_no_answer" not in types(w, 0)
     # the agent hangs up after talking: wrap-up, then available again
     w.see("sip.call.ended", call_id=legs["a2"])
     assert agent(w, "a2") == "wrap_up"
     w.later(5)
     w.see("timer.fired", stream_id="agent:a2", agent_id="a2", kind="wrap_up", since=legs["a2"])
     assert agent(w, "a2") == "available"
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_a_leg_being_ended_that_sip_never_reports_over_ends_at_its_ring_timeout() -> None:
+    w = world("ring_all")
+    w.do("app", "agent.login", agent_id="a1")
+    w.do("app", "agent.login", agent_id="a2")
+    caller(w)
+    legs = offered_legs(w, "c1")
+    w.see("sip.call.answered", call_id=legs["a2"])
+    w.later(30)
+    n = len(w.log)
+    w.see("timer.fired", stream_id=f"call:{legs['a1']}", call_id=legs["a1"],
+          kind="originate_timeout")  # fmt: skip
+    assert types(w, n) == ["call.hangup"]  # no call.no_answer, no miss: it was withdrawn
+    assert (last(w, "call.hangup")["reason"], last(w, "call.hangup")["sip_status"]) == (
+        "canceled", None)  # fmt: skip
+    assert legs["a1"] not in w.state.calls
+    assert sip_ended(w, legs["a1"]) == []  # SIP's late word changes nothing
     assert w.replayed() == w.state.snapshot()
 
 
@@ -164,14 +210,16 @@ def test_member_hanging_up_while_offered_cancels_every_ringing_leg() -> None:
     legs = offered_legs(w, "c1")
     n = len(w.log)
     w.see("sip.call.ended", call_id="c1")
-    cancelled = {e.data["call_id"] for e in w.log[n:] if e.type == "call.hangup"}
-    assert cancelled == {"c1", *legs.values()}
+    assert {e.data["call_id"] for e in w.log[n:] if e.type == "call.hangup"} == {"c1"}
+    assert ending(w, n) == sorted(legs.values())
     assert last(w, "queue.left")["reason"] == "abandoned"
     assert (agent(w, "a1"), agent(w, "a2")) == ("available", "available")  # none stuck
     assert w.state.queues["support"].entries == {}
-    assert not any(c.startswith("c1.q") for c in w.state.calls)  # nothing left ringing
     # a late 200 from an agent phone whose INVITE we cancelled connects nobody
     assert w.see("sip.call.answered", call_id=legs["a1"]) == []
+    assert sip_ended(w, legs["a1"], 200) == ["call.hangup"]
+    assert sip_ended(w, legs["a2"]) == ["call.hangup"]
+    assert not any(c.startswith("c1.q") for c in w.state.calls)  # nothing left ringing
     assert w.replayed() == w.state.snapshot()
 
 
@@ -229,7 +277,8 @@ def test_max_wait_cancels_ringing_agents_and_leaves_with_timeout() -> None:
           since="0:c1")  # fmt: skip
     assert types(w, n)[:1] == ["queue.wait_timeout"]
     assert last(w, "queue.left")["reason"] == "timeout"
-    assert leg not in w.state.calls and agent(w, "a1") == "available"
+    assert ending(w, n) == [leg] and agent(w, "a1") == "available"
+    assert sip_ended(w, leg) == ["call.hangup"] and leg not in w.state.calls
     assert w.state.calls["c1"].playback_id is None  # the music stopped; the call stays
     assert w.replayed() == w.state.snapshot()
 
@@ -370,6 +419,9 @@ def test_hold_cancels_the_offer_ringing_and_unhold_offers_again() -> None:
     legs = offered_legs(w, "c1")
     n = len(w.log)
     w.do("app", "queue.hold", call_id="c1")
+    assert ending(w, n) == sorted(legs.values())
+    for leg in legs.values():
+        assert sip_ended(w, leg) == ["call.hangup"]
     cancelled = [(e.data["call_id"], e.data["sip_status"]) for e in w.log[n:]
                  if e.type == "call.hangup"]  # fmt: skip
     assert sorted(cancelled) == sorted((leg, 487) for leg in legs.values())
