@@ -476,6 +476,9 @@ class MediaLeg:
         return max(0, self.cycles + self.max_seq - self.base_seq - self.received)
 
     def close(self) -> None:
-        """Close both sockets."""
+        """Close both sockets and let go of the relay peer: two bridged legs point at each
+        other, and a pair closed together (a call's hangup) would otherwise wait for the
+        cycle collector, with their sockets and buffers."""
+        self.relay = None
         self.sock.close()
         self.rtcp_sock.close()

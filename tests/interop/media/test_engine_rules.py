@@ -208,3 +208,35 @@ async def test_pass_through_bridge_relays_rfc4733_and_reports_it(
     assert sum(1 for d in events if d[13] & 0x80) == 3
     ssrcs = {d[8:12] for _, d in pb.received}
     assert len(ssrcs) == 1  # one outbound stream for b, whatever the source
+
+
+async def test_a_bridged_pair_destroyed_together_is_freed_without_the_cycle_collector(
+    media: Any, peers: Any, eventually: Any
+) -> None:
+    """A same-codec bridge relays packets leg to leg (each leg names the other): a call's
+    hangup destroys both in one go, and nothing of them may wait for a full collection
+    (rwi serve makes those rare: with their sockets and buffers they piled up)."""
+    import gc
+
+    a, b = peers(pt=0, freq=500.0), peers(pt=0, freq=900.0)
+    for leg_id, peer in (("a", a), ("b", b)):
+        created = await media.execute(api.CreateLeg(leg_id, "127.0.0.1", peer.port, 0))
+        peer.start(("127.0.0.1", created.local_port))
+    await media.execute(api.Connect("a", "b"))
+    legs = media.engine.legs
+    await eventually(lambda: legs["a"].relay is legs["b"] and legs["b"].relay is legs["a"])
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        # both between two ticks, as a hangup's effects run
+        media.engine.apply(api.DestroyLeg("a"))
+        media.engine.apply(api.DestroyLeg("b"))
+        media.engine.tick()  # the next tick's plan lets go of them
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__name__ == "MediaLeg"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
