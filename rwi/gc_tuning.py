@@ -2,26 +2,24 @@
 
 Where it sits: called by ``rwi.cli``'s server right after the app's start-up (the log
 folded, SIP and media listening), never by the domain. Every part of the service shares
-one event loop, and CPython's full (generation 2) collection walks every tracked object
-while holding it: with the default thresholds (700, 10, 10) that happened every few
-seconds under load and stalled the loop 50 to 250 ms, which showed as call set-up p99
-(``scripts/bench_calls.py`` at 150 calls/s: ``rwi_event_loop_lag_seconds`` had 8 to 10
-samples over 50 ms late in 15 s; set-up p99 155 to 293 ms). Freezing what start-up built
-(modules, the folded state: long-lived, never garbage) takes it out of every collection,
-and larger thresholds make the young collections rarer and the full ones much rarer:
-0 or 1 sample over 50 ms, set-up p99 81 to 108 ms, 5 to 10 % less CPU per call.
-Reference counting still frees everything acyclic at once; cycles are still collected.
+one event loop, and a full (generation 2) collection walks every tracked object while
+holding it. What start-up imported and built (SQLAlchemy, Alembic, numpy, the folded
+state) is most of those objects and lives as long as the process: frozen, it is left
+out of every collection, and the collections that stalled the loop get shorter.
+
+Measured with ``scripts/bench_calls.py --mode inbound --rates 150`` (15 s; the service's
+``rwi_event_loop_lag_seconds``, probed every 50 ms): probe samples over 50 ms late, 8 to
+10 by default, 3 to 4 frozen. Raising the thresholds as well, (5000, 10, 10) or (50000,
+20, 100), brought that to 0 or 1, but then ``scripts/soak.py`` (50 calls/s) found the
+memory still growing after 4 minutes (+16 to 17 %) where it levels off within 2 minutes
+otherwise, so the thresholds stay CPython's.
 """
 
 from __future__ import annotations
 
 import gc
 
-#: (generation 0 allocations, generation 1 and 2 collection ratios)
-THRESHOLDS = (50_000, 20, 100)
-
 
 def tune() -> None:
     gc.collect()  # start-up's own garbage goes now, not into the frozen generation
     gc.freeze()
-    gc.set_threshold(*THRESHOLDS)
