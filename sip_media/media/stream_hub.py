@@ -23,6 +23,17 @@ from .stream_tap import StreamTap
 log = logging.getLogger(__name__)
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists, as ``rwi serve`` runs (whatever loop the engine's runner
+    has): the thread spends most of its time in socket reads, writes and task switches,
+    which cost a fraction of the standard loop's there."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class StreamHub:
     def __init__(self, connect_timeout: float = 5.0) -> None:
         self.connect_timeout = connect_timeout
@@ -39,7 +50,7 @@ class StreamHub:
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            loop = asyncio.new_event_loop()
+            loop = _new_loop()
             ready = threading.Event()
 
             def main() -> None:
