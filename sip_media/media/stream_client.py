@@ -8,6 +8,11 @@ channels, caller first) and DTMF as text; it queues the bot's binary audio for p
 (duplex) and answers ``mark`` and ``clear``; at the end it sends ``{"type":"stop"}``
 and closes. 16 kHz streams are resampled both ways with libsamplerate (the
 ``samplerate`` package), whose streaming converter keeps state across 20 ms frames.
+
+The audio path is the hot one (a frame each way per stream every 20 ms), so frames
+towards the bot skip websockets' per-message machinery while its connection keeps the
+handshake, pings and the close: the hub's one wake per tick writes every stream's
+frames at once (:meth:`StreamClient.flush`, framed here, no await per frame).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +31,16 @@ import numpy as np
 import samplerate
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
+from websockets.protocol import State
 
 from . import api
 from .stream_tap import F32, FRAME, StreamTap
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 log = logging.getLogger(__name__)
 Report = Callable[[api.Observation], None]
@@ -39,6 +53,41 @@ MAX_MESSAGE = 1 << 20
 #: instead of seconds of stale audio piling up in socket buffers
 SEND_BUFFER = 32 * 1024
 WRITE_LIMIT = 32 * 1024
+
+
+_HEAD_SHORT = struct.Struct("!BB")
+_HEAD_MEDIUM = struct.Struct("!BBH")
+_HEAD_LONG = struct.Struct("!BBQ")
+
+
+class MaskKeys:
+    """Client masking keys (RFC 6455 §5.3: from a strong source of entropy), drawn from
+    the OS a page at a time: one ``getrandom`` per 1024 frames, not one per frame (a
+    system call each, which also hands the GIL to the media clock and back)."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> bytes:
+        if self._at >= len(self._pool):
+            self._pool = os.urandom(4096)
+            self._at = 0
+        key = self._pool[self._at : self._at + 4]
+        self._at += 4
+        return key
+
+
+def wire_frame(opcode: Opcode, payload: bytes, key: bytes) -> bytes:
+    """One whole (FIN), masked client frame, as websockets would serialize it."""
+    n = len(payload)
+    if n < 126:
+        head = _HEAD_SHORT.pack(0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = _HEAD_MEDIUM.pack(0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = _HEAD_LONG.pack(0x80 | opcode, 0x80 | 127, n)
+    return head + key + apply_mask(payload, key)
 
 
 class _NoRedirect(connect):
@@ -90,17 +139,23 @@ class StreamClient:
     """The connection of one stream; :meth:`run` returns when it has ended."""
 
     def __init__(
-        self, tap: StreamTap, report: Report, connect_timeout: float, close_timeout: float = 2.0
+        self,
+        tap: StreamTap,
+        report: Report,
+        connect_timeout: float,
+        close_timeout: float = 2.0,
+        keys: MaskKeys | None = None,
     ) -> None:
         self.tap = tap
         self.report = report
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
-        self.wake = asyncio.Event()
+        self.keys = keys or MaskKeys()
         self.stopped = asyncio.Event()
         rate = tap.sample_rate / 8000
         self._to_bot = Resampled(rate, tap.channels, int(FRAME * rate))
         self._to_call = Resampled(1 / rate, 1, FRAME)
+        self._ws: ClientConnection | None = None
         self._odd = b""  # a bot frame's trailing byte (half a sample)
         self._error: str | None = None
         self._remote_closed = False
@@ -119,16 +174,13 @@ class StreamClient:
         tasks: list[asyncio.Task[Any]] = []
         try:
             await ws.send(json.dumps({"type": "start", **tap.start}))
+            self._ws = ws
             tap.open = True
             self.report(api.StreamStarted(tap.stream_id, tap.leg_id))
             receiver = asyncio.create_task(self._receive(ws))
-            sender = asyncio.create_task(self._send(ws))
             stop = asyncio.create_task(self.stopped.wait())
-            tasks = [receiver, sender, stop]
+            tasks = [receiver, stop]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            failure = sender.exception() if sender.done() and not sender.cancelled() else None
-            if failure is not None:
-                raise failure
             reason = "remote_closed" if self._remote_closed else "failed"
         except ConnectionClosed:
             reason = "remote_closed"
@@ -137,6 +189,7 @@ class StreamClient:
             self._error = str(exc)
         finally:
             tap.open = False
+            self._ws = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,6 +198,45 @@ class StreamClient:
 
     def stop(self) -> None:
         """End the stream now, even in the middle of a send to a stalled bot."""
+        self.stopped.set()
+
+    def flush(self) -> None:
+        """Write what the clock queued for the bot, at once and without waiting (the
+        hub calls this once per tick for every stream with frames queued).
+
+        A bot that does not read leaves up to ``WRITE_LIMIT`` bytes (plus one tick's
+        frames) in the connection's buffer: beyond it frames stay in the tap, whose
+        bounded queue then drops and counts them, as it would for any slow consumer.
+        """
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            transport = ws.transport
+            if ws.protocol.state is not State.OPEN or transport.is_closing():
+                return
+            if transport.get_write_buffer_size() >= WRITE_LIMIT:
+                return
+            tap, keys = self.tap, self.keys
+            queue = tap.to_bot
+            out: list[bytes] = []
+            while queue and tap.stopping is None:
+                item = queue.popleft()
+                if isinstance(item, str):
+                    out.append(wire_frame(Opcode.TEXT, item.encode(), keys.take()))
+                    continue
+                for frame in self._to_bot.push(item.T):
+                    out.append(wire_frame(Opcode.BINARY, pcm16(frame), keys.take()))
+                    tap.frames_sent += 1
+            if out:
+                transport.write(b"".join(out))
+        except Exception as exc:  # a bug here must end this stream, not the others
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        log.info("stream %s failed: %s", self.tap.stream_id, exc)
+        if self._error is None:
+            self._error = str(exc)
         self.stopped.set()
 
     async def _connect(self) -> ClientConnection:
@@ -163,23 +255,6 @@ class StreamClient:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         return ws
-
-    async def _send(self, ws: ClientConnection) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            await self._send_queued(ws)
-
-    async def _send_queued(self, ws: ClientConnection) -> None:
-        queue = self.tap.to_bot
-        while queue and self.tap.stopping is None:
-            item = queue.popleft()
-            if isinstance(item, str):
-                await ws.send(item)
-                continue
-            for frame in self._to_bot.push(item.T):
-                await ws.send(pcm16(frame))
-                self.tap.frames_sent += 1
 
     async def _receive(self, ws: ClientConnection) -> None:
         tap = self.tap
