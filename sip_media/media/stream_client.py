@@ -9,10 +9,11 @@ channels, caller first) and DTMF as text; it queues the bot's binary audio for p
 and closes. 16 kHz streams are resampled both ways with libsamplerate (the
 ``samplerate`` package), whose streaming converter keeps state across 20 ms frames.
 
-The audio path is the hot one (a frame each way per stream every 20 ms), so frames
-towards the bot skip websockets' per-message machinery while its connection keeps the
-handshake, pings and the close: the hub's one wake per tick writes every stream's
-frames at once (:meth:`StreamClient.flush`, framed here, no await per frame).
+The audio path is the hot one (a frame each way per stream every 20 ms), so it skips
+websockets' per-message machinery while keeping its connection for the handshake,
+pings and the close: the hub's one wake per tick writes every stream's frames at once
+(:meth:`StreamClient.flush`, framed here, no await per frame), and the bot's frames
+are handled in the read callback as they are parsed (:class:`_Connection`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from typing import Any
 import numpy as np
 import samplerate
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Opcode
-from websockets.protocol import State
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event, State
 
 from . import api
 from .stream_tap import F32, FRAME, StreamTap
@@ -88,6 +90,26 @@ def wire_frame(opcode: Opcode, payload: bytes, key: bytes) -> bytes:
     else:
         head = _HEAD_LONG.pack(0x80 | opcode, 0x80 | 127, n)
     return head + key + apply_mask(payload, key)
+
+
+class _Connection(ClientConnection):
+    """A connection that hands each data frame to :attr:`on_frame` as it is parsed, in
+    the read callback: no message queue, no task switch per frame. Frames that come
+    before :attr:`on_frame` is set (in the read that completed the handshake) wait in
+    :attr:`early` for the client to take them first."""
+
+    def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        super().__init__(protocol, **kwargs)
+        self.on_frame: Callable[[Frame], None] | None = None
+        self.early: list[Frame] = []
+
+    def process_event(self, event: Event) -> None:
+        if self.response is None or not isinstance(event, Frame) or event.opcode > Opcode.BINARY:
+            super().process_event(event)  # the handshake; ping, pong and close frames
+        elif self.on_frame is None:
+            self.early.append(event)
+        else:
+            self.on_frame(event)
 
 
 class _NoRedirect(connect):
@@ -155,8 +177,10 @@ class StreamClient:
         rate = tap.sample_rate / 8000
         self._to_bot = Resampled(rate, tap.channels, int(FRAME * rate))
         self._to_call = Resampled(1 / rate, 1, FRAME)
-        self._ws: ClientConnection | None = None
+        self._ws: _Connection | None = None
         self._odd = b""  # a bot frame's trailing byte (half a sample)
+        self._fragments: list[bytes] = []  # a fragmented message so far
+        self._fragmented: Opcode = Opcode.BINARY
         self._error: str | None = None
         self._remote_closed = False
 
@@ -173,6 +197,10 @@ class StreamClient:
         reason = "failed"
         tasks: list[asyncio.Task[Any]] = []
         try:
+            ws.on_frame = self._frame
+            for frame in ws.early:
+                self._frame(frame)
+            ws.early.clear()
             await ws.send(json.dumps({"type": "start", **tap.start}))
             self._ws = ws
             tap.open = True
@@ -239,7 +267,7 @@ class StreamClient:
             self._error = str(exc)
         self.stopped.set()
 
-    async def _connect(self) -> ClientConnection:
+    async def _connect(self) -> _Connection:
         ws = await _NoRedirect(
             self.tap.url,
             proxy=None,
@@ -249,7 +277,9 @@ class StreamClient:
             max_size=MAX_MESSAGE,
             write_limit=WRITE_LIMIT,
             user_agent_header="rwi-media-stream",
+            create_connection=_Connection,
         )
+        assert isinstance(ws, _Connection)
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -257,18 +287,32 @@ class StreamClient:
         return ws
 
     async def _receive(self, ws: ClientConnection) -> None:
-        tap = self.tap
+        """The frames are handled as they arrive (:meth:`_frame`): this only waits for
+        the connection to end."""
+        await ws.wait_closed()
+        self._remote_closed = True
+
+    def _frame(self, frame: Frame) -> None:
+        """A data frame from the bot, in the connection's read callback."""
         try:
-            async for message in ws:
-                if isinstance(message, bytes):
-                    tap.frames_received += 1
-                    if tap.duplex:
-                        self._audio(message)
-                else:
-                    self._control(message)
-            self._remote_closed = True
-        except ConnectionClosed:
-            self._remote_closed = True
+            opcode, data = frame.opcode, frame.data
+            if opcode is Opcode.CONT or not frame.fin:
+                # the protocol checked the order and the message's size (max_size)
+                if opcode is not Opcode.CONT:
+                    self._fragmented = opcode
+                self._fragments.append(bytes(data))
+                if not frame.fin:
+                    return
+                opcode, data = self._fragmented, b"".join(self._fragments)
+                self._fragments = []
+            if opcode is Opcode.BINARY:
+                self.tap.frames_received += 1
+                if self.tap.duplex:
+                    self._audio(bytes(data))
+            else:
+                self._control(bytes(data))
+        except Exception as exc:  # a bug here must end this stream, not the others
+            self._fail(exc)
 
     def _audio(self, data: bytes) -> None:
         data = self._odd + data
@@ -278,7 +322,7 @@ class StreamClient:
         for frame in self._to_call.push(samples):
             self.tap.play(np.ascontiguousarray(frame[:, 0]))
 
-    def _control(self, text: str) -> None:
+    def _control(self, text: bytes) -> None:
         try:
             message: Any = json.loads(text)
         except ValueError:
