@@ -36,7 +36,7 @@ from .recorder import Recorder
 from .sources import Playback, SoundCache
 from .stats import TICK_BUCKETS, MediaStats
 from .stream_hub import StreamHub
-from .stream_tap import StreamTap
+from .stream_tap import StreamTap, offer_all, take_all
 from .stream_urls import StreamUrlAllowList
 
 log = logging.getLogger(__name__)
@@ -426,16 +426,9 @@ class MediaEngine:
         ]
         if outbound is None and any(tap.duplex for tap, _row in taps):
             outbound = np.zeros_like(inbound)
-        silence = np.zeros(FRAME, dtype=np.float32)
-        for tap, row in taps:
-            tap.offer(inbound[row], outbound[row] if outbound is not None else silence)
-        for tap, row in taps:
-            if not tap.duplex:
-                continue
-            frame, marks = tap.take()
-            if frame is not None and outbound is not None:
-                outbound[row] += frame
-            for name in marks:
+        offer_all(taps, inbound, outbound)
+        if outbound is not None:
+            for tap, name in take_all(taps, outbound):
                 self.emit(api.StreamMark(tap.stream_id, tap.leg_id, name))
         self.stream_hub.wake()
         return outbound

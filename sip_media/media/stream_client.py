@@ -120,40 +120,56 @@ class _NoRedirect(connect):
 
 
 class Resampled:
-    """Audio cut into exact frames of ``size`` samples, resampled on the way if needed."""
+    """PCM16 (little-endian, channels interleaved) cut into exact frames of ``size``
+    samples, resampled on the way if needed. At 8 kHz a whole frame passes as it is."""
 
     def __init__(self, ratio: float, channels: int, size: int) -> None:
         self.ratio = ratio
         self.channels = channels
-        self.size = size
+        self.frame_bytes = size * channels * 2
+        self._group = channels * 2  # the bytes of one sample on every channel
         self._resampler = (
             samplerate.Resampler(CONVERTER, channels=channels) if ratio != 1.0 else None
         )
-        self._pending = np.zeros((0, channels), dtype=np.float32)
+        self._odd = b""  # before the resampler: bytes short of a whole sample
+        self._pending = b""
 
-    def push(self, samples: F32) -> list[F32]:
-        """``samples`` ``(n, channels)``; returns the whole frames now complete."""
+    def push(self, data: bytes) -> list[bytes]:
+        """Returns the whole frames now complete."""
         if self._resampler is not None:
-            out = self._resampler.process(samples, self.ratio, end_of_input=False)
-            samples = np.asarray(out, dtype=np.float32).reshape(-1, self.channels)
-        buf = np.concatenate((self._pending, samples)) if len(self._pending) else samples
-        whole = len(buf) // self.size
-        frames = [buf[i * self.size : (i + 1) * self.size] for i in range(whole)]
-        self._pending = buf[whole * self.size :]
-        return frames
+            data = self._resample(data)
+        size = self.frame_bytes
+        if not self._pending and len(data) == size:
+            return [data]
+        buf = self._pending + data
+        whole = len(buf) // size
+        self._pending = buf[whole * size :]
+        return [buf[i * size : (i + 1) * size] for i in range(whole)]
 
-    def flush(self) -> list[F32]:
-        """What is pending, padded with silence to a whole frame (before a mark)."""
-        if not len(self._pending):
+    def flush(self) -> list[bytes]:
+        """What is pending, padded with silence to a whole frame (before a mark); a
+        trailing part of a sample stays for the data that completes it."""
+        pending = self._pending
+        cut = len(pending) - len(pending) % self._group
+        if not cut:
             return []
-        pad = np.zeros((self.size - len(self._pending), self.channels), dtype=np.float32)
-        frame = np.concatenate((self._pending, pad))
-        self._pending = np.zeros((0, self.channels), dtype=np.float32)
-        return [frame]
+        self._pending = pending[cut:]
+        return [pending[:cut] + bytes(self.frame_bytes - cut)]
+
+    def _resample(self, data: bytes) -> bytes:
+        assert self._resampler is not None
+        data = self._odd + data
+        cut = len(data) - len(data) % self._group
+        self._odd = data[cut:]
+        samples = np.frombuffer(data, dtype="<i2", count=cut // 2).astype(np.float32)
+        out = self._resampler.process(
+            samples.reshape(-1, self.channels), self.ratio, end_of_input=False
+        )
+        return pcm16(np.asarray(out, dtype=np.float32))
 
 
 def pcm16(rows: F32) -> bytes:
-    """Samples ``(n, channels)`` in the engine's int16 scale as interleaved PCM16 LE."""
+    """Samples in the engine's int16 scale as PCM16 LE (rows: interleaved channels)."""
     return np.clip(rows, -32768, 32767).astype("<i2").tobytes()
 
 
@@ -178,7 +194,6 @@ class StreamClient:
         self._to_bot = Resampled(rate, tap.channels, int(FRAME * rate))
         self._to_call = Resampled(1 / rate, 1, FRAME)
         self._ws: _Connection | None = None
-        self._odd = b""  # a bot frame's trailing byte (half a sample)
         self._fragments: list[bytes] = []  # a fragmented message so far
         self._fragmented: Opcode = Opcode.BINARY
         self._error: str | None = None
@@ -253,8 +268,8 @@ class StreamClient:
                 if isinstance(item, str):
                     out.append(wire_frame(Opcode.TEXT, item.encode(), keys.take()))
                     continue
-                for frame in self._to_bot.push(item.T):
-                    out.append(wire_frame(Opcode.BINARY, pcm16(frame), keys.take()))
+                for frame in self._to_bot.push(item):
+                    out.append(wire_frame(Opcode.BINARY, frame, keys.take()))
                     tap.frames_sent += 1
             if out:
                 transport.write(b"".join(out))
@@ -315,12 +330,8 @@ class StreamClient:
             self._fail(exc)
 
     def _audio(self, data: bytes) -> None:
-        data = self._odd + data
-        cut = len(data) - len(data) % 2
-        self._odd = data[cut:]
-        samples = np.frombuffer(data[:cut], dtype="<i2").astype(np.float32).reshape(-1, 1)
-        for frame in self._to_call.push(samples):
-            self.tap.play(np.ascontiguousarray(frame[:, 0]))
+        for frame in self._to_call.push(data):
+            self.tap.play(frame)
 
     def _control(self, text: bytes) -> None:
         try:
@@ -334,7 +345,7 @@ class StreamClient:
             case "mark" if tap.duplex:
                 name = message.get("name")
                 for frame in self._to_call.flush():
-                    tap.play(np.ascontiguousarray(frame[:, 0]))
+                    tap.play(frame)
                 tap.mark(str(name)[:256] if name is not None else "")
             case "clear" if tap.duplex:
                 self._to_call.flush()
