@@ -370,6 +370,10 @@ class MediaEngine:
         if self.stream_hub.active:
             self._stream_reports()
         self._housekeeping(now)
+        if self.streams:
+            # Once the tick's packets are out: woken earlier, the stream thread takes the
+            # GIL at each send's system call and the rest of the tick waits for it.
+            self.stream_hub.wake()
         took = time.perf_counter_ns() - started
         self.stats["tick_ns"] += took
         seconds = took / 1e9
@@ -430,7 +434,6 @@ class MediaEngine:
         if outbound is not None:
             for tap, name in take_all(taps, outbound):
                 self.emit(api.StreamMark(tap.stream_id, tap.leg_id, name))
-        self.stream_hub.wake()
         return outbound
 
     def _inband(self, inbound: F32) -> None:
