@@ -107,3 +107,16 @@ def test_a_tick_offers_each_stream_its_track_and_plays_each_duplex_bot() -> None
     assert [(tap.stream_id, name) for tap, name in reached] == [("s3", "m1")]
     assert outbound[0].tolist() == [7.0 + x + 5 for x in range(FRAME)]
     assert outbound[1].tolist() == [9.0] * FRAME
+
+
+def test_a_tick_takes_one_frame_and_the_marks_before_and_right_behind_it() -> None:
+    tap = StreamTap("s1", "a", "ws://bot", duplex=True, open=True)
+    one, two = ramp(FRAME), ramp(FRAME, FRAME)
+    tap.mark("m1")
+    tap.play(one)
+    tap.mark("m2")
+    tap.play(two)
+    tap.mark("m3")
+    assert tap.take() == (one, ["m1", "m2"])
+    assert tap.take() == (two, ["m3"])
+    assert tap.take() == (None, [])
