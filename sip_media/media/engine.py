@@ -36,7 +36,7 @@ from .recorder import Recorder
 from .sources import Playback, SoundCache
 from .stats import TICK_BUCKETS, MediaStats
 from .stream_hub import StreamHub
-from .stream_tap import StreamTap
+from .stream_tap import StreamTap, offer_all, take_all
 from .stream_urls import StreamUrlAllowList
 
 log = logging.getLogger(__name__)
@@ -370,6 +370,10 @@ class MediaEngine:
         if self.stream_hub.active:
             self._stream_reports()
         self._housekeeping(now)
+        if self.streams:
+            # Once the tick's packets are out: woken earlier, the stream thread takes the
+            # GIL at each send's system call and the rest of the tick waits for it.
+            self.stream_hub.wake()
         took = time.perf_counter_ns() - started
         self.stats["tick_ns"] += took
         seconds = took / 1e9
@@ -426,18 +430,10 @@ class MediaEngine:
         ]
         if outbound is None and any(tap.duplex for tap, _row in taps):
             outbound = np.zeros_like(inbound)
-        silence = np.zeros(FRAME, dtype=np.float32)
-        for tap, row in taps:
-            tap.offer(inbound[row], outbound[row] if outbound is not None else silence)
-        for tap, row in taps:
-            if not tap.duplex:
-                continue
-            frame, marks = tap.take()
-            if frame is not None and outbound is not None:
-                outbound[row] += frame
-            for name in marks:
+        offer_all(taps, inbound, outbound)
+        if outbound is not None:
+            for tap, name in take_all(taps, outbound):
                 self.emit(api.StreamMark(tap.stream_id, tap.leg_id, name))
-        self.stream_hub.wake()
         return outbound
 
     def _inband(self, inbound: F32) -> None:

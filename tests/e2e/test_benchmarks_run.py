@@ -29,6 +29,7 @@ SMALL = {
     "bench_queue.py": ["--agents", "4", "--phones", "1", "--rate", "5", "--seconds", "1",
                        "--talk", "0.2", "--media-ports", "400"],
     "bench_streams.py": ["--calls", "5", "--warmup", "0.5", "--measure", "1"],
+    "bench_streams.py --sweep": ["2,4", "--warmup", "0.5", "--measure", "1"],  # the counts
 }  # fmt: skip
 
 
@@ -95,6 +96,13 @@ async def test_benchmark_runs_and_reports(script: str) -> None:
     elif script == "bench_calls.py":
         assert [r["mode"] for r in results] == ["originate", "inbound"]
         assert all(r["failed"] == 0 and r["ok"] == r["calls"] > 0 for r in results), results
+    elif script == "bench_streams.py --sweep":
+        runs = [r for r in results if r["bench"] == "streams"]
+        assert [r["calls"] for r in runs] == [2, 4], runs
+        assert all(r["streams_failed"] == 0 and r["frames_heard"] > 0 for r in runs), runs
+        best = by_bench["streams_max"]
+        assert best["max_streams"] == max([0] + [r["calls"] for r in runs if r["ok"]]), best
+        assert best["failed_streams"] == [r["calls"] for r in runs if not r["ok"]], best
     elif script == "bench_streams.py":
         streams = by_bench["streams"]
         assert streams["calls"] == 5 and streams["streams_failed"] == 0, streams

@@ -46,6 +46,7 @@ RUN_ELSEWHERE = {
     ".venv/bin/python scripts/bench_rebuild.py": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/bench_queue.py": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/bench_streams.py": "tests/e2e/test_benchmarks_run.py",
+    ".venv/bin/python scripts/bench_streams.py --sweep": "tests/e2e/test_benchmarks_run.py",
     ".venv/bin/python scripts/chaos_kill.py --rate 100 --kills 5": "tests/e2e/test_drills.py",
     ".venv/bin/python scripts/chaos_db.py --rate 50 --down 5": "tests/e2e/test_drills.py",
     ".venv/bin/python scripts/soak.py --minutes 30 --rate 50": "tests/e2e/test_drills.py",

@@ -5,8 +5,10 @@ per connection (``BotCall``), the start frame, every binary frame (as int16 samp
 interleaved as sent) and every text frame. What it answers is its ``mode``:
 ``listen`` (nothing), ``echo`` (every frame straight back), ``tone`` (a tone of
 ``reply_hz`` in 20 ms frames while connected), ``stall`` (stops reading after the start
-frame: TCP fills up), ``close`` (closes after ``close_after`` frames). Tests may also
-``send`` audio, marks and clear through a connection themselves.
+frame: TCP fills up), ``close`` (closes after ``close_after`` frames). ``greeting``
+audio, if any, is sent as soon as a connection opens, before the start frame is read
+(a bot that speaks first). Tests may also ``send`` audio, marks and clear through a
+connection themselves (a list is sent as one fragmented message).
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class BotCall:
         async with asyncio.timeout(timeout), self.arrived:
             await self.arrived.wait_for(lambda: len(self.frames) >= n)
 
-    async def send(self, item: bytes | dict[str, Any]) -> None:
-        await self.ws.send(item if isinstance(item, bytes) else json.dumps(item))
+    async def send(self, item: bytes | dict[str, Any] | list[bytes] | list[str]) -> None:
+        await self.ws.send(json.dumps(item) if isinstance(item, dict) else item)
 
 
 class Bot:
@@ -61,8 +63,10 @@ class Bot:
         reply_hz: float = 1000.0,
         close_after: int = 25,
         on_call: Callable[[BotCall], Awaitable[None]] | None = None,
+        greeting: bytes | None = None,
     ) -> None:
         self.mode = mode
+        self.greeting = greeting
         self.reply_hz = reply_hz
         self.close_after = close_after
         self.on_call = on_call
@@ -98,6 +102,8 @@ class Bot:
     async def _handle(self, ws: ServerConnection) -> None:
         call = BotCall(ws)
         try:
+            if self.greeting is not None:
+                await ws.send(self.greeting)
             first = await ws.recv()
             call.start = json.loads(first)
             async with self.connected:

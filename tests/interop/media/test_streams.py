@@ -93,6 +93,26 @@ async def test_duplex_bot_is_heard_marks_follow_the_audio_and_clear_cuts_it(
         assert audio.heard(peer.audio()[n + 800 :], (1000.0,)) == set()
 
 
+async def test_bot_speaking_first_and_in_fragments_is_heard_in_order(
+    media: Any, peers: Any, audio: Any, wait: Any, eventually: Any
+) -> None:
+    peer = await _leg(media, peers, "a", None)
+    async with Bot(greeting=tone16(1000.0, 4000, 8000)) as bot:  # before the start frame
+        await media.execute(api.StartAudioStream("s1", "a", bot.url, duplex=True))
+        call = await bot.call()
+        await wait(media, lambda o: isinstance(o, api.StreamStarted))
+        # one message in three fragments, a sample split between two; a mark in two
+        more = tone16(1000.0, 4000, 8000, start=4000)
+        await call.send([more[:1001], more[1001:6000], more[6000:]])
+        await call.send(['{"type": "mark", ', '"name": "after"}'])
+        mark = await wait(media, lambda o: isinstance(o, api.StreamMark))
+        assert mark.name == "after"
+        assert audio.heard(peer.audio()[-6000:], (1000.0,)) == {1000.0}
+        await media.execute(api.StopAudioStream("s1"))
+        end = await wait(media, stopped("s1"))
+        assert (end.reason, end.frames_received, end.frames_dropped) == ("rwi", 2, 0)
+
+
 async def test_dtmf_reaches_the_bot_as_text(media: Any, peers: Any, eventually: Any) -> None:
     peer = await _leg(media, peers, "a", None)
     async with Bot() as bot:
