@@ -422,18 +422,22 @@ class MediaEngine:
         return rows
 
     def _stream(self, inbound: F32, outbound: F32 | None) -> F32 | None:
-        """Offer each stream its leg's audio; mix the duplex bots' audio into what the
-        leg hears (after offering, so a bot never hears itself on ``peer``)."""
+        """Offer each stream its leg's audio and mix the duplex bots' audio into what the
+        leg hears. Duplex bots are offered theirs before the mix, so a bot never hears
+        itself on ``peer``; listeners after it, so a transcriber of a bot's call has the
+        bot's words on ``peer``, as the caller heard them."""
         pos = self._mixed_pos
         taps = [
             (tap, row) for tap in self.streams.values() if (row := pos.get(tap.leg_id)) is not None
         ]
-        if outbound is None and any(tap.duplex for tap, _row in taps):
+        bots = [(tap, row) for tap, row in taps if tap.duplex]
+        if outbound is None and bots:
             outbound = np.zeros_like(inbound)
-        offer_all(taps, inbound, outbound)
-        if outbound is not None:
-            for tap, name in take_all(taps, outbound):
+        offer_all(bots, inbound, outbound)
+        if outbound is not None and bots:
+            for tap, name in take_all(bots, outbound):
                 self.emit(api.StreamMark(tap.stream_id, tap.leg_id, name))
+        offer_all([(tap, row) for tap, row in taps if not tap.duplex], inbound, outbound)
         return outbound
 
     def _inband(self, inbound: F32) -> None:

@@ -241,3 +241,60 @@ async def test_a_bot_that_closes_ends_its_stream_remote_closed(db_url: str, tmp_
         reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
         assert reply["error"]["code"] == "not_found"
         await rig.replay_matches()
+
+
+async def test_a_transcriber_and_a_duplex_bot_on_one_call_at_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Several streams per call: a voice bot answers the caller (duplex) while a
+    transcriber listens to both sides (``tracks: both``); the transcriber hears the
+    caller in its first channel and the bot, which is what the caller hears, in its
+    second. Stopping one leaves the other running."""
+    cust, _, t = tables(tmp_path)
+    async with (
+        Bot(mode="tone", reply_hz=BOT) as voice,
+        Bot() as transcriber,
+        pbx(db_url, tmp_path, t) as rig,
+    ):
+        await start(rig, (cust, ()))
+        client = await rig.client("bot-token")
+        await answered(client, "leg_a", "sip:5550100@trunk")
+        await rig.sip_answered("leg_a")
+        reply = await client.request(
+            "media.stream.start", {"call_id": "leg_a", "url": voice.url, "mode": "duplex"}
+        )
+        assert reply["response"] == "success", reply
+        voice_id = reply["data"]["stream_id"]
+        reply = await client.request(
+            "media.stream.start", {"call_id": "leg_a", "url": transcriber.url, "tracks": "both"}
+        )
+        assert reply["response"] == "success", reply
+        listen_id = reply["data"]["stream_id"]
+        assert listen_id != voice_id
+        listening = await transcriber.call()
+        assert listening.start["mode"] == "listen" and listening.start["tracks"] == "both"
+        await listening.wait_frames(75)  # 1.5 s, the voice bot talking all along
+        both = listening.samples(2)[-8000:]
+        assert heard(both[:, 0], FREQS) == {CUSTOMER}
+        assert heard(both[:, 1], FREQS) == {BOT}
+        talking = await voice.call()
+        assert heard(talking.samples()[-4000:, 0], FREQS) == {CUSTOMER}
+
+        reply = await client.request(
+            "media.stream.stop", {"call_id": "leg_a", "stream_id": listen_id}
+        )
+        assert reply["data"] == {"stream_ids": [listen_id]}
+        stopped = await client.event("media.stream.stopped", call_id="leg_a")
+        assert stopped["data"]["stream_id"] == listen_id
+        # the voice bot goes on: the caller still hears it
+        _, hears = await rig.tap("leg_a", 1.0)
+        assert heard(hears, FREQS) == {BOT}
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        ended = await client.wait_for(
+            lambda f: (
+                f.get("event") == "media.stream.stopped" and f["data"]["stream_id"] == voice_id
+            ),
+            10,
+        )
+        assert ended["data"]["reason"] == "hangup"
+        await rig.replay_matches()
