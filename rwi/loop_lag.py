@@ -12,7 +12,6 @@ woken: the delay anything due at that moment suffered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -30,11 +29,12 @@ class LoopLagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="rwi-loop-lag")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # wait(), not a suppressed await: a cancellation of stop() itself still
+            # reaches its caller
+            await asyncio.wait({task})
 
     async def _run(self) -> None:
         while True:

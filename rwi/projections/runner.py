@@ -14,7 +14,6 @@ the runner then carries on after the rebuilt position).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -64,11 +63,12 @@ class ProjectionRunner:
         self._task = asyncio.create_task(self._run(), name="rwi-projections")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # wait(), not a suppressed await: a cancellation of stop() itself (a bounded
+            # shutdown step) still reaches its caller instead of being swallowed here
+            await asyncio.wait({task})
         await self._disconnect()
 
     async def wait_for(self, seq: int) -> None:
