@@ -100,6 +100,7 @@ from sip_media.sip import stale
 from sip_media.sip.agent import Invitation
 from sip_media.sip.engine import EngineConfig
 from sip_media.sip.errors import SipError
+from sip_media.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,7 @@ class CallLegs:
         self._closed = True
         self._unsubscribe_sip()
         self._unsubscribe_media()
-        self._pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump_task
+        await cancel_and_wait(self._pump_task)
         await self.sip.stop()
         if self._owns_media:
             await self.media.close()

@@ -178,8 +178,7 @@ class Client(Actions):
             await link.ws.close()
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await asyncio.wait({self._runner})  # our own cancellation still reaches us
         self._fail_pending(ClientClosed("the client was closed"))
         await self.events.close()
 

@@ -14,7 +14,6 @@ fields (``rwi.projections.fields``), so Python never parses event JSON. Writing:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -108,8 +107,7 @@ class CallsProjection:
                 yield getter.result()
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})  # not a suppressed await: our own cancellation goes on
             await reader.close()
 
     async def advance(self, conn: asyncpg.Connection, after: int, upto: int) -> None:

@@ -14,11 +14,11 @@ The clock (:mod:`.clock`) follows an absolute schedule: no drift, missed ticks c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Protocol
 
+from ..tasks import cancel_and_wait
 from . import api
 from .assets import ensure_assets
 from .clock import TICK, run_clock_step
@@ -111,9 +111,7 @@ class InProcessMedia:
         if self._rearm is not None:
             self._rearm.cancel()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self.engine.close()
         self.observations.publish(self.engine.drain_observations())
 
