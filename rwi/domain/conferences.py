@@ -5,7 +5,9 @@ each member hears every other unmuted member, never itself).
 A call joins with ``conference.add`` (answered or bridged: a bridge is left first,
 ``call.unbridged {reason: "conference"}``) and leaves with ``remove``, its hangup
 (``member_left {reason: "hangup"}``) or ``destroy`` (its call stays up). The creating
-connection and the owners of the member calls receive the conference's events.
+connection and the owners of the member calls receive the conference's events. Any
+connection may ``status`` a conference and add its own calls; only the creator may
+``destroy`` it while the creator's connection is open (docs/protocol.md §5f).
 """
 
 from __future__ import annotations
@@ -127,7 +129,16 @@ def _mute(muted: bool) -> Handler:
 
 
 def destroy(state: State, command: Command, ts: str) -> Decision:
+    """Only its creator while that connection is open; once it has closed (a restart
+    closes them all) any connection may, so a reconnected application can end it."""
     conference = _conference(state, command.params["conf_id"])
+    creator = conference.owner
+    if creator is not None and creator != command.connection_id and creator in state.sessions:
+        raise RwiError(
+            "already_owned",
+            f"conference {conference.conf_id!r} was created by another connection, "
+            "which is still open",
+        )
     left = [
         _left_all(conference, call_id, n, "destroyed")
         for n, call_id in enumerate(conference.members)
@@ -146,6 +157,7 @@ def _left_all(conference: ConferenceState, call_id: str, n: int, reason: str) ->
 
 
 def status(state: State, command: Command, ts: str) -> Decision:
+    """Any connection (with ``call.control``) may look: a dashboard needs no calls."""
     conference = _conference(state, command.params["conf_id"])
     members = [{"call_id": cid, "muted": muted} for cid, muted in conference.members.items()]
     return Decision(

@@ -166,3 +166,31 @@ def test_recording_a_member_records_its_own_leg() -> None:
     ]
     w.do("app", "conference.remove", conf_id="room", call_id="a")
     assert w.state.recordings[rid].call_id == "a"  # leaving does not stop it
+
+
+def test_anyone_may_look_at_a_conference_only_its_open_creator_may_destroy_it() -> None:
+    from rwi.domain.model import Emit
+
+    w = World()
+    w.open("app")
+    w.open("dashboard")
+    w.open("other")
+    w.do("app", "conference.create", conf_id="room")
+    outbound_answered(w, "app", "a")
+    w.do("app", "conference.add", conf_id="room", call_id="a")
+    # another connection may look, and join its own calls (a meet-me room)...
+    assert w.do("dashboard", "conference.status", conf_id="room")["members"] == [
+        {"call_id": "a", "muted": False},
+    ]  # fmt: skip
+    outbound_answered(w, "other", "b")
+    assert w.do("other", "conference.add", conf_id="room", call_id="b")["members"] == 2
+    # ...but neither end it nor touch a member it does not own
+    code, message = w.fail("other", "conference.destroy", conf_id="room")
+    assert code == "already_owned" and "created by another connection" in message
+    assert w.fail("other", "conference.mute", conf_id="room", call_id="a")[0] == "already_owned"
+    assert "room" in w.state.conferences
+    # once the creator's connection has closed, any connection may end it
+    w.apply([Emit("session:app", "session.closed", {"connection_id": "app"})])
+    assert w.do("other", "conference.destroy", conf_id="room") == {"conf_id": "room"}
+    assert "room" not in w.state.conferences
+    assert w.replayed() == w.state.snapshot()
