@@ -154,6 +154,15 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+def sip_t1_secs(sip: Mapping[str, Any], source: str) -> float:
+    """``[sip] t1_ms``: RFC 3261's T1 (the round-trip estimate every SIP transaction
+    timer scales with; Timer F, a request's give-up time, is 64 x T1), in seconds."""
+    value = sip.get("t1_ms", 500)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 10 <= value <= 5000:
+        raise ConfigError(f"{source}: sip.t1_ms must be a number from 10 to 5000, got {value!r}")
+    return float(value) / 1000
+
+
 def _parse_listen(value: str, source: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:

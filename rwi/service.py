@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rwi import logs, protocol
-from rwi.config import Config, TokenConfig
+from rwi.config import Config, TokenConfig, sip_t1_secs
 from rwi.domain import Command, Emit, Observation, State, decide, evolve, observe
 from rwi.domain.decide import iso, restarted, shutting_down
 from rwi.domain.delivery import ResumeFilter, recipients
@@ -118,6 +118,7 @@ def policy_of(config: Config) -> Policy:
         contexts=config.rwi.contexts,
         queues=config.queues,
         agents=config.agents,
+        sip_t1_secs=sip_t1_secs(config.sip, config.source),
     )
 
 

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rwi.config import Config
+from rwi.config import Config, sip_t1_secs
 from rwi.dialplan import RouteRule, parse_routes
 from rwi.errors import ConfigError
 from sip_media.media.config import MediaConfig
 from sip_media.sip.config import EngineConfig
 from sip_media.sip.routing import TrunkConfig
+from sip_media.sip.timers import TimerConfig
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060",)
 #: Seconds an outbound answer's ACK waits for its ``sip.call.answered`` to be stored
@@ -40,6 +41,7 @@ _SIP_KEYS = {
     "max_contacts_per_aor",
     "max_registrations_per_source",
     "max_transactions_per_source",
+    "t1_ms",
 }
 
 
@@ -140,11 +142,13 @@ def sip_settings(config: Config) -> SipSettings:
         sip.get("allowed_destinations", ["127.0.0.0/8"]), f"{source}: sip.allowed_destinations"
     )
     passwords, contacts = _users(sip.get("users", []), f"{source}: sip.users")
+    timers = TimerConfig(t1=sip_t1_secs(sip, source))
     try:
         engine = EngineConfig(
             udp=udp,
             tcp=tcp,
             allowed_destinations=allowed,
+            timers=timers,
             trace=bool(sip.get("trace", False)),
             domains=_strings(sip.get("domains", ["local"]), f"{source}: sip.domains"),
             realm=str(sip.get("realm", "rwi")),

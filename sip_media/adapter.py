@@ -330,7 +330,9 @@ class SipAdapter:
         rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(inv.leg_id, status, rtt))
-        return EffectResult(inv.leg_id, status, self._reason(status, msg), rtt=rtt)
+        # no response (Timer F's 408, a transport's 503): no round trip to report
+        answered = rtt if msg is not None else None
+        return EffectResult(inv.leg_id, status, self._reason(status, msg), rtt=answered)
 
     async def _out_of_dialog(
         self,
@@ -352,7 +354,8 @@ class SipAdapter:
         rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(leg_id, status, rtt))
-        return EffectResult(leg_id, status, self._reason(status, msg), rtt=rtt)
+        answered = rtt if msg is not None else None  # as in _in_dialog
+        return EffectResult(leg_id, status, self._reason(status, msg), rtt=answered)
 
     def _reason(self, status: int, msg: MsgView | None) -> str:
         """The far end's reason phrase; ours for a status no response carried (408)."""

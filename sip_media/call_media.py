@@ -369,7 +369,8 @@ class RequestOps:
         else:
             raise LegStateError(f"cannot send {method} {'out of' if target else 'in'} dialog")
         result = await self._request(effect)
-        return RequestResult(result.status, result.reason, round((result.rtt or 0.0) * 1000, 3))
+        rtt_ms = None if result.rtt is None else round(result.rtt * 1000, 3)
+        return RequestResult(result.status, result.reason, rtt_ms)
 
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None

@@ -168,11 +168,12 @@ class MessageIn:
 @dataclass(frozen=True, slots=True)
 class RequestResult:
     """A request's outcome at the far end: its final status and reason phrase (408 when
-    none came within the transaction timeout) and the round trip in milliseconds."""
+    none came within the transaction timeout) and the round trip in milliseconds (None
+    when no response came: a timeout, a refused send, a leg already gone)."""
 
     status: int
     reason: str
-    rtt_ms: float
+    rtt_ms: float | None
 
 
 @dataclass(frozen=True, slots=True)

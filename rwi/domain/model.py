@@ -195,6 +195,8 @@ class Policy:
     agents: tuple[AgentPolicy, ...] = ()
     #: ``[media] stream_allowed_urls``: where call audio may be streamed (§12)
     stream_allowed_urls: tuple[str, ...] = ("ws://127.0.0.1", "ws://localhost")
+    #: ``[sip] t1_ms`` in seconds: a SIP request's reply waits for Timer F (64 x T1)
+    sip_t1_secs: float = 0.5
 
     def queue(self, name: str) -> QueuePolicy:
         for queue in self.queues:

@@ -39,15 +39,22 @@ from rwi.domain.model import (
 )
 from rwi.errors import invalid_params
 
-#: a request is answered within Timer F (64 x T1 = 32 s) by the SIP side itself (408);
-#: the reply waits a little longer so that answer, not ours, is what the client gets
-REPLY_TIMEOUT_SECS = 40.0
+#: a request is answered within Timer F (64 x T1) by the SIP side itself (408); the
+#: reply waits this much longer, so that answer (logged), not ours, is what the client
+#: gets even when the log is slow
+REPLY_MARGIN_SECS = 8.0
 TIMED_OUT = {"status": 408, "reason": "Request Timeout", "rtt_ms": None}
 #: the call states a request may go out in: its dialog is confirmed
 ANSWERED = (CallStatus.ANSWERED, CallStatus.BRIDGED, CallStatus.HELD)
 #: where a page-mode MESSAGE may go: a local user (``sip:1001@local``) or a trunk
 PAGE_DESTINATION = re.compile(r"^sips?:[^\s<>@]+@[^\s<>]+$", re.IGNORECASE)
 RECEIVED = {"MESSAGE": "sip.message.received", "INFO": "sip.info.received"}
+
+
+def reply_timeout_secs(t1_secs: float) -> float:
+    """How long a request's reply waits for its answer: Timer F (64 x T1, 32 s on
+    RFC 3261's 500 ms) and a margin; then it goes out as ``TIMED_OUT``."""
+    return 64 * t1_secs + REPLY_MARGIN_SECS
 
 
 def request_stream(request_id: str) -> str:
@@ -73,16 +80,16 @@ def _send(state: State, command: Command, method: str, **request: Any) -> Decisi
         "extra_headers": _headers(command),
     }
     return Decision(
-        (Emit(call_stream(call.call_id), "sip.request.sent", data),), {}, _awaits(request_id)
+        (Emit(call_stream(call.call_id), "sip.request.sent", data),), {}, _awaits(state, request_id)
     )
 
 
-def _awaits(request_id: str) -> AwaitResult:
+def _awaits(state: State, request_id: str) -> AwaitResult:
     return AwaitResult(
         "sip.request.result",
         (("request_id", request_id),),
         ("status", "reason", "rtt_ms"),
-        REPLY_TIMEOUT_SECS,
+        reply_timeout_secs(state.policy.sip_t1_secs),
         dict(TIMED_OUT),
     )
 
@@ -119,7 +126,7 @@ def message(state: State, command: Command, ts: str) -> Decision:
         "extra_headers": _headers(command),
     }
     event = Emit(request_stream(request_id), "sip.request.sent", data)
-    return Decision((event,), {}, _awaits(request_id))
+    return Decision((event,), {}, _awaits(state, request_id))
 
 
 def notify(state: State, command: Command, ts: str) -> Decision:

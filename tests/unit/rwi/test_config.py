@@ -114,6 +114,20 @@ def test_the_example_sip_and_media_sections_translate() -> None:
     assert settings.header_whitelist == {"x-customer-id"}
     assert settings.media.allowed_destinations == ("127.0.0.0/8",)
     assert (settings.media.port_min, settings.media.port_max) == (20000, 29999)
+    assert settings.engine.timers.t1 == 0.5  # RFC 3261's T1 unless [sip] t1_ms says
+
+
+def test_sip_t1_ms_sets_the_transaction_timers_and_the_request_reply_backstop(
+    tmp_path: Path,
+) -> None:
+    from rwi.service import policy_of
+    from rwi.sip_settings import sip_settings
+
+    path = tmp_path / "fast.toml"
+    path.write_text("[sip]\nt1_ms = 50\n")
+    config = load_config(path, env={})
+    assert sip_settings(config).engine.timers.timer_f == pytest.approx(3.2)
+    assert policy_of(config).sip_t1_secs == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(
@@ -124,6 +138,8 @@ def test_the_example_sip_and_media_sections_translate() -> None:
         ('[[sip.users]]\nname = "a"\npassword = ""\n', "sip.users[0].password must be"),
         ('[[sip.trunks]]\nname = "t"\nproxy = "nohost"\n', "sip.trunks[0].proxy must be HOST:PORT"),
         ("[media]\nport_min = 5\n", "[media]"),
+        ("[sip]\nt1_ms = 0\n", "sip.t1_ms must be a number from 10 to 5000"),
+        ('[sip]\nt1_ms = "fast"\n', "sip.t1_ms must be a number from 10 to 5000"),
         ('[[routes]]\nmatch_user = "x"\n', "routes[0] needs exactly one of"),
     ],
 )

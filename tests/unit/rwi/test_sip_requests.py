@@ -9,7 +9,7 @@ import pytest
 from rwi import protocol
 from rwi.domain.delivery import ResumeFilter, recipients
 from rwi.domain.effects import SipRequest
-from rwi.domain.model import Command, Emit
+from rwi.domain.model import Command, Emit, Policy
 from rwi.domain.plan import plan
 from rwi.domain.sip_requests import TIMED_OUT
 from rwi.errors import RwiError
@@ -169,3 +169,20 @@ def test_an_out_of_dialog_message_goes_to_its_contexts_subscribers() -> None:
                           "content_type": "text/plain", "body": "call me"}  # fmt: skip
     assert recipients(w.state, event) == {"a"}
     assert ResumeFilter(w.state, "a")(event) and not ResumeFilter(w.state, "b")(event)
+
+
+@pytest.mark.parametrize(("t1", "backstop"), [(0.5, 40.0), (0.05, 11.2), (2.0, 136.0)])
+def test_the_reply_waits_for_timer_f_of_the_configured_t1(t1: float, backstop: float) -> None:
+    """The reply's own timeout outlasts the SIP side's Timer F (64 x T1) whatever T1 is
+    configured, so the client gets the SIP side's logged 408, not the backstop's."""
+    w = World(Policy(sip_t1_secs=t1))
+    w.open("app")
+    outbound_answered(w, "app", "leg_a")
+    for action, params in (
+        ("sip.options_ping", {"call_id": "leg_a"}),
+        ("sip.message", {"destination": "sip:1001@local", "body": "hi"}),
+    ):
+        decision, _ = send(w, "app", action, **params)
+        awaits = decision.awaits  # type: ignore[attr-defined]
+        assert awaits.timeout_secs == pytest.approx(backstop)
+        assert awaits.timeout_secs > 64 * t1
