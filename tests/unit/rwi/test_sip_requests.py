@@ -186,3 +186,54 @@ def test_the_reply_waits_for_timer_f_of_the_configured_t1(t1: float, backstop: f
         awaits = decision.awaits  # type: ignore[attr-defined]
         assert awaits.timeout_secs == pytest.approx(backstop)
         assert awaits.timeout_secs > 64 * t1
+
+
+class EndedLegs:
+    """``CallLegs`` whose leg has ended by the time the request runs: ``request`` goes
+    through the real ``RequestOps`` over no live legs."""
+
+    def __init__(self) -> None:
+        from sip_media.call_media import LegMedia, RequestOps
+
+        self.ops = RequestOps(LegMedia(None, None, {}), None)  # type: ignore[arg-type]
+
+    async def request(self, leg_id: str, method: str, **options: object) -> object:
+        return await self.ops.request(leg_id, method, **options)  # type: ignore[arg-type]
+
+
+async def test_a_leg_gone_before_its_request_went_out_is_answered_481() -> None:
+    """The call was answered when ``sip.options_ping`` was decided, its leg ended before
+    the request ran: the reply and the log say 481, with no round trip."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from rwi.domain.model import Observation
+    from rwi.pending_replies import PendingReplies
+    from rwi.sip_executor import sip_executor
+
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "leg_a")
+    decision, out = send(w, "app", "sip.options_ping", call_id="leg_a")
+    effect = out[1]
+    assert isinstance(effect, SipRequest)
+    replies = PendingReplies()
+    got: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+    replies.expect(decision.awaits, {}, got.set_result)  # type: ignore[attr-defined]
+    seen: asyncio.Queue[Observation] = asyncio.Queue()
+    settings = SimpleNamespace(engine=SimpleNamespace(trunks={}))
+    executor = sip_executor(EndedLegs(), settings)  # type: ignore[arg-type]
+    executor.start(seen.put)
+    try:
+        executor.submit([effect])
+        result = await asyncio.wait_for(seen.get(), 5)
+    finally:
+        await executor.close()
+    assert result.type == "sip.request.result"
+    assert w.see(result.type, **result.data) == ["sip.request.answered"]
+    answered = w.log[-1].data
+    assert (answered["status"], answered["rtt_ms"]) == (481, None)
+    replies.observed(result)
+    reply = await asyncio.wait_for(got, 1)
+    assert (reply["status"], reply["rtt_ms"]) == (481, None)
+    assert "no live leg 'leg_a'" in str(reply["reason"])
