@@ -3,7 +3,9 @@ its own tone, in one conference on the real service; what each member hears is t
 from the service's own media engine and checked by spectrum: every member hears the
 three others and never itself; a muted member is not heard but still hears; a removed
 member hears nobody and is heard by nobody; a member whose phone hangs up leaves; a
-destroyed conference leaves its calls up. The log replays to the live state."""
+destroyed conference leaves its calls up; a member's customer, left behind when its
+bridge is left on add, stays answered hearing neither. The log replays to the live
+state."""
 
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ pytestmark = pytest.mark.e2e
 
 #: what each member's phone says: m1..m3 are dialled, m4 calls in
 SAYS = {"m1": 440.0, "m2": 700.0, "m3": 1000.0, "m4": 1500.0}
-FREQS = tuple(SAYS.values())
+#: what the customer m1 was bridged to says (the second test): it never joins
+CUSTOMER = 1200.0
+FREQS = (*SAYS.values(), CUSTOMER)
 #: the hold music of the second test (m4's tone: m4 is not in that test)
 MUSIC = SAYS["m4"]
 ROUTES = [{"name": "conf-line", "match_user": r"^2\d{3}$", "context": "sales"}]
@@ -189,27 +193,43 @@ def anywhere(samples: Any, seconds: float = 0.2) -> set[float]:
 
 
 async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path) -> None:
-    """A held member is heard by nobody and hears the hold music (only it does), and
-    comes back on unhold; ``call.bridge`` on a member is refused; a recording of a
+    """A member bridged to a customer leaves that bridge on add: the customer, who does
+    not join, stays answered and hears neither the conference nor the member (nor is
+    heard). A held member is heard by nobody and hears the hold music (only it does),
+    and comes back on unhold; ``call.bridge`` on a member is refused; a recording of a
     member's call has what it says in one channel and the conference as it hears it in
     the other."""
     three = ("m1", "m2", "m3")
     phones = {leg: tone_phone(tmp_path, g711_file(tmp_path / f"{leg}.ul", 0, SAYS[leg]))
               for leg in three}  # fmt: skip
-    users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)}
+    customer = tone_phone(tmp_path, g711_file(tmp_path / "customer.ul", 0, CUSTOMER))
+    users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)} | {"1004": customer}
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", MUSIC, seconds=5)
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users)) as rig:
-        await start(rig, *((p, ()) for p in phones.values()))
+        await start(rig, *((p, ()) for p in (*phones.values(), customer)))
         client = await rig.client("admin-token")
         await ok(client, "conference.create", conf_id="room")
+        await answered(client, "cust", "sip:1004@local")
+        await rig.sip_answered("cust")
         for n, leg in enumerate(three, 1):
             await answered(client, leg, f"sip:100{n}@local")
             await rig.sip_answered(leg)
+            if leg == "m1":  # m1 talks to the customer until it joins
+                await ok(client, "call.bridge", leg_a="cust", leg_b="m1")
+                await client.event("call.bridged", call_id="cust")
+                assert await hearing(rig, ["cust", "m1"]) == {
+                    "cust": {SAYS["m1"]}, "m1": {CUSTOMER},
+                }  # fmt: skip
             await ok(client, "conference.add", conf_id="room", call_id=leg)
+        unbridged = await client.event("call.unbridged", call_id="m1")
+        assert unbridged["data"]["reason"] == "conference"
         rid = (await ok(client, "record.start", call_id="m1", mode="separate_legs"))["recording_id"]
         await client.event("record.started", call_id="m1")
         everyone = everyone_but(among=three)
-        assert await hearing(rig, list(three)) == everyone
+        # the customer hears nothing (neither m1 nor the conference), nobody hears it
+        assert await hearing(rig, [*three, "cust"]) == {**everyone, "cust": set()}
+        calls = (await ok(client, "session.list_calls"))["calls"]
+        assert {c["call_id"]: c["state"] for c in calls}["cust"] == "answered"
 
         # hold: m2's voice leaves the conference, m2 hears the music, nobody else does
         await ok(client, "call.hold", call_id="m2")
@@ -236,11 +256,12 @@ async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path
         wav = read_wav(Path(stopped["data"]["path"]))[1600:]
         assert wav.shape[1] == 2
         assert heard(wav[:, 0], FREQS) == {SAYS["m1"]}
-        assert anywhere(wav[:, 1]) == {SAYS["m2"], SAYS["m3"]}  # never itself, no music
+        # never itself, no music, no customer
+        assert anywhere(wav[:, 1]) == {SAYS["m2"], SAYS["m3"]}
 
-        for leg in three:
+        for leg in (*three, "cust"):
             await ok(client, "call.hangup", call_id=leg)
             await client.event("call.hangup", call_id=leg)
-        for phone in phones.values():
+        for phone in (*phones.values(), customer):
             assert await phone.finish() == 0
         await rig.replay_matches()

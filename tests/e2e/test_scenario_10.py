@@ -160,4 +160,51 @@ async def test_scenario_10_on_an_inbound_answered_leg(db_url: str, tmp_path: Pat
         assert await caller.finish() == 0
         # only the owner hears what the caller sent
         assert not [f for f in watcher.events() if f.get("event", "").startswith("sip.")]
+        log = await logged(db_url, f"call:{call_id}")
+        sent = [d for t, d in log if t == "sip.request.sent"]
+        answered = [d for t, d in log if t == "sip.request.answered"]
+        assert [d["method"] for d in sent] == ["MESSAGE", "NOTIFY", "OPTIONS"]
+        assert sent[0]["extra_headers"] == {"X-Ticket": "12345"}
+        assert sent[1]["event"] == "check-sync"
+        assert [(d["method"], d["status"]) for d in answered] == [
+            ("MESSAGE", 200), ("NOTIFY", 200), ("OPTIONS", 403),
+        ]  # fmt: skip
+        assert [d["request_id"] for d in answered] == [d["request_id"] for d in sent]
+        await rig.replay_matches()
+
+
+async def test_a_request_the_far_end_never_answers_gets_408(db_url: str, tmp_path: Path) -> None:
+    """The phone takes the OPTIONS and never answers it (nor its retransmissions): after
+    Timer F (64 x T1: 3.2 s on this test's 50 ms T1) the SIP side's 408 is logged and is
+    the reply, with no round trip; the call goes on and ends normally."""
+    customer = Sipp(
+        tmp_path, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU",
+        middle='  <recv request="OPTIONS"/>',
+    )  # fmt: skip
+    tables = sip_tables(tmp_path, trunk=customer)
+    tables["sip"]["t1_ms"] = 50
+    async with pbx(db_url, tmp_path, tables) as rig:
+        rig.sipps.append(customer)
+        await customer.start("-rtp_echo")
+        client = await rig.client()
+        reply = await client.request(
+            "call.originate", {"call_id": "leg_a", "destination": "sip:1234567890@trunk"}
+        )
+        assert reply["response"] == "success"
+        await client.event("call.answered", call_id="leg_a", timeout=10)
+
+        reply = await client.request("sip.options_ping", {"call_id": "leg_a"}, timeout=30)
+        assert reply["response"] == "success", reply
+        assert reply["data"] == {"status": 408, "reason": "Request Timeout", "rtt_ms": None}
+        # logged: the SIP side's answer, not the reply's backstop (64 x T1 + 8 s)
+        log = await logged(db_url, "call:leg_a")
+        answered = [d for t, d in log if t == "sip.request.answered"]
+        assert [(d["method"], d["status"], d["reason"], d["rtt_ms"]) for d in answered] == [
+            ("OPTIONS", 408, "Request Timeout", None),
+        ]  # fmt: skip
+        assert [t for t, _ in log if t.startswith("call.")][-1] == "call.answered"
+
+        await client.request("call.hangup", {"call_id": "leg_a"})
+        await client.event("call.hangup", call_id="leg_a")
+        assert await customer.finish() == 0  # it got the OPTIONS, then our BYE
         await rig.replay_matches()

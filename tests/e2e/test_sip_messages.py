@@ -1,7 +1,7 @@
 """Out-of-dialog (page-mode) SIP MESSAGE both ways, end to end with SIPp phones: one
 the dialplan routes to a context reaches that context's subscribers (an unrouted one
 is answered 404, as an INVITE would be); ``sip.message {destination}`` reaches a local
-user and its reply carries that phone's answer."""
+user and a trunk, and its reply carries that phone's (that carrier's) answer."""
 
 from __future__ import annotations
 
@@ -44,21 +44,25 @@ async def test_an_out_of_dialog_message_goes_to_its_contexts_subscribers(
         await rig.replay_matches()
 
 
-async def test_a_page_mode_message_to_a_local_user(db_url: str, tmp_path: Path) -> None:
-    phone = Sipp(tmp_path, "uas_page", code="202 Accepted")
-    tables = sip_tables(tmp_path, users={"1001": phone})
+async def test_a_page_mode_message_to_a_local_user_and_to_a_trunk(
+    db_url: str, tmp_path: Path
+) -> None:
+    phone = Sipp(tmp_path, "uas_page", code="202 Accepted", user="1001")
+    carrier = Sipp(tmp_path, "uas_page", code="202 Accepted", user="5551234")
+    tables = sip_tables(tmp_path, users={"1001": phone}, trunk=carrier)
     async with pbx(db_url, tmp_path, tables) as rig:
-        rig.sipps.append(phone)
+        rig.sipps += [phone, carrier]
         await phone.start()
+        await carrier.start()
         client = await rig.client()
-        reply = await client.request(
-            "sip.message",
-            {"destination": "sip:1001@local", "body": "Your ticket number is 12345",
-             "extra_headers": {"X-Ticket": "12345"}},
-        )  # fmt: skip
-        assert reply["response"] == "success", reply
-        assert (reply["data"]["status"], reply["data"]["reason"]) == (202, "Accepted")
-        assert await phone.finish() == 0
+        ticket = {"body": "Your ticket number is 12345", "extra_headers": {"X-Ticket": "12345"}}
+        for peer, destination in ((phone, "sip:1001@local"), (carrier, "sip:5551234@trunk")):
+            reply = await client.request("sip.message", {"destination": destination, **ticket})
+            assert reply["response"] == "success", reply
+            assert (reply["data"]["status"], reply["data"]["reason"]) == (202, "Accepted")
+            assert reply["data"]["rtt_ms"] > 0
+            # it checked the user or number dialled, the body and the X- header
+            assert await peer.finish() == 0
         nobody = await client.request(
             "sip.message", {"destination": "sip:1002@local", "body": "anyone?"}
         )
