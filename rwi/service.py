@@ -80,6 +80,15 @@ def params_hash(params: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _action_label(text: str) -> str:
+    """The metrics' action label of a frame not decided on: its action if that exists,
+    else ``invalid`` (as ``_decide`` labels a frame it cannot parse)."""
+    try:
+        return protocol.resolve(protocol.parse_frame(text).action).name
+    except RwiError:
+        return "invalid"
+
+
 class Outgoing(Protocol):
     """A client's ordered way out (``rwi.gateway.outbox.Outbox``)."""
 
@@ -311,7 +320,9 @@ class Service:
                 "internal_error",
                 f"the event log is unavailable; action_id {refused_id} was not executed",
             )
-            connection.outbox.reply(protocol.error(refused_id, err))
+            # answered, counted and logged like any other refusal (nothing is recorded)
+            label = _action_label(text)
+            self._reply(connection, protocol.error(refused_id, err), (label, started))
             return
         self._decide(connection, text, refused, started)
 

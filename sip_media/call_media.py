@@ -87,7 +87,9 @@ class LegMedia:
         try:
             params = call_sdp.params(leg.local_sdp, call_sdp.parse(body))
         except SipError as exc:
-            log.info("leg %s: unusable remote SDP (%s)", leg.leg_id, exc)
+            log.info(
+                "leg %s: unusable remote SDP (%s)", leg.leg_id, exc, extra={"call_id": leg.leg_id}
+            )
             return False
         old = leg.applied
         if params == old:

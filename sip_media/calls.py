@@ -104,6 +104,13 @@ from sip_media.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+
+def _about(leg_id: str) -> dict[str, str]:
+    """A log record's ``extra`` naming the leg by the id its user gave it, the call id
+    of the service above (a JSON log formatter shows it as ``call_id``)."""
+    return {"call_id": leg_id}
+
+
 LegCallback = Callable[[LegObservation], None]
 TELEPHONE_EVENT_PT = 101
 
@@ -323,7 +330,7 @@ class CallLegs:
         async with leg.lock:
             if self._legs.get(leg_id) is not leg or leg.state is not LegState.ANSWERED:
                 return
-            log.info("leg %s: RTP timeout, hanging up", leg_id)
+            log.info("leg %s: RTP timeout, hanging up", leg_id, extra=_about(leg_id))
             leg.end_reason = "rtp_timeout"
             await self._end_leg(leg)
 
@@ -438,7 +445,10 @@ class CallLegs:
         await self._leg_media.destroy(leg)
         result = await self.sip.execute(HangupLeg(leg.leg_id))
         if result is not None and result.status >= 300:
-            log.info("leg %s: hangup answered %d (already gone)", leg.leg_id, result.status)
+            log.info(
+                "leg %s: hangup answered %d (already gone)", leg.leg_id, result.status,
+                extra=_about(leg.leg_id),
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ media
     async def bridge(self, a: str, b: str) -> None:

@@ -98,6 +98,16 @@ def test_every_readme_command_is_run() -> None:
     assert readme_commands() == RUN_HERE | set(RUN_ELSEWHERE)
 
 
+def test_the_cli_lines_run_elsewhere_are_run_as_written() -> None:
+    """test_cli_client.py runs these exact strings (it splits them into its argv)."""
+    where = "tests/e2e/test_cli_client.py"
+    source = (ROOT / where).read_text()
+    lines = [line for line, place in RUN_ELSEWHERE.items() if place == where]
+    assert len(lines) == 3
+    for line in lines:
+        assert f'"{line}"' in source, line
+
+
 @pytest.fixture
 def scratch_url() -> Iterator[str]:
     with fresh_database(server_url()) as url:

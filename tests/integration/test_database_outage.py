@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rwi.store import GroupCommitWriter, NewEvent, StoreError
 from rwi.store.database import asyncpg_dsn, migrate
@@ -77,15 +78,28 @@ async def test_commands_are_refused_while_the_database_is_down_and_succeed_after
         assert (await http.get(f"{svc.http}/readyz")).status_code == 503
 
         await asyncio.to_thread(pg.start)
+        retried = 0
         async with asyncio.timeout(15):
             while True:  # the service finds the database again on its own
                 reply = await client.request("session.subscribe", {"contexts": ["e"]})
                 if reply["response"] == "success":
                     break
                 assert reply["error"]["code"] == "internal_error"
+                retried += 1
                 await asyncio.sleep(0.1)
         assert reply["data"] == {"contexts": ["a", "e"]}  # nothing refused was kept
         assert (await http.get(f"{svc.http}/readyz")).status_code == 200
+        # every refusal is counted: the append that failed and those refused before
+        # deciding while the log could not be read
+        metrics = (await http.get(f"{svc.http}/metrics")).text
+        refusals = [
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+            if sample.name == "rwi_commands_total"
+            and sample.labels == {"action": "session.subscribe", "result": "internal_error"}
+        ]
+        assert refusals == [3 + retried]
 
         logged = await logged_commands(pg.url)
         assert logged[ok["action_id"]] == "success"
