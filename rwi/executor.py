@@ -339,7 +339,7 @@ class Executor:
             )
             await self.observe(Observation("media.recording.failed", {**data, "error": str(exc)}))
             return
-        data.update(duration_secs=round(seconds, 3), size_bytes=size)
+        data.update(duration_secs=round(seconds, 3), size_bytes=size, reason="closed")
         await self.observe(Observation("media.recording.finished", data))
 
     async def _execute(self, effect: Effect) -> None:

@@ -189,6 +189,7 @@ class SipIngest:
                         "path": obs.path,
                         "duration_secs": obs.duration_s,
                         "size_bytes": file_size(obs.path),
+                        "reason": obs.reason,
                     },
                 )
             case m.StreamStarted():

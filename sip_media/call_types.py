@@ -131,13 +131,15 @@ class PlaybackDone:
 
 @dataclass(frozen=True, slots=True)
 class RecordingDone:
-    """A recording was finalised; ``legs`` are all the legs it covered."""
+    """A recording was finalised; ``legs`` are all the legs it covered; ``reason`` is why
+    (``stop``, ``max_duration``, ``leg_gone`` or ``closed``, as the media engine said)."""
 
     leg_id: str
     recording_id: str
     path: str
     duration_s: float
     legs: tuple[str, ...] = ()
+    reason: str = "stop"
 
 
 @dataclass(frozen=True, slots=True)

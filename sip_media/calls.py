@@ -255,7 +255,9 @@ class CallLegs:
                 self._emit(PlaybackDone(leg_id, pid, obs.interrupted, obs.digit))
             case m.RecordingFinished(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
-                self._emit(RecordingDone(legs[0], rid, obs.path, obs.duration_secs, legs))
+                self._emit(
+                    RecordingDone(legs[0], rid, obs.path, obs.duration_secs, legs, obs.reason)
+                )
             case m.RecordingWriteFailed(recording_id=rid) if rid in self._recordings:
                 legs = self._recordings.pop(rid)
                 self._emit(RecordingFailed(legs[0], rid, obs.path, obs.error, legs))

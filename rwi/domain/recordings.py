@@ -39,8 +39,17 @@ from rwi.domain.model import Command, Decision, Emit, EventLike, Observation, St
 from rwi.errors import RwiError
 
 RECORDABLE = (CallStatus.ANSWERED, CallStatus.BRIDGED, CallStatus.HELD)
-#: a recording this close to its ``max_duration_secs`` was ended by it
-MAX_DURATION_SLACK = 0.05
+#: ``record.stopped``'s reason for why the media side says a recording it was not asked
+#: to stop ended: its limit, its leg gone (the call's hangup), the engine closing
+MEDIA_REASONS = {
+    "max_duration": "max_duration",
+    "leg_gone": "hangup",
+    "closed": "system",
+    "stop": "rwi",
+}
+#: Reports logged before the media side said why guessed it from the file's length: a
+#: recording this close to its ``max_duration_secs`` was taken as ended by it.
+LEGACY_MAX_DURATION_SLACK = 0.05
 
 
 def storage_file(path: str) -> str:
@@ -185,15 +194,17 @@ HANDLERS: dict[str, Handler] = {
 
 def finished(state: State, obs: Observation, ts: str) -> tuple[Emit, ...]:
     """The media side closed the file: by ``record.stop``, at a restart, at its
-    ``max_duration_secs``, or because its call's leg went away."""
+    ``max_duration_secs``, or because its call's leg went away. A stop someone asked for
+    (``record.stop``, a restart, a clean stop) keeps its reason; otherwise the media
+    side's ``reason`` says which (never guessed from the file's length)."""
     rec = state.recordings.get(obs.data["recording_id"])
     if rec is None:
         return ()
     duration = float(obs.data.get("duration_secs") or 0.0)
-    reason = rec.stopping
-    if reason is None:
+    reason = rec.stopping or MEDIA_REASONS.get(str(obs.data.get("reason")))
+    if reason is None:  # a report from before the media side said why
         limit = rec.max_duration_secs
-        hit = limit is not None and duration >= limit - MAX_DURATION_SLACK
+        hit = limit is not None and duration >= limit - LEGACY_MAX_DURATION_SLACK
         reason = "max_duration" if hit else "hangup"
     stopped = _event(
         rec,

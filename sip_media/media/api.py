@@ -20,6 +20,9 @@ from typing import Literal
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 RecordMode = Literal["mixed", "separate"]
 SuperviseMode = Literal["listen", "whisper", "barge"]
+#: why a recording ended: ``StopRecord``, its ``max_duration_s``, its leg destroyed, or
+#: the engine closing
+RecordingEndReason = Literal["stop", "max_duration", "leg_gone", "closed"]
 ToneKind = Literal["ringback", "beep", "silence", "tone"]
 StreamTracks = Literal["caller", "peer", "both"]
 
@@ -365,11 +368,14 @@ class PlaybackFinished:
 
 @dataclass(frozen=True, slots=True)
 class RecordingFinished:
-    """A recording was finalised (stop, max duration, or its leg went away)."""
+    """A recording was finalised, and why: ``StopRecord`` (``stop``), its max duration
+    reached (``max_duration``), a leg it covers destroyed (``leg_gone``) or the engine
+    closed (``closed``)."""
 
     recording_id: str
     path: str
     duration_secs: float
+    reason: RecordingEndReason = "stop"
 
 
 @dataclass(frozen=True, slots=True)

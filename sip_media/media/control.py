@@ -104,7 +104,7 @@ def _destroy_leg(engine: EngineTables, leg_id: str) -> None:
     for pb in [p for p in engine.playbacks.values() if p.leg_id == leg_id]:
         engine.finish_playback(pb, True, None)
     for rec in [r for r in engine.recorders.values() if leg_id in r.legs]:
-        engine.finish_recording(rec)
+        engine.finish_recording(rec, "leg_gone")
     for tap in [t for t in engine.streams.values() if t.leg_id == leg_id]:
         engine.stop_stream(tap, "hangup")
     engine.topology.forget_leg(leg_id)
@@ -239,7 +239,7 @@ def apply_effect(engine: EngineTables, effect: api.Effect, now: float) -> api.Re
         case api.ResumeRecord(recording_id=rid):
             _recorder(engine, rid).paused = False
         case api.StopRecord(recording_id=rid):
-            engine.finish_recording(_recorder(engine, rid))
+            engine.finish_recording(_recorder(engine, rid), "stop")
         case api.SuperviseLeg(supervisor_leg=s, agent_leg=a, mode=mode):
             _leg(engine, s), _leg(engine, a)
             if s == a:

@@ -174,8 +174,8 @@ class MediaEngine:
         if pb.report:
             self.emit(api.PlaybackFinished(pb.playback_id, pb.leg_id, interrupted, digit))
 
-    def finish_recording(self, rec: Recorder) -> None:
-        """Finalise a recording and report it."""
+    def finish_recording(self, rec: Recorder, reason: api.RecordingEndReason) -> None:
+        """Finalise a recording and report it, with why it ended."""
         self.recorders.pop(rec.recording_id, None)
         self._dirty = True
         try:
@@ -183,7 +183,9 @@ class MediaEngine:
         except OSError as exc:
             self.emit(api.RecordingWriteFailed(rec.recording_id, str(rec.path), str(exc)))
             return
-        self.emit(api.RecordingFinished(rec.recording_id, str(rec.path), round(duration, 3)))
+        self.emit(
+            api.RecordingFinished(rec.recording_id, str(rec.path), round(duration, 3), reason)
+        )
 
     def stop_stream(self, tap: StreamTap, reason: str) -> None:
         """End a stream: no audio either way from now; ``StreamStopped`` follows."""
@@ -204,7 +206,7 @@ class MediaEngine:
     def close(self) -> None:
         """Finalise everything and release all sockets."""
         for rec in list(self.recorders.values()):
-            self.finish_recording(rec)
+            self.finish_recording(rec, "closed")
         for tap in list(self.streams.values()):
             self.stop_stream(tap, "hangup")
         self.stream_hub.close()
@@ -473,7 +475,7 @@ class MediaEngine:
                 self.emit(api.RecordingWriteFailed(rec.recording_id, str(rec.path), str(exc)))
                 continue
             if full:
-                self.finish_recording(rec)
+                self.finish_recording(rec, "max_duration")
 
     def _housekeeping(self, now: float) -> None:
         """Timers of one slice of the legs per tick: every leg every HOUSEKEEPING_TICKS.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from . import api
 from .config import MediaAllowList, MediaConfig
 from .leg import MediaLeg, PortPool
 from .mixer import Topology
@@ -55,8 +56,8 @@ class EngineTables(Protocol):
         """End a playback and report it (once)."""
         ...
 
-    def finish_recording(self, rec: Recorder) -> None:
-        """Finalise a recording and report it."""
+    def finish_recording(self, rec: Recorder, reason: api.RecordingEndReason) -> None:
+        """Finalise a recording and report it, with why it ended."""
         ...
 
     def stop_stream(self, tap: StreamTap, reason: str) -> None:

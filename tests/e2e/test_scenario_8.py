@@ -6,6 +6,7 @@ files read back (which tone, in which channel, paused time left out)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,11 @@ async def bridged(rig: Pbx, client: RwiClient) -> None:
     reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
     assert reply["response"] == "success", reply
     await client.event("call.bridged", call_id="leg_a")
+
+
+def at(event: dict[str, Any]) -> datetime:
+    """When the service logged ``event``."""
+    return datetime.fromisoformat(event["ts"])
 
 
 def check_stopped(stopped: dict[str, Any], recording_id: str, reason: str) -> np.ndarray:
@@ -122,6 +128,12 @@ async def test_scenario_8_start_pause_resume_stop(db_url: str, tmp_path: Path) -
         wav = check_stopped(stopped, rid, "rwi")
         assert stopped["data"]["paused_secs"] >= 1.0
         assert Path(stopped["data"]["path"]).parent == tmp_path / "recordings"
+        # the pause shortens the file: its length is the recording's wall time (from
+        # record.started to record.stopped, the service's clock) less the paused time
+        wall = (at(stopped) - at(started)).total_seconds()
+        expected = wall - stopped["data"]["paused_secs"]
+        assert abs(stopped["data"]["duration_secs"] - expected) <= 0.25, (wall, stopped)
+        assert abs(wav.shape[0] / RATE - expected) <= 0.25, (wall, wav.shape)
 
         mono = wav[:, 0]
         assert wav.shape[1] == 1

@@ -1,8 +1,9 @@
 """Several supervisors end to end (contract §5 Supervisor, §9): two on one agent (a
 whisper is heard by the agent only, not by the other supervisor), a supervisor moved to
 another leg (``reason: moved``), a supervisor's leg hanging up (``supervisor_ended``),
-and modes following their agents through an attended transfer of the customer. SIPp
-tone phones, one tone each, the real service, who hears whom checked by spectrum."""
+and modes following their agents through an attended transfer of the customer (whisper;
+listen and barge also with the agent leg held). SIPp tone phones, one tone each, the
+real service, who hears whom checked by spectrum."""
 
 from __future__ import annotations
 
@@ -181,4 +182,78 @@ async def test_modes_follow_their_agents_through_an_attended_transfer(
         }
         assert [f["data"]["reason"] for f in client.events()
                 if f["event"] == "supervisor.mode.stopped"] == ["target_ended"]  # fmt: skip
+        await rig.replay_matches()
+
+
+async def test_listen_and_barge_through_hold_and_an_attended_transfer(
+    db_url: str, tmp_path: Path
+) -> None:
+    """sup1 listens and sup2 barges on agent 1, whose leg is put on hold; then both on
+    agent 2 while agent 1 consults it, and on after the customer is transferred to it."""
+    kit = phones(tmp_path)
+    async with pbx(db_url, tmp_path, kit["tables"]) as rig:
+        await start(rig, *((p, ()) for p in kit["peers"]))
+        client = await set_up(rig, tmp_path)
+        await supervise(client, "sup1", "listen", "leg_b")
+        await supervise(client, "sup2", "barge", "leg_b")
+        assert await who_hears(rig, "leg_a", "leg_b", "sup1", "sup2") == {
+            "leg_a": {AGENT1, SUP2},
+            "leg_b": {CUSTOMER, SUP2},
+            "sup1": {CUSTOMER, AGENT1, SUP2},  # a barge is part of the call
+            "sup2": {CUSTOMER, AGENT1},
+        }
+
+        # the agent leg held: it hears its music and the barging supervisor; both
+        # supervisors hear the agent and its music; the customer, cut off, hears neither
+        await client.request("call.hold", {"call_id": "leg_b"})
+        await client.event("media.hold.started", call_id="leg_b")
+        assert await who_hears(rig, "leg_a", "leg_b", "sup1", "sup2") == {
+            "leg_a": set(),
+            "leg_b": {MUSIC, SUP2},
+            "sup1": {MUSIC, AGENT1, SUP2},
+            "sup2": {MUSIC, AGENT1},
+        }
+        await client.request("call.unhold", {"call_id": "leg_b"})
+        await client.event("media.hold.stopped", call_id="leg_b")
+
+        # agent 1 consults agent 2 while the customer holds; both supervisors move to
+        # agent 2: the barge reaches agent 2 and agent 1, who hears agent 2
+        reply = await client.request(
+            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
+        )
+        consult = reply["data"]["consultation_call_id"]
+        await client.event("call.answered", call_id=consult, timeout=15)
+        await client.event("call.bridged", call_id="leg_b")
+        await rig.sip_answered(consult)
+        await supervise(client, "sup1", "listen", consult)
+        await supervise(client, "sup2", "barge", consult)
+        assert await who_hears(rig, "leg_a", "leg_b", consult, "sup1", "sup2") == {
+            "leg_a": {MUSIC},
+            "leg_b": {AGENT2, SUP2},
+            consult: {AGENT1, SUP2},
+            "sup1": {AGENT1, AGENT2, SUP2},
+            "sup2": {AGENT1, AGENT2},
+        }
+
+        # complete: agent 1 is hung up, the customer talks to agent 2, and both modes
+        # went with agent 2: the customer now hears the barge, both supervisors hear it
+        reply = await client.request(
+            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
+        )
+        assert reply["response"] == "success", reply
+        await client.event("call.hangup", call_id="leg_b")
+        await client.wait_for(
+            lambda f: f.get("event") == "call.bridged"
+            and f["data"] == {"leg_a": "leg_a", "leg_b": consult},
+            10.0,
+        )  # fmt: skip
+        assert await who_hears(rig, "leg_a", consult, "sup1", "sup2") == {
+            "leg_a": {AGENT2, SUP2},
+            consult: {CUSTOMER, SUP2},
+            "sup1": {CUSTOMER, AGENT2, SUP2},
+            "sup2": {CUSTOMER, AGENT2},
+        }
+        # only the moves stopped a mode: not the hold, not the transfer
+        assert [f["data"]["reason"] for f in client.events()
+                if f["event"] == "supervisor.mode.stopped"] == ["moved", "moved"]  # fmt: skip
         await rig.replay_matches()

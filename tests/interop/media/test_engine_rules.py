@@ -154,7 +154,7 @@ async def test_destroy_leg_finishes_its_playbacks_and_recordings(
     done = await wait(media, lambda o: isinstance(o, api.PlaybackFinished))
     assert done.playback_id == play.playback_id and done.interrupted
     finished = await wait(media, lambda o: isinstance(o, api.RecordingFinished))
-    assert finished.recording_id == rec.recording_id
+    assert finished.recording_id == rec.recording_id and finished.reason == "leg_gone"
     assert audio.read_wav(Path(finished.path)).shape[0] > 0
 
 

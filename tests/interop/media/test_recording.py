@@ -49,6 +49,7 @@ async def test_modes_pause_resume_and_header_fixups(
         lambda o: isinstance(o, api.RecordingFinished) and o.recording_id == stereo.recording_id,
     )
     assert full.duration_secs - done.duration_secs == pytest.approx(0.6, abs=0.1)
+    assert (done.reason, full.reason) == ("stop", "stop")
     mono = audio.read_wav(Path(done.path))[:, 0]
     assert audio.heard(mono[800:], (440.0, 1000.0)) == {440.0, 1000.0}
     two = audio.read_wav(Path(full.path))
@@ -63,6 +64,7 @@ async def test_max_duration_and_beep(media: Any, peers: Any, audio: Any, wait: A
     )
     done = await wait(media, lambda o: isinstance(o, api.RecordingFinished))
     assert done.recording_id == rec.recording_id and done.duration_secs == 0.5
+    assert done.reason == "max_duration"
     wav = audio.read_wav(Path(done.path))
     assert wav.shape == (4000, 2)
     assert audio.heard(wav[:1600, 1], (1000.0,)) == {1000.0}  # the beep the leg heard

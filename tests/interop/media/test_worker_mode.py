@@ -81,6 +81,7 @@ async def test_worker_recording_is_finalised_on_close(
         closed = True
         done = next(o for o in service.observations.history if isinstance(o, api.RecordingFinished))
         assert done.recording_id == rec.recording_id and done.duration_secs > 0.3
+        assert done.reason == "closed"  # carried across the worker's pipe
         assert audio.heard(audio.read_wav(Path(done.path))[:, 0], (440.0,)) == {440.0}
     finally:
         if not closed:

@@ -15,6 +15,7 @@ from rwi.domain.calls import HANDLERS as CALL_HANDLERS
 from rwi.domain.conferences import HANDLERS as CONFERENCE_HANDLERS
 from rwi.domain.model import AgentPolicy, Policy, QueuePolicy
 from rwi.domain.queues import HANDLERS as QUEUE_HANDLERS
+from rwi.domain.recordings import HANDLERS as RECORDING_HANDLERS
 from rwi.domain.sip_requests import HANDLERS as SIP_HANDLERS
 from rwi.domain.streams import HANDLERS as STREAM_HANDLERS
 from rwi.domain.supervision import HANDLERS as SUPERVISOR_HANDLERS
@@ -31,9 +32,12 @@ BUILT = (
     | frozenset(STREAM_HANDLERS)
     | frozenset(QUEUE_HANDLERS)
     | frozenset(AGENT_HANDLERS)
+    | frozenset(RECORDING_HANDLERS)
 )
 #: what the test connection's token grants
-GRANTED = frozenset({"call.control", "supervisor.control", "media.stream", "queue.control"})
+GRANTED = frozenset(
+    {"call.control", "supervisor.control", "media.stream", "queue.control", "record.control"}
+)
 
 #: For each command: params naming the call ``c`` (and ``d`` where two calls are named).
 PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -65,6 +69,10 @@ PARAMS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "supervisor.stop": lambda c, d: {"supervisor_call_id": c},
     "media.stream.start": lambda c, d: {"call_id": c, "url": "ws://127.0.0.1:9100/bot"},
     "media.stream.stop": lambda c, d: {"call_id": c},
+    "record.start": lambda c, d: {"call_id": c, "mode": "mixed", "max_duration_secs": 60},
+    "record.pause": lambda c, d: {"call_id": c},
+    "record.resume": lambda c, d: {"call_id": c},
+    "record.stop": lambda c, d: {"call_id": c},
     "queue.enqueue": lambda c, d: {"call_id": c, "queue_id": "support"},
     "queue.dequeue": lambda c, d: {"call_id": c},
     "queue.hold": lambda c, d: {"call_id": c},
@@ -199,6 +207,7 @@ def test_scope_is_checked_first(action: str) -> None:
         ("supervisor.barge", "dialing"),
         ("supervisor.takeover", "dialing"),
         ("media.stream.start", "dialing"),
+        ("record.start", "dialing"),
         ("queue.enqueue", "dialing"),
     ],
 )
@@ -374,3 +383,95 @@ def test_holding_a_held_entry_and_pausing_an_agent_logging_out() -> None:
     w.do("app", "queue.hold", call_id="c")
     code, message = run(w, "app", "queue.hold", {"call_id": "c"})
     assert code == "invalid_state" and "'c' is already held" in message, message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("mode", "stereo", "params.mode must be one of mixed, separate_legs"),
+        ("mode", 1, "params.mode must be one of"),
+        ("max_duration_secs", 0, "params.max_duration_secs must be >= 1"),
+        ("max_duration_secs", 86401, "params.max_duration_secs must be <= 86400"),
+        ("max_duration_secs", True, "params.max_duration_secs must be a number"),
+        ("max_duration_secs", "60", "params.max_duration_secs must be a number"),
+        ("beep", "yes", "params.beep must be true or false"),
+        ("beep", 1, "params.beep must be true or false"),
+        ("storage", "calls/x.wav", "params.storage must be an object"),
+        ("storage", {"path": 42}, "params.storage.path must be a string"),
+        ("storage", {"path": ""}, "params.storage.path must not be empty"),
+        ("storage", {"path": "x" * 513}, "params.storage.path is longer than 512"),
+        ("storage", {"path": "../x.wav"}, "params.storage.path '../x.wav' must name a file"),
+        ("storage", {"path": "a/../../x.wav"}, "params.storage.path"),
+        ("storage", {"path": "/etc/x.wav"}, "params.storage.path '/etc/x.wav' must name"),
+        ("storage", {"path": "~/x.wav"}, "params.storage.path"),
+        ("storage", {"path": "a\\x.wav"}, "params.storage.path"),
+        ("storage", {"path": "."}, "params.storage.path"),
+    ],
+)
+def test_record_start_values_out_of_range(name: str, value: Any, says: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    code, message = run(w, "app", "record.start", {**PARAMS["record.start"]("c", "d"), name: value})
+    assert code == "invalid_params" and says in message, message
+    assert not w.state.recordings
+
+
+def test_record_start_values_at_their_bounds() -> None:
+    for limit in (1, 86400, 0.5 + 1):
+        w = World()
+        w.open("app")
+        outbound_answered(w, "app", "c")
+        params = {"call_id": "c", "mode": "separate_legs", "beep": True,
+                  "max_duration_secs": limit, "storage": {"path": "day/one.wav"}}  # fmt: skip
+        assert run(w, "app", "record.start", params) == ("success", "")
+
+
+@pytest.mark.parametrize("action", ["record.pause", "record.resume", "record.stop"])
+def test_no_recording_on_the_call(action: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    code, message = run(w, "app", action, {"call_id": "c"})
+    assert code == "not_found" and "no running recording on call 'c'" in message, message
+    w.do("app", "record.start", call_id="c")
+    code, message = run(w, "app", action, {"call_id": "c", "recording_id": "rec-ghost"})
+    assert code == "not_found" and "'rec-ghost'" in message and "'c'" in message, message
+
+
+@pytest.mark.parametrize(
+    ("first", "action", "says"),
+    [
+        ((), "record.start", "is already recorded by 'rec-"),
+        ((), "record.resume", "is recording; record.resume needs it paused"),
+        (("record.pause",), "record.pause", "is paused; record.pause needs it recording"),
+        (("record.stop",), "record.pause", "is stopping; record.pause needs it running"),
+        (("record.stop",), "record.stop", "is stopping; record.stop needs it running"),
+    ],
+)
+def test_recording_wrong_state(first: tuple[str, ...], action: str, says: str) -> None:
+    w = World()
+    w.open("app")
+    outbound_answered(w, "app", "c")
+    w.do("app", "record.start", call_id="c")
+    for step in first:
+        w.do("app", step, call_id="c")
+    code, message = run(w, "app", action, {"call_id": "c"})
+    assert code == "invalid_state" and says in message, message
+
+
+def test_record_start_on_legs_not_yet_answered() -> None:
+    """Offered and ringing inbound legs, early outbound ones: nothing to record yet."""
+    w = World()
+    w.open("app", "sales")
+    w.see("sip.call.offered", call_id="in", context="sales", caller="sip:100@x")
+    code, message = run(w, "app", "record.start", {"call_id": "in"})
+    assert code == "invalid_state" and "'in' is not claimed yet" in message, message
+    w.do("app", "call.ring", call_id="in")
+    code, message = run(w, "app", "record.start", {"call_id": "in"})
+    assert code == "invalid_state" and "'in' is ringing" in message, message
+    w.do("app", "call.originate", call_id="out", destination="sip:out@local")
+    w.see("sip.call.progress", call_id="out", status=180)
+    code, message = run(w, "app", "record.start", {"call_id": "out"})
+    assert code == "invalid_state" and "'out' is early" in message, message
+    assert not w.state.recordings

@@ -81,7 +81,12 @@ def test_scenario_8_start_pause_resume_stop() -> None:
     )
     # the media side reports the file closed: record.stopped says what is on disk
     events = media(
-        w, "media.recording.finished", recording_id=rid, duration_secs=16.02, size_bytes=256364
+        w,
+        "media.recording.finished",
+        recording_id=rid,
+        duration_secs=16.02,
+        size_bytes=256364,
+        reason="stop",
     )
     assert [(e.type, e.stream_id) for e in events] == [("record.stopped", "call:leg_a")]
     assert events[0].data == {
@@ -108,21 +113,61 @@ def test_stopped_while_paused_counts_the_open_pause() -> None:
     w.later(3)
     command(w, "record.stop", call_id="leg_b")
     w.later(1)
-    (stopped,) = media(w, "media.recording.finished", recording_id=rid, duration_secs=5.0)
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=5.0, reason="stop"
+    )
     assert (stopped.data["paused_secs"], stopped.data["reason"]) == (4.0, "rwi")
 
 
 def test_hangup_and_max_duration_end_a_recording() -> None:
+    """The media side says why: a hangup right at the limit (the file as long as the
+    limit) is ``hangup``, the limit is ``max_duration`` (nothing guessed from lengths)."""
     w = recording_world()
     rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
-    (stopped,) = media(w, "media.recording.finished", recording_id=rid, duration_secs=30.0)
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=29.0, reason="max_duration"
+    )
     assert stopped.data["reason"] == "max_duration"
+    rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=30.0, reason="leg_gone"
+    )
+    assert stopped.data["reason"] == "hangup"
     rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
     w.do("app", "call.hangup", call_id="leg_a")
     # the engine finalises the recording when the leg goes
-    (stopped,) = media(w, "media.recording.finished", recording_id=rid, duration_secs=2.5)
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=2.5, reason="leg_gone"
+    )
     assert (stopped.type, stopped.data["reason"]) == ("record.stopped", "hangup")
     assert w.state.recordings == {}
+    assert w.replayed() == w.state.snapshot()
+
+
+def test_a_stop_asked_for_keeps_its_reason_whatever_the_media_side_says() -> None:
+    w = recording_world()
+    rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
+    command(w, "record.stop", call_id="leg_a")
+    (stopped,) = media(
+        w, "media.recording.finished", recording_id=rid, duration_secs=30.0, reason="max_duration"
+    )
+    assert stopped.data["reason"] == "rwi"
+    rid = command(w, "record.start", call_id="leg_b")[0]["recording_id"]
+    (stopped,) = media(w, "media.recording.finished", recording_id=rid, reason="closed")
+    assert stopped.data["reason"] == "system"
+
+
+def test_a_log_from_before_the_media_side_said_why_replays_the_same() -> None:
+    """Reports logged without ``reason`` are read as they were (the length decided), and
+    the ``record.stopped`` events logged from them fold to the same state."""
+    w = recording_world()
+    rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
+    (stopped,) = media(w, "media.recording.finished", recording_id=rid, duration_secs=29.97)
+    assert stopped.data["reason"] == "max_duration"
+    rid = command(w, "record.start", call_id="leg_a", max_duration_secs=30)[0]["recording_id"]
+    (stopped,) = media(w, "media.recording.finished", recording_id=rid, duration_secs=12.0)
+    assert stopped.data["reason"] == "hangup"
+    assert w.replayed() == w.state.snapshot()
 
 
 def test_recording_follows_its_call_through_hold_and_transfers() -> None:
@@ -213,7 +258,12 @@ def test_a_recording_cut_by_a_restart_is_closed_from_disk() -> None:
     assert [(e.type, e.data["reason"]) for e in stopping] == [("record.stopping", "system")]
     assert run(w, stopping) == [CloseRecordingFile(rid, f"/var/rec/leg_a-{rid}.wav")]
     (stopped,) = media(
-        w, "media.recording.finished", recording_id=rid, duration_secs=2.0, size_bytes=32044
+        w,
+        "media.recording.finished",
+        recording_id=rid,
+        duration_secs=2.0,
+        size_bytes=32044,
+        reason="closed",
     )
     assert (stopped.data["reason"], stopped.data["duration_secs"]) == ("system", 2.0)
     assert stopped.data["paused_secs"] == 3.0
@@ -231,7 +281,12 @@ def test_a_clean_stop_stops_running_recordings_through_the_media_side() -> None:
     # the recorder still runs in this process: it is stopped, not closed from disk
     assert run(w, events) == [StopRecording(rid)]
     (stopped,) = media(
-        w, "media.recording.finished", recording_id=rid, duration_secs=2.0, size_bytes=32044
+        w,
+        "media.recording.finished",
+        recording_id=rid,
+        duration_secs=2.0,
+        size_bytes=32044,
+        reason="stop",
     )
     assert (stopped.data["reason"], stopped.data["duration_secs"]) == ("system", 2.0)
     assert w.state.recordings == {}
