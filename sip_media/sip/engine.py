@@ -209,6 +209,7 @@ class Engine:
             ack_factory=ack_factory,
             on_transport_error=on_transport_error,
             dest=dest,
+            on_terminated=self.table.drop,
         )
         self.table.add_client(tx)
         tx.start()
@@ -358,6 +359,7 @@ class Engine:
             self.config.timers,
             self.stats,
             request=msg,
+            on_terminated=self.table.drop,
         )
         tx.transport = transport
         tx.source = source

@@ -222,6 +222,7 @@ async def cancel(
             on_response=on_response,
             on_timeout=lambda: settle(NO_RESPONSE),
             ack_factory=non2xx_ack,
+            on_terminated=engine.table.drop,
         )
         engine.table.add_client(adopted)
         adopted.adopt(engine.config.timers.timer_b)
@@ -308,13 +309,18 @@ class _StaleInviteServer(ServerTransaction):
     kind = "stale server"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs, on_ack_timeout=self._no_ack)
+        #: True once the ACK came, False when Timer H ran out first
         self.ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def receive_ack(self) -> None:
         super().receive_ack()
         if not self.ended.done():
             self.ended.set_result(True)
+
+    def _no_ack(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(False)
 
 
 async def final(
@@ -348,11 +354,17 @@ async def final(
         return transport.send(payload, dest)
 
     tx = _StaleInviteServer(
-        key, True, send, transport.reliable, engine.scheduler, engine.config.timers, engine.stats
+        key,
+        True,
+        send,
+        transport.reliable,
+        engine.scheduler,
+        engine.config.timers,
+        engine.stats,
+        on_terminated=engine.table.drop,
     )
     tx.transport = transport
     tx.source = dest
-    tx.on_ack_timeout = lambda: None if tx.ended.done() else tx.ended.set_result(False)
     engine.table.add_server(tx)
     tx.respond(code, data)
     if not wait_ack:
