@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sip_media.sip.core import SipCore
 from sip_media.sip.dialog import (
     Dialog,
     build_request,
@@ -31,9 +32,6 @@ from sip_media.sip.msgview import MsgView, param
 from sip_media.sip.routing import Route
 from sip_media.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from sip_media.sip.transport import Address, Transport
-
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def dialog_of(record: DialogRecord) -> Dialog:
 
 
 async def bye(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     extra: Headers,
@@ -73,7 +71,7 @@ async def bye(
 
 
 async def in_dialog(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     dialog: Dialog,
     method: str,
@@ -100,7 +98,7 @@ async def in_dialog(
 
 
 def _challenge_answer(
-    engine: Engine, msg: MsgView, method: str, uri: str, dest: Address, trunk: str | None
+    engine: SipCore, msg: MsgView, method: str, uri: str, dest: Address, trunk: str | None
 ) -> tuple[str, str] | None:
     config = engine.config.trunks.get(trunk or "")
     if config is None or config.username is None or config.password is None:
@@ -119,7 +117,7 @@ def _challenge_answer(
 
 
 async def _transact(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     data: bytes,
     dest: Address,
@@ -168,7 +166,7 @@ class _AdoptedInvite(ClientTransaction):
 
 
 async def cancel(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     extra: Headers,
@@ -259,7 +257,7 @@ async def cancel(
 
 
 def _ack_and_bye(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     msg: MsgView,
@@ -324,7 +322,7 @@ class _StaleInviteServer(ServerTransaction):
 
 
 async def final(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     code: int,
