@@ -100,8 +100,8 @@ class Runtime:
 
     async def _start_sip(self, state: State) -> SoundLibrary:
         """SIP and media, when ``[sip]`` is configured: phones and trunks can call."""
-        from rwi.sip_executor import sip_executor
-        from rwi.sip_ingest import SipIngest, restored_bindings
+        from rwi.sip_executor import release_held_ack, sip_executor
+        from rwi.sip_ingest import SipIngest, message_filter, restored_bindings
         from rwi.sip_settings import sip_settings
         from sip_media.calls import CallLegs
         from sip_media.media.assets import ensure_assets
@@ -110,9 +110,12 @@ class Runtime:
         ensure_assets(settings.media.sounds_dir)
         settings.media.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.legs = await CallLegs.start(
-            settings.engine, settings.media, bindings=restored_bindings(state)
+            settings.engine,
+            settings.media,
+            bindings=restored_bindings(state),
+            accept_message=message_filter(settings),
         )
-        self.ingest = SipIngest(self.legs, settings)
+        self.ingest = SipIngest(self.legs, settings, stored=release_held_ack(self.legs))
         self.executor = sip_executor(self.legs, settings)
         legs, executor = self.legs, self.executor
         self.metrics.sources.sip = lambda: legs.sip.engine.stats

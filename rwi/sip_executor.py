@@ -1,20 +1,21 @@
 """The executor built for ``sip_media``: RWI values as the SIP/media side takes them.
 
 Outbound only (the inbound side is ``rwi.sip_ingest``): media sources and hold music
-from RWI params, Refer-To URIs the far end can reach, and ending a previous process's
-dialogs from their logged records.
+from RWI params, Refer-To URIs the far end can reach, ending a previous process's
+dialogs from their logged records, and the held ACK of an answer once it is stored.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rwi.domain.effects import SipRequest, StartStream
 from rwi.executor import Executor
 from rwi.sip_settings import SipSettings
-from sip_media.call_types import DialogRecord, DialogRecordError
+from sip_media.call_types import DialogRecord, DialogRecordError, LegAnswered, LegObservation
 from sip_media.calls import CallLegs
 from sip_media.media import api as media
 from sip_media.media.wav import close_interrupted
@@ -65,6 +66,19 @@ def media_stream(effect: StartStream) -> media.StartAudioStream:
 
 def hold_music(name: str | None) -> media.Source:
     return media.HOLD_MUSIC if name is None else media.FileSource(name)
+
+
+def release_held_ack(legs: CallLegs) -> Callable[[LegObservation], None]:
+    """What the ingest calls once a report is stored (``SipIngest(stored=...)``): the
+    ACK of an outbound leg's 2xx waits for its ``LegAnswered`` to be durable
+    (``EngineConfig.ack_hold``), so that a crash before leaves the far end retransmitting
+    its 2xx for the next process to ACK and BYE; stored or not, it goes out now."""
+
+    def stored(obs: LegObservation) -> None:
+        if isinstance(obs, LegAnswered):
+            legs.confirm(obs.leg_id)
+
+    return stored
 
 
 def sip_executor(legs: CallLegs, settings: SipSettings) -> Executor:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from rwi.dialplan import Offer, Routed, route
@@ -36,7 +37,6 @@ from sip_media.call_types import (
     RecordingFailed,
     RegistrationChanged,
 )
-from sip_media.calls import CallLegs
 from sip_media.media import api as m
 from sip_media.sip.bindings import Binding
 
@@ -71,6 +71,22 @@ def restored_bindings(state: State) -> list[Binding]:
     return [Binding.from_dict(b) for bindings in state.registrations.values() for b in bindings]
 
 
+def route_message(settings: SipSettings, request_uri: str, from_: str, to: str) -> Routed:
+    """Where the dialplan sends an out-of-dialog MESSAGE (as it would an INVITE)."""
+    offer = Offer(user=uri_user(request_uri), caller=party(from_)[0], callee=party(to)[0])
+    return route(settings.routes, offer)
+
+
+def message_filter(settings: SipSettings) -> Callable[[str, str, str], bool]:
+    """Whether an out-of-dialog MESSAGE has a route to a context: given to
+    ``CallLegs`` (``accept_message``), which answers the others 404."""
+
+    def accepts(request_uri: str, from_: str, to: str) -> bool:
+        return route_message(settings, request_uri, from_, to).context is not None
+
+    return accepts
+
+
 def _with_dialog(data: dict[str, Any], dialog: DialogRecord | None) -> dict[str, Any]:
     """An observation's data with the leg's dialog record, for a restart after a crash."""
     if dialog is not None:
@@ -85,19 +101,37 @@ class ObservationSink(Protocol):
     def observe_soon(self, observation: Observation) -> asyncio.Future[list[int]]: ...
 
 
+class LegReports(Protocol):
+    """What the ingest needs of ``sip_media.calls.CallLegs``: its reports, nothing else
+    (everything sent back goes through the executor, ``rwi.sip_executor``)."""
+
+    def subscribe(self, callback: Callable[[LegObservation], None]) -> Callable[[], None]: ...
+
+
+#: Told of a report once its observation is stored, or failed to be (``rwi.runtime``
+#: wires the outbound side here: ``rwi.sip_executor.release_held_ack``).
+Stored = Callable[[LegObservation], None]
+
+
+def _nothing(obs: LegObservation) -> None:
+    return None
+
+
 class SipIngest:
     """Reports of ``legs`` in, as observations for ``sink``, one at a time in order.
 
     It subscribes as soon as it is built (so nothing reported while the service starts
-    is lost) and hands reports on once ``start`` gives it the sink."""
+    is lost) and hands reports on once ``start`` gives it the sink; ``stored`` is told
+    of each report once its observation is durable (or failed to be)."""
 
-    def __init__(self, legs: CallLegs, settings: SipSettings) -> None:
-        self.legs = legs
+    def __init__(
+        self, legs: LegReports, settings: SipSettings, *, stored: Stored = _nothing
+    ) -> None:
         self.settings = settings
+        self._stored = stored
         self._queue: asyncio.Queue[LegObservation | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = legs.subscribe(self._queue.put_nowait)
-        legs.route_messages(self.accepts_message)
 
     def start(self, sink: ObservationSink) -> None:
         self._task = asyncio.create_task(self._run(sink), name="rwi-sip-ingest")
@@ -127,12 +161,9 @@ class SipIngest:
         # writer keeps the order; effects and pushes still wait for durability; a
         # failure is logged and recovered from by the service).
         stored = sink.observe_soon(observation)
-        if isinstance(obs, LegAnswered):
-            # The ACK of an outbound leg's 2xx waits for this (``ack_hold``): until the
-            # answer is durable, a crash must leave the far end retransmitting its 2xx
-            # for the next process to ACK and BYE. Stored or not, the call goes on.
-            leg_id = obs.leg_id
-            stored.add_done_callback(lambda _: self.legs.confirm(leg_id))
+        # What waits for durability on the SIP side (an answered leg's held ACK) is
+        # released by ``stored``, stored or not: the call goes on.
+        stored.add_done_callback(lambda _: self._stored(obs))
 
     def _translate(self, obs: LegObservation) -> Observation | None:
         data: dict[str, Any]
@@ -253,8 +284,8 @@ class SipIngest:
 
     def _page(self, obs: MessageIn) -> Observation | None:
         """An out-of-dialog MESSAGE, routed by the dialplan like an INVITE: only one
-        routed to a context reaches here (``accepts_message`` answered the others 404)."""
-        routed = self._route_message(obs.request_uri, obs.from_, obs.to)
+        routed to a context reaches here (``message_filter`` answered the others 404)."""
+        routed = route_message(self.settings, obs.request_uri, obs.from_, obs.to)
         if routed.context is None:
             return None
         data = {
@@ -266,14 +297,6 @@ class SipIngest:
             "body": _text(obs.body),
         }
         return Observation("sip.message.in", data)
-
-    def _route_message(self, request_uri: str, from_: str, to: str) -> Routed:
-        offer = Offer(user=uri_user(request_uri), caller=party(from_)[0], callee=party(to)[0])
-        return route(self.settings.routes, offer)
-
-    def accepts_message(self, request_uri: str, from_: str, to: str) -> bool:
-        """Whether an out-of-dialog MESSAGE has a route to a context (else: 404)."""
-        return self._route_message(request_uri, from_, to).context is not None
 
     def _offered(self, obs: LegOffered) -> Observation | None:
         headers = {

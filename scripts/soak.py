@@ -7,7 +7,8 @@ fraction is fine) on a fresh database of the PostgreSQL at ``--database-url``.
 
 - ``service``: resident memory (KiB) and open file descriptors of the service process
   at start (idle), once the load is steady (after ``--warm`` s), at the end of the load
-  and after the last call ended; ``rss_growth_pct`` is end against steady; a sample
+  and after the last call ended; ``rss_growth_pct`` is end against steady,
+  ``rss_growth_from_start_pct`` end against start (what warming up took too); a sample
   series shows the trend;
 - ``events``: rows in the log against its head (no gap) and against the rows PostgreSQL
   counts as inserted into it (nothing written was lost); ``pushed_missing``: events
@@ -53,6 +54,11 @@ async def sample(pid: int, every: float, into: list[dict[str, Any]], start: floa
         into.append({"t_s": round(time.monotonic() - start), **process_figures(pid)})
 
 
+def growth_pct(before: int, after: int) -> float:
+    """How much ``after`` grew over ``before``, in per cent (one decimal)."""
+    return round(100 * (after - before) / max(before, 1), 1)
+
+
 async def drill(args: argparse.Namespace) -> dict[str, Any]:
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="rwi-soak-") as tmp:
@@ -87,7 +93,7 @@ async def drill(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await service.stop()
                 await uas.close()
-    steady, end = figures["steady"]["rss_kib"], figures["end"]["rss_kib"]
+    start, steady, end = (figures[m]["rss_kib"] for m in ("start", "steady", "end"))
     return {
         "drill": "soak",
         "minutes": args.minutes,
@@ -95,7 +101,8 @@ async def drill(args: argparse.Namespace) -> dict[str, Any]:
         "hold_s": args.hold,
         "service": {
             **figures,
-            "rss_growth_pct": round(100 * (end - steady) / max(steady, 1), 1),
+            "rss_growth_pct": growth_pct(steady, end),
+            "rss_growth_from_start_pct": growth_pct(start, end),
             "series": series,
         },
         "events": {

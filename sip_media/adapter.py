@@ -72,7 +72,7 @@ from sip_media.sip import indialog
 from sip_media.sip import notifications as n
 from sip_media.sip.agent import Invitation, ReofferHook
 from sip_media.sip.dialog import check_header
-from sip_media.sip.engine import Engine, EngineConfig
+from sip_media.sip.engine import Engine, EngineConfig, MessageFilter
 from sip_media.sip.errors import SipError
 from sip_media.sip.msgview import MsgView
 from sip_media.sip.outbound import request_out_of_dialog
@@ -103,11 +103,17 @@ class SipAdapter:
         auto_answer: bool = False,
         bindings: Iterable[Binding] = (),
         answer_reinvite: ReofferHook = _keep_media,
+        accept_message: MessageFilter | None = None,
     ) -> None:
         """``answer_reinvite``: our SDP answer to a remote re-INVITE's offer (the call-leg
-        layer answers from its media legs); by default the leg's media is kept."""
+        layer answers from its media legs); by default the leg's media is kept.
+        ``accept_message``: which out-of-dialog MESSAGEs are taken (200, reported as
+        ``MessageReceived``); the others are answered 404 (default: all are taken)."""
         self.engine = Engine(
-            config, on_new_session=self._on_new_session, answer_sdp=answer_reinvite
+            config,
+            on_new_session=self._on_new_session,
+            answer_sdp=answer_reinvite,
+            accept_message=accept_message,
         )
         self.no_media = no_media
         self.auto_answer = auto_answer

@@ -98,7 +98,7 @@ from sip_media.media.config import MediaConfig
 from sip_media.media.service import MediaService, start_media
 from sip_media.sip import stale
 from sip_media.sip.agent import Invitation
-from sip_media.sip.engine import EngineConfig
+from sip_media.sip.engine import EngineConfig, MessageFilter
 from sip_media.sip.errors import SipError
 from sip_media.tasks import cancel_and_wait
 
@@ -112,6 +112,8 @@ def _about(leg_id: str) -> dict[str, str]:
 
 
 LegCallback = Callable[[LegObservation], None]
+#: ``(request_uri, from, to)`` of an out-of-dialog MESSAGE -> take it (else 404)
+PageFilter = Callable[[str, str, str], bool]
 TELEPHONE_EVENT_PT = 101
 
 
@@ -126,6 +128,10 @@ class _Report:
 _Input = SipObservation | m.Observation | _Report
 
 
+def _by_headers(accepts: PageFilter) -> MessageFilter:
+    return lambda msg: accepts(msg.ruri, msg.from_, msg.to)
+
+
 class CallLegs:
     """Legs over one SIP adapter and one media service; see the module docstring."""
 
@@ -136,11 +142,20 @@ class CallLegs:
         *,
         bindings: Iterable[Binding] = (),
         owns_media: bool = False,
+        accept_message: PageFilter | None = None,
     ) -> None:
         """Build the SIP adapter (started by :meth:`start`) over a started media service,
-        inside the event loop; ``owns_media``: :meth:`close` closes ``media`` too."""
+        inside the event loop; ``owns_media``: :meth:`close` closes ``media`` too.
+        ``accept_message(request_uri, from, to)``: whether an out-of-dialog MESSAGE is
+        taken (200, reported as ``MessageIn(leg_id="")``) or answered 404 (default: all
+        are taken)."""
         self._legs: dict[str, LiveLeg] = {}
-        self.sip = SipAdapter(sip_config, bindings=bindings, answer_reinvite=self._answer_reinvite)
+        self.sip = SipAdapter(
+            sip_config,
+            bindings=bindings,
+            answer_reinvite=self._answer_reinvite,
+            accept_message=None if accept_message is None else _by_headers(accept_message),
+        )
         self.media = media
         self._leg_media = LegMedia(self.sip, media, self._legs)
         self._media_ops = MediaOps(self._leg_media, self.sip)
@@ -162,10 +177,13 @@ class CallLegs:
         media_config: MediaConfig,
         *,
         bindings: Iterable[Binding] = (),
+        accept_message: PageFilter | None = None,
     ) -> CallLegs:
         """Build and start a SIP adapter and a media service; ``close`` stops both."""
         media = await start_media(media_config)
-        legs = cls(sip_config, media, bindings=bindings, owns_media=True)
+        legs = cls(
+            sip_config, media, bindings=bindings, owns_media=True, accept_message=accept_message
+        )
         try:
             await legs.sip.start()
         except BaseException:
@@ -620,11 +638,6 @@ class CallLegs:
             extra_headers=extra_headers,
             target=target,
         )
-
-    def route_messages(self, accepts: Callable[[str, str, str], bool]) -> None:
-        """Answer 404 to an out-of-dialog MESSAGE unless ``accepts(request_uri, from,
-        to)``; accepted ones are answered 200 and reported as ``MessageIn(leg_id="")``."""
-        self.sip.engine.accept_message = lambda msg: accepts(msg.ruri, msg.from_, msg.to)
 
     async def send_refer(
         self, leg_id: str, refer_to: str, *, replaces_leg: str | None = None

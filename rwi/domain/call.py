@@ -101,14 +101,15 @@ class CallState:
         self.state = new
         log.debug("call %s: %s -> %s", self.call_id, old.value, new.value)
 
-    def require(self, action: str, *allowed: CallStatus) -> None:
-        """``invalid_state`` unless the call is in one of ``allowed``."""
-        if self.state not in allowed:
-            raise RwiError(
-                "invalid_state",
-                f"call {self.call_id!r} is {self.state.value}; {action} needs "
-                + " or ".join(s.value for s in allowed),
-            )
+    def require(self, action: str, *allowed: CallStatus, message: str | None = None) -> None:
+        """``invalid_state`` unless the call is in one of ``allowed`` (``message``: what
+        the refusal says instead of naming the states)."""
+        if self.state in allowed:
+            return
+        if message is None:
+            needs = " or ".join(s.value for s in allowed)
+            message = f"call {self.call_id!r} is {self.state.value}; {action} needs {needs}"
+        raise RwiError("invalid_state", message)
 
     def summary(self) -> dict[str, Any]:
         return {

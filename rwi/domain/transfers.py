@@ -192,12 +192,15 @@ def complete(state: State, command: Command, ts: str) -> Decision:
             "invalid_state",
             f"call {call.call_id!r} is bridged with {call.bridged_with!r}; unbridge it first",
         )
-    if leg.state not in (CallStatus.ANSWERED, CallStatus.BRIDGED):
-        raise RwiError(
-            "invalid_state",
+    leg.require(
+        "call.transfer.complete",
+        CallStatus.ANSWERED,
+        CallStatus.BRIDGED,
+        message=(
             f"consultation call {consult_id!r} is {leg.state.value}; "
-            "call.transfer.complete needs it answered",
-        )
+            "call.transfer.complete needs it answered"
+        ),
+    )
     events: list[Emit] = []
     peer = state.calls.get(call.transfer_peer) if call.transfer_peer else None
     if peer is not None and peer is not leg:

@@ -2,7 +2,8 @@
 
 Where it sits: between ``engine`` (which provides it) and the transaction users that
 ``engine`` drives: ``agent.Invitation`` and its ``reinvite.Reinvites``, ``indialog``,
-``registrar``, ``outbound``. They are written against :class:`SipCore` (send a request
+``registrar``, ``outbound``, ``stray``, and ``stale``/``stale_tx`` (ending a previous
+process's dialogs). They are written against :class:`SipCore` (send a request
 through a client transaction, answer a request, stamp Vias, pick a transport, a clock,
 stats, the notification center) and :class:`DialogUsage` (what an in-dialog request
 needs of a session), so none of them imports the engine that calls them.
@@ -10,7 +11,7 @@ needs of a session), so none of them imports the engine that calls them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sip_media.sip import notifications as n
@@ -20,7 +21,7 @@ from sip_media.sip.msgview import MsgView
 from sip_media.sip.routing import Route
 from sip_media.sip.stats import Stats
 from sip_media.sip.timers import Scheduler
-from sip_media.sip.transaction import ClientTransaction, ServerTransaction
+from sip_media.sip.transaction import ClientTransaction, ServerTransaction, TransactionTable
 from sip_media.sip.transport import Address, AllowList, Transport
 
 
@@ -38,6 +39,25 @@ class SipCore(Protocol):
 
     @property
     def scheduler(self) -> Scheduler: ...
+
+    @property
+    def transports(self) -> Sequence[Transport]:
+        """The bound transports, in the order they were started."""
+        ...
+
+    @property
+    def table(self) -> TransactionTable:
+        """The live transactions (a stale dialog's adopted ones are added here)."""
+        ...
+
+    @property
+    def sessions(self) -> Mapping[str, DialogUsage]:
+        """The live INVITE sessions by leg id."""
+        ...
+
+    def stamp_via(self, via: str, msg: MsgView) -> str:
+        """``via`` with the received/rport a response to ``msg`` carries."""
+        ...
 
     def transport_for(self, name: str | None) -> Transport:
         """The transport of that name (UDP when None), else the first one."""

@@ -59,6 +59,8 @@ __all__ = ["Engine", "EngineConfig", "NewSessionHook", "Route", "TrunkConfig"]
 
 #: Told of each new incoming INVITE session (100 Trying sent, nothing else yet).
 NewSessionHook = Callable[[Invitation, MsgView], None]
+#: Which out-of-dialog MESSAGEs are taken (200); the others are answered 404.
+MessageFilter = Callable[[MsgView], bool]
 
 
 def _keep_local_sdp(inv: Invitation, offer: bytes | None) -> bytes | None:
@@ -69,7 +71,8 @@ class Engine:
     """Transports, transactions and sessions of one SIP endpoint.
 
     ``on_new_session``: told of each new incoming INVITE session; ``answer_sdp``: our
-    answer to a remote re-offer (default: the session's current local SDP).
+    answer to a remote re-offer (default: the session's current local SDP);
+    ``accept_message``: which out-of-dialog MESSAGEs are taken (default: all).
     """
 
     def __init__(
@@ -79,10 +82,10 @@ class Engine:
         *,
         on_new_session: NewSessionHook | None = None,
         answer_sdp: ReofferHook | None = None,
+        accept_message: MessageFilter | None = None,
     ) -> None:
         self.config = config
-        #: which out-of-dialog MESSAGEs are taken (200); the others get 404 (default: all)
-        self.accept_message: Callable[[MsgView], bool] | None = None
+        self._accept_message = accept_message
         self.stats = Stats(trace=config.trace)
         self.allow = AllowList(config.allowed_destinations)
         self.limiter = RateLimiter(config.max_transactions_per_source)
@@ -206,6 +209,7 @@ class Engine:
             ack_factory=ack_factory,
             on_transport_error=on_transport_error,
             dest=dest,
+            on_terminated=self.table.drop,
         )
         self.table.add_client(tx)
         tx.start()
@@ -355,6 +359,7 @@ class Engine:
             self.config.timers,
             self.stats,
             request=msg,
+            on_terminated=self.table.drop,
         )
         tx.transport = transport
         tx.source = source
@@ -413,7 +418,7 @@ class Engine:
         elif method == "OPTIONS":
             self.respond(msg, tx, 200, "OK", extra=(("Accept", "application/sdp"),))
         elif method == "MESSAGE":
-            if self.accept_message is None or self.accept_message(msg):
+            if self._accept_message is None or self._accept_message(msg):
                 indialog.out_of_dialog_message(self, msg, tx)
             else:
                 self.respond(msg, tx, 404, "Not Found")

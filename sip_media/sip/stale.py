@@ -1,6 +1,6 @@
 """Dialogs left behind by a crashed process: record them while live, end them after.
 
-Where it sits: a transaction user beside ``agent``, on the same ``Engine``. While a
+Where it sits: a transaction user beside ``agent``, on the same engine (``SipCore``). While a
 session is live, :func:`record_of` turns it into a :class:`~.dialog_record.DialogRecord`
 (the call-leg layer reports it on its observations; the service logs it). After a
 restart, :func:`end_stale` hands the record to a fresh engine that never knew the
@@ -30,6 +30,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from sip_media.sip import indialog, stale_tx
+from sip_media.sip.core import SipCore
 from sip_media.sip.dialog import strip_tag
 from sip_media.sip.dialog_record import CSEQ_STEP, DialogKind, DialogRecord, DialogRecordError
 from sip_media.sip.errors import SipError
@@ -39,7 +40,6 @@ from sip_media.sip.transport import Transport
 
 if TYPE_CHECKING:
     from sip_media.sip.agent import Invitation
-    from sip_media.sip.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ STALE_TIMEOUT = 8.0  # seconds end_stale waits for an outcome by default
 
 
 # ------------------------------------------------------------------------ recording
-def record_of(engine: Engine, inv: Invitation) -> DialogRecord | None:
+def record_of(engine: SipCore, inv: Invitation) -> DialogRecord | None:
     """The record that would end ``inv`` from a new process; None when there is nothing
     to end (no dialog yet, already over) or the session cannot be recorded (logged)."""
     try:
@@ -57,7 +57,7 @@ def record_of(engine: Engine, inv: Invitation) -> DialogRecord | None:
         return None
 
 
-def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
+def _record(engine: SipCore, inv: Invitation) -> DialogRecord | None:
     dialog = inv.dialog
     if dialog is None or inv.state is InviteSessionState.DISCONNECTED:
         return None
@@ -134,7 +134,7 @@ def _record(engine: Engine, inv: Invitation) -> DialogRecord | None:
 
 # --------------------------------------------------------------------------- ending
 async def end_stale(
-    engine: Engine,
+    engine: SipCore,
     record: DialogRecord,
     *,
     reason_code: int = 480,
@@ -224,7 +224,7 @@ async def end_stale(
     return status
 
 
-def _transport(engine: Engine, name: str) -> Transport | None:
+def _transport(engine: SipCore, name: str) -> Transport | None:
     """The engine's transport of that name, else its UDP one, else its first."""
     by_name = {t.name: t for t in engine.transports}
     return by_name.get(name) or by_name.get("UDP") or next(iter(engine.transports), None)

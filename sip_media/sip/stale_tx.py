@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sip_media.sip.core import SipCore
 from sip_media.sip.dialog import (
     Dialog,
     build_request,
@@ -31,9 +32,6 @@ from sip_media.sip.msgview import MsgView, param
 from sip_media.sip.routing import Route
 from sip_media.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from sip_media.sip.transport import Address, Transport
-
-if TYPE_CHECKING:
-    from sip_media.sip.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def dialog_of(record: DialogRecord) -> Dialog:
 
 
 async def bye(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     extra: Headers,
@@ -73,7 +71,7 @@ async def bye(
 
 
 async def in_dialog(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     dialog: Dialog,
     method: str,
@@ -100,7 +98,7 @@ async def in_dialog(
 
 
 def _challenge_answer(
-    engine: Engine, msg: MsgView, method: str, uri: str, dest: Address, trunk: str | None
+    engine: SipCore, msg: MsgView, method: str, uri: str, dest: Address, trunk: str | None
 ) -> tuple[str, str] | None:
     config = engine.config.trunks.get(trunk or "")
     if config is None or config.username is None or config.password is None:
@@ -119,7 +117,7 @@ def _challenge_answer(
 
 
 async def _transact(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     data: bytes,
     dest: Address,
@@ -168,7 +166,7 @@ class _AdoptedInvite(ClientTransaction):
 
 
 async def cancel(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     extra: Headers,
@@ -222,6 +220,7 @@ async def cancel(
             on_response=on_response,
             on_timeout=lambda: settle(NO_RESPONSE),
             ack_factory=non2xx_ack,
+            on_terminated=engine.table.drop,
         )
         engine.table.add_client(adopted)
         adopted.adopt(engine.config.timers.timer_b)
@@ -258,7 +257,7 @@ async def cancel(
 
 
 def _ack_and_bye(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     msg: MsgView,
@@ -308,7 +307,8 @@ class _StaleInviteServer(ServerTransaction):
     kind = "stale server"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs, on_ack_timeout=self._no_ack)
+        #: True once the ACK came, False when Timer H ran out first
         self.ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def receive_ack(self) -> None:
@@ -316,9 +316,13 @@ class _StaleInviteServer(ServerTransaction):
         if not self.ended.done():
             self.ended.set_result(True)
 
+    def _no_ack(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(False)
+
 
 async def final(
-    engine: Engine,
+    engine: SipCore,
     transport: Transport,
     record: DialogRecord,
     code: int,
@@ -348,11 +352,17 @@ async def final(
         return transport.send(payload, dest)
 
     tx = _StaleInviteServer(
-        key, True, send, transport.reliable, engine.scheduler, engine.config.timers, engine.stats
+        key,
+        True,
+        send,
+        transport.reliable,
+        engine.scheduler,
+        engine.config.timers,
+        engine.stats,
+        on_terminated=engine.table.drop,
     )
     tx.transport = transport
     tx.source = dest
-    tx.on_ack_timeout = lambda: None if tx.ended.done() else tx.ended.set_result(False)
     engine.table.add_server(tx)
     tx.respond(code, data)
     if not wait_ack:

@@ -47,6 +47,7 @@ class _Transaction:
         timers: TimerConfig,
         stats: Stats,
         initial: TxState,
+        on_terminated: Callable[[_Transaction], None] | None = None,
     ) -> None:
         self.key = key
         self.invite = invite
@@ -56,7 +57,8 @@ class _Transaction:
         self.timers = timers
         self.stats = stats
         self.state = initial
-        self.on_terminated: Callable[[_Transaction], None] | None = None
+        #: told once the transaction ends (its table drops it: ``TransactionTable.drop``)
+        self.on_terminated = on_terminated
         self._handles: dict[str, TimerHandle] = {}
 
     def transition(self, new: TxState) -> None:
@@ -106,6 +108,7 @@ class ClientTransaction(_Transaction):
         ack_factory: Callable[[Any], bytes] | None = None,
         on_transport_error: Callable[[], None] | None = None,
         dest: tuple[str, int] | None = None,
+        on_terminated: Callable[[_Transaction], None] | None = None,
     ) -> None:
         super().__init__(
             key,
@@ -116,6 +119,7 @@ class ClientTransaction(_Transaction):
             timers,
             stats,
             TxState.CALLING if invite else TxState.TRYING,
+            on_terminated,
         )
         self.on_transport_error = on_transport_error
         self.dest = dest
@@ -266,6 +270,9 @@ class ServerTransaction(_Transaction):
         timers: TimerConfig,
         stats: Stats,
         request: Any = None,
+        *,
+        on_terminated: Callable[[_Transaction], None] | None = None,
+        on_ack_timeout: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             key,
@@ -276,11 +283,14 @@ class ServerTransaction(_Transaction):
             timers,
             stats,
             TxState.PROCEEDING if invite else TxState.TRYING,
+            on_terminated,
         )
         self.request = request
         self.last_response: bytes | None = None
         self.last_status = 0
-        self.on_ack_timeout: Callable[[], None] | None = None
+        #: told when no ACK came for our final response (Timer H, or RFC 6026's Timer L
+        #: for a 2xx); an INVITE session that takes the transaction over sets its own
+        self.on_ack_timeout = on_ack_timeout
         self.acked = False
         self.transport: Any = None  # set by the engine: where responses go
         self.source: tuple[str, int] | None = None
@@ -375,24 +385,31 @@ class ServerTransaction(_Transaction):
 
 
 class TransactionTable:
-    """Live transactions keyed for matching (§17.1.3 client, §17.2.3 server)."""
+    """Live transactions keyed for matching (§17.1.3 client, §17.2.3 server).
+
+    A transaction added here is built with ``on_terminated=table.drop``, so that it
+    leaves the table when it ends."""
 
     def __init__(self) -> None:
         self.client: dict[tuple[str, ...], ClientTransaction] = {}
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
 
     def add_client(self, tx: ClientTransaction) -> None:
+        self._check(tx)
         self.client[tx.key] = tx
-        tx.on_terminated = self._drop_client
 
     def add_server(self, tx: ServerTransaction) -> None:
+        self._check(tx)
         self.server[tx.key] = tx
-        tx.on_terminated = self._drop_server
 
-    def _drop_client(self, tx: _Transaction) -> None:
-        if self.client.get(tx.key) is tx:
-            del self.client[tx.key]
+    def _check(self, tx: _Transaction) -> None:
+        if tx.on_terminated != self.drop:
+            raise ValueError(f"{tx.kind} {tx.key} was not built with on_terminated=table.drop")
 
-    def _drop_server(self, tx: _Transaction) -> None:
-        if self.server.get(tx.key) is tx:
-            del self.server[tx.key]
+    def drop(self, tx: _Transaction) -> None:
+        """``tx`` ended: it matches nothing any more."""
+        table: dict[tuple[str, ...], Any] = (
+            self.client if isinstance(tx, ClientTransaction) else self.server
+        )
+        if table.get(tx.key) is tx:
+            del table[tx.key]

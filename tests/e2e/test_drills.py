@@ -85,4 +85,7 @@ async def test_a_short_soak_writes_everything_it_acknowledges() -> None:
     service = result["service"]
     for moment in ("start", "steady", "end", "drained"):
         assert service[moment]["rss_kib"] > 0 and service[moment]["fds"] > 0, service
+    start, steady, end = (service[m]["rss_kib"] for m in ("start", "steady", "end"))
+    assert service["rss_growth_pct"] == round(100 * (end - steady) / steady, 1)
+    assert service["rss_growth_from_start_pct"] == round(100 * (end - start) / start, 1)
     assert result["exit_code_on_sigterm"] == 0

@@ -1,7 +1,9 @@
 """A command whose reply waits for a request effect's result, against a real service:
 the reply goes out once the result's observation is logged, carrying its fields.
 
-No command of this build waits yet (``sip.options_ping`` will); the test gives
+The SIP requests (``sip.message``, ``sip.notify``, ``sip.options_ping``) wait this way
+for ``sip.request.result``; their end-to-end test is ``tests/e2e/test_sip_messages.py``.
+This one pins the mechanism alone, on a service with no SIP side: it gives
 ``session.list_calls`` a decision that waits for a REFER's result observation
 (``sip.refer.result``, what the executor reports for a ``Refer`` effect)."""
 

@@ -153,12 +153,12 @@ def bridge(state: State, command: Command, ts: str) -> Decision:
     a = owned(state, command, leg_a)
     b = owned(state, command, leg_b)
     for call in (a, b):
-        if call.state is CallStatus.BRIDGED:
-            raise RwiError(
-                "invalid_state",
-                f"call {call.call_id!r} is already bridged with {call.bridged_with!r}",
-            )
-        call.require("call.bridge", CallStatus.ANSWERED)
+        bridged = f"call {call.call_id!r} is already bridged with {call.bridged_with!r}"
+        call.require(
+            "call.bridge",
+            CallStatus.ANSWERED,
+            message=bridged if call.state is CallStatus.BRIDGED else None,
+        )
         conference = state.conference_of(call.call_id)
         if conference is not None:
             # a member hears the conference: bridging it too would mix both; leaving the
@@ -273,10 +273,15 @@ def attach(state: State, command: Command, ts: str) -> Decision:
             if command.params.get("force"):
                 raise RwiError("forbidden", "scope required: supervisor.control")
             raise RwiError("already_owned", f"call {call_id!r} is owned by another connection")
-        if call.owner is None and call.orphaned_at is None and call.state in ANSWERABLE:
-            raise RwiError(
-                "invalid_state",
-                f"call {call_id!r} is offered: claim it with call.answer, call.reject or call.ring",
+        if call.owner is None and call.orphaned_at is None:
+            # an offered call is claimed, not attached to
+            call.require(
+                "session.attach_call",
+                *(status for status in CallStatus if status not in ANSWERABLE),
+                message=(
+                    f"call {call_id!r} is offered: "
+                    "claim it with call.answer, call.reject or call.ring"
+                ),
             )
     event = Emit(
         call_stream(call_id),

@@ -61,7 +61,9 @@ def test_a_timer_goes_to_the_feature_of_its_stream() -> None:
     w = World()
     w.open("app")
     w.do("app", "call.originate", call_id="slow", destination="sip:slow@local")
-    # a stream with no feature yet (queues are pending): nothing happens
+    # a stream kind no feature owns: nothing happens
+    assert w.see("timer.fired", stream_id="vanished:v1", kind="wait_timeout") == []
+    # the queues feature's, for a queue that does not exist (any more): nothing either
     assert w.see("timer.fired", stream_id="queue:q1", queue_id="q1", kind="wait_timeout") == []
     fired = {"stream_id": "call:slow", "call_id": "slow", "kind": "originate_timeout"}
     assert w.see("timer.fired", **fired) == ["call.no_answer", "call.hangup"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ def client(
     clock = ManualScheduler()
     wire = Wire(clock)
     events: list[Any] = []
+    table = TransactionTable()
     tx = ClientTransaction(
         ("z9hG4bK1", "INVITE" if invite else "OPTIONS"),
         invite,
@@ -50,8 +52,8 @@ def client(
         on_response=lambda status, msg: events.append(status),
         on_timeout=lambda: events.append("timeout"),
         ack_factory=lambda msg: b"ACK",
+        on_terminated=table.drop,
     )
-    table = TransactionTable()
     table.add_client(tx)
     tx.start()
     events.append(table)
@@ -141,7 +143,9 @@ def test_reliable_transport_has_no_retransmissions_and_zero_k() -> None:
     assert tx.state is TxState.TERMINATED
 
 
-def server(invite: bool, reliable: bool = False) -> tuple[ServerTransaction, Wire, ManualScheduler]:
+def server(
+    invite: bool, reliable: bool = False, on_ack_timeout: Callable[[], None] | None = None
+) -> tuple[ServerTransaction, Wire, ManualScheduler]:
     clock = ManualScheduler()
     wire = Wire(clock)
     tx = ServerTransaction(
@@ -152,14 +156,14 @@ def server(invite: bool, reliable: bool = False) -> tuple[ServerTransaction, Wir
         clock,
         T,
         Stats(),
+        on_ack_timeout=on_ack_timeout,
     )
     return tx, wire, clock
 
 
 def test_server_invite_timer_g_and_h() -> None:
-    tx, wire, clock = server(invite=True)
     timed_out: list[bool] = []
-    tx.on_ack_timeout = lambda: timed_out.append(True)
+    tx, wire, clock = server(invite=True, on_ack_timeout=lambda: timed_out.append(True))
     tx.respond(100, b"100")
     tx.receive_retransmission()
     assert wire.times(b"100") == [0.0, 0.0]
@@ -200,9 +204,8 @@ def test_server_2xx_retransmitted_until_ack_then_timer_l() -> None:
 
 
 def test_server_2xx_without_ack_reports_timeout() -> None:
-    tx, _wire, clock = server(invite=True)
     lost: list[bool] = []
-    tx.on_ack_timeout = lambda: lost.append(True)
+    tx, _wire, clock = server(invite=True, on_ack_timeout=lambda: lost.append(True))
     tx.respond(200, b"200")
     clock.advance(32.1)
     assert lost == [True]
@@ -219,3 +222,29 @@ def test_server_non_invite_timer_j(reliable: bool, j: float) -> None:
         assert tx.state is TxState.COMPLETED
     clock.advance(0.2)
     assert tx.state is TxState.TERMINATED
+
+
+def test_the_table_takes_only_a_transaction_built_to_leave_it() -> None:
+    table = TransactionTable()
+    clock = ManualScheduler()
+    wire = Wire(clock)
+    orphan = ServerTransaction(
+        ("z9hG4bK3", "h:5060", "BYE"), False, wire.send, False, clock, T, Stats()
+    )
+    with pytest.raises(ValueError, match="on_terminated"):
+        table.add_server(orphan)
+    tx = ServerTransaction(
+        ("z9hG4bK3", "h:5060", "BYE"),
+        False,
+        wire.send,
+        True,
+        clock,
+        T,
+        Stats(),
+        on_terminated=table.drop,
+    )
+    table.add_server(tx)
+    assert table.server == {tx.key: tx}
+    tx.respond(200, b"200")  # reliable: Timer J is 0
+    clock.advance(0)
+    assert tx.state is TxState.TERMINATED and table.server == {}
