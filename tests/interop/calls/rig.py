@@ -22,6 +22,7 @@ from sip_media.calls import CallLegs
 from sip_media.media.config import MediaConfig
 from sip_media.sip.engine import EngineConfig
 from sip_media.sip.timers import TimerConfig
+from tests.support.audio import heard
 from tests.support.observer import Observer
 from tests.support.ports import free_port, port_range
 from tests.support.rtp import RtpPeer
@@ -70,6 +71,29 @@ async def dial_far_socket(rig: Rig, leg_id: str, freq: float | None) -> tuple[Rt
     assert local is not None
     far.start(local)
     return far, phone
+
+
+async def until_heard(
+    peer: RtpPeer,
+    expected: set[float],
+    tones: tuple[float, ...],
+    within: float = 5.0,
+    span: float = 0.5,
+) -> None:
+    """Until the last ``span`` s ``peer`` received hold exactly the ``expected`` tones:
+    a change of mixing takes effect on a later tick than the call that asked for it, and
+    a loaded machine delays that tick, so the test waits for the audio itself to show it
+    (a span straddling the change holds the old sound too and does not count)."""
+    deadline = time.monotonic() + within
+    got: set[float] = set()
+    await asyncio.sleep(span)  # the whole span after the change was asked for
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        got = heard(peer.audio(now - span, now), tones)
+        if got == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"heard {sorted(got)}, not {sorted(expected)}, within {within} s")
 
 
 async def window(seconds: float) -> tuple[float, float]:

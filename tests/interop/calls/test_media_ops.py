@@ -17,7 +17,7 @@ import pytest
 from sip_media.call_types import LegAnswered, LegDtmf, LegEnded, PlaybackDone
 from sip_media.media import g711
 from sip_media.media.api import ToneSource
-from tests.interop.calls.rig import Rig, dial_far_socket, window
+from tests.interop.calls.rig import Rig, dial_far_socket, until_heard, window
 from tests.support.audio import g711_file, heard, rms
 from tests.support.wav import read_wav
 
@@ -40,8 +40,7 @@ async def test_hold_music_to_held_leg_silence_to_its_peer_unhold_restores(rig: R
     await rig.obs.wait(LegAnswered, "a")
     far, phone = await dial_far_socket(rig, "c", 440.0)
     await rig.legs.bridge("a", "c")
-    await asyncio.sleep(0.3)
-    bridged = await window(0.6)
+    await until_heard(far, {1000.0}, TONES)
 
     await rig.legs.hold("c")  # default hold music
     await asyncio.sleep(0.3)
@@ -50,8 +49,7 @@ async def test_hold_music_to_held_leg_silence_to_its_peer_unhold_restores(rig: R
     await rig.legs.stop_record(rec.recording_id)
 
     await rig.legs.hold("c", ToneSource("tone", frequency=1500.0, seconds=1.0))
-    await asyncio.sleep(0.3)
-    custom = await window(0.6)
+    await until_heard(far, {1500.0}, TONES)
 
     await rig.legs.unhold("c")
     await asyncio.sleep(0.3)
@@ -59,7 +57,6 @@ async def test_hold_music_to_held_leg_silence_to_its_peer_unhold_restores(rig: R
     resumed = await window(0.6)
     await rig.legs.stop_record(rec2.recording_id)
 
-    assert heard(far.audio(*bridged), TONES) == {1000.0}
     music = far.audio(*held)
     assert heard(music, TONES) == set() and rms(music) > 300  # music, not the peer
     spectrum = np.abs(np.fft.rfft(music.astype(float))) ** 2
@@ -67,7 +64,6 @@ async def test_hold_music_to_held_leg_silence_to_its_peer_unhold_restores(rig: R
     assert spectrum[freqs < 1100].sum() > 0.8 * spectrum.sum()  # the synthesised chords
     peer_heard = read_wav(Path(rec.path))[400:, 1]
     assert rms(peer_heard) < 30  # the held leg's peer hears silence
-    assert heard(far.audio(*custom), TONES) == {1500.0}
     assert heard(far.audio(*resumed), TONES) == {1000.0}
     assert heard(read_wav(Path(rec2.path))[400:, 1], TONES) == {440.0}
     await rig.legs.hangup("a")

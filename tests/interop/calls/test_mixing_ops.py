@@ -18,8 +18,9 @@ from sip_media.call_types import (
     RecordingDone,
     UnknownLegError,
 )
-from tests.interop.calls.rig import Rig, dial_far_socket, window
+from tests.interop.calls.rig import Rig, dial_far_socket, until_heard
 from tests.support.audio import g711_file, heard
+from tests.support.observer import wait_until
 from tests.support.wav import read_wav
 
 pytestmark = pytest.mark.interop
@@ -33,36 +34,34 @@ async def test_conference_mute_and_supervision_whisper(rig: Rig) -> None:
     p3, s3 = await dial_far_socket(rig, "p3", 1500.0)
     for leg in ("p1", "p2", "p3"):
         await rig.legs.conference_add("room", leg)
-    await asyncio.sleep(0.3)
-    all_in = await window(0.5)
+    await until_heard(p1, {1000.0, 1500.0}, TONES)
+    await until_heard(p2, {440.0, 1500.0}, TONES)
+    await until_heard(p3, {440.0, 1000.0}, TONES)
     await rig.legs.conference_mute("room", "p3")
-    await asyncio.sleep(0.3)
-    muted = await window(0.5)
+    await until_heard(p1, {1000.0}, TONES)
+    await until_heard(p3, {440.0, 1000.0}, TONES)  # muted still hears
     for leg in ("p1", "p2", "p3"):
         await rig.legs.conference_remove("room", leg)
 
     await rig.legs.bridge("p1", "p2")
     await rig.legs.supervise("p3", "p1", "whisper")
-    await asyncio.sleep(0.3)
-    whisper = await window(0.5)
+    await until_heard(p1, {1000.0, 1500.0}, TONES)  # the agent hears the whisper
+    await until_heard(p3, {440.0, 1000.0}, TONES)  # the supervisor hears both
+    await until_heard(p2, {440.0}, TONES)  # the customer does not hear it
     await rig.legs.stop_supervise("p3")
-    await asyncio.sleep(0.3)
-    after = await window(0.5)
-
-    assert heard(p1.audio(*all_in), TONES) == {1000.0, 1500.0}
-    assert heard(p2.audio(*all_in), TONES) == {440.0, 1500.0}
-    assert heard(p3.audio(*all_in), TONES) == {440.0, 1000.0}
-    assert heard(p1.audio(*muted), TONES) == {1000.0}
-    assert heard(p3.audio(*muted), TONES) == {440.0, 1000.0}  # muted still hears
-    assert heard(p3.audio(*whisper), TONES) == {440.0, 1000.0}  # supervisor hears both
-    assert heard(p1.audio(*whisper), TONES) == {1000.0, 1500.0}  # agent hears the whisper
-    assert heard(p2.audio(*whisper), TONES) == {440.0}  # the customer does not
-    assert heard(p3.audio(*after), TONES) == set()
+    await until_heard(p3, set(), TONES)
 
     sent_from = time.monotonic()
     await rig.legs.send_dtmf("p1", "4#", duration_ms=100)
-    await asyncio.sleep(0.6)
-    events = [d for t, d in p1.received if t >= sent_from and d[1] & 0x7F == 101]
+
+    def dtmf_events() -> list[bytes]:
+        return [d for t, d in p1.received if t >= sent_from and d[1] & 0x7F == 101]
+
+    def both_ended() -> bool:  # an end packet of each digit has arrived
+        return {d[12] for d in dtmf_events() if d[13] & 0x80} == {4, 11}
+
+    await wait_until(both_ended, "an end packet of each digit", limit=5)
+    events = dtmf_events()
     assert {d[12] for d in events} == {4, 11}  # RFC 4733 codes of "4" and "#"
     assert {struct.unpack("!H", d[14:16])[0] for d in events if d[13] & 0x80} == {800}
 
