@@ -1,9 +1,11 @@
-"""The end-to-end rig: the real service with SIP and media, SIPp phones, an RWI client.
+"""The end-to-end rig: the real service with SIP and media, SIPp phones, RWI clients.
 
 One ``Pbx`` is a running service (uvicorn, PostgreSQL, SIP on a free UDP port, media on a
 free port range, allow-list 127.0.0.0/8) whose config names the test's SIPp peers:
-a trunk and local users with static contacts. Audio is checked by tapping the service's
-own media engine with a recorder and looking at the spectrum.
+a trunk and local users with static contacts. ``Pbx.client`` hands out the shipped
+``rwi.client.Client`` (typed commands and errors, ``events.wait``, ``events.received``);
+wire checks use ``tests.support.client`` (see there). Audio is checked by tapping the
+service's own media engine with a recorder and looking at the spectrum.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rwi.client import Client
 from rwi.store.database import asyncpg_dsn
 from sip_media.call_types import RecordingDone
 from tests.support.audio import g711_file, heard
@@ -43,9 +46,18 @@ class Pbx:
     db_url: str
     tmp: Path
     sipps: list[Sipp] = field(default_factory=list)
-    clients: list[RwiClient] = field(default_factory=list)
+    clients: list[Client | RwiClient] = field(default_factory=list)
 
-    async def client(self, token: str = "app-token") -> RwiClient:
+    async def client(self, token: str = "app-token", **options: Any) -> Client:
+        """A started ``rwi.client.Client`` on the service, closed with the rig."""
+        client = Client(self.svc.url, token, **options)
+        await client.start()
+        self.clients.append(client)
+        return client
+
+    async def raw_client(self, token: str = "app-token") -> RwiClient:
+        """A frame-level test client (``tests.support.client``), for modules not yet
+        on ``rwi.client``."""
         client = await RwiClient.connect(self.svc.url, token=token)
         self.clients.append(client)
         return client
@@ -150,7 +162,10 @@ async def pbx(db_url: str, tmp: Path, tables: dict[str, Any], **rwi: Any) -> Asy
                 await sipp.close()
 
 
-def events_of(client: RwiClient, call_id: str) -> list[str]:
+def events_of(client: Client | RwiClient, call_id: str) -> list[str]:
+    """The names of the events ``client`` received for ``call_id``, in order."""
+    if isinstance(client, Client):
+        return [e.name for e in client.events.received if e.call_id == call_id]
     return [f["event"] for f in client.events() if f.get("call_id") == call_id]
 
 
@@ -178,8 +193,15 @@ def echo_agent(tmp: Path) -> Sipp:
     return call_sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
 
 
-async def answered(client: RwiClient, call_id: str, destination: str, **params: object) -> None:
+async def answered(
+    client: Client | RwiClient, call_id: str, destination: str, **params: Any
+) -> None:
     """Originate ``call_id`` and wait until it is answered."""
+    if isinstance(client, Client):
+        data = await client.call.originate(call_id=call_id, destination=destination, **params)
+        assert data == {"call_id": call_id}, data
+        await client.events.wait("call.answered", call_id=call_id, within=15)
+        return
     reply = await client.request(
         "call.originate", {"call_id": call_id, "destination": destination, **params}
     )

@@ -48,7 +48,7 @@ async def test_listen_both_tracks_reach_the_bot_caller_first(db_url: str, tmp_pa
     cust, agent, t = tables(tmp_path)
     async with Bot() as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await bridged(rig, client)
         reply = await client.request(
             "media.stream.start",
@@ -88,7 +88,7 @@ async def test_duplex_bot_is_the_callers_party_marks_and_hangup(
     cust, _, t = tables(tmp_path)
     async with Bot(mode="tone", reply_hz=BOT) as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
         reply = await client.request(
@@ -121,7 +121,7 @@ async def test_url_outside_the_allow_list_is_forbidden_and_never_reached(
         cust, _, t = tables(tmp_path, stream_allowed_urls=[f"ws://127.0.0.1:{allowed.port}/"])
         async with pbx(db_url, tmp_path, t) as rig:
             await start(rig, (cust, ()))
-            client = await rig.client("bot-token")
+            client = await rig.raw_client("bot-token")
             await answered(client, "leg_a", "sip:5550100@trunk")
             for url in (other.url, "ws://127.0.0.1.example.net/bot", "ws://10.9.8.7/"):
                 reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": url})
@@ -130,7 +130,7 @@ async def test_url_outside_the_allow_list_is_forbidden_and_never_reached(
                 "media.stream.start", {"call_id": "leg_a", "url": "ftp://127.0.0.1/"}
             )
             assert reply["error"]["code"] == "invalid_params"
-            app = await rig.client("app-token")
+            app = await rig.raw_client("app-token")
             reply = await app.request(
                 "media.stream.start", {"call_id": "leg_a", "url": allowed.url}
             )
@@ -150,7 +150,7 @@ async def test_listen_peer_track_is_what_the_caller_hears(db_url: str, tmp_path:
     cust, agent, t = tables(tmp_path)
     async with Bot() as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await bridged(rig, client)
         reply = await client.request(
             "media.stream.start", {"call_id": "leg_a", "url": bot.url, "tracks": "peer"}
@@ -172,7 +172,7 @@ async def test_duplex_on_a_bridged_call_whispers_to_this_calls_party_only(
     cust, agent, t = tables(tmp_path)
     async with Bot(mode="tone", reply_hz=BOT) as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await bridged(rig, client)
         # the bot on the agent's leg: agent assist, whispered to the agent
         reply = await client.request(
@@ -199,7 +199,7 @@ async def test_a_stalled_bot_loses_its_own_frames_and_the_call_goes_on(
     cust, agent, t = tables(tmp_path)
     async with Bot(mode="stall") as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await bridged(rig, client)
         reply = await client.request(
             "media.stream.start",
@@ -228,7 +228,7 @@ async def test_a_bot_that_closes_ends_its_stream_remote_closed(db_url: str, tmp_
     cust, agent, t = tables(tmp_path)
     async with Bot(mode="close", close_after=25) as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await bridged(rig, client)
         reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": bot.url})
         sid = reply["data"]["stream_id"]
@@ -257,7 +257,7 @@ async def test_a_transcriber_and_a_duplex_bot_on_one_call_at_once(
         pbx(db_url, tmp_path, t) as rig,
     ):
         await start(rig, (cust, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
         reply = await client.request(

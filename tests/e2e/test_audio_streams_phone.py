@@ -52,7 +52,7 @@ async def on_the_phone(
     try:
         async with pbx(db_url, tmp, sip_tables(tmp, trunk=phone)) as rig:
             await start(rig, (phone, ()))
-            client = await rig.client("bot-token")
+            client = await rig.raw_client("bot-token")
             await answered(client, "leg_a", "sip:5550100@trunk")
             await rig.sip_answered("leg_a")
             local = rig.svc.runtime.legs.info("leg_a").local_rtp

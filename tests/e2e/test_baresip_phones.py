@@ -184,7 +184,7 @@ async def test_scenario_1_with_a_registered_baresip_agent(db_url: str, tmp_path:
     async with pbx(db_url, tmp_path, tables) as rig, registered_phone(rig, "1001") as agent:
         rig.sipps.append(cust)
         await cust.start()
-        client = await rig.client()
+        client = await rig.raw_client()
 
         reply = await client.request(
             "call.originate",
@@ -267,7 +267,7 @@ async def test_scenario_12_baresip_calls_in_and_the_client_answers(
     routes = [{"name": "sales-line", "match_user": "^2000$", "context": "sales"}]
     tables = phone_tables(tmp_path, {"1001": password("1001")}, routes=routes)
     async with pbx(db_url, tmp_path, tables) as rig, registered_phone(rig, "1001") as phone:
-        client = await rig.client()
+        client = await rig.raw_client()
         reply = await client.request("session.subscribe", {"contexts": ["sales"]})
         assert reply["data"] == {"contexts": ["sales"]}
 
@@ -344,7 +344,7 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
     ):
         rig.sipps.append(cust)
         await cust.start()
-        client = await rig.client()
+        client = await rig.raw_client()
         for leg, destination in (("leg_a", "sip:5550100@trunk"), ("leg_b", "sip:1001@local")):
             reply = await client.request(
                 "call.originate", {"call_id": leg, "destination": destination}
@@ -443,7 +443,7 @@ async def test_a_registration_in_the_log_reaches_the_phone_after_a_restart(
         registered = await registrations(db_url, "1001")
         async with pbx(db_url, tmp_path, tables) as rig:
             assert bound_ports(rig, "1001") == {phone.sip_port}  # restored from the log
-            client = await rig.client()
+            client = await rig.raw_client()
             reply = await client.request(
                 "call.originate", {"call_id": "again", "destination": "sip:1001@local"}
             )
@@ -473,7 +473,7 @@ async def test_baresip_sends_a_message_during_a_call(db_url: str, tmp_path: Path
     async with pbx(db_url, tmp_path, tables) as rig:
         sales = f'"Sales" <sip:2000@127.0.0.1:{rig.sip_port}>'
         async with registered_phone(rig, "1001", contacts=(sales,)) as phone:
-            client = await rig.client()
+            client = await rig.raw_client()
             await client.request("session.subscribe", {"contexts": ["sales"]})
             reply = await client.request(
                 "call.originate", {"call_id": "leg_b", "destination": "sip:1001@local"}

@@ -99,7 +99,7 @@ async def test_a_conference_of_four_tone_phones(db_url: str, tmp_path: Path) -> 
     users = {f"100{n}": phones[f"m{n}"] for n in (1, 2, 3)}
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users, routes=ROUTES)) as rig:
         await start(rig, *((p, ()) for p in phones.values()))
-        client = await rig.client()
+        client = await rig.raw_client()
         await ok(client, "session.subscribe", contexts=["sales"])
         for n in (1, 2, 3):
             await answered(client, f"m{n}", f"sip:100{n}@local")
@@ -200,7 +200,7 @@ async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", MUSIC, seconds=5)
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users)) as rig:
         await start(rig, *((p, ()) for p in phones.values()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await ok(client, "conference.create", conf_id="room")
         for n, leg in enumerate(three, 1):
             await answered(client, leg, f"sip:100{n}@local")

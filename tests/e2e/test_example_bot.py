@@ -51,7 +51,7 @@ async def test_the_caller_hears_its_own_tone_back_through_the_example_bot(
     cust = tone_phone(tmp_path, g711_file(tmp_path / "c440.ul", 0, CUSTOMER))
     async with example_bot() as url, pbx(db_url, tmp_path, sip_tables(tmp_path, trunk=cust)) as rig:
         await start(rig, (cust, ()))
-        client = await rig.client("bot-token")
+        client = await rig.raw_client("bot-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
         _, before = await rig.tap("leg_a", 0.5)

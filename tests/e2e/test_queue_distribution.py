@@ -81,7 +81,7 @@ async def test_each_strategy_offers_in_its_order(
         for agent_id, phone in phones.items():
             rig.sipps.append(phone)
             await phone.start("-rtp_echo", calls=2 if agent_id == "1001" else 1)
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await client.request("session.subscribe", {"queues": ["support", "m"]})
         for agent_id in AGENTS:
             await ok(client, "agent.login", agent_id=agent_id, queues=["support"])
@@ -132,7 +132,7 @@ async def test_a_busy_and_a_rejecting_phone_pass_the_call_on(db_url: str, tmp_pa
         await trunk_answers(rig, trunk, 1)
         await start(rig, (phones["1001"], ()), (phones["1002"], ()),
                     (phones["1003"], ("-rtp_echo",)))  # fmt: skip
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         for agent_id in AGENTS:  # idle longest first: 1001, then 1002, then 1003
             await ok(client, "agent.login", agent_id=agent_id)
         await caller(rig, client, "c1")
@@ -177,7 +177,7 @@ async def test_max_wait_cancels_the_ringing_phone_and_the_caller_stays(
     async with pbx(db_url, tmp_path, tables) as rig:
         await trunk_answers(rig, trunk, 1)
         await start(rig, (phones["1001"], ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await ok(client, "agent.login", agent_id="1001")
         await caller(rig, client, "c1")
         await ok(client, "queue.enqueue", call_id="c1", queue_id="support", max_wait_secs=2)
@@ -203,7 +203,7 @@ async def test_priorities_positions_and_a_requeue_keeping_the_time_waited(
     trunk, tables = await rig_with(db_url, tmp_path, {}, [])
     async with pbx(db_url, tmp_path, tables) as rig:
         await trunk_answers(rig, trunk, 3)
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         positions: dict[str, int] = {}
         for call_id, priority in (("c1", 0), ("c2", 0), ("c3", 5)):
             await caller(rig, client, call_id)

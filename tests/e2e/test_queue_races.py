@@ -47,7 +47,7 @@ async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
 async def queued(rig: Pbx) -> RwiClient:
     """The agents logged in, the customer ``c1`` (on the trunk) answered and queued in
     ``support``; the phones already running."""
-    client = await rig.client("admin-token")
+    client = await rig.raw_client("admin-token")
     await client.request("session.subscribe", {"queues": ["support"]})
     for agent_id in AGENTS:
         await ok(client, "agent.login", agent_id=agent_id)

@@ -65,7 +65,7 @@ async def test_recordings_through_blind_transfers_by_refer_and_by_reroute(
     tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ()), (agent2, ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await answered(client, "leg_b", "sip:agent1@local")
         await rig.sip_answered("leg_a")

@@ -47,7 +47,7 @@ def phones(tmp: Path) -> tuple[list[Sipp], dict[str, Any]]:
 async def set_up(rig: Pbx, peers: list[Sipp]) -> RwiClient:
     """leg_a (customer) bridged with leg_b (agent); the supervisor's leg answered."""
     await start(rig, *((p, ()) for p in peers))
-    client = await rig.client("admin-token")
+    client = await rig.raw_client("admin-token")
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
     for leg in ("leg_a", "leg_b"):
@@ -167,7 +167,7 @@ async def test_scenario_7_listen_whisper_barge_stop(db_url: str, tmp_path: Path)
         ]
 
         # no supervisor.control scope: forbidden
-        app = await rig.client()
+        app = await rig.raw_client()
         denied = await app.request("supervisor.listen", WATCH)
         assert denied["error"] == {"code": "forbidden",
                                    "message": "scope required: supervisor.control"}  # fmt: skip

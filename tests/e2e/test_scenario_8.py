@@ -82,7 +82,7 @@ async def test_scenario_8_start_pause_resume_stop(db_url: str, tmp_path: Path) -
     cust, agent, _, tables = phones(tmp_path)
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await bridged(rig, client)
 
         # 1. start recording
@@ -143,7 +143,7 @@ async def test_separate_legs_stopped_by_hangup_and_max_duration(
     cust, agent, _, tables = phones(tmp_path)
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await bridged(rig, client)
 
         # max duration: the file ends at 1 s by itself
@@ -181,7 +181,7 @@ async def test_separate_legs_stopped_by_hangup_and_max_duration(
         assert missing["error"]["code"] == "not_found"
         gone = await client.request("record.start", {"call_id": "leg_b"})
         assert gone["error"]["code"] == "call_not_found"
-        app = await rig.client()
+        app = await rig.raw_client()
         forbidden = await app.request("record.start", {"call_id": "leg_a"})
         assert forbidden["error"] == {"code": "forbidden",
                                       "message": "scope required: record.control"}  # fmt: skip
@@ -195,7 +195,7 @@ async def test_recording_follows_the_customer_through_an_attended_transfer(
     assert agent2 is not None
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ()), (agent2, ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await bridged(rig, client)
         reply = await client.request("record.start", {"call_id": "leg_a"})
         rid = reply["data"]["recording_id"]

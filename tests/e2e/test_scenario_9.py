@@ -52,7 +52,7 @@ async def test_seed_scenario_9_enqueue_hold_unhold_dequeue_to_agent(
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent, ()))
-        client = await rig.client("admin-token")
+        client = await rig.raw_client("admin-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
 
@@ -106,7 +106,7 @@ async def test_seed_scenario_9_enqueue_hold_unhold_dequeue_to_agent(
 
 
 async def ring_all(rig: Pbx, *agents: str) -> RwiClient:
-    client = await rig.client("admin-token")
+    client = await rig.raw_client("admin-token")
     for agent_id in agents:
         await ok(client, "agent.login", agent_id=agent_id)
     await answered(client, "leg_a", "sip:5550100@trunk")

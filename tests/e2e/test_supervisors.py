@@ -34,7 +34,7 @@ SAYS = {"trunk": CUSTOMER, "agent1": AGENT1, "agent2": AGENT2, "sup1": SUP1, "su
 
 async def set_up(rig: Pbx, tmp: Path) -> RwiClient:
     """leg_a (customer) bridged with leg_b (agent 1); both supervisors' legs answered."""
-    client = await rig.client("admin-token")
+    client = await rig.raw_client("admin-token")
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
     for leg in ("sup1", "sup2"):

@@ -47,7 +47,7 @@ async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (agent2, ()))
-        client = await rig.client()
+        client = await rig.raw_client()
         await bridged_customer_and_agent(rig, client)
 
         # 1. attended transfer to agent2: the customer holds, agent1 consults agent2
@@ -117,7 +117,7 @@ async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
     write_tone_wav(tmp_path / "sounds" / "hold_music.wav", 440.0, seconds=5)
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ("-rtp_echo",)), (busy, ()), (agent2, ()))
-        client = await rig.client()
+        client = await rig.raw_client()
         await bridged_customer_and_agent(rig, client)
 
         # a busy consultation: the transfer fails, customer and agent1 talk again
@@ -188,7 +188,7 @@ async def test_blind_transfers_by_refer_and_by_reroute(db_url: str, tmp_path: Pa
     tables = sip_tables(tmp_path, trunk=cust, users={"agent1": agent1, "agent2": agent2})
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (cust, ()), (agent1, ()), (agent2, ("-rtp_echo",)))
-        client = await rig.client()
+        client = await rig.raw_client()
         await bridged_customer_and_agent(rig, client)
 
         # a bridged leg: its far end is REFERred to the target (through this PBX)
