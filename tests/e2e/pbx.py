@@ -23,7 +23,6 @@ from rwi.client import Client
 from rwi.store.database import asyncpg_dsn
 from sip_media.call_types import RecordingDone
 from tests.support.audio import g711_file, heard
-from tests.support.client import RwiClient
 from tests.support.determinism import assert_deterministic
 from tests.support.ports import free_port, port_range
 from tests.support.service import Running, make_config, running_service
@@ -46,19 +45,12 @@ class Pbx:
     db_url: str
     tmp: Path
     sipps: list[Sipp] = field(default_factory=list)
-    clients: list[Client | RwiClient] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
 
     async def client(self, token: str = "app-token", **options: Any) -> Client:
         """A started ``rwi.client.Client`` on the service, closed with the rig."""
         client = Client(self.svc.url, token, **options)
         await client.start()
-        self.clients.append(client)
-        return client
-
-    async def raw_client(self, token: str = "app-token") -> RwiClient:
-        """A frame-level test client (``tests.support.client``), for modules not yet
-        on ``rwi.client``."""
-        client = await RwiClient.connect(self.svc.url, token=token)
         self.clients.append(client)
         return client
 
@@ -162,11 +154,9 @@ async def pbx(db_url: str, tmp: Path, tables: dict[str, Any], **rwi: Any) -> Asy
                 await sipp.close()
 
 
-def events_of(client: Client | RwiClient, call_id: str) -> list[str]:
+def events_of(client: Client, call_id: str) -> list[str]:
     """The names of the events ``client`` received for ``call_id``, in order."""
-    if isinstance(client, Client):
-        return [e.name for e in client.events.received if e.call_id == call_id]
-    return [f["event"] for f in client.events() if f.get("call_id") == call_id]
+    return [e.name for e in client.events.received if e.call_id == call_id]
 
 
 async def db_events(db_url: str, stream: str) -> list[str]:
@@ -193,20 +183,11 @@ def echo_agent(tmp: Path) -> Sipp:
     return call_sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
 
 
-async def answered(
-    client: Client | RwiClient, call_id: str, destination: str, **params: Any
-) -> None:
+async def answered(client: Client, call_id: str, destination: str, **params: Any) -> None:
     """Originate ``call_id`` and wait until it is answered."""
-    if isinstance(client, Client):
-        data = await client.call.originate(call_id=call_id, destination=destination, **params)
-        assert data == {"call_id": call_id}, data
-        await client.events.wait("call.answered", call_id=call_id, within=15)
-        return
-    reply = await client.request(
-        "call.originate", {"call_id": call_id, "destination": destination, **params}
-    )
-    assert reply["response"] == "success", reply
-    await client.event("call.answered", call_id=call_id, timeout=15)
+    data = await client.call.originate(call_id=call_id, destination=destination, **params)
+    assert data == {"call_id": call_id}, data
+    await client.events.wait("call.answered", call_id=call_id, within=15)
 
 
 async def start(rig: Pbx, *peers: tuple[Sipp, tuple[str, ...]]) -> None:
