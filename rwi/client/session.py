@@ -123,6 +123,12 @@ class Client(Actions):
         self.events = Events(history)
         #: the highest ``seq`` delivered to ``events``
         self.last_seq = since_seq or 0
+        #: ``last_seq`` when the latest command reply arrived. The service sends a
+        #: command's reply before the events it causes, so those have a higher ``seq``:
+        #: ``events.wait(..., after_seq=rwi.last_reply_seq)`` right after a command
+        #: returns finds the event it caused, not an older one of the same kind (reading
+        #: ``last_seq`` then could already count that event).
+        self.last_reply_seq = 0
         #: reconnections so far (each one resumed; counted as its handshake starts)
         self.reconnects = 0
         self.command_timeout = command_timeout
@@ -394,6 +400,7 @@ class Client(Actions):
             return
         pending = self._pending.get(action_id)
         if pending is not None and not pending.reply.done():
+            self.last_reply_seq = self.last_seq
             if frame.get("response") == "success":
                 self._track(pending.action, pending.frame["params"], frame.get("data") or {})
             pending.reply.set_result(frame)

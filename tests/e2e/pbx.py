@@ -1,9 +1,11 @@
-"""The end-to-end rig: the real service with SIP and media, SIPp phones, an RWI client.
+"""The end-to-end rig: the real service with SIP and media, SIPp phones, RWI clients.
 
 One ``Pbx`` is a running service (uvicorn, PostgreSQL, SIP on a free UDP port, media on a
 free port range, allow-list 127.0.0.0/8) whose config names the test's SIPp peers:
-a trunk and local users with static contacts. Audio is checked by tapping the service's
-own media engine with a recorder and looking at the spectrum.
+a trunk and local users with static contacts. ``Pbx.client`` hands out the shipped
+``rwi.client.Client`` (typed commands and errors, ``events.wait``, ``events.received``);
+wire checks use ``tests.support.client`` (see there). Audio is checked by tapping the
+service's own media engine with a recorder and looking at the spectrum.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from rwi.client import Client
 from rwi.store.database import asyncpg_dsn
 from sip_media.call_types import RecordingDone
 from tests.support.audio import g711_file, heard
-from tests.support.client import RwiClient
 from tests.support.determinism import assert_deterministic
 from tests.support.ports import free_port, port_range
 from tests.support.service import Running, make_config, running_service
@@ -43,10 +45,12 @@ class Pbx:
     db_url: str
     tmp: Path
     sipps: list[Sipp] = field(default_factory=list)
-    clients: list[RwiClient] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
 
-    async def client(self, token: str = "app-token") -> RwiClient:
-        client = await RwiClient.connect(self.svc.url, token=token)
+    async def client(self, token: str = "app-token", **options: Any) -> Client:
+        """A started ``rwi.client.Client`` on the service, closed with the rig."""
+        client = Client(self.svc.url, token, **options)
+        await client.start()
         self.clients.append(client)
         return client
 
@@ -150,8 +154,9 @@ async def pbx(db_url: str, tmp: Path, tables: dict[str, Any], **rwi: Any) -> Asy
                 await sipp.close()
 
 
-def events_of(client: RwiClient, call_id: str) -> list[str]:
-    return [f["event"] for f in client.events() if f.get("call_id") == call_id]
+def events_of(client: Client, call_id: str) -> list[str]:
+    """The names of the events ``client`` received for ``call_id``, in order."""
+    return [e.name for e in client.events.received if e.call_id == call_id]
 
 
 async def db_events(db_url: str, stream: str) -> list[str]:
@@ -178,13 +183,11 @@ def echo_agent(tmp: Path) -> Sipp:
     return call_sipp(tmp, "uas_call", ring=RING_180, sdp_port="[media_port]", pt=0, codec="PCMU")
 
 
-async def answered(client: RwiClient, call_id: str, destination: str, **params: object) -> None:
+async def answered(client: Client, call_id: str, destination: str, **params: Any) -> None:
     """Originate ``call_id`` and wait until it is answered."""
-    reply = await client.request(
-        "call.originate", {"call_id": call_id, "destination": destination, **params}
-    )
-    assert reply["response"] == "success", reply
-    await client.event("call.answered", call_id=call_id, timeout=15)
+    data = await client.call.originate(call_id=call_id, destination=destination, **params)
+    assert data == {"call_id": call_id}, data
+    await client.events.wait("call.answered", call_id=call_id, within=15)
 
 
 async def start(rig: Pbx, *peers: tuple[Sipp, tuple[str, ...]]) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, Forbidden, InvalidParams, NotFound
 from tests.e2e.pbx import Pbx, answered, g711_file, heard, pbx, sip_tables, start, tone_phone
 from tests.support.bot import Bot, tone16
-from tests.support.client import RwiClient
 from tests.support.observer import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,14 +34,13 @@ def tables(tmp: Path, **media: Any) -> tuple[Any, Any, dict[str, Any]]:
     return cust, agent, t
 
 
-async def bridged(rig: Pbx, client: RwiClient) -> None:
+async def bridged(rig: Pbx, client: Client) -> None:
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
     await rig.sip_answered("leg_a")
     await rig.sip_answered("leg_b")
-    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-    assert reply["response"] == "success", reply
-    await client.event("call.bridged", call_id="leg_a")
+    await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+    await client.events.wait("call.bridged", call_id="leg_a")
 
 
 async def test_listen_both_tracks_reach_the_bot_caller_first(db_url: str, tmp_path: Path) -> None:
@@ -50,14 +49,12 @@ async def test_listen_both_tracks_reach_the_bot_caller_first(db_url: str, tmp_pa
         await start(rig, (cust, ()), (agent, ()))
         client = await rig.client("bot-token")
         await bridged(rig, client)
-        reply = await client.request(
-            "media.stream.start",
-            {"call_id": "leg_a", "url": bot.url, "tracks": "both", "metadata": {"case": 7}},
+        reply = await client.media.stream_start(
+            call_id="leg_a", url=bot.url, tracks="both", metadata={"case": 7}
         )
-        assert reply["response"] == "success", reply
-        sid = reply["data"]["stream_id"]
-        started = await client.event("media.stream.started", call_id="leg_a")
-        assert started["data"]["stream_id"] == sid
+        sid = reply["stream_id"]
+        started = await client.events.wait("media.stream.started", call_id="leg_a")
+        assert started.data["stream_id"] == sid
         call = await bot.call()
         assert call.start == {
             "type": "start", "stream_id": sid, "call_id": "leg_a", "sample_rate": 8000,
@@ -67,10 +64,10 @@ async def test_listen_both_tracks_reach_the_bot_caller_first(db_url: str, tmp_pa
         both = call.samples(2)[-8000:]
         assert heard(both[:, 0], FREQS) == {CUSTOMER}
         assert heard(both[:, 1], FREQS) == {AGENT}
-        reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
-        assert reply["data"] == {"stream_ids": [sid]}
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        data = stopped["data"]
+        reply = await client.media.stream_stop(call_id="leg_a")
+        assert reply == {"stream_ids": [sid]}
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        data = stopped.data
         assert data["reason"] == "rwi" and data["frames_sent"] >= 75
         assert data["frames_dropped"] == 0
         async with asyncio.timeout(5):
@@ -91,11 +88,9 @@ async def test_duplex_bot_is_the_callers_party_marks_and_hangup(
         client = await rig.client("bot-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_a", "url": bot.url, "mode": "duplex"}
-        )
-        sid = reply["data"]["stream_id"]
-        await client.event("media.stream.started", call_id="leg_a")
+        reply = await client.media.stream_start(call_id="leg_a", url=bot.url, mode="duplex")
+        sid = reply["stream_id"]
+        await client.events.wait("media.stream.started", call_id="leg_a")
         call = await bot.call()
         said, hears = await rig.tap("leg_a", 1.0)
         assert heard(hears, FREQS) == {BOT}  # the bot speaks to the caller
@@ -104,13 +99,13 @@ async def test_duplex_bot_is_the_callers_party_marks_and_hangup(
         assert heard(got, FREQS) == {CUSTOMER}  # and hears the caller, not itself
         await call.send(tone16(BOT, 1600, 8000))
         await call.send({"type": "mark", "name": "prompt-1"})
-        mark = await client.event("media.stream.mark", call_id="leg_a")
-        assert mark["data"] == {"stream_id": sid, "name": "prompt-1"}
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.event("call.hangup", call_id="leg_a")
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        assert stopped["data"]["reason"] == "hangup"
-        assert stopped["data"]["frames_received"] > 0
+        mark = await client.events.wait("media.stream.mark", call_id="leg_a")
+        assert mark.data == {"stream_id": sid, "name": "prompt-1"}
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id="leg_a")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        assert stopped.data["reason"] == "hangup"
+        assert stopped.data["frames_received"] > 0
         await rig.replay_matches()
 
 
@@ -124,25 +119,16 @@ async def test_url_outside_the_allow_list_is_forbidden_and_never_reached(
             client = await rig.client("bot-token")
             await answered(client, "leg_a", "sip:5550100@trunk")
             for url in (other.url, "ws://127.0.0.1.example.net/bot", "ws://10.9.8.7/"):
-                reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": url})
-                assert reply["error"]["code"] == "forbidden", reply
-            reply = await client.request(
-                "media.stream.start", {"call_id": "leg_a", "url": "ftp://127.0.0.1/"}
-            )
-            assert reply["error"]["code"] == "invalid_params"
+                with pytest.raises(Forbidden):
+                    await client.media.stream_start(call_id="leg_a", url=url)
+            with pytest.raises(InvalidParams):
+                await client.media.stream_start(call_id="leg_a", url="ftp://127.0.0.1/")
             app = await rig.client("app-token")
-            reply = await app.request(
-                "media.stream.start", {"call_id": "leg_a", "url": allowed.url}
-            )
-            assert reply["error"] == {
-                "code": "forbidden",
-                "message": "scope required: media.stream",
-            }
-            reply = await client.request(
-                "media.stream.start", {"call_id": "leg_a", "url": allowed.url}
-            )
-            assert reply["response"] == "success"
-            await client.event("media.stream.started", call_id="leg_a")
+            with pytest.raises(Forbidden) as denied:
+                await app.media.stream_start(call_id="leg_a", url=allowed.url)
+            assert denied.value.message == "scope required: media.stream"
+            await client.media.stream_start(call_id="leg_a", url=allowed.url)
+            await client.events.wait("media.stream.started", call_id="leg_a")
             assert len(allowed.calls) == 1 and other.calls == []
 
 
@@ -152,18 +138,15 @@ async def test_listen_peer_track_is_what_the_caller_hears(db_url: str, tmp_path:
         await start(rig, (cust, ()), (agent, ()))
         client = await rig.client("bot-token")
         await bridged(rig, client)
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_a", "url": bot.url, "tracks": "peer"}
-        )
-        assert reply["response"] == "success", reply
+        await client.media.stream_start(call_id="leg_a", url=bot.url, tracks="peer")
         call = await bot.call()
         assert call.start["tracks"] == "peer"
         await call.wait_frames(75)
         assert {len(f) for f in call.frames} == {320}  # mono, 20 ms at 8 kHz
         assert heard(call.samples()[-8000:, 0], FREQS) == {AGENT}  # the agent, not the caller
-        await client.request("media.stream.stop", {"call_id": "leg_a"})
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        assert stopped["data"]["reason"] == "rwi"
+        await client.media.stream_stop(call_id="leg_a")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        assert stopped.data["reason"] == "rwi"
 
 
 async def test_duplex_on_a_bridged_call_whispers_to_this_calls_party_only(
@@ -175,11 +158,8 @@ async def test_duplex_on_a_bridged_call_whispers_to_this_calls_party_only(
         client = await rig.client("bot-token")
         await bridged(rig, client)
         # the bot on the agent's leg: agent assist, whispered to the agent
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_b", "url": bot.url, "mode": "duplex"}
-        )
-        assert reply["response"] == "success", reply
-        await client.event("media.stream.started", call_id="leg_b")
+        await client.media.stream_start(call_id="leg_b", url=bot.url, mode="duplex")
+        await client.events.wait("media.stream.started", call_id="leg_b")
         call = await bot.call()
         await call.wait_frames(50)
         assert heard(call.samples()[-4000:, 0], FREQS) == {AGENT}  # it hears the agent
@@ -187,9 +167,9 @@ async def test_duplex_on_a_bridged_call_whispers_to_this_calls_party_only(
         assert heard(agent_hears, FREQS) == {CUSTOMER, BOT}  # the customer and the bot
         _, customer_hears = await rig.tap("leg_a", 1.0)
         assert heard(customer_hears, FREQS) == {AGENT}  # the customer never hears the bot
-        await client.request("media.stream.stop", {"call_id": "leg_b"})
-        stopped = await client.event("media.stream.stopped", call_id="leg_b")
-        assert stopped["data"]["reason"] == "rwi" and stopped["data"]["frames_received"] > 0
+        await client.media.stream_stop(call_id="leg_b")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_b")
+        assert stopped.data["reason"] == "rwi" and stopped.data["frames_received"] > 0
         await rig.replay_matches()
 
 
@@ -201,12 +181,11 @@ async def test_a_stalled_bot_loses_its_own_frames_and_the_call_goes_on(
         await start(rig, (cust, ()), (agent, ()))
         client = await rig.client("bot-token")
         await bridged(rig, client)
-        reply = await client.request(
-            "media.stream.start",
-            {"call_id": "leg_a", "url": bot.url, "tracks": "both", "sample_rate": 16000},
+        reply = await client.media.stream_start(
+            call_id="leg_a", url=bot.url, tracks="both", sample_rate=16000
         )
-        sid = reply["data"]["stream_id"]
-        await client.event("media.stream.started", call_id="leg_a")
+        sid = reply["stream_id"]
+        await client.events.wait("media.stream.started", call_id="leg_a")
         await bot.call()
         # the engine's own counter: drops have no event until the stream ends
         media = rig.svc.runtime.legs.media
@@ -217,9 +196,9 @@ async def test_a_stalled_bot_loses_its_own_frames_and_the_call_goes_on(
         assert heard(said, FREQS) == {CUSTOMER} and heard(hears, FREQS) == {AGENT}
         _, agent_hears = await rig.tap("leg_b", 1.0)
         assert heard(agent_hears, FREQS) == {CUSTOMER}
-        await client.request("media.stream.stop", {"call_id": "leg_a"})
-        stopped = await client.event("media.stream.stopped", call_id="leg_a", timeout=10)
-        data = stopped["data"]
+        await client.media.stream_stop(call_id="leg_a")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a", within=10)
+        data = stopped.data
         assert data["reason"] == "rwi" and data["frames_dropped"] >= 50, data
         await rig.replay_matches()
 
@@ -230,16 +209,16 @@ async def test_a_bot_that_closes_ends_its_stream_remote_closed(db_url: str, tmp_
         await start(rig, (cust, ()), (agent, ()))
         client = await rig.client("bot-token")
         await bridged(rig, client)
-        reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": bot.url})
-        sid = reply["data"]["stream_id"]
-        stopped = await client.event("media.stream.stopped", call_id="leg_a", timeout=10)
-        data = stopped["data"]
+        reply = await client.media.stream_start(call_id="leg_a", url=bot.url)
+        sid = reply["stream_id"]
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a", within=10)
+        data = stopped.data
         assert data["stream_id"] == sid and data["reason"] == "remote_closed", data
         assert data["frames_sent"] >= 25
         _, hears = await rig.tap("leg_a", 1.0)  # the call goes on
         assert heard(hears, FREQS) == {AGENT}
-        reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
-        assert reply["error"]["code"] == "not_found"
+        with pytest.raises(NotFound):
+            await client.media.stream_stop(call_id="leg_a")
         await rig.replay_matches()
 
 
@@ -260,16 +239,10 @@ async def test_a_transcriber_and_a_duplex_bot_on_one_call_at_once(
         client = await rig.client("bot-token")
         await answered(client, "leg_a", "sip:5550100@trunk")
         await rig.sip_answered("leg_a")
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_a", "url": voice.url, "mode": "duplex"}
-        )
-        assert reply["response"] == "success", reply
-        voice_id = reply["data"]["stream_id"]
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_a", "url": transcriber.url, "tracks": "both"}
-        )
-        assert reply["response"] == "success", reply
-        listen_id = reply["data"]["stream_id"]
+        reply = await client.media.stream_start(call_id="leg_a", url=voice.url, mode="duplex")
+        voice_id = reply["stream_id"]
+        reply = await client.media.stream_start(call_id="leg_a", url=transcriber.url, tracks="both")
+        listen_id = reply["stream_id"]
         assert listen_id != voice_id
         listening = await transcriber.call()
         assert listening.start["mode"] == "listen" and listening.start["tracks"] == "both"
@@ -280,21 +253,14 @@ async def test_a_transcriber_and_a_duplex_bot_on_one_call_at_once(
         talking = await voice.call()
         assert heard(talking.samples()[-4000:, 0], FREQS) == {CUSTOMER}
 
-        reply = await client.request(
-            "media.stream.stop", {"call_id": "leg_a", "stream_id": listen_id}
-        )
-        assert reply["data"] == {"stream_ids": [listen_id]}
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        assert stopped["data"]["stream_id"] == listen_id
+        reply = await client.media.stream_stop(call_id="leg_a", stream_id=listen_id)
+        assert reply == {"stream_ids": [listen_id]}
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        assert stopped.data["stream_id"] == listen_id
         # the voice bot goes on: the caller still hears it
         _, hears = await rig.tap("leg_a", 1.0)
         assert heard(hears, FREQS) == {BOT}
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        ended = await client.wait_for(
-            lambda f: (
-                f.get("event") == "media.stream.stopped" and f["data"]["stream_id"] == voice_id
-            ),
-            10,
-        )
-        assert ended["data"]["reason"] == "hangup"
+        await client.call.hangup(call_id="leg_a")
+        ended = await client.events.wait("media.stream.stopped", stream_id=voice_id, within=10)
+        assert ended.data["reason"] == "hangup"
         await rig.replay_matches()

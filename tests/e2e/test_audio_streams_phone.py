@@ -16,14 +16,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 
+from rwi.client import Client, Event
 from tests.e2e.pbx import Pbx, answered, db_events, heard, pbx, sip_tables, start
 from tests.support.bot import Bot, BotCall, tone16
-from tests.support.client import RwiClient
 from tests.support.observer import wait_until
 from tests.support.pcap import make_pcap, tone_and_digits
 from tests.support.rtp import RtpPeer
@@ -42,7 +42,7 @@ EDGE = 10
 @asynccontextmanager
 async def on_the_phone(
     db_url: str, tmp: Path, phone_says: float | None = CUSTOMER, **sipp: Any
-) -> AsyncIterator[tuple[Pbx, RwiClient, RtpPeer]]:
+) -> AsyncIterator[tuple[Pbx, Client, RtpPeer]]:
     """An answered outbound call ``leg_a`` to a SIPp phone whose RTP end is ``far``
     (saying ``phone_says``), and the bot's RWI client. ``phone_says=None`` with
     ``sdp_port="[media_port]"``: SIPp's own RTP is the phone's (``far`` stays idle)."""
@@ -52,7 +52,7 @@ async def on_the_phone(
     try:
         async with pbx(db_url, tmp, sip_tables(tmp, trunk=phone)) as rig:
             await start(rig, (phone, ()))
-            client = await rig.client("bot-token")
+            client = await rig.client("bot-token", command_timeout=40)
             await answered(client, "leg_a", "sip:5550100@trunk")
             await rig.sip_answered("leg_a")
             local = rig.svc.runtime.legs.info("leg_a").local_rtp
@@ -64,21 +64,18 @@ async def on_the_phone(
         far.close()
 
 
-async def duplex(client: RwiClient, bot: Bot, rate: int) -> tuple[str, BotCall]:
-    reply = await client.request(
-        "media.stream.start",
-        {"call_id": "leg_a", "url": bot.url, "mode": "duplex", "sample_rate": rate},
+async def duplex(client: Client, bot: Bot, rate: Literal[8000, 16000]) -> tuple[str, BotCall]:
+    reply = await client.media.stream_start(
+        call_id="leg_a", url=bot.url, mode="duplex", sample_rate=rate
     )
-    assert reply["response"] == "success", reply
-    await client.event("media.stream.started", call_id="leg_a")
-    return reply["data"]["stream_id"], await bot.call()
+    await client.events.wait("media.stream.started", call_id="leg_a")
+    return reply["stream_id"], await bot.call()
 
 
-async def mark(client: RwiClient, name: str) -> dict[str, Any]:
-    frame = await client.wait_for(
-        lambda f: f.get("event") == "media.stream.mark" and f["data"].get("name") == name, 30
+async def mark(client: Client, name: str) -> Event:
+    return await client.events.wait_for(
+        lambda e: e.name == "media.stream.mark" and e.data.get("name") == name, 30
     )
-    return frame
 
 
 def heard_now(far: RtpPeer) -> np.ndarray:
@@ -127,15 +124,15 @@ async def test_16k_stream_the_bot_hears_and_speaks_at_16k(db_url: str, tmp_path:
         ((a, b),) = spans(said)
         assert abs((b - a) - 8000) <= EDGE  # one second at 8 kHz
         assert heard(said[a:b], (BOT / 2, BOT, BOT * 2, 2000.0)) == {BOT}
-        await client.request("media.stream.stop", {"call_id": "leg_a"})
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        assert stopped["data"]["stream_id"] == sid and stopped["data"]["frames_dropped"] == 0
+        await client.media.stream_stop(call_id="leg_a")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        assert stopped.data["stream_id"] == sid and stopped.data["frames_dropped"] == 0
         await rig.replay_matches()
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
 async def test_a_mark_comes_once_the_phone_has_heard_the_audio_before_it(
-    db_url: str, tmp_path: Path, rate: int
+    db_url: str, tmp_path: Path, rate: Literal[8000, 16000]
 ) -> None:
     async with Bot() as bot, on_the_phone(db_url, tmp_path) as (rig, client, far):
         sid, call = await duplex(client, bot, rate)
@@ -144,7 +141,7 @@ async def test_a_mark_comes_once_the_phone_has_heard_the_audio_before_it(
             await say(call, freq, frames, rate)
             await call.send({"type": "mark", "name": name})
             event = await mark(client, name)
-            assert event["data"] == {"stream_id": sid, "name": name}
+            assert event.data == {"stream_id": sid, "name": name}
             # as the event arrives, the phone has every sample of it already
             said = heard_now(far)[before:]
             ((a, b),) = spans(said)
@@ -152,14 +149,14 @@ async def test_a_mark_comes_once_the_phone_has_heard_the_audio_before_it(
             assert heard(said[a:b], FREQS) == {freq}
         logged = await db_events(db_url, f"stream:{sid}")
         assert [e for e in logged if e == "media.stream.mark"] == ["media.stream.mark"] * 2
-        marks = [f["data"]["name"] for f in client.events() if f["event"] == "media.stream.mark"]
+        marks = [e.data["name"] for e in client.events.received if e.name == "media.stream.mark"]
         assert marks == ["first", "second"]
         await rig.replay_matches()
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
 async def test_clear_cuts_the_queued_audio_and_reports_its_marks(
-    db_url: str, tmp_path: Path, rate: int
+    db_url: str, tmp_path: Path, rate: Literal[8000, 16000]
 ) -> None:
     async with Bot() as bot, on_the_phone(db_url, tmp_path) as (rig, client, far):
         sid, call = await duplex(client, bot, rate)
@@ -179,7 +176,7 @@ async def test_clear_cuts_the_queued_audio_and_reports_its_marks(
         half = await mark(client, "half")
         cut = heard_now(far)[before:]
         await mark(client, "end")
-        assert half["data"] == {"stream_id": sid, "name": "half"}
+        assert half.data == {"stream_id": sid, "name": "half"}
         ((a, b),) = spans(cut)
         # reported because cleared, not because played: half of it was never heard
         assert 4000 <= b - a < 5 * 8000, b - a
@@ -196,7 +193,7 @@ async def test_clear_cuts_the_queued_audio_and_reports_its_marks(
         ((a, b),) = spans(said)
         assert abs((b - a) - 20 * 160) <= EDGE, b - a
         assert heard(said[a:b], FREQS) == {OTHER}
-        names = [f["data"]["name"] for f in client.events() if f["event"] == "media.stream.mark"]
+        names = [e.data["name"] for e in client.events.received if e.name == "media.stream.mark"]
         assert names == ["half", "end", "next"]
         await rig.replay_matches()
 
@@ -215,29 +212,27 @@ async def test_the_phones_rfc4733_keys_reach_the_bot(db_url: str, tmp_path: Path
             _,
         ),
     ):
-        reply = await client.request("media.stream.start", {"call_id": "leg_a", "url": bot.url})
-        sid = reply["data"]["stream_id"]
+        reply = await client.media.stream_start(call_id="leg_a", url=bot.url)
+        sid = reply["stream_id"]
         call = await bot.call()
         await call.wait_frames(10, timeout=30)
-        ping = await client.request("sip.options_ping", {"call_id": "leg_a"}, timeout=40)
-        assert ping["data"]["status"] == 200, ping
+        ping = await client.sip.options_ping(call_id="leg_a")
+        assert ping["status"] == 200, ping
 
         def dtmf() -> list[dict[str, Any]]:
             return [t for t in call.texts if t.get("type") == "dtmf"]
 
         await wait_until(lambda: len(dtmf()) >= 2, "two keys at the bot", 30)
         for digit in ("7", "#"):
-            event = await client.wait_for(
-                lambda f, d=digit: f.get("event") == "call.dtmf" and f["data"]["digit"] == d, 30
-            )
-            assert event["call_id"] == "leg_a"
+            event = await client.events.wait("call.dtmf", digit=digit, within=30)
+            assert event.call_id == "leg_a"
         # the bot heard the phone's tone around the keys, on the same stream
         frames = call.samples()[:, 0].reshape(-1, 160)
         loud = frames[np.abs(frames).max(axis=1) > LOUD]
         assert len(loud) >= 25 and heard(loud.ravel(), FREQS) == {CUSTOMER}
-        await client.request("media.stream.stop", {"call_id": "leg_a"})
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        assert stopped["data"]["stream_id"] == sid
+        await client.media.stream_stop(call_id="leg_a")
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        assert stopped.data["stream_id"] == sid
         async with asyncio.timeout(10):
             await call.closed.wait()
         assert dtmf() == [{"type": "dtmf", "digit": "7"}, {"type": "dtmf", "digit": "#"}]

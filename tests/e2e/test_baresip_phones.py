@@ -186,32 +186,28 @@ async def test_scenario_1_with_a_registered_baresip_agent(db_url: str, tmp_path:
         await cust.start()
         client = await rig.client()
 
-        reply = await client.request(
-            "call.originate",
-            {"call_id": "leg_a", "destination": "sip:1234567890@trunk", "caller_id": "2000",
-             "timeout_secs": 30},
-        )  # fmt: skip
-        assert reply["response"] == "success" and reply["data"] == {"call_id": "leg_a"}
-        await client.event("call.answered", call_id="leg_a", timeout=10)
+        reply = await client.call.originate(
+            call_id="leg_a", destination="sip:1234567890@trunk", caller_id="2000", timeout_secs=30
+        )
+        assert reply == {"call_id": "leg_a"}
+        await client.events.wait("call.answered", call_id="leg_a", within=10)
 
-        reply = await client.request(
-            "call.originate",
-            {"call_id": "leg_b", "destination": "sip:1001@local", "caller_id": "2000",
-             "timeout_secs": 30},
-        )  # fmt: skip
-        assert reply["response"] == "success" and reply["data"] == {"call_id": "leg_b"}
-        await client.event("call.answered", call_id="leg_b", timeout=10)
+        reply = await client.call.originate(
+            call_id="leg_b", destination="sip:1001@local", caller_id="2000", timeout_secs=30
+        )
+        assert reply == {"call_id": "leg_b"}
+        await client.events.wait("call.answered", call_id="leg_b", within=10)
         established = await agent.wait_event("CALL_ESTABLISHED")
         assert established["direction"] == "incoming"
         assert established["peerdisplayname"] == "2000"  # caller_id, as the display name
         assert established["peeruri"].startswith("sip:2000@")  # and as the From user
 
-        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        assert reply["response"] == "success"
-        assert reply["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
-        bridged = await client.event("call.bridged", call_id="leg_a")
-        assert bridged["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
-        assert client.frames.index(reply) < client.frames.index(bridged)
+        reply = await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        assert reply == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        replied_at = client.last_reply_seq
+        bridged = await client.events.wait("call.bridged", call_id="leg_a")
+        assert bridged.data == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        assert replied_at < bridged.seq  # the reply came before the event it caused
 
         # audio both ways, as the service sees it: the customer's tone goes to baresip,
         # baresip's own tone goes to the customer (these taps are the recording window
@@ -225,18 +221,18 @@ async def test_scenario_1_with_a_registered_baresip_agent(db_url: str, tmp_path:
 
         assert events_of(client, "leg_a") == ["call.ringing", "call.answered", "call.bridged"]
         assert events_of(client, "leg_b") == ["call.ringing", "call.answered"]
-        listed = await client.request("session.list_calls")
-        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+        listed = await client.session.list_calls()
+        assert {c["call_id"]: c["state"] for c in listed["calls"]} == {
             "leg_a": "bridged", "leg_b": "bridged"}  # fmt: skip
 
         # the agent hangs up on the phone
         reply = await agent.command("hangup")
         assert reply["ok"], reply
-        hangup = await client.event("call.hangup", call_id="leg_b")
-        assert hangup["data"]["hangup_by"] == "remote"
-        assert hangup["data"]["reason"] == "callee"
-        unbridged = await client.event("call.unbridged", call_id="leg_a")
-        assert unbridged["data"] == {"leg_a": "leg_b", "leg_b": "leg_a", "reason": "hangup"}
+        hangup = await client.events.wait("call.hangup", call_id="leg_b")
+        assert hangup.data["hangup_by"] == "remote"
+        assert hangup.data["reason"] == "callee"
+        unbridged = await client.events.wait("call.unbridged", call_id="leg_a")
+        assert unbridged.data == {"leg_a": "leg_b", "leg_b": "leg_a", "reason": "hangup"}
         await agent.wait_event("CALL_CLOSED")
 
         # what baresip itself decoded at the end of the bridge: the customer, only
@@ -245,18 +241,18 @@ async def test_scenario_1_with_a_registered_baresip_agent(db_url: str, tmp_path:
 
         # the whole story as the client saw it, in order (the survivor's unbridge is
         # decided together with, and just before, the gone leg's hangup)
-        assert [(f["call_id"], f["event"]) for f in client.events()] == [
+        assert [(e.call_id, e.name) for e in client.events.received] == [
             ("leg_a", "call.ringing"), ("leg_a", "call.answered"),
             ("leg_b", "call.ringing"), ("leg_b", "call.answered"),
             ("leg_a", "call.bridged"),
             ("leg_a", "call.unbridged"), ("leg_b", "call.hangup"),
         ]  # fmt: skip
-        listed = await client.request("session.list_calls")
-        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+        listed = await client.session.list_calls()
+        assert {c["call_id"]: c["state"] for c in listed["calls"]} == {
             "leg_a": "answered"}  # fmt: skip
 
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.event("call.hangup", call_id="leg_a")
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id="leg_a")
         assert await cust.finish() == 0
         await rig.replay_matches()
 
@@ -268,8 +264,8 @@ async def test_scenario_12_baresip_calls_in_and_the_client_answers(
     tables = phone_tables(tmp_path, {"1001": password("1001")}, routes=routes)
     async with pbx(db_url, tmp_path, tables) as rig, registered_phone(rig, "1001") as phone:
         client = await rig.client()
-        reply = await client.request("session.subscribe", {"contexts": ["sales"]})
-        assert reply["data"] == {"contexts": ["sales"]}
+        reply = await client.session.subscribe(contexts=["sales"])
+        assert reply == {"contexts": ["sales"]}
 
         # the phone dials the sales line; its INVITE is digest-challenged (407) first
         offers: list[LegOffered] = []
@@ -278,42 +274,40 @@ async def test_scenario_12_baresip_calls_in_and_the_client_answers(
         )
         reply = await phone.command("dial", f"sip:2000@127.0.0.1:{rig.sip_port}")
         assert reply["ok"], reply
-        incoming = await client.event("call.incoming", timeout=10)
-        call_id = incoming["call_id"]
+        incoming = await client.events.wait("call.incoming", within=10)
+        call_id = str(incoming.call_id)
         unsubscribe()
         assert [(o.leg_id, o.user) for o in offers] == [(call_id, "1001")]  # authenticated
-        assert incoming["context"] == "sales"
-        assert incoming["data"] == {
+        assert incoming.context == "sales"
+        assert incoming.data == {
             "caller": "1001", "callee": "2000", "direction": "inbound", "trunk": None,
             "headers": {}}  # fmt: skip
 
-        reply = await client.request("call.answer", {"call_id": call_id})
-        assert reply["response"] == "success" and reply["data"] == {"call_id": call_id}
-        await client.event("call.answered", call_id=call_id)
+        reply = await client.call.answer(call_id=call_id)
+        assert reply == {"call_id": call_id}
+        await client.events.wait("call.answered", call_id=call_id)
         established = await phone.wait_event("CALL_ESTABLISHED")
         assert established["direction"] == "outgoing"
         await rig.sip_answered(call_id)
 
         # a tone played into the call reaches the phone; the phone's tone reaches us
-        play = await client.request(
-            "media.play", {"call_id": call_id, "source": {"type": "tone", "frequency": PLAY_HZ,
-                                                          "duration_ms": 10000}}
-        )  # fmt: skip
-        assert play["response"] == "success" and play["data"]["playback_id"].startswith("pb-")
-        await client.event("media.play.started", call_id=call_id)
+        play = await client.media.play(
+            call_id=call_id, source={"type": "tone", "frequency": PLAY_HZ, "duration_ms": 10000}
+        )
+        assert play["playback_id"].startswith("pb-")
+        await client.events.wait("media.play.started", call_id=call_id)
         said, heard_by_phone = await rig.tap(call_id, 1.2)
         assert heard(heard_by_phone, TONES) == {PLAY_HZ}
         assert heard(said, TONES) == {PHONE_HZ}
 
-        reply = await client.request("call.hangup", {"call_id": call_id})
-        assert reply["response"] == "success"
-        hangup = await client.event("call.hangup", call_id=call_id)
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("rwi", "rwi")
+        await client.call.hangup(call_id=call_id)
+        hangup = await client.events.wait("call.hangup", call_id=call_id)
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("rwi", "rwi")
         closed = await phone.wait_event("CALL_CLOSED")
         assert closed["param"] == "Connection reset by peer"  # our BYE
-        finished = await client.event("media.play.finished", call_id=call_id)
-        playback_id = play["data"]["playback_id"]
-        assert finished["data"] == {
+        finished = await client.events.wait("media.play.finished", call_id=call_id)
+        playback_id = play["playback_id"]
+        assert finished.data == {
             "playback_id": playback_id, "interrupted": True, "reason": "hangup"}  # fmt: skip
         assert heard(last(await recording(phone, "dec"), 1.0), TONES) == {PLAY_HZ}
         assert events_of(client, call_id) == [
@@ -346,25 +340,18 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
         await cust.start()
         client = await rig.client()
         for leg, destination in (("leg_a", "sip:5550100@trunk"), ("leg_b", "sip:1001@local")):
-            reply = await client.request(
-                "call.originate", {"call_id": leg, "destination": destination}
-            )
-            assert reply["response"] == "success", reply
-            await client.event("call.answered", call_id=leg, timeout=10)
-        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        assert reply["response"] == "success", reply
-        await client.event("call.bridged", call_id="leg_a")
+            await client.call.originate(call_id=leg, destination=destination)
+            await client.events.wait("call.answered", call_id=leg, within=10)
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        await client.events.wait("call.bridged", call_id="leg_a")
         await agent1.wait_event("CALL_ESTABLISHED")
 
         # 1. attended transfer: the customer is held, agent1 consults agent2
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:1002@local"}
-        )
-        assert reply["response"] == "success", reply
-        consult = reply["data"]["consultation_call_id"]
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:1002@local")
+        consult = reply["consultation_call_id"]
         assert consult.startswith("consult-leg_a-")
-        await client.event("call.answered", call_id=consult, timeout=10)
-        await client.event("call.bridged", call_id="leg_b")
+        await client.events.wait("call.answered", call_id=consult, within=10)
+        await client.events.wait("call.bridged", call_id="leg_b")
         await agent2.wait_event("CALL_ESTABLISHED")
         await rig.sip_answered(consult)
         _, customer_hears = await rig.tap("leg_a", 1.0)
@@ -375,23 +362,16 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
         assert heard(agent2_hears, FOUR) == {PHONE_HZ}
 
         # 2. complete: the service hangs up agent1's phone; customer and agent2 talk
-        reply = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-        )
-        assert reply["response"] == "success", reply
-        assert reply["data"] == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
-        hangup = await client.event("call.hangup", call_id="leg_b")
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "rwi")
+        reply = await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+        assert reply == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
+        hangup = await client.events.wait("call.hangup", call_id="leg_b")
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("transfer", "rwi")
         closed = await agent1.wait_event("CALL_CLOSED")
         assert closed["param"] == "Connection reset by peer"
         # what agent1's phone heard last: agent2, in the consultation
         assert heard(last(await recording(agent1), 0.8), FOUR) == {AGENT2_HZ}
-        rebridged = await client.wait_for(
-            lambda f: (
-                f.get("event") == "call.bridged"
-                and f["data"] == {"leg_a": "leg_a", "leg_b": consult}
-            )
-        )
+        rebridged = await client.events.wait("call.bridged", leg_a="leg_a", leg_b=consult)
+        assert rebridged.data == {"leg_a": "leg_a", "leg_b": consult}
         _, customer_hears = await rig.tap("leg_a", 1.0)
         _, agent2_hears = await rig.tap(consult, 1.0)
         assert heard(customer_hears, FOUR) == {AGENT2_HZ}
@@ -400,13 +380,11 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
         # 3. agent2 hangs up on the phone; the customer's leg stays up, unbridged
         reply = await agent2.command("hangup")
         assert reply["ok"], reply
-        hangup = await client.event("call.hangup", call_id=consult)
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("callee", "remote")
-        unbridged = await client.wait_for(
-            lambda f: f.get("event") == "call.unbridged" and f["seq"] > rebridged["seq"]
-        )
-        assert unbridged["call_id"] == "leg_a"
-        assert unbridged["data"] == {"leg_a": consult, "leg_b": "leg_a", "reason": "hangup"}
+        hangup = await client.events.wait("call.hangup", call_id=consult)
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("callee", "remote")
+        unbridged = await client.events.wait("call.unbridged", after_seq=rebridged.seq)
+        assert unbridged.call_id == "leg_a"
+        assert unbridged.data == {"leg_a": consult, "leg_b": "leg_a", "reason": "hangup"}
         await agent2.wait_event("CALL_CLOSED")
         assert heard(last(await recording(agent2), 0.8), FOUR) == {CUSTOMER_HZ}
 
@@ -420,12 +398,12 @@ async def test_scenario_3b_attended_transfer_between_two_baresip_agents(
         ]  # fmt: skip
         assert events_of(client, consult) == [
             "call.ringing", "call.answered", "call.unbridged", "call.hangup"]  # fmt: skip
-        listed = await client.request("session.list_calls")
-        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+        listed = await client.session.list_calls()
+        assert {c["call_id"]: c["state"] for c in listed["calls"]} == {
             "leg_a": "answered"}  # fmt: skip
 
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.event("call.hangup", call_id="leg_a")
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id="leg_a")
         assert await cust.finish() == 0
         await rig.replay_matches()
 
@@ -444,17 +422,14 @@ async def test_a_registration_in_the_log_reaches_the_phone_after_a_restart(
         async with pbx(db_url, tmp_path, tables) as rig:
             assert bound_ports(rig, "1001") == {phone.sip_port}  # restored from the log
             client = await rig.client()
-            reply = await client.request(
-                "call.originate", {"call_id": "again", "destination": "sip:1001@local"}
-            )
-            assert reply["response"] == "success", reply
-            await client.event("call.answered", call_id="again", timeout=10)
+            await client.call.originate(call_id="again", destination="sip:1001@local")
+            await client.events.wait("call.answered", call_id="again", within=10)
             await phone.wait_event("CALL_ESTABLISHED")
             await rig.sip_answered("again")
             said, _ = await rig.tap("again", 1.0)
             assert heard(said, TONES) == {PHONE_HZ}
-            await client.request("call.hangup", {"call_id": "again"})
-            await client.event("call.hangup", call_id="again")
+            await client.call.hangup(call_id="again")
+            await client.events.wait("call.hangup", call_id="again")
             await phone.wait_event("CALL_CLOSED")
             assert await registrations(db_url, "1001") == registered  # no new REGISTER
             await phone.stop()  # it un-registers: the binding leaves the log's state
@@ -474,30 +449,25 @@ async def test_baresip_sends_a_message_during_a_call(db_url: str, tmp_path: Path
         sales = f'"Sales" <sip:2000@127.0.0.1:{rig.sip_port}>'
         async with registered_phone(rig, "1001", contacts=(sales,)) as phone:
             client = await rig.client()
-            await client.request("session.subscribe", {"contexts": ["sales"]})
-            reply = await client.request(
-                "call.originate", {"call_id": "leg_b", "destination": "sip:1001@local"}
-            )
-            assert reply["response"] == "success", reply
-            await client.event("call.answered", call_id="leg_b", timeout=10)
+            await client.session.subscribe(contexts=["sales"])
+            await client.call.originate(call_id="leg_b", destination="sip:1001@local")
+            await client.events.wait("call.answered", call_id="leg_b", within=10)
             await phone.wait_event("CALL_ESTABLISHED")
 
             assert (await phone.command("contact_next"))["ok"]
             reply = await phone.command("message", "Please call me back")
             assert reply["ok"], reply
-            received = await client.event("sip.message.received", timeout=10)
-            assert received["context"] == "sales"
-            assert "call_id" not in received  # page mode: no call's dialog
-            data = received["data"]
+            received = await client.events.wait("sip.message.received", within=10)
+            assert received.context == "sales"
+            assert received.call_id is None  # page mode: no call's dialog
+            data = received.data
             assert (data["from"], data["to"], data["body"]) == (
                 "1001", "2000", "Please call me back",
             )  # fmt: skip
             assert data["content_type"].startswith("text/plain")
-            listed = await client.request("session.list_calls")
-            assert [(c["call_id"], c["state"]) for c in listed["data"]["calls"]] == [
-                ("leg_b", "answered")
-            ]
-            await client.request("call.hangup", {"call_id": "leg_b"})
-            await client.event("call.hangup", call_id="leg_b")
+            listed = await client.session.list_calls()
+            assert [(c["call_id"], c["state"]) for c in listed["calls"]] == [("leg_b", "answered")]
+            await client.call.hangup(call_id="leg_b")
+            await client.events.wait("call.hangup", call_id="leg_b")
             await phone.wait_event("CALL_CLOSED")
         await rig.replay_matches()

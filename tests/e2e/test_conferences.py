@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, Event, InvalidState, NotFound
 from tests.e2e.pbx import (
     Pbx,
     Sipp,
@@ -27,7 +28,6 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )  # fmt: skip
-from tests.support.client import RwiClient
 from tests.support.wav import read_wav, write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -62,24 +62,9 @@ Content-Length: 0
     return call_sipp(tmp, "uac_call", middle=middle, pause_ms=0)
 
 
-async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
-    reply = await client.request(action, params)
-    assert reply["response"] == "success", reply
-    data: dict[str, Any] = reply["data"]
-    return data
-
-
-async def conf_event(client: RwiClient, name: str, **data: Any) -> dict[str, Any]:
+async def conf_event(client: Client, name: str, **data: Any) -> Event:
     """The first ``name`` event whose data has ``data`` (a call's id is the frame's)."""
-    return await client.wait_for(
-        lambda f: (
-            f.get("event") == name
-            and all(
-                {**f.get("data", {}), "call_id": f.get("call_id")}.get(k) == v
-                for k, v in data.items()
-            )
-        )
-    )
+    return await client.events.wait(name, within=10, **data)
 
 
 async def hearing(rig: Pbx, legs: list[str]) -> dict[str, set[float]]:
@@ -104,31 +89,31 @@ async def test_a_conference_of_four_tone_phones(db_url: str, tmp_path: Path) -> 
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users, routes=ROUTES)) as rig:
         await start(rig, *((p, ()) for p in phones.values()))
         client = await rig.client()
-        await ok(client, "session.subscribe", contexts=["sales"])
+        await client.session.subscribe(contexts=["sales"])
         for n in (1, 2, 3):
             await answered(client, f"m{n}", f"sip:100{n}@local")
             await rig.sip_answered(f"m{n}")
         rig.sipps.append(caller)
         await caller.start("-s", "2000", remote=f"127.0.0.1:{rig.sip_port}")
-        incoming = await client.event("call.incoming", timeout=10)
-        m4 = incoming["call_id"]
-        await ok(client, "call.answer", call_id=m4)
+        incoming = await client.events.wait("call.incoming", within=10)
+        m4 = str(incoming.call_id)
+        await client.call.answer(call_id=m4)
         await rig.sip_answered(m4)
         legs = {"m1": "m1", "m2": "m2", "m3": "m3", "m4": m4}
 
         # m1 and m2 talk to each other first: joining leaves that bridge
-        await ok(client, "call.bridge", leg_a="m1", leg_b="m2")
-        await client.event("call.bridged", call_id="m1")
-        assert await ok(client, "conference.create", conf_id="room") == {
+        await client.call.bridge(leg_a="m1", leg_b="m2")
+        await client.events.wait("call.bridged", call_id="m1")
+        assert await client.conference.create(conf_id="room") == {
             "conf_id": "room", "max_members": 10,
         }  # fmt: skip
         await conf_event(client, "conference.created", conf_id="room")
         for n, leg in enumerate(("m1", "m2", "m3", "m4"), 1):
-            data = await ok(client, "conference.add", conf_id="room", call_id=legs[leg])
+            data = await client.conference.add(conf_id="room", call_id=legs[leg])
             assert data["members"] == n
             await conf_event(client, "conference.member_joined", call_id=legs[leg], members=n)
-        unbridged = await client.event("call.unbridged", call_id="m1")
-        assert unbridged["data"]["reason"] == "conference"
+        unbridged = await client.events.wait("call.unbridged", call_id="m1")
+        assert unbridged.data["reason"] == "conference"
 
         async def check(expected: dict[str, set[float]]) -> None:
             got = await hearing(rig, [legs[leg] for leg in expected])
@@ -138,48 +123,48 @@ async def test_a_conference_of_four_tone_phones(db_url: str, tmp_path: Path) -> 
         await check(everyone_but())
 
         # mute: m1 is heard by nobody but still hears everyone
-        await ok(client, "conference.mute", conf_id="room", call_id="m1")
+        await client.conference.mute(conf_id="room", call_id="m1")
         await conf_event(client, "conference.member_muted", call_id="m1")
         await check({**everyone_but("m1"), "m1": {SAYS["m2"], SAYS["m3"], SAYS["m4"]}})
-        status = await ok(client, "conference.status", conf_id="room")
+        status = await client.conference.status(conf_id="room")
         assert [(m["call_id"], m["muted"]) for m in status["members"]] == [
             ("m1", True), ("m2", False), ("m3", False), (m4, False),
         ]  # fmt: skip
-        await ok(client, "conference.unmute", conf_id="room", call_id="m1")
+        await client.conference.unmute(conf_id="room", call_id="m1")
         await conf_event(client, "conference.member_unmuted", call_id="m1")
         await check(everyone_but())
 
         # remove: m3 leaves, hears nobody and nobody hears it; its call stays up
-        await ok(client, "conference.remove", conf_id="room", call_id="m3")
+        await client.conference.remove(conf_id="room", call_id="m3")
         left = await conf_event(client, "conference.member_left", call_id="m3")
-        assert (left["data"]["reason"], left["data"]["members"]) == ("removed", 3)
+        assert (left.data["reason"], left.data["members"]) == ("removed", 3)
         await check({**everyone_but("m3", among=("m1", "m2", "m4")), "m3": set()})
 
         # m4's phone hangs up (on the test's cue, a MESSAGE): it leaves the conference
-        await ok(client, "sip.message", call_id=m4, content_type="text/plain", body="bye")
-        await client.event("call.hangup", call_id=m4, timeout=10)
+        await client.sip.message(call_id=m4, content_type="text/plain", body="bye")
+        await client.events.wait("call.hangup", call_id=m4, within=10)
         left = await conf_event(client, "conference.member_left", call_id=m4)
-        assert (left["data"]["reason"], left["data"]["members"]) == ("hangup", 2)
+        assert (left.data["reason"], left.data["members"]) == ("hangup", 2)
         await check(everyone_but(among=("m1", "m2")))
 
         # destroy: the last members leave, their calls stay up and hear nobody
-        await ok(client, "conference.destroy", conf_id="room")
+        await client.conference.destroy(conf_id="room")
         await conf_event(client, "conference.destroyed", conf_id="room")
         gone = [
-            f["call_id"]
-            for f in client.events()
-            if f["event"] == "conference.member_left" and f["data"]["reason"] == "destroyed"
+            str(e.call_id)
+            for e in client.events.received
+            if e.name == "conference.member_left" and e.data["reason"] == "destroyed"
         ]
         assert sorted(gone) == ["m1", "m2"]
         await check({"m1": set(), "m2": set()})
-        calls = await ok(client, "session.list_calls")
+        calls = await client.session.list_calls()
         assert sorted(c["call_id"] for c in calls["calls"]) == ["m1", "m2", "m3"]
-        missing = await client.request("conference.status", {"conf_id": "room"})
-        assert missing["error"]["code"] == "not_found"
+        with pytest.raises(NotFound):
+            await client.conference.status(conf_id="room")
 
         for leg in ("m1", "m2", "m3"):
-            await ok(client, "call.hangup", call_id=leg)
-            await client.event("call.hangup", call_id=leg)
+            await client.call.hangup(call_id=leg)
+            await client.events.wait("call.hangup", call_id=leg)
         for phone in (*phones.values(), caller):
             assert await phone.finish() == 0
         await rig.replay_matches()
@@ -208,60 +193,60 @@ async def test_hold_bridge_and_recording_of_a_member(db_url: str, tmp_path: Path
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, users=users)) as rig:
         await start(rig, *((p, ()) for p in (*phones.values(), customer)))
         client = await rig.client("admin-token")
-        await ok(client, "conference.create", conf_id="room")
+        await client.conference.create(conf_id="room")
         await answered(client, "cust", "sip:1004@local")
         await rig.sip_answered("cust")
         for n, leg in enumerate(three, 1):
             await answered(client, leg, f"sip:100{n}@local")
             await rig.sip_answered(leg)
             if leg == "m1":  # m1 talks to the customer until it joins
-                await ok(client, "call.bridge", leg_a="cust", leg_b="m1")
-                await client.event("call.bridged", call_id="cust")
+                await client.call.bridge(leg_a="cust", leg_b="m1")
+                await client.events.wait("call.bridged", call_id="cust")
                 assert await hearing(rig, ["cust", "m1"]) == {
                     "cust": {SAYS["m1"]}, "m1": {CUSTOMER},
                 }  # fmt: skip
-            await ok(client, "conference.add", conf_id="room", call_id=leg)
-        unbridged = await client.event("call.unbridged", call_id="m1")
-        assert unbridged["data"]["reason"] == "conference"
-        rid = (await ok(client, "record.start", call_id="m1", mode="separate_legs"))["recording_id"]
-        await client.event("record.started", call_id="m1")
+            await client.conference.add(conf_id="room", call_id=leg)
+        unbridged = await client.events.wait("call.unbridged", call_id="m1")
+        assert unbridged.data["reason"] == "conference"
+        rid = (await client.record.start(call_id="m1", mode="separate_legs"))["recording_id"]
+        await client.events.wait("record.started", call_id="m1")
         everyone = everyone_but(among=three)
         # the customer hears nothing (neither m1 nor the conference), nobody hears it
         assert await hearing(rig, [*three, "cust"]) == {**everyone, "cust": set()}
-        calls = (await ok(client, "session.list_calls"))["calls"]
+        calls = (await client.session.list_calls())["calls"]
         assert {c["call_id"]: c["state"] for c in calls}["cust"] == "answered"
 
         # hold: m2's voice leaves the conference, m2 hears the music, nobody else does
-        await ok(client, "call.hold", call_id="m2")
-        await client.event("media.hold.started", call_id="m2")
+        await client.call.hold(call_id="m2")
+        await client.events.wait("media.hold.started", call_id="m2")
         assert await hearing(rig, list(three)) == {
             "m1": {SAYS["m3"]}, "m2": {MUSIC}, "m3": {SAYS["m1"]},
         }  # fmt: skip
-        status = await ok(client, "conference.status", conf_id="room")
+        status = await client.conference.status(conf_id="room")
         assert [m["call_id"] for m in status["members"]] == list(three)  # still a member
 
         # a member cannot be bridged: it is in the conference's mix
-        refused = await client.request("call.bridge", {"leg_a": "m1", "leg_b": "m3"})
-        assert refused["error"]["code"] == "invalid_state"
-        assert "in conference 'room'" in refused["error"]["message"]
+        with pytest.raises(InvalidState) as refused:
+            await client.call.bridge(leg_a="m1", leg_b="m3")
+        assert "in conference 'room'" in refused.value.message
 
-        await ok(client, "call.unhold", call_id="m2")
-        await client.event("media.hold.stopped", call_id="m2")
+        await client.call.unhold(call_id="m2")
+        await client.events.wait("media.hold.stopped", call_id="m2")
         assert await hearing(rig, list(three)) == everyone
 
         # the recording: m1's voice left, the conference as m1 heard it right
-        await ok(client, "record.stop", call_id="m1")
-        stopped = await client.event("record.stopped", call_id="m1")
-        assert stopped["data"]["recording_id"] == rid
-        wav = read_wav(Path(stopped["data"]["path"]))[1600:]
+        await client.record.stop(call_id="m1")
+        stopped = await client.events.wait("record.stopped", call_id="m1")
+        assert stopped.data["recording_id"] == rid
+        wav = read_wav(Path(stopped.data["path"]))[1600:]
         assert wav.shape[1] == 2
         assert heard(wav[:, 0], FREQS) == {SAYS["m1"]}
         # never itself, no music, no customer
         assert anywhere(wav[:, 1]) == {SAYS["m2"], SAYS["m3"]}
 
         for leg in (*three, "cust"):
-            await ok(client, "call.hangup", call_id=leg)
-            await client.event("call.hangup", call_id=leg)
+            await client.call.hangup(call_id=leg)
+            await client.events.wait("call.hangup", call_id=leg)
         for phone in (*phones.values(), customer):
             assert await phone.finish() == 0
         await rig.replay_matches()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import Client
 from tests.e2e.crash_rig import logged, rows, serve, write_config
 from tests.e2e.pbx import echo_agent
-from tests.support.client import RwiClient
 from tests.support.ports import free_port
 from tests.support.sipp_templates import call_sipp
 
@@ -31,19 +31,18 @@ async def test_a_crash_leaves_no_phone_hanging(db_url: str, tmp_path: Path) -> N
         await agent.start("-rtp_echo")
         await ringing.start()
         port = config.read_text().split('listen = "127.0.0.1:', 1)[1].split('"', 1)[0]
-        client = await RwiClient.connect(f"ws://127.0.0.1:{port}/rwi/v1")
-        await client.request("session.subscribe", {"contexts": ["sales"]})
+        client = Client(f"ws://127.0.0.1:{port}/rwi/v1", "app-token")
+        await client.start()
+        await client.session.subscribe(contexts=["sales"])
         # an answered outbound leg, a ringing one, an answered inbound call
-        await client.request("call.originate", {"call_id": "up", "destination": "sip:agent@local"})
-        await client.request(
-            "call.originate", {"call_id": "rings", "destination": "sip:slow@local"}
-        )
-        await client.event("call.answered", call_id="up", timeout=10)
-        await client.event("call.ringing", call_id="rings", timeout=10)
+        await client.call.originate(call_id="up", destination="sip:agent@local")
+        await client.call.originate(call_id="rings", destination="sip:slow@local")
+        await client.events.wait("call.answered", call_id="up", within=10)
+        await client.events.wait("call.ringing", call_id="rings", within=10)
         await caller.start("-s", "2000", remote=f"127.0.0.1:{sip_port}")
-        incoming = await client.event("call.incoming", timeout=10)
-        inbound = incoming["call_id"]
-        await client.request("call.answer", {"call_id": inbound})
+        incoming = await client.events.wait("call.incoming", within=10)
+        inbound = str(incoming.call_id)
+        await client.call.answer(call_id=inbound)
         for call_id in ("up", inbound):
             await logged(db_url, "sip.call.answered", call_id)
         await logged(db_url, "sip.call.progress", "rings")

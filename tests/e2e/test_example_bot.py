@@ -56,20 +56,17 @@ async def test_the_caller_hears_its_own_tone_back_through_the_example_bot(
         await rig.sip_answered("leg_a")
         _, before = await rig.tap("leg_a", 0.5)
         assert heard(before, FREQS) == set()  # an answered call alone hears nothing
-        reply = await client.request(
-            "media.stream.start", {"call_id": "leg_a", "url": url, "mode": "duplex"}
-        )
-        assert reply["response"] == "success", reply
-        sid = reply["data"]["stream_id"]
-        await client.event("media.stream.started", call_id="leg_a")
+        reply = await client.media.stream_start(call_id="leg_a", url=url, mode="duplex")
+        sid = reply["stream_id"]
+        await client.events.wait("media.stream.started", call_id="leg_a")
         said, hears = await rig.tap("leg_a", 1.0)
         assert heard(said, FREQS) == {CUSTOMER}
         assert heard(hears, FREQS) == {CUSTOMER}  # its own tone, echoed by the bot
-        mark = await client.event("media.stream.mark", call_id="leg_a", timeout=10)
-        assert mark["data"] == {"stream_id": sid, "name": "second-1"}
-        reply = await client.request("media.stream.stop", {"call_id": "leg_a"})
-        assert reply["data"] == {"stream_ids": [sid]}
-        stopped = await client.event("media.stream.stopped", call_id="leg_a")
-        data = stopped["data"]
+        mark = await client.events.wait("media.stream.mark", call_id="leg_a", within=10)
+        assert mark.data == {"stream_id": sid, "name": "second-1"}
+        reply = await client.media.stream_stop(call_id="leg_a")
+        assert reply == {"stream_ids": [sid]}
+        stopped = await client.events.wait("media.stream.stopped", call_id="leg_a")
+        data = stopped.data
         assert data["reason"] == "rwi" and data["frames_received"] >= 50
         assert data["frames_dropped"] == 0

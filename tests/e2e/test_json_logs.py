@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rwi.client import connect
-from tests.support.client import RwiClient
+from rwi.client import InvalidParams, UnknownAction, connect
 from tests.support.ports import free_port, port_range
 from tests.support.serve import start_serve
 from tests.support.sipp import Sipp
@@ -34,13 +33,12 @@ async def test_json_log_lines_carry_action_id_call_id_and_seq(db_url: str, tmp_p
     )
     proc, _ = await start_serve(config, stderr=asyncio.subprocess.PIPE)
     try:
-        client = await RwiClient.connect(f"ws://127.0.0.1:{port}/rwi/v1")
-        ok = await client.request("session.subscribe", {"contexts": ["no spaces"]})
-        assert ok["error"]["code"] == "invalid_params"
-        # no [sip] here: a call command is refused, and its line names the call
-        refused = await client.request("call.hangup", {"call_id": "leg_a"})
-        assert refused["error"]["code"] == "unknown_action"
-        await client.close()
+        async with connect(f"ws://127.0.0.1:{port}/rwi/v1", "app-token") as client:
+            with pytest.raises(InvalidParams) as ok:
+                await client.session.subscribe(contexts=["no spaces"])
+            # no [sip] here: a call command is refused, and its line names the call
+            with pytest.raises(UnknownAction) as refused:
+                await client.call.hangup(call_id="leg_a")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -50,11 +48,11 @@ async def test_json_log_lines_carry_action_id_call_id_and_seq(db_url: str, tmp_p
     for line in lines:
         assert {"ts", "level", "logger", "message"} <= set(line), line
     by_action = {line["action_id"]: line for line in lines if "action_id" in line}
-    subscribed = by_action[ok["action_id"]]
+    subscribed = by_action[ok.value.action_id]
     assert subscribed["message"] == "session.subscribe invalid_params"
     assert subscribed["level"] == "INFO"
     assert isinstance(subscribed["seq"], int) and "call_id" not in subscribed
-    hangup = by_action[refused["action_id"]]
+    hangup = by_action[refused.value.action_id]
     assert hangup["message"] == "call.hangup unknown_action"
     assert hangup["call_id"] == "leg_a" and hangup["seq"] > subscribed["seq"]
     # uvicorn's own lines are JSON too

@@ -5,10 +5,10 @@ to a target phone, or hears a tone and is hung up), and early media reported aft
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from rwi.client import InvalidState
 from tests.e2e.pbx import TONES, answered, events_of, pbx, sip_tables, tone_phone
 from tests.support.audio import g711_file, heard
 from tests.support.sipp_templates import RING_180, call_sipp
@@ -36,24 +36,24 @@ async def test_unclaimed_call_is_transferred_then_ends_with_its_caller(
         rig.sipps.append(voicemail)
         await voicemail.start()
         client = await rig.client()
-        await client.request("session.subscribe", {"contexts": ["sales"]})
+        await client.session.subscribe(contexts=["sales"])
         caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=4000)
         rig.sipps.append(caller)
         await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
 
-        incoming = await client.event("call.incoming", timeout=10)
-        call_id = incoming["call_id"]
-        await client.event("call.answered", call_id=call_id, timeout=10)
-        late = await client.request("call.answer", {"call_id": call_id})
-        assert late["error"]["code"] == "invalid_state"
-        assert "no-answer action" in late["error"]["message"]
+        incoming = await client.events.wait("call.incoming", within=10)
+        call_id = str(incoming.call_id)
+        await client.events.wait("call.answered", call_id=call_id, within=10)
+        with pytest.raises(InvalidState) as late:
+            await client.call.answer(call_id=call_id)
+        assert "no-answer action" in late.value.message
         await rig.sip_answered(f"{call_id}-t")
         said, heard_by_caller = await rig.tap(call_id, 1.0)
         assert heard(heard_by_caller, TONES) == {1500.0}  # the voicemail phone
         assert heard(said, TONES) == {1500.0}  # echoed back by the caller
 
-        hangup = await client.event("call.hangup", call_id=call_id, timeout=10)
-        assert hangup["data"]["reason"] == "caller"
+        hangup = await client.events.wait("call.hangup", call_id=call_id, within=10)
+        assert hangup.data["reason"] == "caller"
         assert events_of(client, call_id) == ["call.incoming", "call.answered", "call.hangup"]
         assert await caller.finish() == 0
         assert await voicemail.finish() == 0  # the target leg ended with the caller
@@ -64,19 +64,19 @@ async def test_unclaimed_call_hears_a_tone_and_is_hung_up(db_url: str, tmp_path:
     tables = sip_tables(tmp_path, routes=ROUTES)
     async with pbx(db_url, tmp_path, tables, contexts=CONTEXTS) as rig:
         client = await rig.client()
-        await client.request("session.subscribe", {"contexts": ["support"]})
+        await client.session.subscribe(contexts=["support"])
         caller = call_sipp(tmp_path, "uac_wait_bye")
         rig.sipps.append(caller)
         await caller.start("-s", "3000", remote=f"127.0.0.1:{rig.sip_port}")
 
-        incoming = await client.event("call.incoming", timeout=10)
-        call_id = incoming["call_id"]
-        await client.event("call.answered", call_id=call_id, timeout=10)
+        incoming = await client.events.wait("call.incoming", within=10)
+        call_id = str(incoming.call_id)
+        await client.events.wait("call.answered", call_id=call_id, within=10)
         await rig.sip_answered(call_id)
         _, heard_by_caller = await rig.tap(call_id, 1.0)
         assert heard(heard_by_caller, TONES) == {1000.0}
-        hangup = await client.event("call.hangup", call_id=call_id, timeout=10)
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("no_answer", "system")
+        hangup = await client.events.wait("call.hangup", call_id=call_id, within=10)
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("no_answer", "system")
         assert await caller.finish() == 0  # it got our BYE after the tone
         await rig.replay_matches()
 
@@ -121,10 +121,10 @@ async def test_early_media_after_ringing(db_url: str, tmp_path: Path) -> None:
         await trunk.start("-rtp_echo")
         client = await rig.client()
         await answered(client, "out", "sip:5550123@trunk")
-        early: dict[str, Any] = await client.event("call.early_media", call_id="out")
-        assert early["data"] == {"sip_status": 183}
+        early = await client.events.wait("call.early_media", call_id="out")
+        assert early.data == {"sip_status": 183}
         assert events_of(client, "out") == ["call.ringing", "call.early_media", "call.answered"]
-        await client.request("call.hangup", {"call_id": "out"})
-        await client.event("call.hangup", call_id="out")
+        await client.call.hangup(call_id="out")
+        await client.events.wait("call.hangup", call_id="out")
         assert await trunk.finish() == 0
         await rig.replay_matches()

@@ -10,20 +10,13 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client
 from tests.e2e.pbx import Pbx, Sipp, answered, echo_agent, pbx, sip_tables, start
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
 AGENTS = ("1001", "1002", "1003")
-
-
-async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
-    reply = await client.request(action, params)
-    assert reply["response"] == "success", reply
-    data: dict[str, Any] = reply["data"]
-    return data
 
 
 def support(strategy: str, **more: Any) -> dict[str, Any]:
@@ -47,16 +40,15 @@ async def trunk_answers(rig: Pbx, trunk: Sipp, calls: int) -> None:
     await trunk.start("-rtp_echo", calls=calls, timeout=60)
 
 
-async def caller(rig: Pbx, client: RwiClient, call_id: str) -> None:
+async def caller(rig: Pbx, client: Client, call_id: str) -> None:
     await answered(client, call_id, "sip:5550100@trunk")
     await rig.sip_answered(call_id)
 
 
-async def state_is(client: RwiClient, agent_id: str, state: str, reason: str) -> None:
-    await client.wait_for(lambda f: f.get("event") == "agent.state_changed"
-                          and f["data"].get("agent_id") == agent_id
-                          and f["data"].get("state") == state
-                          and f["data"].get("reason") == reason)  # fmt: skip
+async def state_is(client: Client, agent_id: str, state: str, reason: str) -> None:
+    await client.events.wait(
+        "agent.state_changed", agent_id=agent_id, state=state, reason=reason, within=10
+    )
 
 
 @pytest.mark.parametrize(
@@ -82,37 +74,37 @@ async def test_each_strategy_offers_in_its_order(
             rig.sipps.append(phone)
             await phone.start("-rtp_echo", calls=2 if agent_id == "1001" else 1)
         client = await rig.client("admin-token")
-        await client.request("session.subscribe", {"queues": ["support", "m"]})
+        await client.session.subscribe(queues=["support", "m"])
         for agent_id in AGENTS:
-            await ok(client, "agent.login", agent_id=agent_id, queues=["support"])
+            await client.agent.login(agent_id=agent_id, queues=["support"])
         # 1001 takes a call by hand (a manual queue): one call, idle from its end
         await caller(rig, client, "c0")
-        await ok(client, "queue.enqueue", call_id="c0", queue_id="m")
-        await ok(client, "queue.dequeue", call_id="c0", agent_id="1001")
-        await client.event("queue.agent_connected", call_id="c0", timeout=15)
-        await ok(client, "call.hangup", call_id="c0")
+        await client.queue.enqueue(call_id="c0", queue_id="m")
+        await client.queue.dequeue(call_id="c0", agent_id="1001")
+        await client.events.wait("queue.agent_connected", call_id="c0", within=15)
+        await client.call.hangup(call_id="c0")
         await state_is(client, "1001", "available", "caller_hangup")
         # 1002 pauses: idle from its unpause
-        await ok(client, "agent.pause", agent_id="1002")
-        await ok(client, "agent.unpause", agent_id="1002")
+        await client.agent.pause(agent_id="1002")
+        await client.agent.unpause(agent_id="1002")
 
         connected = []
         for call_id in ("c1", "c2", "c3"):
             await caller(rig, client, call_id)
-            await ok(client, "queue.enqueue", call_id=call_id, queue_id="support")
-            event = await client.event("queue.agent_connected", call_id=call_id, timeout=15)
-            connected.append(event["data"]["agent_id"])
+            await client.queue.enqueue(call_id=call_id, queue_id="support")
+            event = await client.events.wait("queue.agent_connected", call_id=call_id, within=15)
+            connected.append(event.data["agent_id"])
         assert connected == order
-        offered = [f["data"]["agent_id"] for f in client.events()
-                   if f["event"] == "queue.agent_offered" and f.get("call_id") != "c0"]  # fmt: skip
+        offered = [e.data["agent_id"] for e in client.events.received
+                   if e.name == "queue.agent_offered" and e.call_id != "c0"]  # fmt: skip
         assert offered == order  # each agent offered once: nobody missed
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == dict.fromkeys(
             AGENTS, "busy"
         )
 
         for call_id in ("c1", "c2", "c3"):  # the callers leave: the agents' legs end too
-            await ok(client, "call.hangup", call_id=call_id)
+            await client.call.hangup(call_id=call_id)
         for agent_id in AGENTS:
             await state_is(client, agent_id, "available", "caller_hangup")
         for phone in phones.values():
@@ -134,16 +126,15 @@ async def test_a_busy_and_a_rejecting_phone_pass_the_call_on(db_url: str, tmp_pa
                     (phones["1003"], ("-rtp_echo",)))  # fmt: skip
         client = await rig.client("admin-token")
         for agent_id in AGENTS:  # idle longest first: 1001, then 1002, then 1003
-            await ok(client, "agent.login", agent_id=agent_id)
+            await client.agent.login(agent_id=agent_id)
         await caller(rig, client, "c1")
-        await ok(client, "queue.enqueue", call_id="c1", queue_id="support")
-        await client.event("queue.agent_connected", call_id="c1", timeout=15)
+        await client.queue.enqueue(call_id="c1", queue_id="support")
+        await client.events.wait("queue.agent_connected", call_id="c1", within=15)
         story = [
-            (f["event"], f["data"].get("agent_id"), f["data"].get("reason"),
-             f["data"].get("sip_status"))
-            for f in client.events()
-            if f.get("call_id") == "c1" and f["event"].startswith("queue.")
-        ]  # fmt: skip
+            (e.name, e.data.get("agent_id"), e.data.get("reason"), e.data.get("sip_status"))
+            for e in client.events.received
+            if e.call_id == "c1" and e.name.startswith("queue.")
+        ]
         assert story == [
             ("queue.joined", None, None, None),
             ("queue.agent_offered", "1001", None, None),
@@ -157,12 +148,12 @@ async def test_a_busy_and_a_rejecting_phone_pass_the_call_on(db_url: str, tmp_pa
         assert await phones["1001"].finish() == 0  # 486, then our ACK
         assert await phones["1002"].finish() == 0  # 603, then our ACK
         # the two that missed are available but rest retry_secs before another offer
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             "1001": "available", "1002": "available", "1003": "busy"}  # fmt: skip
         resting = rig.svc.service.state.agents
         assert resting["1001"].resting is not None and resting["1002"].resting is not None
-        await ok(client, "call.hangup", call_id="c1")
+        await client.call.hangup(call_id="c1")
         assert await phones["1003"].finish() == 0
         await rig.replay_matches()
 
@@ -178,22 +169,22 @@ async def test_max_wait_cancels_the_ringing_phone_and_the_caller_stays(
         await trunk_answers(rig, trunk, 1)
         await start(rig, (phones["1001"], ()))
         client = await rig.client("admin-token")
-        await ok(client, "agent.login", agent_id="1001")
+        await client.agent.login(agent_id="1001")
         await caller(rig, client, "c1")
-        await ok(client, "queue.enqueue", call_id="c1", queue_id="support", max_wait_secs=2)
-        offer = await client.event("queue.agent_offered", call_id="c1")
-        await client.event("call.ringing", call_id=offer["data"]["agent_call_id"])
-        timeout = await client.event("queue.wait_timeout", call_id="c1", timeout=10)
-        left = await client.event("queue.left", call_id="c1")
-        assert left["data"]["reason"] == "timeout"
-        assert left["seq"] > timeout["seq"]
+        await client.queue.enqueue(call_id="c1", queue_id="support", max_wait_secs=2)
+        offer = await client.events.wait("queue.agent_offered", call_id="c1")
+        await client.events.wait("call.ringing", call_id=offer.data["agent_call_id"])
+        timeout = await client.events.wait("queue.wait_timeout", call_id="c1", within=10)
+        left = await client.events.wait("queue.left", call_id="c1")
+        assert left.data["reason"] == "timeout"
+        assert left.seq > timeout.seq
         assert await phones["1001"].finish() == 0  # the agent phone got our CANCEL
-        hangup = await client.event("call.hangup", call_id=offer["data"]["agent_call_id"])
-        assert hangup["data"]["sip_status"] == 487
+        hangup = await client.events.wait("call.hangup", call_id=offer.data["agent_call_id"])
+        assert hangup.data["sip_status"] == 487
         await state_is(client, "1001", "available", "canceled")
         assert "c1" in rig.svc.service.state.calls  # the caller is still up, music stopped
         assert rig.svc.service.state.calls["c1"].playback_id is None
-        await ok(client, "call.hangup", call_id="c1")
+        await client.call.hangup(call_id="c1")
         await rig.replay_matches()
 
 
@@ -207,47 +198,41 @@ async def test_priorities_positions_and_a_requeue_keeping_the_time_waited(
         positions: dict[str, int] = {}
         for call_id, priority in (("c1", 0), ("c2", 0), ("c3", 5)):
             await caller(rig, client, call_id)
-            data = await ok(client, "queue.enqueue", call_id=call_id, queue_id="support",
-                            priority=priority)  # fmt: skip
+            data = await client.queue.enqueue(
+                call_id=call_id, queue_id="support", priority=priority
+            )
             positions[call_id] = data["position"]
         assert positions == {"c1": 1, "c2": 2, "c3": 1}  # c3 went ahead of both
 
         def moved() -> list[tuple[str, int]]:
-            return [(f["call_id"], f["data"]["position"]) for f in client.events()
-                    if f["event"] == "queue.position_changed"]  # fmt: skip
+            return [(str(e.call_id), e.data["position"]) for e in client.events.received
+                    if e.name == "queue.position_changed"]  # fmt: skip
 
-        await client.wait_for(lambda f: f.get("event") == "queue.position_changed"
-                              and f.get("call_id") == "c2")  # fmt: skip
+        await client.events.wait("queue.position_changed", call_id="c2", within=10)
         assert moved() == [("c1", 2), ("c2", 3)]
-        await ok(client, "queue.set_priority", call_id="c2", priority=9)
-        await client.wait_for(
-            lambda f: (
-                f.get("event") == "queue.position_changed"
-                and f.get("call_id") == "c1"
-                and f["data"]["position"] == 3
-            )
-        )
+        await client.queue.set_priority(call_id="c2", priority=9)
+        await client.events.wait("queue.position_changed", call_id="c1", position=3, within=10)
         assert sorted(moved()[2:]) == [("c1", 3), ("c2", 1), ("c3", 2)]
 
-        first = await client.event("queue.joined", call_id="c1")
-        moved_to = await ok(client, "queue.requeue", call_id="c1", queue_id="other")
+        first = await client.events.wait("queue.joined", call_id="c1")
+        moved_to = await client.queue.requeue(call_id="c1", queue_id="other")
         assert moved_to == {"call_id": "c1", "queue_id": "other", "position": 1}
-        back = await ok(client, "queue.requeue", call_id="c1", queue_id="support")
+        back = await client.queue.requeue(call_id="c1", queue_id="support")
         assert back["position"] == 3  # priority first: behind c2 (9) and c3 (5)
-        lefts = [f["data"]["reason"] for f in client.events()
-                 if f["event"] == "queue.left" and f.get("call_id") == "c1"]  # fmt: skip
+        lefts = [e.data["reason"] for e in client.events.received
+                 if e.name == "queue.left" and e.call_id == "c1"]  # fmt: skip
         assert lefts == ["requeued", "requeued"]
         state = rig.svc.service.state
         # the entry still began to wait when c1 first joined
-        assert state.queues["support"].entries["c1"].since == first["ts"]
-        status = await ok(client, "queue.status", queue_id="support")
+        assert state.queues["support"].entries["c1"].since == first.ts
+        status = await client.queue.status(queue_id="support")
         waited = {e["call_id"]: e["waited_secs"] for e in status["entries"]}
         assert [e["call_id"] for e in status["entries"]] == ["c2", "c3", "c1"]
         assert waited["c1"] >= waited["c2"] >= waited["c3"]
         for call_id in ("c1", "c2", "c3"):
-            await ok(client, "call.hangup", call_id=call_id)
-            left = await client.wait_for(lambda f, c=call_id: f.get("event") == "queue.left"
-                                         and f.get("call_id") == c
-                                         and f["data"]["reason"] == "abandoned")  # fmt: skip
-            assert left["data"]["queue_id"] == "support"
+            await client.call.hangup(call_id=call_id)
+            left = await client.events.wait(
+                "queue.left", call_id=call_id, reason="abandoned", within=10
+            )
+            assert left.data["queue_id"] == "support"
         await rig.replay_matches()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, Event
 from tests.e2e.pbx import (
     Pbx,
     Sipp,
@@ -24,7 +25,6 @@ from tests.e2e.pbx import (
     sip_tables,
     tone_phone,
 )
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -37,27 +37,20 @@ CUSTOMER_TONE = 1000.0
 FREQS = (440.0, CUSTOMER_TONE, *AGENT_TONES.values())
 
 
-async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
-    reply = await client.request(action, params)
-    assert reply["response"] == "success", reply
-    data: dict[str, Any] = reply["data"]
-    return data
-
-
-async def queued(rig: Pbx) -> RwiClient:
+async def queued(rig: Pbx) -> Client:
     """The agents logged in, the customer ``c1`` (on the trunk) answered and queued in
     ``support``; the phones already running."""
     client = await rig.client("admin-token")
-    await client.request("session.subscribe", {"queues": ["support"]})
+    await client.session.subscribe(queues=["support"])
     for agent_id in AGENTS:
-        await ok(client, "agent.login", agent_id=agent_id)
+        await client.agent.login(agent_id=agent_id)
     await answered(client, "c1", "sip:5550100@trunk")
     await rig.sip_answered("c1")
-    await ok(client, "queue.enqueue", call_id="c1", queue_id="support")
+    await client.queue.enqueue(call_id="c1", queue_id="support")
     return client
 
 
-async def started(rig: Pbx, phones: dict[str, Sipp], trunk: Sipp) -> RwiClient:
+async def started(rig: Pbx, phones: dict[str, Sipp], trunk: Sipp) -> Client:
     """The trunk (the customer: answers and echoes) and the agent phones running, then
     ``queued``."""
     for sipp in (trunk, *phones.values()):
@@ -73,17 +66,14 @@ def tables_for(tmp: Path, phones: dict[str, Sipp], trunk: Sipp, **queue: Any) ->
     return tables
 
 
-async def state_is(client: RwiClient, agent_id: str, state: str, reason: str) -> dict[str, Any]:
-    return await client.wait_for(lambda f: f.get("event") == "agent.state_changed"
-                                 and f["data"].get("agent_id") == agent_id
-                                 and f["data"].get("state") == state
-                                 and f["data"].get("reason") == reason,
-                                 timeout=15)  # fmt: skip
+async def state_is(client: Client, agent_id: str, state: str, reason: str) -> Event:
+    return await client.events.wait(
+        "agent.state_changed", agent_id=agent_id, state=state, reason=reason, within=15
+    )
 
 
-async def offered_to(client: RwiClient, agent_id: str) -> dict[str, Any]:
-    return await client.wait_for(lambda f: f.get("event") == "queue.agent_offered"
-                                 and f["data"]["agent_id"] == agent_id)  # fmt: skip
+async def offered_to(client: Client, agent_id: str) -> Event:
+    return await client.events.wait("queue.agent_offered", agent_id=agent_id, within=10)
 
 
 def phone_steps(path: Path) -> dict[str, list[tuple[int, str]]]:
@@ -119,21 +109,21 @@ async def test_two_agents_answering_a_ring_all_offer_at_once_one_wins(
         await customer.start(timeout=60)
         await both.start("-trace_logs", "-log_file", str(steps_log), calls=2, timeout=60)
         client = await queued(rig)
-        legs = {a: (await offered_to(client, a))["data"]["agent_call_id"] for a in AGENTS}
-        connected = await client.event("queue.agent_connected", call_id="c1", timeout=15)
-        winner = connected["data"]["agent_id"]
+        legs = {a: (await offered_to(client, a)).data["agent_call_id"] for a in AGENTS}
+        connected = await client.events.wait("queue.agent_connected", call_id="c1", within=15)
+        winner = connected.data["agent_id"]
         (loser,) = set(AGENTS) - {winner}
-        assert connected["data"]["agent_call_id"] == legs[winner]
+        assert connected.data["agent_call_id"] == legs[winner]
 
         # the loser: withdrawn (no miss), free again at once; its leg ended by us either
         # way its phone went, and logged as it went: our CANCEL before its 200 (487), or
         # its 200 ACKed and our BYE answered (200; its answer connects nobody)
         await state_is(client, loser, "available", "canceled")
-        hangup = await client.event("call.hangup", call_id=legs[loser], timeout=15)
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("canceled", "system")
+        hangup = await client.events.wait("call.hangup", call_id=legs[loser], within=15)
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("canceled", "system")
         ended = await rig.observed("sip.call.ended", legs[loser], limit=15)
         assert ended["by"] == "local" and ended["sip_status"] in (487, 200), ended
-        assert hangup["data"]["sip_status"] == ended["sip_status"], (hangup, ended)
+        assert hangup.data["sip_status"] == ended["sip_status"], (hangup, ended)
         cancelled_first = ended["sip_status"] == 487
         assert "call.answered" not in events_of(client, legs[loser])
 
@@ -144,12 +134,12 @@ async def test_two_agents_answering_a_ring_all_offer_at_once_one_wins(
         assert heard(caller_hears, FREQS) == {AGENT_TONES[winner]}
         assert heard(winner_hears, FREQS) == {CUSTOMER_TONE}
 
-        story = [(f["event"], f["data"].get("agent_id")) for f in client.events()
-                 if f.get("call_id") == "c1" and f["event"].startswith("queue.")]  # fmt: skip
+        story = [(e.name, e.data.get("agent_id")) for e in client.events.received
+                 if e.call_id == "c1" and e.name.startswith("queue.")]  # fmt: skip
         assert story[0] == ("queue.joined", None)
         assert sorted(story[1:3]) == [("queue.agent_offered", a) for a in AGENTS]
         assert story[3:] == [("queue.agent_connected", winner), ("queue.left", None)]
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert status["entries"] == []
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             winner: "busy", loser: "available"}  # fmt: skip
@@ -159,7 +149,7 @@ async def test_two_agents_answering_a_ring_all_offer_at_once_one_wins(
         assert legs[loser] not in rig.svc.runtime.legs.leg_ids()
 
         # the customer leaves: the winner's leg goes too, wrap-up, then available
-        await ok(client, "call.hangup", call_id="c1")
+        await client.call.hangup(call_id="c1")
         await state_is(client, winner, "wrap_up", "caller_hangup")
         await state_is(client, winner, "available", "wrap_up_over")
         assert await both.finish() == 0  # every call went a way the scenario accepts
@@ -194,18 +184,18 @@ async def test_an_agent_that_only_rings_is_cancelled_and_the_next_is_tried(
                         wrap_up_secs=0, max_no_answer=0)  # fmt: skip
     async with pbx(db_url, tmp_path, tables) as rig:
         client = await started(rig, phones, trunk)
-        first = await client.event("queue.agent_offered", call_id="c1", timeout=15)
-        assert first["data"]["agent_id"] == "1001"
-        await client.event("call.ringing", call_id=first["data"]["agent_call_id"], timeout=15)
-        missed = await client.event("queue.agent_no_answer", call_id="c1", timeout=15)
-        assert missed["data"]["agent_id"] == "1001"
-        assert missed["data"]["reason"] == "no_answer", missed
+        first = await client.events.wait("queue.agent_offered", call_id="c1", within=15)
+        assert first.data["agent_id"] == "1001"
+        await client.events.wait("call.ringing", call_id=first.data["agent_call_id"], within=15)
+        missed = await client.events.wait("queue.agent_no_answer", call_id="c1", within=15)
+        assert missed.data["agent_id"] == "1001"
+        assert missed.data["reason"] == "no_answer", missed
         assert await phones["1001"].finish() == 0  # the phone saw our CANCEL (200, 487, ACK)
-        connected = await client.event("queue.agent_connected", call_id="c1", timeout=15)
-        assert connected["data"]["agent_id"] == "1002"
-        story = [(f["event"], f["data"].get("agent_id"), f["data"].get("reason"))
-                 for f in client.events()
-                 if f.get("call_id") == "c1" and f["event"].startswith("queue.")]  # fmt: skip
+        connected = await client.events.wait("queue.agent_connected", call_id="c1", within=15)
+        assert connected.data["agent_id"] == "1002"
+        story = [(e.name, e.data.get("agent_id"), e.data.get("reason"))
+                 for e in client.events.received
+                 if e.call_id == "c1" and e.name.startswith("queue.")]  # fmt: skip
         assert story == [
             ("queue.joined", None, None),
             ("queue.agent_offered", "1001", None),
@@ -214,12 +204,12 @@ async def test_an_agent_that_only_rings_is_cancelled_and_the_next_is_tried(
             ("queue.agent_connected", "1002", None),
             ("queue.left", None, "connected"),
         ]
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             "1001": "available", "1002": "busy"}  # fmt: skip
         assert rig.svc.service.state.agents["1001"].missed == 1
 
-        await ok(client, "call.hangup", call_id="c1")
+        await client.call.hangup(call_id="c1")
         await state_is(client, "1002", "available", "caller_hangup")
         assert await phones["1002"].finish() == 0
         assert await trunk.finish() == 0

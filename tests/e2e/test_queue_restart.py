@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import Client
 from tests.e2e.crash_rig import logged, rows, serve, write_config
 from tests.e2e.pbx import Sipp, echo_agent
-from tests.support.client import RwiClient
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -24,8 +24,10 @@ ACD = (
 )
 
 
-async def connect(port: str) -> RwiClient:
-    return await RwiClient.connect(f"ws://127.0.0.1:{port}/rwi/v1", token="acd-token")
+async def connect(port: str) -> Client:
+    client = Client(f"ws://127.0.0.1:{port}/rwi/v1", "acd-token")
+    await client.start()
+    return client
 
 
 async def test_a_crash_ends_queued_calls_and_keeps_agent_states(
@@ -53,14 +55,12 @@ async def test_a_crash_ends_queued_calls_and_keeps_agent_states(
             ("agent.pause", {"agent_id": "away", "reason": "lunch"}),
             ("call.originate", {"call_id": "cust", "destination": "sip:cust@local"}),
         ):
-            reply = await client.request(action, params)
-            assert reply["response"] == "success", reply
-        await client.event("call.answered", call_id="cust", timeout=10)
+            await client.request(action, params)  # raises unless a success
+        await client.events.wait("call.answered", call_id="cust", within=10)
         await logged(db_url, "sip.call.answered", "cust")
-        reply = await client.request("queue.enqueue", {"call_id": "cust", "queue_id": "support"})
-        assert reply["response"] == "success", reply
-        offer = await client.event("queue.agent_offered", call_id="cust", timeout=10)
-        leg = offer["data"]["agent_call_id"]
+        await client.queue.enqueue(call_id="cust", queue_id="support")
+        offer = await client.events.wait("queue.agent_offered", call_id="cust", within=10)
+        leg = offer.data["agent_call_id"]
         await logged(db_url, "sip.call.progress", leg)
 
         proc.send_signal(signal.SIGKILL)
@@ -77,9 +77,9 @@ async def test_a_crash_ends_queued_calls_and_keeps_agent_states(
         )
         assert [(r["call_id"], r["reason"]) for r in left] == [("cust", "system")]
         client = await connect(port)
-        status = await client.request("queue.status", {"queue_id": "support"})
-        assert status["data"]["entries"] == []
-        assert {a["agent_id"]: a["state"] for a in status["data"]["agents"]} == {
+        status = await client.queue.status(queue_id="support")
+        assert status["entries"] == []
+        assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             "slow": "available",
             "away": "paused",
         }

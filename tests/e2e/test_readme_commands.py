@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import connect
 from rwi.reporting import REPORTS
-from tests.support.client import RwiClient
 from tests.support.databases import fresh_database, server_url
 from tests.support.ports import free_port, port_range
 from tests.support.serve import ROOT, start_serve
@@ -170,17 +170,15 @@ async def a_call_through_the_service(tmp: Path, config: Path, db_url: str) -> st
         async with serve(config, db_url) as url:
             await first_session(url)
 
-            client = await RwiClient.connect(url)
-            try:
-                await client.request("session.subscribe", {"contexts": ["support"]})
+            async with connect(url, "app-token") as client:
+                await client.session.subscribe(contexts=["support"])
                 await caller.start("-s", "2000", remote=f"127.0.0.1:{sip_port}")
-                incoming = await client.event("call.incoming", timeout=15)
-                call_id: str = incoming["call_id"]
-                await client.request("call.answer", {"call_id": call_id})
-                await client.event("call.hangup", call_id=call_id, timeout=15)
+                incoming = await client.events.wait("call.incoming", within=15)
+                assert incoming.call_id is not None
+                call_id: str = incoming.call_id
+                await client.call.answer(call_id=call_id)
+                await client.events.wait("call.hangup", call_id=call_id, within=15)
                 assert await caller.finish() == 0
-            finally:
-                await client.close()
     finally:
         await caller.close()
     return call_id

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import Client
 from tests.e2e.crash_rig import logged, rows, serve, write_config
 from tests.e2e.pbx import g711_file, heard, read_wav, tone_phone
-from tests.support.client import RwiClient
 from tests.support.ports import free_port
 from tests.support.sipp import Sipp
 
@@ -60,19 +60,20 @@ def rwi_url(config: Path) -> str:
     return f"ws://127.0.0.1:{port}/rwi/v1"
 
 
-async def recording(config: Path, db_url: str, agent: Sipp) -> tuple[RwiClient, str, Path]:
+async def recording(config: Path, db_url: str, agent: Sipp) -> tuple[Client, str, Path]:
     """A call to the agent recorded (``separate_legs``) for two seconds: the client,
     the recording id and its file."""
     await agent.start()
-    client = await RwiClient.connect(rwi_url(config))
-    await client.request("call.originate", {"call_id": "up", "destination": "sip:agent@local"})
-    await client.event("call.answered", call_id="up", timeout=10)
+    client = Client(rwi_url(config), "app-token")
+    await client.start()
+    await client.call.originate(call_id="up", destination="sip:agent@local")
+    await client.events.wait("call.answered", call_id="up", within=10)
     await logged(db_url, "sip.call.answered", "up")
-    reply = await client.request("record.start", {"call_id": "up", "mode": "separate_legs"})
-    await client.event("record.started", call_id="up")
-    path = Path(reply["data"]["path"])
+    reply = await client.record.start(call_id="up", mode="separate_legs")
+    await client.events.wait("record.started", call_id="up")
+    path = Path(reply["path"])
     await on_disk(path, 44 + 8000 * 4 * 2)  # two seconds of stereo audio
-    return client, reply["data"]["recording_id"], path
+    return client, reply["recording_id"], path
 
 
 def check_file(data: dict[str, object], path: Path) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import pytest
 
+from rwi.client import Event
 from tests.e2e.pbx import (
     answered,
     g711_file,
@@ -39,10 +40,10 @@ def windows(samples: np.ndarray, seconds: float = 0.2) -> list[set[float]]:
     return [heard(samples[i : i + size], FREQS) for i in range(0, samples.size - size + 1, size)]
 
 
-def read_stopped(stopped: dict[str, Any], recording_id: str, reason: str) -> np.ndarray:
+def read_stopped(stopped: Event, recording_id: str, reason: str) -> np.ndarray:
     """The file ``record.stopped`` names, read back; its ``duration_secs`` is the file's
     length (within 0.1 s) and ``size_bytes`` its size."""
-    data = stopped["data"]
+    data = stopped.data
     assert (data["recording_id"], data["reason"], data["paused_secs"]) == (recording_id, reason, 0)
     path = Path(data["path"])
     assert path.stat().st_size == data["size_bytes"]
@@ -70,44 +71,41 @@ async def test_recordings_through_blind_transfers_by_refer_and_by_reroute(
         await answered(client, "leg_b", "sip:agent1@local")
         await rig.sip_answered("leg_a")
         await rig.sip_answered("leg_b")
-        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        assert reply["response"] == "success", reply
-        await client.event("call.bridged", call_id="leg_a")
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        await client.events.wait("call.bridged", call_id="leg_a")
 
         ids = {}
-        for leg, mode in (("leg_a", "mixed"), ("leg_b", "separate_legs")):
-            reply = await client.request("record.start", {"call_id": leg, "mode": mode})
-            assert reply["response"] == "success", reply
-            ids[leg] = reply["data"]["recording_id"]
-            await client.event("record.started", call_id=leg)
+        modes: dict[str, Literal["mixed", "separate_legs"]] = {
+            "leg_a": "mixed", "leg_b": "separate_legs",
+        }  # fmt: skip
+        for leg, mode in modes.items():
+            reply = await client.record.start(call_id=leg, mode=mode)
+            ids[leg] = reply["recording_id"]
+            await client.events.wait("record.started", call_id=leg)
         await asyncio.sleep(1.2)  # the length of the first part, not a wait for it
 
         # 1. REFER of leg_b's peer: the customer leaves, its recording ends with its leg
-        reply = await client.request(
-            "call.transfer", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        assert reply["data"] == {"call_id": "leg_a", "method": "refer"}
-        await client.event("call.transfer.accepted", call_id="leg_a", timeout=10)
-        await client.event("call.hangup", call_id="leg_a", timeout=10)
-        stopped = await client.event("record.stopped", call_id="leg_a")
+        reply = await client.call.transfer(call_id="leg_a", target="sip:agent2@local")
+        assert reply == {"call_id": "leg_a", "method": "refer"}
+        await client.events.wait("call.transfer.accepted", call_id="leg_a", within=10)
+        await client.events.wait("call.hangup", call_id="leg_a", within=10)
+        stopped = await client.events.wait("record.stopped", call_id="leg_a")
         customer_file = read_stopped(stopped, ids["leg_a"], "hangup")[:, 0]
         assert windows(customer_file[int(0.2 * RATE) :])[0] == {CUSTOMER, AGENT1}
         assert await cust.finish() == 0
-        await client.event("call.unbridged", call_id="leg_b")
+        await client.events.wait("call.unbridged", call_id="leg_b")
         await asyncio.sleep(1.0)  # agent 1 alone for a while
 
         # 2. the PBX re-routes agent 1's unbridged leg to agent 2
-        reply = await client.request(
-            "call.transfer", {"call_id": "leg_b", "target": "sip:agent2@local"}
-        )
-        new_leg = reply["data"]["transfer_call_id"]
-        await client.event("call.transfer.accepted", call_id="leg_b", timeout=15)
-        await client.event("call.bridged", call_id="leg_b", timeout=5)
+        reply = await client.call.transfer(call_id="leg_b", target="sip:agent2@local")
+        new_leg = reply["transfer_call_id"]
+        await client.events.wait("call.transfer.accepted", call_id="leg_b", within=15)
+        await client.events.wait("call.bridged", call_id="leg_b", within=5)
         await rig.sip_answered(new_leg)
         await asyncio.sleep(1.2)
-        reply = await client.request("record.stop", {"call_id": "leg_b"})
-        assert reply["data"] == {"recording_id": ids["leg_b"]}
-        stopped = await client.event("record.stopped", call_id="leg_b")
+        reply = await client.record.stop(call_id="leg_b")
+        assert reply == {"recording_id": ids["leg_b"]}
+        stopped = await client.events.wait("record.stopped", call_id="leg_b")
         wav = read_stopped(stopped, ids["leg_b"], "rwi")
         assert wav.shape[1] == 2
         says, hears = windows(wav[:, 0]), windows(wav[:, 1])
@@ -123,8 +121,8 @@ async def test_recordings_through_blind_transfers_by_refer_and_by_reroute(
         assert hears[first_alone:first_agent2].count(set()) >= 4  # the second alone
 
         for leg in ("leg_b", new_leg):
-            await client.request("call.hangup", {"call_id": leg})
-            await client.event("call.hangup", call_id=leg)
-        events = [f["event"] for f in client.events() if f["event"].startswith("record.")]
+            await client.call.hangup(call_id=leg)
+            await client.events.wait("call.hangup", call_id=leg)
+        events = [e.name for e in client.events.received if e.name.startswith("record.")]
         assert events == ["record.started"] * 2 + ["record.stopped"] * 2
         await rig.replay_matches()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import InvalidParams
 from tests.e2e.pbx import answered, echo_agent, pbx, sip_tables, start
 from tests.support.audio import heard
 from tests.support.sipp import Sipp
@@ -37,49 +38,38 @@ async def test_customer_hears_ringback_then_hold_music_while_agents_ring(
         client = await rig.client()
         await answered(client, "customer", "sip:customer@local")
 
-        await client.request(
-            "call.originate",
-            {"call_id": "agent1", "destination": "sip:a1@local", "ringback": "local",
-             "ringback_target": "customer"},
+        await client.call.originate(
+            call_id="agent1", destination="sip:a1@local", ringback="local",
+            ringback_target="customer",
         )  # fmt: skip
-        await client.event("call.ringing", call_id="agent1", timeout=10)
-        started = await client.event("media.play.started", call_id="customer")
-        assert started["data"]["playback_id"] == "rb-agent1"
+        await client.events.wait("call.ringing", call_id="agent1", within=10)
+        started = await client.events.wait("media.play.started", call_id="customer")
+        assert started.data["playback_id"] == "rb-agent1"
         _, customer_hears = await rig.tap("customer", 0.8)
         assert heard(customer_hears, FREQS) == {425.0}  # EU ringback
-        await client.event("call.answered", call_id="agent1", timeout=10)
-        finished = await client.event("media.play.finished", call_id="customer")
-        assert finished["data"] == {"playback_id": "rb-agent1", "interrupted": True,
+        await client.events.wait("call.answered", call_id="agent1", within=10)
+        finished = await client.events.wait("media.play.finished", call_id="customer")
+        assert finished.data == {"playback_id": "rb-agent1", "interrupted": True,
                                     "reason": "answered"}  # fmt: skip
-        await client.request("call.hangup", {"call_id": "agent1"})
+        await client.call.hangup(call_id="agent1")
 
-        await client.request(
-            "call.originate",
-            {"call_id": "agent2", "destination": "sip:a2@local", "hold_music_target": "customer",
-             "hold_music": {"type": "file", "uri": "wait.wav"}},
+        await client.call.originate(
+            call_id="agent2", destination="sip:a2@local", hold_music_target="customer",
+            hold_music={"type": "file", "uri": "wait.wav"},
         )  # fmt: skip
-        await client.wait_for(
-            lambda f: (
-                f.get("event") == "media.play.started" and f["data"]["playback_id"] == "hm-agent2"
-            )
-        )
+        await client.events.wait("media.play.started", playback_id="hm-agent2")
         _, customer_hears = await rig.tap("customer", 0.8)
         assert heard(customer_hears, FREQS) == {440.0}
-        await client.event("call.answered", call_id="agent2", timeout=10)
-        await client.wait_for(
-            lambda f: (
-                f.get("event") == "media.play.finished" and f["data"]["playback_id"] == "hm-agent2"
-            )
-        )
-        await client.request("call.bridge", {"leg_a": "customer", "leg_b": "agent2"})
-        await client.event("call.bridged", call_id="customer")
-        missing = await client.request(
-            "call.originate",
-            {"call_id": "x", "destination": "sip:a2@local", "hold_music_target": "customer",
-             "hold_music": {"type": "file", "uri": "nope.wav"}},
-        )  # fmt: skip
-        assert missing["error"]["code"] == "invalid_params"
+        await client.events.wait("call.answered", call_id="agent2", within=10)
+        await client.events.wait("media.play.finished", playback_id="hm-agent2")
+        await client.call.bridge(leg_a="customer", leg_b="agent2")
+        await client.events.wait("call.bridged", call_id="customer")
+        with pytest.raises(InvalidParams):
+            await client.call.originate(
+                call_id="x", destination="sip:a2@local", hold_music_target="customer",
+                hold_music={"type": "file", "uri": "nope.wav"},
+            )  # fmt: skip
         for leg in ("customer", "agent2"):
-            await client.request("call.hangup", {"call_id": leg})
-        await client.event("call.hangup", call_id="agent2")
+            await client.call.hangup(call_id=leg)
+        await client.events.wait("call.hangup", call_id="agent2")
         await rig.replay_matches()

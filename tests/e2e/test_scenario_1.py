@@ -30,30 +30,23 @@ async def test_scenario_1_originate_two_legs_and_bridge(db_url: str, tmp_path: P
         await agent.start("-rtp_echo")
         client = await rig.client()
 
-        reply = await client.request(
-            "call.originate",
-            {"call_id": "leg_a", "destination": "sip:1234567890@trunk", "caller_id": "2000",
-             "timeout_secs": 30},
-        )  # fmt: skip
-        assert reply["response"] == "success" and reply["data"] == {"call_id": "leg_a"}
-        await client.event("call.answered", call_id="leg_a", timeout=15)
+        reply = await client.call.originate(
+            call_id="leg_a", destination="sip:1234567890@trunk", caller_id="2000", timeout_secs=30
+        )
+        assert reply == {"call_id": "leg_a"}
+        await client.events.wait("call.answered", call_id="leg_a", within=15)
 
-        reply = await client.request(
-            "call.originate",
-            {"call_id": "leg_b", "destination": "sip:1001@local", "caller_id": "2000",
-             "timeout_secs": 30},
-        )  # fmt: skip
-        assert reply["response"] == "success"
-        await client.event("call.answered", call_id="leg_b", timeout=15)
+        await client.call.originate(
+            call_id="leg_b", destination="sip:1001@local", caller_id="2000", timeout_secs=30
+        )
+        await client.events.wait("call.answered", call_id="leg_b", within=15)
 
-        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        assert reply == {"rwi": "1.0", "action_id": reply["action_id"], "response": "success",
-                         "data": {"leg_a": "leg_a", "leg_b": "leg_b"}}  # fmt: skip
-        bridged = await client.event("call.bridged", call_id="leg_a")
-        assert bridged["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
-        # the reply came before the event it caused
-        frames = client.frames
-        assert frames.index(reply) < frames.index(bridged)
+        reply = await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        assert reply == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        replied_at = client.last_reply_seq
+        bridged = await client.events.wait("call.bridged", call_id="leg_a")
+        assert bridged.data == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        assert bridged.seq > replied_at  # the reply came before the event it caused
 
         # audio flows: the customer's 1 kHz goes to the agent (PCMU -> PCMA), comes back
         # from the agent's echo and reaches the customer again
@@ -67,17 +60,17 @@ async def test_scenario_1_originate_two_legs_and_bridge(db_url: str, tmp_path: P
         assert events_of(client, "leg_a") == ["call.ringing", "call.answered", "call.bridged"]
         assert events_of(client, "leg_b") == ["call.ringing", "call.answered"]
 
-        listed = await client.request("session.list_calls")
-        states = {c["call_id"]: c["state"] for c in listed["data"]["calls"]}
+        listed = await client.session.list_calls()
+        states = {c["call_id"]: c["state"] for c in listed["calls"]}
         assert states == {"leg_a": "bridged", "leg_b": "bridged"}
 
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        hangup = await client.event("call.hangup", call_id="leg_a")
-        assert hangup["data"]["reason"] == "rwi" and hangup["data"]["hangup_by"] == "rwi"
-        unbridged = await client.event("call.unbridged", call_id="leg_b")
-        assert unbridged["data"]["leg_a"] == "leg_a"
-        await client.request("call.hangup", {"call_id": "leg_b"})
-        await client.event("call.hangup", call_id="leg_b")
+        await client.call.hangup(call_id="leg_a")
+        hangup = await client.events.wait("call.hangup", call_id="leg_a")
+        assert hangup.data["reason"] == "rwi" and hangup.data["hangup_by"] == "rwi"
+        unbridged = await client.events.wait("call.unbridged", call_id="leg_b")
+        assert unbridged.data["leg_a"] == "leg_a"
+        await client.call.hangup(call_id="leg_b")
+        await client.events.wait("call.hangup", call_id="leg_b")
         assert await customer.finish() == 0  # SIPp got our BYE and was satisfied
         assert await agent.finish() == 0
         await rig.replay_matches()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, InvalidState
 from rwi.store.database import asyncpg_dsn
 from tests.e2e.pbx import RING_180, Sipp, pbx, sip_tables
 from tests.support.sipp import CALL_SCENARIOS as SCENARIOS
@@ -52,7 +53,7 @@ def answering(message: str, notify: str, options: str, own_requests: str = "") -
     )
 
 
-async def scenario_10(client: Any, call_id: str) -> list[dict[str, Any]]:
+async def scenario_10(client: Client, call_id: str) -> list[dict[str, Any]]:
     """The three requests of the seed scenario, as written, on ``call_id``."""
     replies = []
     for action, params in (
@@ -60,9 +61,8 @@ async def scenario_10(client: Any, call_id: str) -> list[dict[str, Any]]:
         ("sip.notify", NOTIFY),
         ("sip.options_ping", {}),
     ):
-        reply = await client.request(action, {"call_id": call_id, **params}, timeout=45)
-        assert reply["response"] == "success", reply
-        replies.append(reply["data"])
+        reply = await client.request(action, {"call_id": call_id, **params})
+        replies.append(reply)
     return replies
 
 
@@ -96,18 +96,15 @@ async def test_scenario_10_on_an_originated_leg(db_url: str, tmp_path: Path) -> 
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, trunk=customer)) as rig:
         rig.sipps.append(customer)
         await customer.start("-rtp_echo")
-        client = await rig.client()
-        reply = await client.request(
-            "call.originate", {"call_id": "leg_a", "destination": "sip:1234567890@trunk"}
-        )
-        assert reply["response"] == "success"
-        await client.event("call.answered", call_id="leg_a", timeout=10)
+        client = await rig.client(command_timeout=45)
+        await client.call.originate(call_id="leg_a", destination="sip:1234567890@trunk")
+        await client.events.wait("call.answered", call_id="leg_a", within=10)
 
         replies = await scenario_10(client, "leg_a")
         assert statuses(replies) == [(202, "Accepted"), (489, "Bad Event"), (200, "OK")]
 
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.event("call.hangup", call_id="leg_a")
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id="leg_a")
         assert await customer.finish() == 0  # every request carried what it should
         log = await logged(db_url, "call:leg_a")
         sent = [d for t, d in log if t == "sip.request.sent"]
@@ -128,38 +125,38 @@ async def test_scenario_10_on_an_inbound_answered_leg(db_url: str, tmp_path: Pat
     )  # fmt: skip
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, routes=ROUTES)) as rig:
         rig.sipps.append(caller)
-        client = await rig.client()
+        client = await rig.client(command_timeout=45)
         watcher = await rig.client("app2-token")
         for c in (client, watcher):
-            await c.request("session.subscribe", {"contexts": ["sales"]})
+            await c.session.subscribe(contexts=["sales"])
         await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
-        incoming = await client.event("call.incoming", timeout=10)
-        call_id = incoming["call_id"]
-        await client.request("call.ring", {"call_id": call_id})
-        before = await client.request("sip.options_ping", {"call_id": call_id})
-        assert before["error"]["code"] == "invalid_state"
-        assert "is ringing; sip.options_ping needs answered" in before["error"]["message"]
-        await client.request("call.answer", {"call_id": call_id})
+        incoming = await client.events.wait("call.incoming", within=10)
+        call_id = str(incoming.call_id)
+        await client.call.ring(call_id=call_id)
+        with pytest.raises(InvalidState) as before:
+            await client.sip.options_ping(call_id=call_id)
+        assert "is ringing; sip.options_ping needs answered" in before.value.message
+        await client.call.answer(call_id=call_id)
         await rig.sip_answered(call_id)
 
         replies = await scenario_10(client, call_id)
         assert statuses(replies) == [(200, "OK"), (200, "OK"), (403, "Forbidden")]
 
         # the caller's own requests, answered 200 (SIPp checks) and pushed to the owner
-        message = await client.event("sip.message.received", call_id=call_id)
-        assert message["data"] == {
+        message = await client.events.wait("sip.message.received", call_id=call_id)
+        assert message.data == {
             "content_type": "text/plain", "body": "Ticket 12345 received, thanks\r\n",
         }  # fmt: skip
-        notify = await client.event("sip.notify.received", call_id=call_id)
-        assert notify["data"]["event"] == "presence"
-        assert notify["data"]["body"] == "away\r\n"
-        info = await client.event("sip.info.received", call_id=call_id)
-        assert info["data"]["content_type"] == "application/xml"
-        assert info["data"]["body"] == '<survey score="5"/>\r\n'
-        await client.event("call.hangup", call_id=call_id, timeout=10)
+        notify = await client.events.wait("sip.notify.received", call_id=call_id)
+        assert notify.data["event"] == "presence"
+        assert notify.data["body"] == "away\r\n"
+        info = await client.events.wait("sip.info.received", call_id=call_id)
+        assert info.data["content_type"] == "application/xml"
+        assert info.data["body"] == '<survey score="5"/>\r\n'
+        await client.events.wait("call.hangup", call_id=call_id, within=10)
         assert await caller.finish() == 0
         # only the owner hears what the caller sent
-        assert not [f for f in watcher.events() if f.get("event", "").startswith("sip.")]
+        assert not [e for e in watcher.events.received if e.name.startswith("sip.")]
         log = await logged(db_url, f"call:{call_id}")
         sent = [d for t, d in log if t == "sip.request.sent"]
         answered = [d for t, d in log if t == "sip.request.answered"]
@@ -186,16 +183,12 @@ async def test_a_request_the_far_end_never_answers_gets_408(db_url: str, tmp_pat
     async with pbx(db_url, tmp_path, tables) as rig:
         rig.sipps.append(customer)
         await customer.start("-rtp_echo")
-        client = await rig.client()
-        reply = await client.request(
-            "call.originate", {"call_id": "leg_a", "destination": "sip:1234567890@trunk"}
-        )
-        assert reply["response"] == "success"
-        await client.event("call.answered", call_id="leg_a", timeout=10)
+        client = await rig.client(command_timeout=30)
+        await client.call.originate(call_id="leg_a", destination="sip:1234567890@trunk")
+        await client.events.wait("call.answered", call_id="leg_a", within=10)
 
-        reply = await client.request("sip.options_ping", {"call_id": "leg_a"}, timeout=30)
-        assert reply["response"] == "success", reply
-        assert reply["data"] == {"status": 408, "reason": "Request Timeout", "rtt_ms": None}
+        data = await client.request("sip.options_ping", {"call_id": "leg_a"})
+        assert data == {"status": 408, "reason": "Request Timeout", "rtt_ms": None}
         # logged: the SIP side's answer, not the reply's backstop (64 x T1 + 8 s)
         log = await logged(db_url, "call:leg_a")
         answered = [d for t, d in log if t == "sip.request.answered"]
@@ -204,7 +197,7 @@ async def test_a_request_the_far_end_never_answers_gets_408(db_url: str, tmp_pat
         ]  # fmt: skip
         assert [t for t, _ in log if t.startswith("call.")][-1] == "call.answered"
 
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.event("call.hangup", call_id="leg_a")
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id="leg_a")
         assert await customer.finish() == 0  # it got the OPTIONS, then our BYE
         await rig.replay_matches()

@@ -4,9 +4,11 @@ dialplan to an RWI context, two subscribed clients racing to claim it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from rwi.client import AlreadyOwned, Event
 from tests.e2e.pbx import TONES, events_of, pbx, sip_tables
 from tests.support.audio import g711_file, heard
 from tests.support.sipp_templates import RING_180, call_sipp
@@ -31,47 +33,46 @@ async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
         a = await rig.client("app-token")
         b = await rig.client("app2-token")
         for client in (a, b):
-            reply = await client.request("session.subscribe", {"contexts": ["sales", "support"]})
-            assert reply["data"] == {"contexts": ["sales", "support"]}
+            reply = await client.session.subscribe(contexts=["sales", "support"])
+            assert reply == {"contexts": ["sales", "support"]}
         caller = call_sipp(tmp_path, "uac_call", middle="", pause_ms=2500)
         rig.sipps.append(caller)
         await caller.start("-s", "2000", "-rtp_echo", remote=f"127.0.0.1:{rig.sip_port}")
 
-        incoming_a = await a.event("call.incoming", timeout=10)
-        incoming_b = await b.event("call.incoming", timeout=10)
-        call_id = incoming_a["call_id"]
-        assert incoming_b["call_id"] == call_id
-        assert incoming_a["context"] == "sales"
-        assert incoming_a["data"]["caller"] == "alice"
-        assert incoming_a["data"]["callee"] == "2000"
-        assert incoming_a["data"]["direction"] == "inbound"
-        assert incoming_a["data"]["headers"] == {"x-customer-id": "4711"}
+        incoming_a = await a.events.wait("call.incoming", within=10)
+        incoming_b = await b.events.wait("call.incoming", within=10)
+        call_id = str(incoming_a.call_id)
+        assert incoming_b.call_id == call_id
+        assert incoming_a.context == "sales"
+        assert incoming_a.data["caller"] == "alice"
+        assert incoming_a.data["callee"] == "2000"
+        assert incoming_a.data["direction"] == "inbound"
+        assert incoming_a.data["headers"] == {"x-customer-id": "4711"}
 
-        answered = await a.request("call.answer", {"call_id": call_id})
-        assert answered["data"] == {"call_id": call_id}
-        lost = await b.request("call.answer", {"call_id": call_id})
-        assert lost["error"]["code"] == "already_owned"
-        await a.event("call.answered", call_id=call_id)
-        await b.event("call.answered", call_id=call_id)  # the loser still learns it
+        answered = await a.call.answer(call_id=call_id)
+        assert answered == {"call_id": call_id}
+        with pytest.raises(AlreadyOwned):
+            await b.call.answer(call_id=call_id)
+        await a.events.wait("call.answered", call_id=call_id)
+        await b.events.wait("call.answered", call_id=call_id)  # the loser still learns it
         await rig.sip_answered(call_id)
 
         # audio: a tone played into the call comes back from the caller's echo
-        play = await a.request(
-            "media.play", {"call_id": call_id, "source": {"type": "tone", "frequency": 1500,
-                                                          "duration_ms": 3000}}
-        )  # fmt: skip
-        assert play["data"]["playback_id"].startswith("pb-")
-        await a.event("media.play.started", call_id=call_id)
+        play = await a.media.play(
+            call_id=call_id, source={"type": "tone", "frequency": 1500, "duration_ms": 3000}
+        )
+        assert play["playback_id"].startswith("pb-")
+        await a.events.wait("media.play.started", call_id=call_id)
         said, heard_by_caller = await rig.tap(call_id, 1.0)
         assert heard(heard_by_caller, TONES) == {1500.0}
         assert heard(said, TONES) == {1500.0}
 
-        hangup_a = await a.event("call.hangup", call_id=call_id, timeout=10)
-        hangup_b = await b.event("call.hangup", call_id=call_id, timeout=10)
-        assert hangup_a["data"]["reason"] == "caller"
-        assert hangup_a["data"]["hangup_by"] == "remote"
-        assert hangup_a["data"]["duration_secs"] > 0
-        assert hangup_b["seq"] == hangup_a["seq"]
+        hangup_a = await a.events.wait("call.hangup", call_id=call_id, within=10)
+        hangup_b = await b.events.wait("call.hangup", call_id=call_id, within=10)
+        assert hangup_a.data["reason"] == "caller"
+        assert hangup_a.data["hangup_by"] == "remote"
+        assert hangup_a.data["duration_secs"] > 0
+        assert hangup_b.seq == hangup_a.seq
         assert await caller.finish() == 0
         # the caller hung up before the 3 s tone ran out: the playback ends first
         assert events_of(a, call_id) == [
@@ -82,28 +83,32 @@ async def test_scenario_12_inbound_claim_race_answer_and_caller_hangup(
         await rig.replay_matches()
 
 
+REJECTS: tuple[tuple[Literal["busy", "forbidden", "not_found", "decline"], int], ...] = (
+    ("busy", 486), ("forbidden", 403), ("not_found", 404), ("decline", 603),
+)  # fmt: skip
+
+
 async def test_reject_reasons_reach_the_caller_as_their_sip_codes(
     db_url: str, tmp_path: Path
 ) -> None:
     async with pbx(db_url, tmp_path, tables(tmp_path)) as rig:
         a = await rig.client()
-        await a.request("session.subscribe", {"contexts": ["sales"]})
-        for reason, code in (("busy", 486), ("forbidden", 403), ("not_found", 404),
-                             ("decline", 603)):  # fmt: skip
+        await a.session.subscribe(contexts=["sales"])
+        for reason, code in REJECTS:
             caller = call_sipp(tmp_path, "uac_reject", code=code, sdp_media=PCMU_OFFER)
             rig.sipps.append(caller)
             await caller.start("-s", "2001", remote=f"127.0.0.1:{rig.sip_port}")
-            incoming = await a.wait_for(
-                lambda f: f.get("event") == "call.incoming"
-                and f["call_id"] not in {h.get("call_id") for h in a.events()
-                                         if h.get("event") == "call.hangup"},
-                timeout=10,
-            )  # fmt: skip
-            call_id = incoming["call_id"]
-            reply = await a.request("call.reject", {"call_id": call_id, "reason": reason})
-            assert reply["data"] == {"call_id": call_id, "sip_status": code}
-            hangup = await a.event("call.hangup", call_id=call_id)
-            assert hangup["data"]["reason"] == "rejected" and hangup["data"]["sip_status"] == code
+            ended = {e.call_id for e in a.events.received if e.name == "call.hangup"}
+
+            def new_call(e: Event, ended: set[str | None] = ended) -> bool:
+                return e.name == "call.incoming" and e.call_id not in ended
+
+            incoming = await a.events.wait_for(new_call, within=10)
+            call_id = str(incoming.call_id)
+            reply = await a.call.reject(call_id=call_id, reason=reason)
+            assert reply == {"call_id": call_id, "sip_status": code}
+            hangup = await a.events.wait("call.hangup", call_id=call_id)
+            assert hangup.data["reason"] == "rejected" and hangup.data["sip_status"] == code
             assert await caller.finish() == 0, reason  # SIPp saw exactly that code
         await rig.replay_matches()
 
@@ -116,14 +121,14 @@ async def test_unclaimed_call_gets_480_after_the_context_timeout(
         contexts=[{"name": "sales", "no_answer_timeout_secs": 1, "no_answer_action": "hangup"}],
     ) as rig:  # fmt: skip
         a = await rig.client()
-        await a.request("session.subscribe", {"contexts": ["sales"]})
+        await a.session.subscribe(contexts=["sales"])
         caller = call_sipp(tmp_path, "uac_reject", code=480, sdp_media=PCMU_OFFER)
         rig.sipps.append(caller)
         await caller.start("-s", "2002", remote=f"127.0.0.1:{rig.sip_port}")
-        incoming = await a.event("call.incoming", timeout=10)
-        hangup = await a.event("call.hangup", call_id=incoming["call_id"], timeout=10)
-        assert hangup["data"]["reason"] == "no_answer"
-        assert hangup["data"]["hangup_by"] == "system"
+        incoming = await a.events.wait("call.incoming", within=10)
+        hangup = await a.events.wait("call.hangup", call_id=incoming.call_id, within=10)
+        assert hangup.data["reason"] == "no_answer"
+        assert hangup.data["hangup_by"] == "system"
         assert await caller.finish() == 0
         await rig.replay_matches()
 

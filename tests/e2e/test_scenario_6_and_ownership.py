@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from rwi.client import ERRORS, Client, CommandError, InvalidState
 from tests.e2e.pbx import answered, echo_agent, events_of, pbx, sip_tables, start
 from tests.support.rtp import RtpPeer
 from tests.support.sipp_templates import RING_180, call_sipp
@@ -29,39 +31,35 @@ async def test_scenario_6_prompt_interrupted_by_a_digit(db_url: str, tmp_path: P
             await answered(client, "leg_a", "sip:customer@local")
             local = rig.svc.runtime.legs.info("leg_a").local_rtp
             far.start(local)
-            reply = await client.request(
-                "media.play",
-                {"call_id": "leg_a", "source": {"type": "file", "uri": "welcome.wav"},
-                 "interrupt_on_dtmf": True},
+            reply = await client.media.play(
+                call_id="leg_a", source={"type": "file", "uri": "welcome.wav"},
+                interrupt_on_dtmf=True,
             )  # fmt: skip
-            playback = reply["data"]["playback_id"]
-            await client.event("media.play.started", call_id="leg_a")
+            playback = reply["playback_id"]
+            await client.events.wait("media.play.started", call_id="leg_a")
             far.send_digit("5", 120)
-            finished = await client.event("media.play.finished", call_id="leg_a", timeout=5)
-            dtmf = await client.event("call.dtmf", call_id="leg_a", timeout=5)
-            assert finished["data"] == {"playback_id": playback, "interrupted": True, "digit": "5"}
-            assert dtmf["data"]["digit"] == "5"
-            assert 100 <= dtmf["data"]["duration_ms"] <= 140
+            finished = await client.events.wait("media.play.finished", call_id="leg_a", within=5)
+            dtmf = await client.events.wait("call.dtmf", call_id="leg_a", within=5)
+            assert finished.data == {"playback_id": playback, "interrupted": True, "digit": "5"}
+            assert dtmf.data["digit"] == "5"
+            assert 100 <= dtmf.data["duration_ms"] <= 140
             # 3. on to sales by attended transfer: the customer holds while sales answers
-            transfer = await client.request(
-                "call.transfer.attended", {"call_id": "leg_a", "target": "sip:sales@local"}
+            transfer = await client.call.transfer_attended(
+                call_id="leg_a", target="sip:sales@local"
             )
-            consult = transfer["data"]["consultation_call_id"]
-            await client.event("media.hold.started", call_id="leg_a")
-            await client.event("call.answered", call_id=consult, timeout=15)
-            done = await client.request(
-                "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-            )
-            assert done["response"] == "success"
-            bridged = await client.event("call.bridged", call_id="leg_a")
-            assert bridged["data"] == {"leg_a": "leg_a", "leg_b": consult}
+            consult = transfer["consultation_call_id"]
+            await client.events.wait("media.hold.started", call_id="leg_a")
+            await client.events.wait("call.answered", call_id=consult, within=15)
+            await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+            bridged = await client.events.wait("call.bridged", call_id="leg_a")
+            assert bridged.data == {"leg_a": "leg_a", "leg_b": consult}
             assert events_of(client, "leg_a") == [
                 "call.ringing", "call.answered", "media.play.started", "media.play.finished",
                 "call.dtmf", "media.hold.started", "media.hold.stopped", "call.bridged",
             ]  # fmt: skip
             for leg in ("leg_a", consult):
-                await client.request("call.hangup", {"call_id": leg})
-                await client.event("call.hangup", call_id=leg)
+                await client.call.hangup(call_id=leg)
+                await client.events.wait("call.hangup", call_id=leg)
             assert await phone.finish() == 0
             assert await sales.finish() == 0
             await rig.replay_matches()
@@ -80,18 +78,16 @@ async def test_owner_disconnect_then_reattach_keeps_the_call(db_url: str, tmp_pa
         rig.clients.remove(first)
         second = await rig.client()
         # not yet: it must take the call first
-        denied = await second.request("call.hangup", {"call_id": "leg_a"})
-        assert denied["error"]["code"] == "invalid_state"
+        with pytest.raises(InvalidState):
+            await second.call.hangup(call_id="leg_a")
         # a connection of another token without the right may not force it either
-        attached = await second.request(
-            "session.attach_call", {"call_id": "leg_a", "mode": "control"}
-        )
-        assert attached["data"] == {"call_id": "leg_a", "mode": "control"}
-        listed = await second.request("session.list_calls")
-        assert [c["call_id"] for c in listed["data"]["calls"]] == ["leg_a"]
-        await second.request("call.hangup", {"call_id": "leg_a"})
-        hangup = await second.event("call.hangup", call_id="leg_a")
-        assert hangup["data"]["reason"] == "rwi"
+        attached = await second.session.attach_call(call_id="leg_a", mode="control")
+        assert attached == {"call_id": "leg_a", "mode": "control"}
+        listed = await second.session.list_calls()
+        assert [c["call_id"] for c in listed["calls"]] == ["leg_a"]
+        await second.call.hangup(call_id="leg_a")
+        hangup = await second.events.wait("call.hangup", call_id="leg_a")
+        assert hangup.data["reason"] == "rwi"
         assert await agent.finish() == 0
         await rig.replay_matches()
 
@@ -129,13 +125,14 @@ async def test_call_level_errors_on_a_live_service(db_url: str, tmp_path: Path) 
         owner = await rig.client()
         other = await rig.client("app2-token")
         await answered(owner, "leg_a", "sip:agent@local")
-        await owner.request("call.originate", {"call_id": "leg_r", "destination": "sip:slow@local"})
-        await owner.event("call.ringing", call_id="leg_r", timeout=10)
+        await owner.call.originate(call_id="leg_r", destination="sip:slow@local")
+        await owner.events.wait("call.ringing", call_id="leg_r", within=10)
 
-        async def error(client: object, action: str, params: dict[str, object]) -> dict[str, str]:
-            reply = await client.request(action, params)  # type: ignore[attr-defined]
-            assert reply["response"] == "error", reply
-            return dict(reply["error"])
+        async def error(client: Client, action: str, params: dict[str, Any]) -> dict[str, str]:
+            with pytest.raises(CommandError) as raised:
+                await client.request(action, params)
+            assert isinstance(raised.value, ERRORS[raised.value.code])  # its own class
+            return {"code": raised.value.code, "message": raised.value.message}
 
         e = await error(owner, "call.hangup", {"call_id": "nonexistent"})
         assert e == {
@@ -162,8 +159,8 @@ async def test_call_level_errors_on_a_live_service(db_url: str, tmp_path: Path) 
         assert e["code"] == "invalid_params" and "params.source.uri" in e["message"]
         e = await error(owner, "call.originate", {"call_id": "leg_y", "destination": "mailto:x"})
         assert e["code"] == "invalid_params" and "params.destination" in e["message"]
-        await owner.request("call.hangup", {"call_id": "leg_r"})
-        await owner.request("call.hangup", {"call_id": "leg_a"})
-        await owner.event("call.hangup", call_id="leg_a")
+        await owner.call.hangup(call_id="leg_r")
+        await owner.call.hangup(call_id="leg_a")
+        await owner.events.wait("call.hangup", call_id="leg_a")
         assert await agent.finish() == 0
         await rig.replay_matches()

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, Event, Forbidden
 from tests.e2e.pbx import (
     Pbx,
     Sipp,
     answered,
+    events_of,
     g711_file,
     heard,
     pbx,
@@ -24,7 +26,6 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )  # fmt: skip
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +45,7 @@ def phones(tmp: Path) -> tuple[list[Sipp], dict[str, Any]]:
     return [cust, agent, sup], sip_tables(tmp, trunk=cust, users=users)
 
 
-async def set_up(rig: Pbx, peers: list[Sipp]) -> RwiClient:
+async def set_up(rig: Pbx, peers: list[Sipp]) -> Client:
     """leg_a (customer) bridged with leg_b (agent); the supervisor's leg answered."""
     await start(rig, *((p, ()) for p in peers))
     client = await rig.client("admin-token")
@@ -52,9 +53,8 @@ async def set_up(rig: Pbx, peers: list[Sipp]) -> RwiClient:
     await answered(client, "leg_b", "sip:agent1@local")
     for leg in ("leg_a", "leg_b"):
         await rig.sip_answered(leg)
-    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-    assert reply["response"] == "success", reply
-    await client.event("call.bridged", call_id="leg_a")
+    await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+    await client.events.wait("call.bridged", call_id="leg_a")
     # 1. the supervisor's own leg
     await answered(client, "supervisor_leg", "sip:supervisor@local")
     await rig.sip_answered("supervisor_leg")
@@ -67,25 +67,18 @@ async def who_hears(rig: Pbx, legs: tuple[str, ...] = LEGS) -> dict[str, set[flo
     return {leg: heard(hears, FREQS) for leg, (_, hears) in zip(legs, taps, strict=True)}
 
 
-async def after(client: RwiClient, since: int, event: str, call_id: str) -> dict[str, Any]:
-    """The first ``event`` of ``call_id`` among the frames from index ``since`` on."""
-    return await client.wait_for(
-        lambda f: (
-            f.get("event") == event
-            and f.get("call_id") == call_id
-            and client.frames.index(f) >= since
-        ),
-        10.0,
-    )
+async def after(client: Client, since: int, event: str, call_id: str) -> Event:
+    """The first ``event`` of ``call_id`` with a ``seq`` above ``since``."""
+    return await client.events.wait(event, call_id=call_id, within=10.0, after_seq=since)
 
 
-async def mode(client: RwiClient, action: str, event: str) -> dict[str, Any]:
-    since = len(client.frames)
-    reply = await client.request(action, WATCH)
-    assert reply["response"] == "success", reply
+async def mode(client: Client, action: str, event: str) -> Event:
+    since = client.last_seq
+    await client.request(action, WATCH)
+    replied_at = client.last_reply_seq
     frame = await after(client, since, event, "supervisor_leg")
-    assert client.frames.index(reply) < client.frames.index(frame)
-    assert {k: frame["data"][k] for k in ("supervisor_call_id", "target_call_id")} == WATCH
+    assert replied_at < frame.seq  # the reply came before the event it caused
+    assert {k: frame.data[k] for k in ("supervisor_call_id", "target_call_id")} == WATCH
     return frame
 
 
@@ -101,7 +94,7 @@ async def test_scenario_7_listen_whisper_barge_stop(db_url: str, tmp_path: Path)
 
         # 2. listen: the supervisor hears both, nobody hears it
         started = await mode(client, "supervisor.listen", "supervisor.listen.started")
-        assert started["data"]["mode"] == "listen"
+        assert started.data["mode"] == "listen"
         assert await who_hears(rig) == {
             "leg_a": {AGENT},
             "leg_b": {CUSTOMER},
@@ -118,36 +111,35 @@ async def test_scenario_7_listen_whisper_barge_stop(db_url: str, tmp_path: Path)
 
         # the mode follows the agent leg through hold: the held agent hears its music and
         # the whisper, the supervisor hears the agent and what it hears
-        await client.request("call.hold", {"call_id": "leg_b"})
-        await client.event("media.hold.started", call_id="leg_b")
+        await client.call.hold(call_id="leg_b")
+        await client.events.wait("media.hold.started", call_id="leg_b")
         assert await who_hears(rig) == {
             "leg_a": set(),
             "leg_b": {MUSIC, SUPERVISOR},
             "supervisor_leg": {MUSIC, AGENT},
         }
-        await client.request("call.unhold", {"call_id": "leg_b"})
-        await client.event("media.hold.stopped", call_id="leg_b")
+        await client.call.unhold(call_id="leg_b")
+        await client.events.wait("media.hold.stopped", call_id="leg_b")
 
         # 4. barge: all three hear each other; a recording of the customer's call too
         await mode(client, "supervisor.barge", "supervisor.barge.started")
-        reply = await client.request("record.start", {"call_id": "leg_a"})
-        assert reply["response"] == "success", reply
-        await client.event("record.started", call_id="leg_a")
+        await client.record.start(call_id="leg_a")
+        await client.events.wait("record.started", call_id="leg_a")
         assert await who_hears(rig) == {
             "leg_a": {AGENT, SUPERVISOR},
             "leg_b": {CUSTOMER, SUPERVISOR},
             "supervisor_leg": {CUSTOMER, AGENT},
         }
-        await client.request("record.stop", {"call_id": "leg_a"})
-        stopped = await client.event("record.stopped", call_id="leg_a")
-        mono = read_wav(Path(stopped["data"]["path"]))[:, 0]
+        await client.record.stop(call_id="leg_a")
+        stopped = await client.events.wait("record.stopped", call_id="leg_a")
+        mono = read_wav(Path(stopped.data["path"]))[:, 0]
         assert heard(mono[1600:], FREQS) == {CUSTOMER, AGENT, SUPERVISOR}
 
         # 5. stop: back to the two of them; the supervisor leg stays up
         reply = await client.request("supervisor.stop", WATCH)
-        assert reply["data"] == {**WATCH, "mode": "barge"}
-        ended = await client.event("supervisor.mode.stopped", call_id="supervisor_leg")
-        assert (ended["data"]["mode"], ended["data"]["reason"]) == ("barge", "rwi")
+        assert reply == {**WATCH, "mode": "barge"}
+        ended = await client.events.wait("supervisor.mode.stopped", call_id="supervisor_leg")
+        assert (ended.data["mode"], ended.data["reason"]) == ("barge", "rwi")
         assert await who_hears(rig) == {
             "leg_a": {AGENT},
             "leg_b": {CUSTOMER},
@@ -156,21 +148,19 @@ async def test_scenario_7_listen_whisper_barge_stop(db_url: str, tmp_path: Path)
 
         # the agent leg ending stops a mode with target_ended
         await mode(client, "supervisor.listen", "supervisor.listen.started")
-        since = len(client.frames)
-        await client.request("call.hangup", {"call_id": "leg_b"})
-        await client.event("call.hangup", call_id="leg_b")
+        since = client.last_seq
+        await client.call.hangup(call_id="leg_b")
+        await client.events.wait("call.hangup", call_id="leg_b")
         ended = await after(client, since, "supervisor.mode.stopped", "supervisor_leg")
-        assert ended["data"]["reason"] == "target_ended"
+        assert ended.data["reason"] == "target_ended"
         assert await who_hears(rig, ("supervisor_leg",)) == {"supervisor_leg": set()}
-        assert "call.hangup" not in [
-            f["event"] for f in client.events() if f.get("call_id") == "supervisor_leg"
-        ]
+        assert "call.hangup" not in events_of(client, "supervisor_leg")
 
         # no supervisor.control scope: forbidden
         app = await rig.client()
-        denied = await app.request("supervisor.listen", WATCH)
-        assert denied["error"] == {"code": "forbidden",
-                                   "message": "scope required: supervisor.control"}  # fmt: skip
+        with pytest.raises(Forbidden) as denied:
+            await app.request("supervisor.listen", WATCH)
+        assert denied.value.message == "scope required: supervisor.control"
         await rig.replay_matches()
 
 
@@ -182,18 +172,18 @@ async def test_takeover_bridges_the_supervisor_with_the_customer(
         client = await set_up(rig, peers)
         await mode(client, "supervisor.listen", "supervisor.listen.started")
         reply = await client.request("supervisor.takeover", WATCH)
-        assert reply["data"] == {**WATCH, "mode": "takeover", "customer_call_id": "leg_a"}
-        await client.event("supervisor.takeover.started", call_id="supervisor_leg")
-        hangup = await client.event("call.hangup", call_id="leg_b")
-        assert hangup["data"]["reason"] == "transfer"
-        bridged = await after(client, client.frames.index(hangup), "call.bridged", "leg_a")
-        assert (bridged["data"]["leg_a"], bridged["data"]["leg_b"]) == ("leg_a", "supervisor_leg")
+        assert reply == {**WATCH, "mode": "takeover", "customer_call_id": "leg_a"}
+        await client.events.wait("supervisor.takeover.started", call_id="supervisor_leg")
+        hangup = await client.events.wait("call.hangup", call_id="leg_b")
+        assert hangup.data["reason"] == "transfer"
+        bridged = await after(client, hangup.seq, "call.bridged", "leg_a")
+        assert (bridged.data["leg_a"], bridged.data["leg_b"]) == ("leg_a", "supervisor_leg")
         assert await who_hears(rig, ("leg_a", "supervisor_leg")) == {
             "leg_a": {SUPERVISOR},
             "supervisor_leg": {CUSTOMER},
         }
         stopped = [
-            f["data"]["reason"] for f in client.events() if f["event"] == "supervisor.mode.stopped"
+            e.data["reason"] for e in client.events.received if e.name == "supervisor.mode.stopped"
         ]
         assert stopped == ["takeover"]
         await rig.replay_matches()

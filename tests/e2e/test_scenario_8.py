@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rwi.client import CallNotFound, Client, Event, Forbidden, InvalidParams, NotFound
 from tests.e2e.pbx import (
     Pbx,
     Sipp,
@@ -25,7 +26,6 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )  # fmt: skip
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -55,24 +55,23 @@ def phones(tmp: Path, agent2: bool = False) -> tuple[Sipp, Sipp, Sipp | None, di
     return cust, agent, other, sip_tables(tmp, trunk=cust, users=users)
 
 
-async def bridged(rig: Pbx, client: RwiClient) -> None:
+async def bridged(rig: Pbx, client: Client) -> None:
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
     await rig.sip_answered("leg_a")
     await rig.sip_answered("leg_b")
-    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-    assert reply["response"] == "success", reply
-    await client.event("call.bridged", call_id="leg_a")
+    await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+    await client.events.wait("call.bridged", call_id="leg_a")
 
 
-def at(event: dict[str, Any]) -> datetime:
+def at(event: Event) -> datetime:
     """When the service logged ``event``."""
-    return datetime.fromisoformat(event["ts"])
+    return datetime.fromisoformat(event.ts)
 
 
-def check_stopped(stopped: dict[str, Any], recording_id: str, reason: str) -> np.ndarray:
+def check_stopped(stopped: Event, recording_id: str, reason: str) -> np.ndarray:
     """``record.stopped`` as §8 has it, and the file it names, read back."""
-    data = stopped["data"]
+    data = stopped.data
     assert set(data) == {"recording_id", "duration_secs", "paused_secs", "path",
                          "size_bytes", "reason"}  # fmt: skip
     assert (data["recording_id"], data["reason"]) == (recording_id, reason)
@@ -92,47 +91,46 @@ async def test_scenario_8_start_pause_resume_stop(db_url: str, tmp_path: Path) -
         await bridged(rig, client)
 
         # 1. start recording
-        reply = await client.request(
-            "record.start",
-            {"call_id": "leg_a", "mode": "mixed", "beep": True, "max_duration_secs": 3600},
+        reply = await client.record.start(
+            call_id="leg_a", mode="mixed", beep=True, max_duration_secs=3600
         )
-        assert reply["response"] == "success", reply
-        rid = reply["data"]["recording_id"]
-        started = await client.event("record.started", call_id="leg_a")
-        assert started["data"]["recording_id"] == rid
-        assert client.frames.index(reply) < client.frames.index(started)
+        replied_at = client.last_reply_seq
+        rid = reply["recording_id"]
+        started = await client.events.wait("record.started", call_id="leg_a")
+        assert started.data["recording_id"] == rid
+        assert replied_at < started.seq  # the reply came before the event
         await asyncio.sleep(1.5)  # the length of the first part, not a wait for it
 
         # 2. pause: the customer is put on hold meanwhile; none of it may be in the file
-        reply = await client.request("record.pause", {"call_id": "leg_a"})
-        assert reply["data"] == {"recording_id": rid}
-        await client.event("record.paused", call_id="leg_a")
-        await client.request("call.hold", {"call_id": "leg_a"})
-        await client.event("media.hold.started", call_id="leg_a")
+        reply = await client.record.pause(call_id="leg_a")
+        assert reply == {"recording_id": rid}
+        await client.events.wait("record.paused", call_id="leg_a")
+        await client.call.hold(call_id="leg_a")
+        await client.events.wait("media.hold.started", call_id="leg_a")
         _, customer_hears = await rig.tap("leg_a", 1.0)
         assert heard(customer_hears, FREQS) == {MUSIC}  # the music really played
-        await client.request("call.unhold", {"call_id": "leg_a"})
-        await client.event("media.hold.stopped", call_id="leg_a")
+        await client.call.unhold(call_id="leg_a")
+        await client.events.wait("media.hold.stopped", call_id="leg_a")
 
         # 3. resume
-        reply = await client.request("record.resume", {"call_id": "leg_a"})
-        assert reply["data"] == {"recording_id": rid}
-        resumed = await client.event("record.resumed", call_id="leg_a")
-        assert resumed["data"]["recording_id"] == rid
+        reply = await client.record.resume(call_id="leg_a")
+        assert reply == {"recording_id": rid}
+        resumed = await client.events.wait("record.resumed", call_id="leg_a")
+        assert resumed.data["recording_id"] == rid
         await asyncio.sleep(1.5)
 
         # 4. stop
-        reply = await client.request("record.stop", {"call_id": "leg_a"})
-        assert reply["data"] == {"recording_id": rid}
-        stopped = await client.event("record.stopped", call_id="leg_a")
+        reply = await client.record.stop(call_id="leg_a")
+        assert reply == {"recording_id": rid}
+        stopped = await client.events.wait("record.stopped", call_id="leg_a")
         wav = check_stopped(stopped, rid, "rwi")
-        assert stopped["data"]["paused_secs"] >= 1.0
-        assert Path(stopped["data"]["path"]).parent == tmp_path / "recordings"
+        assert stopped.data["paused_secs"] >= 1.0
+        assert Path(stopped.data["path"]).parent == tmp_path / "recordings"
         # the pause shortens the file: its length is the recording's wall time (from
         # record.started to record.stopped, the service's clock) less the paused time
         wall = (at(stopped) - at(started)).total_seconds()
-        expected = wall - stopped["data"]["paused_secs"]
-        assert abs(stopped["data"]["duration_secs"] - expected) <= 0.25, (wall, stopped)
+        expected = wall - stopped.data["paused_secs"]
+        assert abs(stopped.data["duration_secs"] - expected) <= 0.25, (wall, stopped)
         assert abs(wav.shape[0] / RATE - expected) <= 0.25, (wall, wav.shape)
 
         mono = wav[:, 0]
@@ -140,7 +138,7 @@ async def test_scenario_8_start_pause_resume_stop(db_url: str, tmp_path: Path) -
         assert BEEP in heard(mono[: int(0.25 * RATE)], FREQS)  # the beep opens the file
         assert heard(mono[int(0.4 * RATE) :], FREQS) == {CUSTOMER, AGENT}  # both directions
         assert MUSIC not in anywhere(mono)  # the paused time is not in the file
-        assert [f["event"] for f in client.events() if f["event"].startswith("record.")] == [
+        assert [e.name for e in client.events.received if e.name.startswith("record.")] == [
             "record.started",
             "record.paused",
             "record.resumed",
@@ -159,44 +157,41 @@ async def test_separate_legs_stopped_by_hangup_and_max_duration(
         await bridged(rig, client)
 
         # max duration: the file ends at 1 s by itself
-        reply = await client.request("record.start", {"call_id": "leg_a", "max_duration_secs": 1})
-        rid = reply["data"]["recording_id"]
-        stopped = await client.event("record.stopped", call_id="leg_a")
+        reply = await client.record.start(call_id="leg_a", max_duration_secs=1)
+        rid = reply["recording_id"]
+        stopped = await client.events.wait("record.stopped", call_id="leg_a")
         wav = check_stopped(stopped, rid, "max_duration")
-        assert abs(stopped["data"]["duration_secs"] - 1.0) < 0.05
+        assert abs(stopped.data["duration_secs"] - 1.0) < 0.05
 
         # separate legs on the agent: what it says left, what it hears right; its hangup
         # stops the recording
-        reply = await client.request(
-            "record.start",
-            {"call_id": "leg_b", "mode": "separate_legs", "storage": {"path": "agents/b.wav"}},
+        reply = await client.record.start(
+            call_id="leg_b", mode="separate_legs", storage={"path": "agents/b.wav"}
         )
-        rid = reply["data"]["recording_id"]
-        await client.event("record.started", call_id="leg_b")
+        rid = reply["recording_id"]
+        await client.events.wait("record.started", call_id="leg_b")
         await asyncio.sleep(1.5)
-        await client.request("call.hangup", {"call_id": "leg_b"})
-        await client.event("call.hangup", call_id="leg_b")
-        stopped = await client.event("record.stopped", call_id="leg_b")
+        await client.call.hangup(call_id="leg_b")
+        await client.events.wait("call.hangup", call_id="leg_b")
+        stopped = await client.events.wait("record.stopped", call_id="leg_b")
         wav = check_stopped(stopped, rid, "hangup")
-        assert stopped["data"]["path"] == str(tmp_path / "recordings" / "agents" / "b.wav")
+        assert stopped.data["path"] == str(tmp_path / "recordings" / "agents" / "b.wav")
         assert wav.shape[1] == 2
         says, hears = wav[int(0.2 * RATE) :, 0], wav[int(0.2 * RATE) :, 1]
         assert heard(says, FREQS) == {AGENT}
         assert heard(hears, FREQS) == {CUSTOMER}
 
         # errors of the table (§2, §8)
-        bad = await client.request(
-            "record.start", {"call_id": "leg_a", "storage": {"path": "../escape.wav"}}
-        )
-        assert bad["error"]["code"] == "invalid_params"
-        missing = await client.request("record.stop", {"call_id": "leg_a"})
-        assert missing["error"]["code"] == "not_found"
-        gone = await client.request("record.start", {"call_id": "leg_b"})
-        assert gone["error"]["code"] == "call_not_found"
+        with pytest.raises(InvalidParams):
+            await client.record.start(call_id="leg_a", storage={"path": "../escape.wav"})
+        with pytest.raises(NotFound):
+            await client.record.stop(call_id="leg_a")
+        with pytest.raises(CallNotFound):
+            await client.record.start(call_id="leg_b")
         app = await rig.client()
-        forbidden = await app.request("record.start", {"call_id": "leg_a"})
-        assert forbidden["error"] == {"code": "forbidden",
-                                      "message": "scope required: record.control"}  # fmt: skip
+        with pytest.raises(Forbidden) as forbidden:
+            await app.record.start(call_id="leg_a")
+        assert forbidden.value.message == "scope required: record.control"
         await rig.replay_matches()
 
 
@@ -209,29 +204,24 @@ async def test_recording_follows_the_customer_through_an_attended_transfer(
         await start(rig, (cust, ()), (agent1, ()), (agent2, ()))
         client = await rig.client("admin-token")
         await bridged(rig, client)
-        reply = await client.request("record.start", {"call_id": "leg_a"})
-        rid = reply["data"]["recording_id"]
-        await client.event("record.started", call_id="leg_a")
+        reply = await client.record.start(call_id="leg_a")
+        rid = reply["recording_id"]
+        await client.events.wait("record.started", call_id="leg_a")
         await asyncio.sleep(1.2)
 
         # the customer holds (music) while agent 1 consults agent 2
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        consult = reply["data"]["consultation_call_id"]
-        await client.event("call.answered", call_id=consult, timeout=15)
-        await client.event("call.bridged", call_id="leg_b")
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:agent2@local")
+        consult = reply["consultation_call_id"]
+        await client.events.wait("call.answered", call_id=consult, within=15)
+        await client.events.wait("call.bridged", call_id="leg_b")
         await rig.sip_answered(consult)
         await asyncio.sleep(1.2)
         # completing: agent 1 is hung up, the customer talks to agent 2
-        reply = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-        )
-        assert reply["response"] == "success", reply
-        await client.event("call.hangup", call_id="leg_b")
+        await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+        await client.events.wait("call.hangup", call_id="leg_b")
         await asyncio.sleep(1.2)
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        stopped = await client.event("record.stopped", call_id="leg_a")
+        await client.call.hangup(call_id="leg_a")
+        stopped = await client.events.wait("record.stopped", call_id="leg_a")
         mono = check_stopped(stopped, rid, "hangup")[:, 0]
 
         heard_in = [heard(w, FREQS) for w in windows(mono)]

@@ -5,15 +5,16 @@ and the log replayed to the live state."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from rwi.client import Client, Event
 from tests.e2e.pbx import (
     TONES,
     Pbx,
     Sipp,
     answered,
+    events_of,
     g711_file,
     heard,
     pbx,
@@ -21,25 +22,13 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )  # fmt: skip
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
 
 
-def queue_events(client: RwiClient, call_id: str) -> list[str]:
-    return [
-        f["event"]
-        for f in client.events()
-        if f.get("call_id") == call_id and f["event"].startswith("queue.")
-    ]
-
-
-async def ok(client: RwiClient, action: str, **params: Any) -> dict[str, Any]:
-    reply = await client.request(action, params)
-    assert reply["response"] == "success", reply
-    data: dict[str, Any] = reply["data"]
-    return data
+def queue_events(client: Client, call_id: str) -> list[str]:
+    return [e for e in events_of(client, call_id) if e.startswith("queue.")]
 
 
 async def test_seed_scenario_9_enqueue_hold_unhold_dequeue_to_agent(
@@ -57,34 +46,34 @@ async def test_seed_scenario_9_enqueue_hold_unhold_dequeue_to_agent(
         await rig.sip_answered("leg_a")
 
         # 1. enqueue: queue.joined, the caller hears the queue music
-        data = await ok(client, "queue.enqueue", call_id="leg_a", queue_id="support_queue",
+        data = await client.queue.enqueue(call_id="leg_a", queue_id="support_queue",
                         priority=5, max_wait_secs=300)  # fmt: skip
         assert data == {"call_id": "leg_a", "queue_id": "support_queue", "position": 1}
-        joined = await client.event("queue.joined", call_id="leg_a")
-        assert joined["data"]["queue_id"] == "support_queue"
-        assert joined["data"]["position"] == 1
-        await client.event("media.play.started", call_id="leg_a")
+        joined = await client.events.wait("queue.joined", call_id="leg_a")
+        assert joined.data["queue_id"] == "support_queue"
+        assert joined.data["position"] == 1
+        await client.events.wait("media.play.started", call_id="leg_a")
         _, caller_hears = await rig.tap("leg_a", 1.0)
         assert heard(caller_hears, TONES) == {440.0}
 
         # 2., 3. hold and unhold in the queue
-        await ok(client, "queue.hold", call_id="leg_a")
-        await client.event("queue.hold", call_id="leg_a")
-        await ok(client, "queue.unhold", call_id="leg_a")
-        await client.event("queue.unhold", call_id="leg_a")
-        status = await ok(client, "queue.status", queue_id="support_queue")
+        await client.queue.hold(call_id="leg_a")
+        await client.events.wait("queue.hold", call_id="leg_a")
+        await client.queue.unhold(call_id="leg_a")
+        await client.events.wait("queue.unhold", call_id="leg_a")
+        status = await client.queue.status(queue_id="support_queue")
         assert [(e["call_id"], e["position"], e["held"]) for e in status["entries"]] == [
             ("leg_a", 1, False)]  # fmt: skip
 
         # 4. dequeue to agent 1001: dialled, bridged on answer
-        data = await ok(client, "queue.dequeue", call_id="leg_a", agent_id="1001")
+        data = await client.queue.dequeue(call_id="leg_a", agent_id="1001")
         leg = data["agent_call_id"]
-        await client.event("queue.agent_offered", call_id="leg_a")
-        connected = await client.event("queue.agent_connected", call_id="leg_a", timeout=15)
-        assert connected["data"]["agent_id"] == "1001"
-        assert connected["data"]["agent_call_id"] == leg
-        left = await client.event("queue.left", call_id="leg_a")
-        assert left["data"]["reason"] == "connected"
+        await client.events.wait("queue.agent_offered", call_id="leg_a")
+        connected = await client.events.wait("queue.agent_connected", call_id="leg_a", within=15)
+        assert connected.data["agent_id"] == "1001"
+        assert connected.data["agent_call_id"] == leg
+        left = await client.events.wait("queue.left", call_id="leg_a")
+        assert left.data["reason"] == "connected"
         await rig.sip_answered(leg)
         _, caller_hears = await rig.tap("leg_a", 1.0)
         _, agent_hears = await rig.tap(leg, 1.0)
@@ -94,31 +83,29 @@ async def test_seed_scenario_9_enqueue_hold_unhold_dequeue_to_agent(
             "queue.joined", "queue.hold", "queue.unhold", "queue.agent_offered",
             "queue.agent_connected", "queue.left",
         ]  # fmt: skip
-        listed = await ok(client, "session.list_calls")
+        listed = await client.session.list_calls()
         assert {c["call_id"] for c in listed["calls"]} == {"leg_a", leg}  # the agent leg is ours
 
         # the customer hangs up: the agent's leg goes with it
-        await ok(client, "call.hangup", call_id="leg_a")
-        await client.event("call.hangup", call_id=leg)
+        await client.call.hangup(call_id="leg_a")
+        await client.events.wait("call.hangup", call_id=leg)
         assert await cust.finish() == 0
         assert await agent.finish() == 0
         await rig.replay_matches()
 
 
-async def ring_all(rig: Pbx, *agents: str) -> RwiClient:
+async def ring_all(rig: Pbx, *agents: str) -> Client:
     client = await rig.client("admin-token")
     for agent_id in agents:
-        await ok(client, "agent.login", agent_id=agent_id)
+        await client.agent.login(agent_id=agent_id)
     await answered(client, "leg_a", "sip:5550100@trunk")
     await rig.sip_answered("leg_a")
-    await ok(client, "queue.enqueue", call_id="leg_a", queue_id="support")
+    await client.queue.enqueue(call_id="leg_a", queue_id="support")
     return client
 
 
-async def offered(client: RwiClient, agent_id: str) -> dict[str, Any]:
-    return await client.wait_for(
-        lambda f: f.get("event") == "queue.agent_offered" and f["data"]["agent_id"] == agent_id
-    )
+async def offered(client: Client, agent_id: str) -> Event:
+    return await client.events.wait("queue.agent_offered", agent_id=agent_id, within=10)
 
 
 QUEUES = [{"name": "support", "strategy": "ring_all", "members": ["1001", "1002"],
@@ -138,25 +125,27 @@ async def test_ring_all_first_answer_wins_and_the_other_phone_sees_cancel(
         await start(rig, (cust, ()), (winner, ()), (loser, ()))
         client = await ring_all(rig, "1001", "1002")
         offers = [await offered(client, a) for a in ("1001", "1002")]
-        legs = {o["data"]["agent_id"]: o["data"]["agent_call_id"] for o in offers}
-        await client.event("queue.agent_connected", call_id="leg_a", timeout=15)
+        legs = {o.data["agent_id"]: o.data["agent_call_id"] for o in offers}
+        await client.events.wait("queue.agent_connected", call_id="leg_a", within=15)
         assert await loser.finish() == 0  # 1002's phone got our CANCEL
-        hangup = await client.event("call.hangup", call_id=legs["1002"])
-        assert (hangup["data"]["reason"], hangup["data"]["sip_status"]) == ("canceled", 487)
+        hangup = await client.events.wait("call.hangup", call_id=legs["1002"])
+        assert (hangup.data["reason"], hangup.data["sip_status"]) == ("canceled", 487)
         await rig.sip_answered(legs["1001"])
         _, caller_hears = await rig.tap("leg_a", 1.0)
         assert heard(caller_hears, TONES) == {1500.0}
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert status["entries"] == []
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             "1001": "busy", "1002": "available"}  # fmt: skip
 
         # the agent hangs up: wrap-up, then available again
-        await ok(client, "call.hangup", call_id=legs["1001"])
-        await client.wait_for(lambda f: f.get("event") == "agent.state_changed"
-                              and f["data"] == {"agent_id": "1001", "state": "available",
-                                                "reason": "wrap_up_over"}, timeout=10)  # fmt: skip
-        await ok(client, "call.hangup", call_id="leg_a")
+        await client.call.hangup(call_id=legs["1001"])
+        changed = await client.events.wait(
+            "agent.state_changed", agent_id="1001", state="available", reason="wrap_up_over",
+            within=10,
+        )  # fmt: skip
+        assert changed.data == {"agent_id": "1001", "state": "available", "reason": "wrap_up_over"}
+        await client.call.hangup(call_id="leg_a")
         assert await winner.finish() == 0
         assert await cust.finish() == 0
         await rig.replay_matches()
@@ -174,19 +163,19 @@ async def test_caller_leaving_while_agents_ring_cancels_every_agent_phone(
         await start(rig, (cust, ()), *((p, ()) for p in phones.values()))
         client = await ring_all(rig, "1001", "1002")
         for agent_id in phones:
-            await client.wait_for(lambda f, a=agent_id: f.get("event") == "agent.state_changed"
-                                  and f["data"].get("state") == "ringing"
-                                  and f["data"]["agent_id"] == a)  # fmt: skip
-        for leg in [f["data"]["agent_call_id"] for f in client.events()
-                    if f["event"] == "queue.agent_offered"]:  # fmt: skip
-            await client.event("call.ringing", call_id=leg)
-        await ok(client, "call.hangup", call_id="leg_a")
-        left = await client.event("queue.left", call_id="leg_a")
-        assert left["data"]["reason"] == "abandoned"
+            await client.events.wait(
+                "agent.state_changed", state="ringing", agent_id=agent_id, within=10
+            )
+        for leg in [e.data["agent_call_id"] for e in client.events.received
+                    if e.name == "queue.agent_offered"]:  # fmt: skip
+            await client.events.wait("call.ringing", call_id=leg)
+        await client.call.hangup(call_id="leg_a")
+        left = await client.events.wait("queue.left", call_id="leg_a")
+        assert left.data["reason"] == "abandoned"
         for phone in phones.values():
             assert await phone.finish() == 0  # every agent phone saw CANCEL
         assert await cust.finish() == 0
-        status = await ok(client, "queue.status", queue_id="support")
+        status = await client.queue.status(queue_id="support")
         assert {a["agent_id"]: a["state"] for a in status["agents"]} == {
             "1001": "available", "1002": "available"}  # fmt: skip
         await rig.replay_matches()

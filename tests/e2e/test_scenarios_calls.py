@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import InvalidParams
 from tests.e2e.pbx import TONES, answered, echo_agent, events_of, pbx, sip_tables, start, tone_phone
 from tests.support.audio import g711_file, heard
 from tests.support.sipp_templates import call_sipp
@@ -25,34 +26,33 @@ async def test_scenario_11_hold_and_unhold(db_url: str, tmp_path: Path) -> None:
         client = await rig.client()
         await answered(client, "leg_a", "sip:5550100@trunk")
         await answered(client, "leg_b", "sip:1001@local")
-        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        await client.event("call.bridged", call_id="leg_a")
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        await client.events.wait("call.bridged", call_id="leg_a")
 
-        reply = await client.request("call.hold", {"call_id": "leg_a", "music": "hold.wav"})
-        assert reply["response"] == "success"
-        started = await client.event("media.hold.started", call_id="leg_a")
-        assert started["data"] == {"music": "hold.wav"}
+        assert await client.call.hold(call_id="leg_a", music="hold.wav") == {"call_id": "leg_a"}
+        started = await client.events.wait("media.hold.started", call_id="leg_a")
+        assert started.data == {"music": "hold.wav"}
         _, customer_hears = await rig.tap("leg_a", 1.0)
         _, agent_hears = await rig.tap("leg_b", 1.0)
         assert heard(customer_hears, TONES) == {440.0}  # the hold music
         assert heard(agent_hears, TONES) == set()  # silence, not the customer
 
-        await client.request("call.unhold", {"call_id": "leg_a"})
-        await client.event("media.hold.stopped", call_id="leg_a")
+        await client.call.unhold(call_id="leg_a")
+        await client.events.wait("media.hold.stopped", call_id="leg_a")
         _, agent_hears = await rig.tap("leg_b", 1.0)
         assert heard(agent_hears, TONES) == {1000.0}  # the bridge is back
-        listed = await client.request("session.list_calls")
-        assert {c["call_id"]: c["state"] for c in listed["data"]["calls"]} == {
+        listed = await client.session.list_calls()
+        assert {c["call_id"]: c["state"] for c in listed["calls"]} == {
             "leg_a": "bridged", "leg_b": "bridged"}  # fmt: skip
 
-        bad = await client.request("call.hold", {"call_id": "leg_a", "music": "../../etc/passwd"})
-        assert bad["error"]["code"] == "invalid_params"
-        missing = await client.request("call.hold", {"call_id": "leg_a", "music": "nope.wav"})
-        assert missing["error"]["code"] == "invalid_params"
-        assert "no sound file 'nope.wav'" in missing["error"]["message"]
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.request("call.hangup", {"call_id": "leg_b"})
-        await client.event("call.hangup", call_id="leg_b")
+        with pytest.raises(InvalidParams):
+            await client.call.hold(call_id="leg_a", music="../../etc/passwd")
+        with pytest.raises(InvalidParams) as missing:
+            await client.call.hold(call_id="leg_a", music="nope.wav")
+        assert "no sound file 'nope.wav'" in missing.value.message
+        await client.call.hangup(call_id="leg_a")
+        await client.call.hangup(call_id="leg_b")
+        await client.events.wait("call.hangup", call_id="leg_b")
         await rig.replay_matches()
 
 
@@ -67,39 +67,34 @@ async def test_scenario_5_hold_music_and_parallel_agents(db_url: str, tmp_path: 
         await start(rig, (cust, ()), (agent1, ()), (agent2, ("-rtp_echo",)))
         client = await rig.client()
         await answered(client, "leg_a", "sip:customer@local")
-        reply = await client.request(
-            "media.play",
-            {"call_id": "leg_a", "source": {"type": "file", "uri": "hold.wav"}, "loop": True},
+        reply = await client.media.play(
+            call_id="leg_a", source={"type": "file", "uri": "hold.wav"}, loop=True
         )
-        playback = reply["data"]["playback_id"]
-        await client.event("media.play.started", call_id="leg_a")
+        playback = reply["playback_id"]
+        await client.events.wait("media.play.started", call_id="leg_a")
         _, customer_hears = await rig.tap("leg_a", 0.8)
         assert heard(customer_hears, TONES) == {440.0}
 
-        await client.request(
-            "call.originate", {"call_id": "leg_b", "destination": "sip:agent1@local"}
-        )
-        await client.request(
-            "call.originate", {"call_id": "leg_c", "destination": "sip:agent2@local"}
-        )
-        await client.event("call.ringing", call_id="leg_b", timeout=10)
-        await client.event("call.answered", call_id="leg_c", timeout=15)
-        await client.request("call.hangup", {"call_id": "leg_b"})  # cancel agent1
-        hangup_b = await client.event("call.hangup", call_id="leg_b")
-        assert hangup_b["data"]["sip_status"] == 487
-        stopped = await client.request("media.stop", {"call_id": "leg_a"})
-        assert stopped["data"] == {"playback_id": playback}
-        finished = await client.event("media.play.finished", call_id="leg_a")
-        assert finished["data"]["interrupted"] is True
-        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_c"})
-        await client.event("call.bridged", call_id="leg_a")
+        await client.call.originate(call_id="leg_b", destination="sip:agent1@local")
+        await client.call.originate(call_id="leg_c", destination="sip:agent2@local")
+        await client.events.wait("call.ringing", call_id="leg_b", within=10)
+        await client.events.wait("call.answered", call_id="leg_c", within=15)
+        await client.call.hangup(call_id="leg_b")  # cancel agent1
+        hangup_b = await client.events.wait("call.hangup", call_id="leg_b")
+        assert hangup_b.data["sip_status"] == 487
+        stopped = await client.media.stop(call_id="leg_a")
+        assert stopped == {"playback_id": playback}
+        finished = await client.events.wait("media.play.finished", call_id="leg_a")
+        assert finished.data["interrupted"] is True
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_c")
+        await client.events.wait("call.bridged", call_id="leg_a")
         _, agent_hears = await rig.tap("leg_c", 1.0)
         assert heard(agent_hears, TONES) == {1000.0}
         assert await agent1.finish() == 0  # it saw our CANCEL
         assert events_of(client, "leg_b") == ["call.ringing", "call.hangup"]
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.request("call.hangup", {"call_id": "leg_c"})
-        await client.event("call.hangup", call_id="leg_c")
+        await client.call.hangup(call_id="leg_a")
+        await client.call.hangup(call_id="leg_c")
+        await client.events.wait("call.hangup", call_id="leg_c")
         await rig.replay_matches()
 
 
@@ -112,22 +107,21 @@ async def test_scenario_3a_swap_agent_by_hangup_and_new_bridge(db_url: str, tmp_
         client = await rig.client()
         await answered(client, "leg_a", "sip:5550100@trunk")
         await answered(client, "leg_b", "sip:agent1@local")
-        await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-        await client.event("call.bridged", call_id="leg_a")
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+        await client.events.wait("call.bridged", call_id="leg_a")
 
-        await client.request("call.hangup", {"call_id": "leg_b"})
-        unbridged = await client.event("call.unbridged", call_id="leg_a")
-        assert unbridged["data"] == {"leg_a": "leg_b", "leg_b": "leg_a", "reason": "hangup"}
-        await client.event("call.hangup", call_id="leg_b")
+        await client.call.hangup(call_id="leg_b")
+        unbridged = await client.events.wait("call.unbridged", call_id="leg_a")
+        assert unbridged.data == {"leg_a": "leg_b", "leg_b": "leg_a", "reason": "hangup"}
+        await client.events.wait("call.hangup", call_id="leg_b")
         await answered(client, "leg_c", "sip:agent2@local", context="default")
-        reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_c"})
-        assert reply["response"] == "success"
+        await client.call.bridge(leg_a="leg_a", leg_b="leg_c")
         _, new_agent_hears = await rig.tap("leg_c", 1.0)
         assert heard(new_agent_hears, TONES) == {1000.0}
         assert await agent1.finish() == 0
-        await client.request("call.hangup", {"call_id": "leg_a"})
-        await client.request("call.hangup", {"call_id": "leg_c"})
-        await client.event("call.hangup", call_id="leg_c")
+        await client.call.hangup(call_id="leg_a")
+        await client.call.hangup(call_id="leg_c")
+        await client.events.wait("call.hangup", call_id="leg_c")
         await rig.replay_matches()
 
 
@@ -138,23 +132,20 @@ async def test_outbound_busy_no_answer_and_nonexistent(db_url: str, tmp_path: Pa
     async with pbx(db_url, tmp_path, tables) as rig:
         await start(rig, (busy, ()), (silent, ()))
         client = await rig.client()
-        await client.request("call.originate", {"call_id": "b", "destination": "sip:busy@local"})
-        busy_event = await client.event("call.busy", call_id="b", timeout=10)
-        assert busy_event["data"]["sip_status"] == 486
-        hangup = await client.event("call.hangup", call_id="b")
-        assert (hangup["data"]["reason"], hangup["data"]["sip_status"]) == ("busy", 486)
+        await client.call.originate(call_id="b", destination="sip:busy@local")
+        busy_event = await client.events.wait("call.busy", call_id="b", within=10)
+        assert busy_event.data["sip_status"] == 486
+        hangup = await client.events.wait("call.hangup", call_id="b")
+        assert (hangup.data["reason"], hangup.data["sip_status"]) == ("busy", 486)
 
-        await client.request(
-            "call.originate",
-            {"call_id": "n", "destination": "sip:silent@local", "timeout_secs": 1},
-        )
-        await client.event("call.no_answer", call_id="n", timeout=10)
-        hangup = await client.event("call.hangup", call_id="n")
-        assert hangup["data"]["reason"] == "no_answer"
+        await client.call.originate(call_id="n", destination="sip:silent@local", timeout_secs=1)
+        await client.events.wait("call.no_answer", call_id="n", within=10)
+        hangup = await client.events.wait("call.hangup", call_id="n")
+        assert hangup.data["reason"] == "no_answer"
         assert await silent.finish() == 0  # it got our CANCEL
 
-        await client.request("call.originate", {"call_id": "x", "destination": "sip:nobody@local"})
-        hangup = await client.event("call.hangup", call_id="x", timeout=10)
-        assert hangup["data"]["reason"] == "failed"
+        await client.call.originate(call_id="x", destination="sip:nobody@local")
+        hangup = await client.events.wait("call.hangup", call_id="x", within=10)
+        assert hangup.data["reason"] == "failed"
         assert await busy.finish() == 0
         await rig.replay_matches()

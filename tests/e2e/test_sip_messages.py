@@ -22,15 +22,15 @@ async def test_an_out_of_dialog_message_goes_to_its_contexts_subscribers(
     async with pbx(db_url, tmp_path, sip_tables(tmp_path, routes=ROUTES)) as rig:
         sales = await rig.client()
         other = await rig.client("app2-token")
-        await sales.request("session.subscribe", {"contexts": ["sales"]})
-        await other.request("session.subscribe", {"contexts": ["support"]})
+        await sales.session.subscribe(contexts=["sales"])
+        await other.session.subscribe(contexts=["support"])
         phone = Sipp(tmp_path, "uac_page", code=200)
         rig.sipps.append(phone)
         await phone.start("-s", "2000", remote=f"127.0.0.1:{rig.sip_port}")
         assert await phone.finish() == 0  # answered 200
-        received = await sales.event("sip.message.received")
-        assert received["context"] == "sales"
-        assert received["data"] == {
+        received = await sales.events.wait("sip.message.received", within=10)
+        assert received.context == "sales"
+        assert received.data == {
             "from": "alice", "to": "2000", "content_type": "text/plain",
             "body": "Please call me back\r\n",
         }  # fmt: skip
@@ -39,8 +39,8 @@ async def test_an_out_of_dialog_message_goes_to_its_contexts_subscribers(
         rig.sipps.append(unrouted)
         await unrouted.start("-s", "9999", remote=f"127.0.0.1:{rig.sip_port}")
         assert await unrouted.finish() == 0  # answered 404, nothing pushed
-        assert [f.get("event") for f in sales.events() if "event" in f] == ["sip.message.received"]
-        assert not [f for f in other.events() if "event" in f]
+        assert [e.name for e in sales.events.received] == ["sip.message.received"]
+        assert not other.events.received
         await rig.replay_matches()
 
 
@@ -57,14 +57,11 @@ async def test_a_page_mode_message_to_a_local_user_and_to_a_trunk(
         client = await rig.client()
         ticket = {"body": "Your ticket number is 12345", "extra_headers": {"X-Ticket": "12345"}}
         for peer, destination in ((phone, "sip:1001@local"), (carrier, "sip:5551234@trunk")):
-            reply = await client.request("sip.message", {"destination": destination, **ticket})
-            assert reply["response"] == "success", reply
-            assert (reply["data"]["status"], reply["data"]["reason"]) == (202, "Accepted")
-            assert reply["data"]["rtt_ms"] > 0
+            reply = await client.sip.message(destination=destination, **ticket)
+            assert (reply["status"], reply["reason"]) == (202, "Accepted")
+            assert reply["rtt_ms"] > 0
             # it checked the user or number dialled, the body and the X- header
             assert await peer.finish() == 0
-        nobody = await client.request(
-            "sip.message", {"destination": "sip:1002@local", "body": "anyone?"}
-        )
-        assert nobody["data"]["status"] == 404  # no such user: our own answer
+        nobody = await client.sip.message(destination="sip:1002@local", body="anyone?")
+        assert nobody["status"] == 404  # no such user: our own answer
         await rig.replay_matches()

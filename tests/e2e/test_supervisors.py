@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from rwi.client import Client, Event
 from tests.e2e.pbx import (
     Pbx,
     answered,
@@ -23,7 +24,6 @@ from tests.e2e.pbx import (
     start,
     tone_phone,
 )  # fmt: skip
-from tests.support.client import RwiClient
 from tests.support.wav import write_tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ FREQS = (CUSTOMER, MUSIC, SUP1, AGENT2, AGENT1, SUP2)
 SAYS = {"trunk": CUSTOMER, "agent1": AGENT1, "agent2": AGENT2, "sup1": SUP1, "sup2": SUP2}
 
 
-async def set_up(rig: Pbx, tmp: Path) -> RwiClient:
+async def set_up(rig: Pbx, tmp: Path) -> Client:
     """leg_a (customer) bridged with leg_b (agent 1); both supervisors' legs answered."""
     client = await rig.client("admin-token")
     await answered(client, "leg_a", "sip:5550100@trunk")
@@ -42,9 +42,8 @@ async def set_up(rig: Pbx, tmp: Path) -> RwiClient:
         await answered(client, leg, f"sip:{leg}@local")
     for leg in ("leg_a", "leg_b", "sup1", "sup2"):
         await rig.sip_answered(leg)
-    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-    assert reply["response"] == "success", reply
-    await client.event("call.bridged", call_id="leg_a")
+    await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+    await client.events.wait("call.bridged", call_id="leg_a")
     return client
 
 
@@ -61,30 +60,25 @@ async def who_hears(rig: Pbx, *legs: str) -> dict[str, set[float]]:
     return {leg: heard(hears, FREQS) for leg, (_, hears) in zip(legs, taps, strict=True)}
 
 
-async def supervise(client: RwiClient, sup: str, mode: str, target: str) -> list[dict[str, Any]]:
+async def supervise(client: Client, sup: str, mode: str, target: str) -> list[Event]:
     """``supervisor.<mode>`` of ``sup`` on ``target``: the mode events it gave, in order."""
-    since = len(client.frames)
-    reply = await client.request(
+    since = client.last_seq
+    await client.request(
         f"supervisor.{mode}", {"supervisor_call_id": sup, "target_call_id": target}
     )
-    assert reply["response"] == "success", reply
-    await client.wait_for(
-        lambda f: f.get("event") == f"supervisor.{mode}.started" and f.get("call_id") == sup
-        and client.frames.index(f) >= since,
-        10.0,
-    )  # fmt: skip
+    await client.events.wait(
+        f"supervisor.{mode}.started", call_id=sup, within=10.0, after_seq=since
+    )
     return [
-        f for f in client.frames[since:]
-        if f.get("event", "").startswith("supervisor.") and f.get("call_id") == sup
+        e for e in client.events.received
+        if e.seq > since and e.name.startswith("supervisor.") and e.call_id == sup
     ]  # fmt: skip
 
 
-async def stopped(client: RwiClient, sup: str, since: int) -> dict[str, Any]:
-    return await client.wait_for(
-        lambda f: f.get("event") == "supervisor.mode.stopped" and f.get("call_id") == sup
-        and client.frames.index(f) >= since,
-        10.0,
-    )  # fmt: skip
+async def stopped(client: Client, sup: str, since: int) -> Event:
+    return await client.events.wait(
+        "supervisor.mode.stopped", call_id=sup, within=10.0, after_seq=since
+    )
 
 
 async def test_two_supervisors_moved_and_hung_up(db_url: str, tmp_path: Path) -> None:
@@ -105,11 +99,11 @@ async def test_two_supervisors_moved_and_hung_up(db_url: str, tmp_path: Path) ->
 
         # sup2 moves to the customer's leg and whispers there: its old mode stops
         events = await supervise(client, "sup2", "whisper", "leg_a")
-        assert [(e["event"], e["data"]["target_call_id"]) for e in events] == [
+        assert [(e.name, e.data["target_call_id"]) for e in events] == [
             ("supervisor.mode.stopped", "leg_b"),
             ("supervisor.whisper.started", "leg_a"),
         ]
-        assert (events[0]["data"]["mode"], events[0]["data"]["reason"]) == ("listen", "moved")
+        assert (events[0].data["mode"], events[0].data["reason"]) == ("listen", "moved")
         assert await who_hears(rig, "leg_a", "leg_b", "sup1", "sup2") == {
             "leg_a": {AGENT1, SUP2},
             "leg_b": {CUSTOMER, SUP1},
@@ -118,17 +112,17 @@ async def test_two_supervisors_moved_and_hung_up(db_url: str, tmp_path: Path) ->
         }
 
         # sup1's leg hangs up: its mode stops, the agent no longer hears it
-        since = len(client.frames)
-        await client.request("call.hangup", {"call_id": "sup1"})
+        since = client.last_seq
+        await client.call.hangup(call_id="sup1")
         ended = await stopped(client, "sup1", since)
-        assert (ended["data"]["reason"], ended["data"]["target_call_id"]) == (
+        assert (ended.data["reason"], ended.data["target_call_id"]) == (
             "supervisor_ended", "leg_b")  # fmt: skip
         assert await who_hears(rig, "leg_a", "leg_b") == {
             "leg_a": {AGENT1, SUP2},
             "leg_b": {CUSTOMER},
         }
-        listed = [f["data"]["reason"] for f in client.events()
-                  if f["event"] == "supervisor.mode.stopped"]  # fmt: skip
+        listed = [e.data["reason"] for e in client.events.received
+                  if e.name == "supervisor.mode.stopped"]  # fmt: skip
         assert listed == ["moved", "supervisor_ended"]
         await rig.replay_matches()
 
@@ -143,12 +137,10 @@ async def test_modes_follow_their_agents_through_an_attended_transfer(
         await supervise(client, "sup1", "whisper", "leg_b")
 
         # agent 1 consults agent 2 while the customer holds; sup2 whispers to agent 2
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        consult = reply["data"]["consultation_call_id"]
-        await client.event("call.answered", call_id=consult, timeout=15)
-        await client.event("call.bridged", call_id="leg_b")
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:agent2@local")
+        consult = reply["consultation_call_id"]
+        await client.events.wait("call.answered", call_id=consult, within=15)
+        await client.events.wait("call.bridged", call_id="leg_b")
         await rig.sip_answered(consult)
         await supervise(client, "sup2", "whisper", consult)
         assert await who_hears(rig, "leg_a", "leg_b", consult, "sup1", "sup2") == {
@@ -161,27 +153,23 @@ async def test_modes_follow_their_agents_through_an_attended_transfer(
 
         # complete: agent 1 is hung up (sup1's mode ends), agent 2 talks to the customer
         # and sup2's whisper goes with agent 2, still heard by it only
-        since = len(client.frames)
-        reply = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-        )
-        assert reply["response"] == "success", reply
-        await client.event("call.hangup", call_id="leg_b")
+        since = client.last_seq
+        await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+        await client.events.wait("call.hangup", call_id="leg_b")
         ended = await stopped(client, "sup1", since)
-        assert ended["data"]["reason"] == "target_ended"
-        await client.wait_for(
-            lambda f: f.get("event") == "call.bridged"
-            and f["data"] == {"leg_a": "leg_a", "leg_b": consult},
-            10.0,
-        )  # fmt: skip
+        assert ended.data["reason"] == "target_ended"
+        rebridged = await client.events.wait(
+            "call.bridged", leg_a="leg_a", leg_b=consult, within=10.0
+        )
+        assert rebridged.data == {"leg_a": "leg_a", "leg_b": consult}
         assert await who_hears(rig, "leg_a", consult, "sup1", "sup2") == {
             "leg_a": {AGENT2},
             consult: {CUSTOMER, SUP2},
             "sup1": set(),
             "sup2": {CUSTOMER, AGENT2},
         }
-        assert [f["data"]["reason"] for f in client.events()
-                if f["event"] == "supervisor.mode.stopped"] == ["target_ended"]  # fmt: skip
+        assert [e.data["reason"] for e in client.events.received
+                if e.name == "supervisor.mode.stopped"] == ["target_ended"]  # fmt: skip
         await rig.replay_matches()
 
 
@@ -205,25 +193,23 @@ async def test_listen_and_barge_through_hold_and_an_attended_transfer(
 
         # the agent leg held: it hears its music and the barging supervisor; both
         # supervisors hear the agent and its music; the customer, cut off, hears neither
-        await client.request("call.hold", {"call_id": "leg_b"})
-        await client.event("media.hold.started", call_id="leg_b")
+        await client.call.hold(call_id="leg_b")
+        await client.events.wait("media.hold.started", call_id="leg_b")
         assert await who_hears(rig, "leg_a", "leg_b", "sup1", "sup2") == {
             "leg_a": set(),
             "leg_b": {MUSIC, SUP2},
             "sup1": {MUSIC, AGENT1, SUP2},
             "sup2": {MUSIC, AGENT1},
         }
-        await client.request("call.unhold", {"call_id": "leg_b"})
-        await client.event("media.hold.stopped", call_id="leg_b")
+        await client.call.unhold(call_id="leg_b")
+        await client.events.wait("media.hold.stopped", call_id="leg_b")
 
         # agent 1 consults agent 2 while the customer holds; both supervisors move to
         # agent 2: the barge reaches agent 2 and agent 1, who hears agent 2
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        consult = reply["data"]["consultation_call_id"]
-        await client.event("call.answered", call_id=consult, timeout=15)
-        await client.event("call.bridged", call_id="leg_b")
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:agent2@local")
+        consult = reply["consultation_call_id"]
+        await client.events.wait("call.answered", call_id=consult, within=15)
+        await client.events.wait("call.bridged", call_id="leg_b")
         await rig.sip_answered(consult)
         await supervise(client, "sup1", "listen", consult)
         await supervise(client, "sup2", "barge", consult)
@@ -237,16 +223,9 @@ async def test_listen_and_barge_through_hold_and_an_attended_transfer(
 
         # complete: agent 1 is hung up, the customer talks to agent 2, and both modes
         # went with agent 2: the customer now hears the barge, both supervisors hear it
-        reply = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-        )
-        assert reply["response"] == "success", reply
-        await client.event("call.hangup", call_id="leg_b")
-        await client.wait_for(
-            lambda f: f.get("event") == "call.bridged"
-            and f["data"] == {"leg_a": "leg_a", "leg_b": consult},
-            10.0,
-        )  # fmt: skip
+        await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+        await client.events.wait("call.hangup", call_id="leg_b")
+        await client.events.wait("call.bridged", leg_a="leg_a", leg_b=consult, within=10.0)
         assert await who_hears(rig, "leg_a", consult, "sup1", "sup2") == {
             "leg_a": {AGENT2, SUP2},
             consult: {CUSTOMER, SUP2},
@@ -254,6 +233,6 @@ async def test_listen_and_barge_through_hold_and_an_attended_transfer(
             "sup2": {CUSTOMER, AGENT2},
         }
         # only the moves stopped a mode: not the hold, not the transfer
-        assert [f["data"]["reason"] for f in client.events()
-                if f["event"] == "supervisor.mode.stopped"] == ["moved", "moved"]  # fmt: skip
+        assert [e.data["reason"] for e in client.events.received
+                if e.name == "supervisor.mode.stopped"] == ["moved", "moved"]  # fmt: skip
         await rig.replay_matches()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rwi.client import Client, NotFound
 from tests.e2e.pbx import (
     TONES,
     Pbx,
@@ -21,7 +22,6 @@ from tests.e2e.pbx import (
     tone_phone,
 )
 from tests.support.audio import g711_file, heard
-from tests.support.client import RwiClient
 from tests.support.sipp import Sipp
 from tests.support.sipp_templates import RING_180, UAS_BYE, call_sipp
 from tests.support.wav import write_tone_wav
@@ -29,12 +29,11 @@ from tests.support.wav import write_tone_wav
 pytestmark = pytest.mark.e2e
 
 
-async def bridged_customer_and_agent(rig: Pbx, client: RwiClient) -> None:
+async def bridged_customer_and_agent(rig: Pbx, client: Client) -> None:
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
-    reply = await client.request("call.bridge", {"leg_a": "leg_a", "leg_b": "leg_b"})
-    assert reply["response"] == "success", reply
-    await client.event("call.bridged", call_id="leg_a")
+    await client.call.bridge(leg_a="leg_a", leg_b="leg_b")
+    await client.events.wait("call.bridged", call_id="leg_a")
 
 
 async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
@@ -51,13 +50,11 @@ async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
         await bridged_customer_and_agent(rig, client)
 
         # 1. attended transfer to agent2: the customer holds, agent1 consults agent2
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        consult = reply["data"]["consultation_call_id"]
-        assert reply["response"] == "success" and consult.startswith("consult-leg_a-")
-        await client.event("call.answered", call_id=consult, timeout=15)
-        await client.event("call.bridged", call_id="leg_b")
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:agent2@local")
+        consult = reply["consultation_call_id"]
+        assert consult.startswith("consult-leg_a-")
+        await client.events.wait("call.answered", call_id=consult, within=15)
+        await client.events.wait("call.bridged", call_id="leg_b")
         await rig.sip_answered(consult)
         _, customer_hears = await rig.tap("leg_a", 1.0)
         _, agent1_hears = await rig.tap("leg_b", 1.0)
@@ -65,20 +62,14 @@ async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
         assert heard(agent1_hears, TONES) == {1500.0}  # agent2
 
         # 2. complete: agent1 is hung up, the customer talks to agent2
-        reply = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": consult}
-        )
-        assert reply["response"] == "success"
-        assert reply["data"] == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
-        bridged = await client.wait_for(
-            lambda f: (
-                f.get("event") == "call.bridged"
-                and f["data"] == {"leg_a": "leg_a", "leg_b": consult}
-            )
-        )
-        assert client.frames.index(reply) < client.frames.index(bridged)
-        hangup = await client.event("call.hangup", call_id="leg_b")
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "rwi")
+        reply = await client.call.transfer_complete(call_id="leg_a", consultation_call_id=consult)
+        assert reply == {"call_id": "leg_a", "leg_a": "leg_a", "leg_b": consult}
+        replied_at = client.last_reply_seq
+        bridged = await client.events.wait("call.bridged", leg_a="leg_a", leg_b=consult)
+        assert bridged.data == {"leg_a": "leg_a", "leg_b": consult}
+        assert replied_at < bridged.seq  # the reply came before the event it caused
+        hangup = await client.events.wait("call.hangup", call_id="leg_b")
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("transfer", "rwi")
         assert await agent1.finish() == 0  # agent1's phone got our BYE
         _, customer_hears = await rig.tap("leg_a", 1.0)
         _, agent2_hears = await rig.tap(consult, 1.0)
@@ -93,13 +84,13 @@ async def test_scenario_3_method_b_agent_swap_by_attended_transfer(
             "call.ringing", "call.answered", "media.play.started", "media.play.finished",
             "call.bridged", "call.hangup",
         ]  # fmt: skip
-        listed = await client.request("session.list_calls")
-        assert {c["call_id"]: (c["state"], c["bridged_with"]) for c in listed["data"]["calls"]} == {
+        listed = await client.session.list_calls()
+        assert {c["call_id"]: (c["state"], c["bridged_with"]) for c in listed["calls"]} == {
             "leg_a": ("bridged", consult), consult: ("bridged", "leg_a")}  # fmt: skip
 
         for leg in ("leg_a", consult):
-            await client.request("call.hangup", {"call_id": leg})
-            await client.event("call.hangup", call_id=leg)
+            await client.call.hangup(call_id=leg)
+            await client.events.wait("call.hangup", call_id=leg)
         assert await cust.finish() == 0
         assert await agent2.finish() == 0
         await rig.replay_matches()
@@ -121,43 +112,34 @@ async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
         await bridged_customer_and_agent(rig, client)
 
         # a busy consultation: the transfer fails, customer and agent1 talk again
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:busy@local"}
-        )
-        busy_leg = reply["data"]["consultation_call_id"]
-        failed = await client.event("call.transfer.failed", call_id="leg_a", timeout=10)
-        assert failed["data"] == {
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:busy@local")
+        busy_leg = reply["consultation_call_id"]
+        failed = await client.events.wait("call.transfer.failed", call_id="leg_a", within=10)
+        assert failed.data == {
             "consultation_call_id": busy_leg, "sip_status": 486, "reason": "busy"}  # fmt: skip
-        await client.event("media.hold.stopped", call_id="leg_a")
+        await client.events.wait("media.hold.stopped", call_id="leg_a")
         assert await busy.finish() == 0
         _, agent1_hears = await rig.tap("leg_b", 1.0)
         assert heard(agent1_hears, TONES) == {1000.0}
 
         # a consultation that is cancelled after agent2 answered
-        reply = await client.request(
-            "call.transfer.attended", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        consult = reply["data"]["consultation_call_id"]
-        await client.event("call.answered", call_id=consult, timeout=15)
-        await client.event("call.bridged", call_id="leg_b")
-        unknown = await client.request(
-            "call.transfer.complete", {"call_id": "leg_a", "consultation_call_id": "consult-x"}
-        )
-        assert unknown["error"]["code"] == "not_found"
-        assert "consult-x" in unknown["error"]["message"]
-        reply = await client.request("call.transfer.cancel", {"consultation_call_id": consult})
-        assert reply["data"] == {"call_id": "leg_a", "consultation_call_id": consult}
-        gone = await client.event("call.hangup", call_id=consult)
-        assert gone["data"]["reason"] == "canceled"
+        reply = await client.call.transfer_attended(call_id="leg_a", target="sip:agent2@local")
+        consult = reply["consultation_call_id"]
+        await client.events.wait("call.answered", call_id=consult, within=15)
+        await client.events.wait("call.bridged", call_id="leg_b")
+        with pytest.raises(NotFound) as unknown:
+            await client.call.transfer_complete(call_id="leg_a", consultation_call_id="consult-x")
+        assert "consult-x" in unknown.value.message
+        reply = await client.call.transfer_cancel(consultation_call_id=consult)
+        assert reply == {"call_id": "leg_a", "consultation_call_id": consult}
+        gone = await client.events.wait("call.hangup", call_id=consult)
+        assert gone.data["reason"] == "canceled"
         assert await agent2.finish() == 0
-        rebridged = await client.wait_for(
-            lambda f: (
-                f.get("event") == "call.bridged"
-                and f["data"] == {"leg_a": "leg_a", "leg_b": "leg_b"}
-                and f["seq"] > gone["seq"]
-            )
+        rebridged = await client.events.wait(
+            "call.bridged", leg_a="leg_a", leg_b="leg_b", after_seq=gone.seq
         )
-        assert rebridged["call_id"] == "leg_a"
+        assert rebridged.data == {"leg_a": "leg_a", "leg_b": "leg_b"}
+        assert rebridged.call_id == "leg_a"
         _, agent1_hears = await rig.tap("leg_b", 1.0)
         _, customer_hears = await rig.tap("leg_a", 1.0)
         assert heard(agent1_hears, TONES) == {1000.0}
@@ -166,8 +148,8 @@ async def test_scenario_2_failed_and_cancelled_consultations_restore_the_call(
             "call.transfer.failed"
         ]
         for leg in ("leg_a", "leg_b"):
-            await client.request("call.hangup", {"call_id": leg})
-        await client.event("call.hangup", call_id="leg_b")
+            await client.call.hangup(call_id=leg)
+        await client.events.wait("call.hangup", call_id="leg_b")
         await rig.replay_matches()
 
 
@@ -192,34 +174,30 @@ async def test_blind_transfers_by_refer_and_by_reroute(db_url: str, tmp_path: Pa
         await bridged_customer_and_agent(rig, client)
 
         # a bridged leg: its far end is REFERred to the target (through this PBX)
-        reply = await client.request(
-            "call.transfer", {"call_id": "leg_a", "target": "sip:agent2@local"}
-        )
-        assert reply["data"] == {"call_id": "leg_a", "method": "refer"}
-        transferred = await client.event("call.transferred", call_id="leg_a")
-        assert transferred["data"] == {"target": "sip:agent2@local", "method": "refer"}
-        accepted = await client.event("call.transfer.accepted", call_id="leg_a", timeout=10)
-        assert accepted["data"] == {"sip_status": 200}
-        hangup = await client.event("call.hangup", call_id="leg_a", timeout=10)
-        assert (hangup["data"]["reason"], hangup["data"]["hangup_by"]) == ("transfer", "remote")
-        unbridged = await client.event("call.unbridged", call_id="leg_b")
-        assert unbridged["data"]["reason"] == "hangup"
+        reply = await client.call.transfer(call_id="leg_a", target="sip:agent2@local")
+        assert reply == {"call_id": "leg_a", "method": "refer"}
+        transferred = await client.events.wait("call.transferred", call_id="leg_a")
+        assert transferred.data == {"target": "sip:agent2@local", "method": "refer"}
+        accepted = await client.events.wait("call.transfer.accepted", call_id="leg_a", within=10)
+        assert accepted.data == {"sip_status": 200}
+        hangup = await client.events.wait("call.hangup", call_id="leg_a", within=10)
+        assert (hangup.data["reason"], hangup.data["hangup_by"]) == ("transfer", "remote")
+        unbridged = await client.events.wait("call.unbridged", call_id="leg_b")
+        assert unbridged.data["reason"] == "hangup"
         assert await cust.finish() == 0  # it saw the right Refer-To and left by BYE
 
         # an unbridged leg: the PBX dials the target itself and bridges on answer
-        reply = await client.request(
-            "call.transfer", {"call_id": "leg_b", "target": "sip:agent2@local"}
-        )
-        new_leg = reply["data"]["transfer_call_id"]
-        assert reply["data"] == {
+        reply = await client.call.transfer(call_id="leg_b", target="sip:agent2@local")
+        new_leg = reply["transfer_call_id"]
+        assert reply == {
             "call_id": "leg_b",
             "method": "bridge",
             "transfer_call_id": new_leg,
         }
-        accepted = await client.event("call.transfer.accepted", call_id="leg_b", timeout=15)
-        assert accepted["data"] == {"transfer_call_id": new_leg, "sip_status": 200}
-        bridged = await client.event("call.bridged", call_id="leg_b", timeout=5)
-        assert bridged["data"] == {"leg_a": "leg_b", "leg_b": new_leg}
+        accepted = await client.events.wait("call.transfer.accepted", call_id="leg_b", within=15)
+        assert accepted.data == {"transfer_call_id": new_leg, "sip_status": 200}
+        bridged = await client.events.wait("call.bridged", call_id="leg_b", within=5)
+        assert bridged.data == {"leg_a": "leg_b", "leg_b": new_leg}
         await rig.sip_answered(new_leg)
         _, agent1_hears = await rig.tap("leg_b", 1.0)
         assert heard(agent1_hears, TONES) == {1500.0}  # agent2 echoes agent1's tone
@@ -227,8 +205,8 @@ async def test_blind_transfers_by_refer_and_by_reroute(db_url: str, tmp_path: Pa
             "call.transferred", "call.transfer.accepted"]  # fmt: skip
 
         for leg in ("leg_b", new_leg):
-            await client.request("call.hangup", {"call_id": leg})
-            await client.event("call.hangup", call_id=leg)
+            await client.call.hangup(call_id=leg)
+            await client.events.wait("call.hangup", call_id=leg)
         assert await agent1.finish() == 0
         assert await agent2.finish() == 0
         await rig.replay_matches()

@@ -1,4 +1,21 @@
-"""A small RWI client for tests: send commands, await replies and events by name."""
+"""A frame-level RWI client for tests whose point is the wire itself.
+
+Tests drive the service with the shipped client, ``rwi.client`` (``Pbx.client`` in the
+e2e rig): typed commands and errors, ``events.wait``. This one sends hand-built frames
+(``send_raw``, any ``meta``) and keeps every frame received in order (``frames``), for
+what the shipped client cannot or must not do. Its users, and why:
+
+- ``tests/e2e/test_serve.py``: a caller-chosen ``meta.idempotency_key`` sent again
+  after a restart of ``rwi serve`` (the stored reply survives); ``rwi.client`` picks
+  its own keys, and fresh ones for connection-scoped commands such as
+  ``session.subscribe``.
+- ``tests/integration/test_gateway.py``, ``test_gateway_fuzz.py``: malformed JSON,
+  invalid frames, wrong casing, reply shapes on the wire, fuzzing.
+- ``tests/integration/test_awaited_replies.py``: when a reply frame leaves the service
+  relative to a logged result.
+- ``tests/integration/test_database_outage.py``, ``projections/test_live_service.py``:
+  not ported yet (integration tests; the port covered the e2e suite).
+"""
 
 from __future__ import annotations
 
