@@ -65,17 +65,19 @@ class PortAllocator:
         self.low, self.high, self.slice_size, self.lock_dir = low, high, slice_size, lock_dir
         self.slice: range | None = None
         self._locks: list[IO[bytes]] = []
+        self._wide: tuple[range, list[IO[bytes]]] | None = None
         self._cursor = 0
         self.handed: set[int] = set()
 
     def _claim_slice(self) -> range:
         if self.slice is None:
-            self.slice = self._lock_slices(1)
+            self.slice, locks = self._lock_slices(1)
+            self._locks += locks  # held, and the slice with them, until exit
             self._cursor = self.slice.start
         return self.slice
 
-    def _lock_slices(self, count: int) -> range:
-        """``count`` consecutive slices, locked for this process until it exits."""
+    def _lock_slices(self, count: int) -> tuple[range, list[IO[bytes]]]:
+        """``count`` consecutive slices and their locks (held while the files are open)."""
         ephemeral = ephemeral_range()  # checked on first use: suites without ports still run
         if self.low < ephemeral.stop and ephemeral.start < self.high:
             raise RuntimeError(
@@ -102,9 +104,8 @@ class PortAllocator:
                     break
                 locks.append(lock)
             if len(locks) == count:
-                self._locks += locks  # held, and the slices with them, until exit
                 start = self.low + index * self.slice_size
-                return range(start, start + count * self.slice_size)
+                return range(start, start + count * self.slice_size), locks
             for lock in locks:
                 lock.close()
         raise RuntimeError(f"no {count} free test port slices of {total}: others hold them")
@@ -112,8 +113,22 @@ class PortAllocator:
     def wide_range(self, size: int) -> tuple[int, int]:
         """``(first, last)`` of ``size`` ports in slices of their own, for a media range
         larger than a slice (a benchmark's). Not checked port by port: the media engine
-        skips a pair it cannot bind, and no process of this scheme uses these slices."""
-        span = self._lock_slices(-(-size // self.slice_size))
+        skips a pair it cannot bind, and no process of this scheme uses these slices.
+
+        A new wide range replaces the process's previous one (a benchmark's sweep runs
+        its steps one after another, each with a media engine of its own): its slices
+        are unlocked, or kept when they are wide enough, so a long sweep does not run
+        out of slices."""
+        count = -(-size // self.slice_size)
+        if self._wide is not None and len(self._wide[0]) < count * self.slice_size:
+            old, locks = self._wide
+            self.handed -= set(old)
+            for lock in locks:
+                lock.close()
+            self._wide = None
+        if self._wide is None:
+            self._wide = self._lock_slices(count)
+        span = self._wide[0]
         self.handed.update(range(span.start, span.start + size))
         return span.start, span.start + size - 1
 

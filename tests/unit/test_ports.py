@@ -87,3 +87,13 @@ def test_a_wide_range_spans_slices_of_its_own(tmp_path: Path) -> None:
     first, last = ports.wide_range(1500)
     assert last - first + 1 == 1500
     assert ports.slice is not None and first not in ports.slice and last not in ports.slice
+
+
+def test_a_sweep_of_wide_ranges_reuses_or_replaces_its_slices(tmp_path: Path) -> None:
+    ports = allocator(tmp_path, 28000, 32000)  # 4 slices of 1000
+    sizes = [1200, 1600, 2000, 2400, 3000, 1000]  # 13 slices if none came back
+    spans = [ports.wide_range(size) for size in sizes]
+    assert [last - first + 1 for first, last in spans] == sizes
+    other = allocator(tmp_path, 28000, 32000)  # another process: the rest is free for it
+    first, last = other.wide_range(1000)
+    assert not set(range(first, last + 1)) & set(range(spans[-1][0], spans[-1][1] + 1))
