@@ -34,6 +34,12 @@ def tables(tmp: Path, **media: Any) -> tuple[Any, Any, dict[str, Any]]:
     return cust, agent, t
 
 
+async def caller_answered(rig: Pbx, client: Client) -> None:
+    """The customer's call ``leg_a``, answered and its media flowing."""
+    await answered(client, "leg_a", "sip:5550100@trunk")
+    await rig.sip_answered("leg_a")
+
+
 async def bridged(rig: Pbx, client: Client) -> None:
     await answered(client, "leg_a", "sip:5550100@trunk")
     await answered(client, "leg_b", "sip:agent1@local")
@@ -86,8 +92,7 @@ async def test_duplex_bot_is_the_callers_party_marks_and_hangup(
     async with Bot(mode="tone", reply_hz=BOT) as bot, pbx(db_url, tmp_path, t) as rig:
         await start(rig, (cust, ()))
         client = await rig.client("bot-token")
-        await answered(client, "leg_a", "sip:5550100@trunk")
-        await rig.sip_answered("leg_a")
+        await caller_answered(rig, client)
         reply = await client.media.stream_start(call_id="leg_a", url=bot.url, mode="duplex")
         sid = reply["stream_id"]
         await client.events.wait("media.stream.started", call_id="leg_a")
@@ -237,8 +242,7 @@ async def test_a_transcriber_and_a_duplex_bot_on_one_call_at_once(
     ):
         await start(rig, (cust, ()))
         client = await rig.client("bot-token")
-        await answered(client, "leg_a", "sip:5550100@trunk")
-        await rig.sip_answered("leg_a")
+        await caller_answered(rig, client)
         reply = await client.media.stream_start(call_id="leg_a", url=voice.url, mode="duplex")
         voice_id = reply["stream_id"]
         reply = await client.media.stream_start(call_id="leg_a", url=transcriber.url, tracks="both")
