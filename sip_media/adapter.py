@@ -333,12 +333,7 @@ class SipAdapter:
         status, msg = await indialog.send_and_wait(
             self.engine, inv, method, extra=extra, body=body, content_type=ctype
         )
-        rtt = time.perf_counter() - started
-        if method == "OPTIONS":
-            self._emit(OptionsResult(inv.leg_id, status, rtt))
-        # no response (Timer F's 408, a transport's 503): no round trip to report
-        answered = rtt if msg is not None else None
-        return EffectResult(inv.leg_id, status, self._reason(status, msg), rtt=answered)
+        return self._answered(method, inv.leg_id, status, msg, started)
 
     async def _out_of_dialog(
         self,
@@ -357,10 +352,18 @@ class SipAdapter:
         status, msg = await request_out_of_dialog(
             self.engine, method, route, body, ctype, extra=extra
         )
+        return self._answered(method, leg_id, status, msg, started)
+
+    def _answered(
+        self, method: str, leg_id: str, status: int, msg: MsgView | None, started: float
+    ) -> EffectResult:
+        """A request's final status, reason and round trip (from ``started``); an
+        OPTIONS also reported as ``OptionsResult``."""
         rtt = time.perf_counter() - started
         if method == "OPTIONS":
             self._emit(OptionsResult(leg_id, status, rtt))
-        answered = rtt if msg is not None else None  # as in _in_dialog
+        # no response (Timer F's 408, a transport's 503): no round trip to report
+        answered = rtt if msg is not None else None
         return EffectResult(leg_id, status, self._reason(status, msg), rtt=answered)
 
     def _reason(self, status: int, msg: MsgView | None) -> str:
